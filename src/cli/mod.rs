@@ -1,0 +1,258 @@
+//! The `keylabel` command line: argument definitions and dispatch. Each command's work is
+//! done by the core library; the handlers here only parse, call and print.
+
+mod export;
+mod import;
+mod project_cmds;
+mod review;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The project file used when `-p` is not given.
+pub const DEFAULT_PROJECT: &str = "keylabel.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keylabel",
+    version,
+    about = "Keyboard-first labeling of machine-learning data, with validated export to TFX",
+    long_about = "Keyboard-first labeling of machine-learning data, with validated export to \
+                  TFX.\n\nWithout a command, opens the labeling window."
+)]
+pub struct Cli {
+    /// The project file (default `keylabel.db` in the current folder).
+    #[arg(short = 'p', long = "project", global = true, value_name = "FILE")]
+    pub project: Option<PathBuf>,
+
+    /// Who is labeling (default: $KEYLABEL_ANNOTATOR, else the OS user name).
+    #[arg(long, global = true, value_name = "NAME", env = "KEYLABEL_ANNOTATOR")]
+    pub annotator: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    pub fn project_path(&self) -> PathBuf {
+        self.project
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PROJECT))
+    }
+
+    pub fn annotator_name(&self) -> String {
+        crate::annotator_name(self.annotator.as_deref())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new project file.
+    Init(InitArgs),
+    /// List or change the label classes.
+    #[command(subcommand)]
+    Classes(ClassesCommand),
+    /// Import images (folders are walked) and CSV / JSON Lines rows.
+    Import(ImportArgs),
+    /// Import labels or model suggestions from a CSV or JSON Lines file.
+    ImportLabels(ImportLabelsArgs),
+    /// Counts of samples, labels, classes and annotators.
+    Status(JsonArg),
+    /// The event log of one sample, or of the whole project.
+    History(HistoryArgs),
+    /// Add the events of other copies of this project.
+    Merge(MergeArgs),
+    /// Check the whole project before export.
+    Validate(JsonArg),
+    /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
+    Export(ExportArgs),
+    /// Inter-annotator agreement.
+    Agreement(AgreementArgs),
+    /// Per-annotator statistics.
+    Annotators(JsonArg),
+    /// Open the labeling window.
+    Gui,
+    /// Open the built-in demo project in the labeling window.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Class names in order, separated by commas (names may start with `-`).
+    #[arg(
+        long,
+        required = true,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        num_args = 1
+    )]
+    pub classes: Vec<String>,
+    /// Each sample may have several classes.
+    #[arg(long)]
+    pub multi_label: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassesCommand {
+    /// List the classes with their hotkeys, colours and counts.
+    List(JsonArg),
+    /// Add a class at the end.
+    Add {
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+        /// Hotkey (default: the next free of 1…9, 0).
+        #[arg(long)]
+        key: Option<String>,
+        /// Colour as #rrggbb.
+        #[arg(long)]
+        color: Option<String>,
+    },
+    /// Rename a class; its labels follow.
+    Rename {
+        #[arg(allow_hyphen_values = true)]
+        old: String,
+        #[arg(allow_hyphen_values = true)]
+        new: String,
+    },
+    /// Stop offering a class for labeling; its labels are kept.
+    Archive {
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Image files, folders (walked recursively) and CSV / JSON Lines files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The column shown to the annotator for table rows.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// The column whose value names a row (default: file name and row number).
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// An image's parent folder, when it names a class, becomes an imported label.
+    #[arg(long)]
+    pub labels_from_folders: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportLabelsArgs {
+    /// CSV or JSON Lines with `sample`, `label`, optional `annotator` and `score`.
+    pub file: PathBuf,
+    /// Store model suggestions for annotators to confirm, not labels.
+    #[arg(long)]
+    pub as_suggestions: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A sample name (as imported); all events when omitted.
+    pub sample: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Other copies of this project.
+    #[arg(required = true)]
+    pub others: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Tfrecord,
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The dataset folder to create.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Split names and weights.
+    #[arg(long, default_value = "train=8,eval=2")]
+    pub split: String,
+    /// Seed of the split assignment.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// GZIP-compress TFRecord files (`.tfrecord.gz`).
+    #[arg(long)]
+    pub gzip: bool,
+    /// TFRecord files per split.
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
+    /// Export the labeled subset; unlabeled samples become a warning.
+    #[arg(long)]
+    pub only_labeled: bool,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgreementArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Per-class (one-vs-rest) alpha and a confusion matrix per annotator pair.
+    #[arg(long)]
+    pub by_class: bool,
+}
+
+/// What a command asks of `main` after it ran.
+pub enum Outcome {
+    /// Exit with this code.
+    Exit(i32),
+    /// Open the window on this project (or the start screen).
+    Gui(Option<PathBuf>),
+    /// Open the window on the demo project.
+    Demo,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let Some(command) = &cli.command else {
+        return Ok(Outcome::Gui(cli.project.clone()));
+    };
+    match command {
+        Command::Init(a) => project_cmds::init(&cli, a),
+        Command::Classes(c) => project_cmds::classes(&cli, c),
+        Command::Import(a) => import::import(&cli, a),
+        Command::ImportLabels(a) => import::import_labels(&cli, a),
+        Command::Status(a) => project_cmds::status(&cli, a),
+        Command::History(a) => project_cmds::history(&cli, a),
+        Command::Merge(a) => project_cmds::merge(&cli, a),
+        Command::Validate(a) => export::validate(&cli, a),
+        Command::Export(a) => export::export(&cli, a),
+        Command::Agreement(a) => review::agreement(&cli, a),
+        Command::Annotators(a) => review::annotators(&cli, a),
+        Command::Gui => Ok(Outcome::Gui(cli.project.clone())),
+        Command::Demo => Ok(Outcome::Demo),
+    }
+}
+
+/// Opens the project named on the command line.
+fn open(cli: &Cli) -> anyhow::Result<crate::Project> {
+    crate::Project::open(&cli.project_path())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `init`, `classes`, `status`, `history` and `merge`.
+
+use super::{ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, print_json};
+use crate::project::{Project, TaskKind};
+
+pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<Outcome> {
+    let path = cli.project_path();
+    let task = if args.multi_label {
+        TaskKind::MultiLabel
+    } else {
+        TaskKind::SingleLabel
+    };
+    let project = Project::create(&path, &args.classes, task)?;
+    let classes = project.classes()?;
+    println!(
+        "Created {} project `{}` with {} classes:",
+        task.as_str(),
+        path.display(),
+        classes.len()
+    );
+    for c in classes {
+        println!("  [{}] {}", c.key.as_deref().unwrap_or(" "), c.name);
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    match cmd {
+        ClassesCommand::List(a) => {
+            let status = project.status()?;
+            let classes = project.classes()?;
+            if a.json {
+                let rows: Vec<serde_json::Value> = classes
+                    .iter()
+                    .zip(&status.classes)
+                    .map(|(c, s)| {
+                        serde_json::json!({
+                            "name": c.name, "key": c.key, "color": c.color,
+                            "archived": c.archived, "count": s.count,
+                        })
+                    })
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for (c, s) in classes.iter().zip(&status.classes) {
+                    println!(
+                        "[{}] {:<24} {} {:>9}{}",
+                        c.key.as_deref().unwrap_or(" "),
+                        c.name,
+                        c.color,
+                        s.count,
+                        if c.archived { "  (archived)" } else { "" }
+                    );
+                }
+            }
+        }
+        ClassesCommand::Add { name, key, color } => {
+            let c = project.add_class(name, key.as_deref(), color.as_deref())?;
+            println!("Added class `{}` (key {})", c.name, c.key.as_deref().unwrap_or("none"));
+        }
+        ClassesCommand::Rename { old, new } => {
+            let c = project.rename_class(old, new)?;
+            println!("Renamed `{old}` to `{}`; its labels follow", c.name);
+        }
+        ClassesCommand::Archive { name } => {
+            project.archive_class(name)?;
+            println!("Archived `{name}`: no longer offered for labeling; its labels are kept");
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn status(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    let s = project.status()?;
+    if args.json {
+        print_json(&s)?;
+        return Ok(Outcome::Exit(0));
+    }
+    println!("{} ({})", project.path().display(), project.task().as_str());
+    let pct = |n: u64| {
+        if s.samples == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / s.samples as f64
+        }
+    };
+    println!(
+        "samples   {:>10}  ({} image, {} text)",
+        s.samples,
+        s.kinds.get("image").copied().unwrap_or(0),
+        s.kinds.get("text").copied().unwrap_or(0)
+    );
+    for (name, n) in [
+        ("labeled", s.labeled),
+        ("unlabeled", s.unlabeled),
+        ("skipped", s.skipped),
+        ("excluded", s.excluded),
+        ("flagged", s.flagged),
+    ] {
+        println!("{name:<9} {n:>10}  {:5.1}%", pct(n));
+    }
+    println!("classes");
+    for c in &s.classes {
+        println!(
+            "  [{}] {:<24} {:>9}{}",
+            c.key.as_deref().unwrap_or(" "),
+            c.name,
+            c.count,
+            if c.archived { "  (archived)" } else { "" }
+        );
+    }
+    if !s.annotators.is_empty() {
+        println!("annotators");
+        for a in &s.annotators {
+            println!("  {:<28} {:>9}", a.name, a.labels);
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    let sample = match &args.sample {
+        Some(name) => Some(
+            project
+                .find_sample(name)?
+                .ok_or_else(|| anyhow::anyhow!("no sample named `{name}` in this project"))?
+                .id,
+        ),
+        None => None,
+    };
+    let events = project.history(sample)?;
+    if args.json {
+        print_json(&events)?;
+        return Ok(Outcome::Exit(0));
+    }
+    for e in &events {
+        let mut line = format!(
+            "{}  {:<12} {:<9} {:<8} {}",
+            e.at,
+            e.annotator,
+            e.kind.as_str(),
+            e.source.as_str(),
+            e.sample
+        );
+        if !e.labels.is_empty() {
+            line.push_str(&format!("  [{}]", e.labels.join("|")));
+        }
+        if let Some(score) = e.score {
+            line.push_str(&format!("  score {score:.3}"));
+        }
+        if let Some(note) = &e.note {
+            line.push_str(&format!("  \"{note}\""));
+        }
+        if let Some(ms) = e.spent_ms {
+            line.push_str(&format!("  {:.1}s", ms as f64 / 1000.0));
+        }
+        if e.undone {
+            line.push_str("  (undone)");
+        }
+        println!("{line}");
+    }
+    if events.is_empty() {
+        println!("no events");
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn merge(cli: &Cli, args: &MergeArgs) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    for other in &args.others {
+        let r = project.merge_from(other)?;
+        println!(
+            "{}: {} new events, {} new samples, {} samples updated",
+            other.display(),
+            r.events_added,
+            r.samples_added,
+            r.samples_touched
+        );
+    }
+    Ok(Outcome::Exit(0))
+}

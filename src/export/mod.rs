@@ -1,0 +1,1 @@
+//! Exporting a validated dataset: TFRecord of `tf.train.Example`, CSV and JSON Lines, with `schema.pbtxt` and `manifest.json`.

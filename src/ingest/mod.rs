@@ -1,0 +1,1 @@
+//! Importing samples: image files recognised by content, and CSV / JSON Lines rows.

@@ -1,0 +1,31 @@
+//! keylabel: keyboard-first labeling of machine-learning data, with validated export
+//! into the TensorFlow Extended ingest format.
+//!
+//! The library holds everything that can be tested without a window: the project file
+//! ([`project`]), importing samples ([`ingest`]), agreement and review ([`review`]),
+//! validation ([`validate`]) and export ([`export`]). The GUI ([`app`]) and the command line
+//! ([`cli`]) are thin front ends over it.
+
+pub mod app;
+pub mod cli;
+pub mod export;
+pub mod ingest;
+pub mod project;
+pub mod review;
+pub mod validate;
+
+pub use project::{Project, TaskKind};
+
+/// The annotator's name: the one given, else `$KEYLABEL_ANNOTATOR`, else the OS user name.
+pub fn annotator_name(given: Option<&str>) -> String {
+    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    given
+        .map(str::to_string)
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| from_env("KEYLABEL_ANNOTATOR"))
+        .or_else(|| from_env("USER"))
+        .or_else(|| from_env("USERNAME"))
+        .unwrap_or_else(|| "annotator".into())
+        .trim()
+        .to_string()
+}

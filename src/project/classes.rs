@@ -1,0 +1,227 @@
+//! The label schema: an ordered list of classes with hotkeys and colours.
+//!
+//! Classes are referred to by their numeric id everywhere in the log, so renaming one keeps
+//! every label, and archiving one hides it from labeling without touching its history.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Project, ProjectError, Result};
+
+pub type ClassId = i64;
+
+/// A distinct, colour-blind-friendly palette (Okabe–Ito first, then Tableau).
+pub const DEFAULT_COLORS: &[&str] = &[
+    "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#999999",
+    "#8c564b", "#17becf", "#bcbd22", "#e377c2",
+];
+
+/// Default hotkey of the class at `position`: `1`…`9`, then `0`, then none.
+pub fn default_hotkey(position: usize) -> Option<String> {
+    match position {
+        0..=8 => Some((position + 1).to_string()),
+        9 => Some("0".into()),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Class {
+    pub id: ClassId,
+    pub name: String,
+    /// The key that assigns this class, e.g. `1`; `None` when unbound.
+    pub key: Option<String>,
+    /// `#rrggbb`.
+    pub color: String,
+    pub position: i64,
+    pub archived: bool,
+}
+
+pub(super) fn validate_new_names(names: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for raw in names {
+        let name = raw.trim();
+        check_name(name)?;
+        if out.iter().any(|n| n == name) {
+            return Err(ProjectError::Invalid(format!("class `{name}` is given twice")).into());
+        }
+        out.push(name.to_string());
+    }
+    if out.is_empty() {
+        return Err(ProjectError::Invalid("a project needs at least one class".into()).into());
+    }
+    Ok(out)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(ProjectError::Invalid("a class name cannot be empty".into()).into());
+    }
+    if name.contains('|') || name.chars().any(char::is_control) {
+        return Err(ProjectError::Invalid(format!(
+            "class name `{name}` may not contain `|` or control characters"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn check_color(color: &str) -> Result<()> {
+    let ok = color.len() == 7
+        && color.starts_with('#')
+        && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ProjectError::Invalid(format!("colour `{color}` is not of the form #rrggbb")).into())
+    }
+}
+
+fn row_to_class(r: &rusqlite::Row<'_>) -> rusqlite::Result<Class> {
+    Ok(Class {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        key: r.get(2)?,
+        color: r.get(3)?,
+        position: r.get(4)?,
+        archived: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+impl Project {
+    /// Every class, archived ones included, in schema order.
+    pub fn classes(&self) -> Result<Vec<Class>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, hotkey, color, position, archived FROM classes ORDER BY position, id",
+        )?;
+        let rows = stmt
+            .query_map([], row_to_class)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The classes offered for labeling (not archived), in schema order.
+    pub fn active_classes(&self) -> Result<Vec<Class>> {
+        Ok(self.classes()?.into_iter().filter(|c| !c.archived).collect())
+    }
+
+    pub fn class_by_name(&self, name: &str) -> Result<Option<Class>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, hotkey, color, position, archived FROM classes WHERE name = ?1",
+                [name],
+                row_to_class,
+            )
+            .optional()?)
+    }
+
+    fn require_class(&self, name: &str) -> Result<Class> {
+        self.class_by_name(name)?
+            .ok_or_else(|| ProjectError::Invalid(format!("there is no class `{name}`")).into())
+    }
+
+    /// Adds a class at the end of the schema. Without `key`, the next free default hotkey
+    /// is used; a key already bound to another class is refused.
+    pub fn add_class(&self, name: &str, key: Option<&str>, color: Option<&str>) -> Result<Class> {
+        let name = name.trim();
+        check_name(name)?;
+        if self.class_by_name(name)?.is_some() {
+            return Err(ProjectError::Invalid(format!("class `{name}` already exists")).into());
+        }
+        let existing = self.classes()?;
+        let taken: Vec<&str> = existing.iter().filter_map(|c| c.key.as_deref()).collect();
+        let key = match key {
+            Some(k) => {
+                let k = k.trim();
+                if k.is_empty() {
+                    None
+                } else if let Some(other) = existing.iter().find(|c| c.key.as_deref() == Some(k))
+                {
+                    return Err(ProjectError::Invalid(format!(
+                        "key `{k}` is already bound to class `{}`",
+                        other.name
+                    ))
+                    .into());
+                } else {
+                    Some(k.to_string())
+                }
+            }
+            None => (0..10)
+                .filter_map(default_hotkey)
+                .find(|k| !taken.contains(&k.as_str())),
+        };
+        let color = match color {
+            Some(c) => {
+                check_color(c)?;
+                c.to_ascii_lowercase()
+            }
+            None => DEFAULT_COLORS[existing.len() % DEFAULT_COLORS.len()].to_string(),
+        };
+        let position = existing.iter().map(|c| c.position).max().unwrap_or(-1) + 1;
+        self.conn.execute(
+            "INSERT INTO classes(name, hotkey, color, position) VALUES (?1, ?2, ?3, ?4)",
+            params![name, key, color, position],
+        )?;
+        self.require_class(name)
+    }
+
+    /// Renames a class; every label that refers to it follows, since labels store its id.
+    pub fn rename_class(&self, old: &str, new: &str) -> Result<Class> {
+        let new = new.trim();
+        check_name(new)?;
+        let class = self.require_class(old)?;
+        if old != new && self.class_by_name(new)?.is_some() {
+            return Err(ProjectError::Invalid(format!("class `{new}` already exists")).into());
+        }
+        self.conn.execute(
+            "UPDATE classes SET name = ?1 WHERE id = ?2",
+            params![new, class.id],
+        )?;
+        self.require_class(new)
+    }
+
+    /// Archives a class: it is no longer offered for labeling and its hotkey is freed, but
+    /// its labels stay in the log (validation reports them as outside the schema).
+    pub fn archive_class(&self, name: &str) -> Result<Class> {
+        let class = self.require_class(name)?;
+        self.conn.execute(
+            "UPDATE classes SET archived = 1, hotkey = NULL WHERE id = ?1",
+            [class.id],
+        )?;
+        self.require_class(name)
+    }
+
+    /// Binds `key` to a class, refusing a key that another class already uses.
+    pub fn set_class_key(&self, name: &str, key: Option<&str>) -> Result<Class> {
+        let class = self.require_class(name)?;
+        if let Some(k) = key
+            && let Some(other) = self
+                .classes()?
+                .into_iter()
+                .find(|c| c.id != class.id && c.key.as_deref() == Some(k))
+        {
+            return Err(ProjectError::Invalid(format!(
+                "key `{k}` is already bound to class `{}`",
+                other.name
+            ))
+            .into());
+        }
+        self.conn.execute(
+            "UPDATE classes SET hotkey = ?1 WHERE id = ?2",
+            params![key, class.id],
+        )?;
+        self.require_class(name)
+    }
+
+    /// Sets a class's colour (`#rrggbb`).
+    pub fn set_class_color(&self, name: &str, color: &str) -> Result<Class> {
+        check_color(color)?;
+        let class = self.require_class(name)?;
+        self.conn.execute(
+            "UPDATE classes SET color = ?1 WHERE id = ?2",
+            params![color.to_ascii_lowercase(), class.id],
+        )?;
+        self.require_class(name)
+    }
+}

@@ -1,0 +1,621 @@
+//! The append-only event log and the state derived from it.
+//!
+//! Every decision (label, skip, exclusion, flag, review, send-back, undo) is a new row with
+//! a globally unique id. The current state of a sample is a pure function of its events in
+//! `(at, uid)` order, recomputed by [`refresh_sample`] in the same transaction as every
+//! write, so the derived tables never disagree with the log and two logs merged in any
+//! order give the same state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{ClassId, Project, ProjectError, Result, SampleId, SampleStatus};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Assigns the event's labels (replacing this annotator's previous decision).
+    Label,
+    /// The annotator passed on the sample for now.
+    Skip,
+    /// The sample is unusable (reason in `note`); never exported.
+    Exclude,
+    /// Marks the sample for a reviewer's attention.
+    Flag,
+    /// Removes a flag.
+    Unflag,
+    /// A model's suggested labels (with `score`), to be confirmed by an annotator.
+    Suggest,
+    /// A reviewer's final decision: the event's labels are the sample's label.
+    Review,
+    /// A reviewer sends the sample back: earlier decisions no longer count and it returns
+    /// to the annotation queue.
+    SendBack,
+    /// Withdraws the event named in `target`.
+    Undo,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 9] = [
+        EventKind::Label,
+        EventKind::Skip,
+        EventKind::Exclude,
+        EventKind::Flag,
+        EventKind::Unflag,
+        EventKind::Suggest,
+        EventKind::Review,
+        EventKind::SendBack,
+        EventKind::Undo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Label => "label",
+            EventKind::Skip => "skip",
+            EventKind::Exclude => "exclude",
+            EventKind::Flag => "flag",
+            EventKind::Unflag => "unflag",
+            EventKind::Suggest => "suggest",
+            EventKind::Review => "review",
+            EventKind::SendBack => "send_back",
+            EventKind::Undo => "undo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Kinds an annotator's undo steps back through.
+    pub fn is_undoable(self) -> bool {
+        !matches!(self, EventKind::Undo | EventKind::Suggest)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Typed by a person in keylabel.
+    Human,
+    /// Brought in from a file or folder names.
+    Imported,
+    /// A model's suggestion.
+    Model,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Human => "human",
+            Source::Imported => "imported",
+            Source::Model => "model",
+        }
+    }
+
+    pub fn parse(s: &str) -> Source {
+        match s {
+            "imported" => Source::Imported,
+            "model" => Source::Model,
+            _ => Source::Human,
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub sample: SampleId,
+    pub annotator: String,
+    pub kind: EventKind,
+    pub labels: Vec<ClassId>,
+    pub target: Option<String>,
+    pub note: Option<String>,
+    pub score: Option<f64>,
+    pub source: Source,
+    /// Time the annotator spent on the sample before this decision.
+    pub spent_ms: Option<u64>,
+}
+
+impl NewEvent {
+    /// A human event of `kind` with no labels.
+    pub fn new(sample: SampleId, annotator: &str, kind: EventKind) -> NewEvent {
+        NewEvent {
+            sample,
+            annotator: annotator.to_string(),
+            kind,
+            labels: Vec::new(),
+            target: None,
+            note: None,
+            score: None,
+            source: Source::Human,
+            spent_ms: None,
+        }
+    }
+
+    /// A human label event.
+    pub fn label(sample: SampleId, annotator: &str, labels: Vec<ClassId>) -> NewEvent {
+        NewEvent {
+            labels,
+            ..NewEvent::new(sample, annotator, EventKind::Label)
+        }
+    }
+
+    pub fn with_spent_ms(mut self, ms: u64) -> NewEvent {
+        self.spent_ms = Some(ms);
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> NewEvent {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// An event as stored, with class names resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub uid: String,
+    pub sample_id: SampleId,
+    pub sample: String,
+    pub annotator: String,
+    pub kind: EventKind,
+    pub labels: Vec<String>,
+    #[serde(skip)]
+    pub label_ids: Vec<ClassId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub source: Source,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spent_ms: Option<u64>,
+    /// Whether a later undo withdrew this event.
+    pub undone: bool,
+}
+
+/// One annotator's current decision on a sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub annotator: String,
+    pub status: SampleStatus,
+    pub labels: Vec<ClassId>,
+    pub event_uid: String,
+    pub at: String,
+    pub spent_ms: Option<u64>,
+}
+
+/// Current time as RFC 3339 UTC with milliseconds; sorts as text in time order.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(super) fn labels_to_json(labels: &[ClassId]) -> String {
+    let mut sorted: Vec<ClassId> = labels.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    serde_json::to_string(&sorted).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn labels_from_json(s: &str) -> Vec<ClassId> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// Inserts one event (no derived-state refresh) and returns its uid.
+pub(super) fn insert_event(conn: &Connection, ev: &NewEvent, at: &str) -> Result<String> {
+    let uid = uuid::Uuid::now_v7().to_string();
+    insert_event_with_uid(conn, ev, &uid, at)?;
+    Ok(uid)
+}
+
+pub(super) fn insert_event_with_uid(
+    conn: &Connection,
+    ev: &NewEvent,
+    uid: &str,
+    at: &str,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO events(uid, sample_id, annotator, kind, labels, target, note, score, \
+         source, at, spent_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    stmt.execute(params![
+        uid,
+        ev.sample,
+        ev.annotator,
+        ev.kind.as_str(),
+        labels_to_json(&ev.labels),
+        ev.target,
+        ev.note,
+        ev.score,
+        ev.source.as_str(),
+        at,
+        ev.spent_ms.map(|m| m as i64),
+    ])?;
+    Ok(())
+}
+
+/// Recomputes the derived state of one sample from its events.
+pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> {
+    struct Row {
+        uid: String,
+        annotator: String,
+        kind: EventKind,
+        labels: Vec<ClassId>,
+        at: String,
+        spent_ms: Option<u64>,
+        target: Option<String>,
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT uid, annotator, kind, labels, at, spent_ms, target FROM events \
+         WHERE sample_id = ?1 ORDER BY at, uid",
+    )?;
+    let rows = stmt
+        .query_map([sample], |r| {
+            Ok(Row {
+                uid: r.get(0)?,
+                annotator: r.get(1)?,
+                kind: EventKind::parse(&r.get::<_, String>(2)?).unwrap_or(EventKind::Suggest),
+                labels: labels_from_json(&r.get::<_, String>(3)?),
+                at: r.get(4)?,
+                spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
+                target: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<Row>>>()?;
+
+    let undone: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.kind == EventKind::Undo)
+        .filter_map(|r| r.target.as_deref())
+        .collect();
+
+    let mut decisions: BTreeMap<&str, Decision> = BTreeMap::new();
+    let mut flagged = false;
+    let mut review: Option<(Vec<ClassId>, &str)> = None;
+    let mut sent_back = false;
+    for r in rows.iter().filter(|r| !undone.contains(r.uid.as_str())) {
+        let status = match r.kind {
+            EventKind::Label => SampleStatus::Labeled,
+            EventKind::Skip => SampleStatus::Skipped,
+            EventKind::Exclude => SampleStatus::Excluded,
+            EventKind::Flag => {
+                flagged = true;
+                continue;
+            }
+            EventKind::Unflag => {
+                flagged = false;
+                continue;
+            }
+            EventKind::Review => {
+                review = Some((r.labels.clone(), r.annotator.as_str()));
+                sent_back = false;
+                continue;
+            }
+            EventKind::SendBack => {
+                decisions.clear();
+                review = None;
+                sent_back = true;
+                continue;
+            }
+            EventKind::Suggest | EventKind::Undo => continue,
+        };
+        decisions.insert(
+            r.annotator.as_str(),
+            Decision {
+                annotator: r.annotator.clone(),
+                status,
+                labels: if status == SampleStatus::Labeled {
+                    r.labels.clone()
+                } else {
+                    Vec::new()
+                },
+                event_uid: r.uid.clone(),
+                at: r.at.clone(),
+                spent_ms: r.spent_ms,
+            },
+        );
+    }
+
+    conn.prepare_cached("DELETE FROM annotations WHERE sample_id = ?1")?
+        .execute([sample])?;
+    conn.prepare_cached("DELETE FROM sample_state WHERE sample_id = ?1")?
+        .execute([sample])?;
+    conn.prepare_cached("DELETE FROM sample_classes WHERE sample_id = ?1")?
+        .execute([sample])?;
+
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO annotations(sample_id, annotator, state, labels, event_uid, at, spent_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for d in decisions.values() {
+        insert.execute(params![
+            sample,
+            d.annotator,
+            d.status.as_str(),
+            labels_to_json(&d.labels),
+            d.event_uid,
+            d.at,
+            d.spent_ms.map(|m| m as i64)
+        ])?;
+    }
+
+    let any = |s: SampleStatus| decisions.values().any(|d| d.status == s);
+    let status = if any(SampleStatus::Excluded) {
+        SampleStatus::Excluded
+    } else if review.is_some() || any(SampleStatus::Labeled) {
+        SampleStatus::Labeled
+    } else if any(SampleStatus::Skipped) {
+        SampleStatus::Skipped
+    } else {
+        SampleStatus::Unlabeled
+    };
+    let labelers = decisions
+        .values()
+        .filter(|d| d.status == SampleStatus::Labeled)
+        .count();
+    if status != SampleStatus::Unlabeled || flagged || sent_back {
+        conn.prepare_cached(
+            "INSERT INTO sample_state(sample_id, status, flagged, annotators, review_labels, \
+             reviewer, sent_back) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            sample,
+            status.as_str(),
+            flagged,
+            labelers as i64,
+            review.as_ref().map(|(l, _)| labels_to_json(l)),
+            review.as_ref().map(|(_, who)| *who),
+            sent_back
+        ])?;
+    }
+    if status == SampleStatus::Labeled {
+        let classes: BTreeSet<ClassId> = match &review {
+            Some((labels, _)) => labels.iter().copied().collect(),
+            None => decisions
+                .values()
+                .filter(|d| d.status == SampleStatus::Labeled)
+                .flat_map(|d| d.labels.iter().copied())
+                .collect(),
+        };
+        let mut ins = conn
+            .prepare_cached("INSERT INTO sample_classes(class_id, sample_id) VALUES (?1, ?2)")?;
+        for c in classes {
+            ins.execute(params![c, sample])?;
+        }
+    }
+    Ok(())
+}
+
+impl Project {
+    /// Appends one event and updates the derived state, committed before returning.
+    /// Returns the event's uid.
+    pub fn record(&mut self, ev: NewEvent) -> Result<String> {
+        let mut uids = self.record_all(std::slice::from_ref(&ev))?;
+        Ok(uids.pop().unwrap_or_default())
+    }
+
+    /// Appends events in one transaction (one event each: a bulk action stays auditable).
+    pub fn record_all(&mut self, events: &[NewEvent]) -> Result<Vec<String>> {
+        let known: HashMap<ClassId, bool> = self
+            .classes()?
+            .into_iter()
+            .map(|c| (c.id, c.archived))
+            .collect();
+        for ev in events {
+            for l in &ev.labels {
+                match known.get(l) {
+                    None => {
+                        return Err(ProjectError::Invalid(format!("unknown class id {l}")).into());
+                    }
+                    Some(true) if ev.source == Source::Human => {
+                        return Err(ProjectError::Invalid(format!(
+                            "class id {l} is archived and cannot be assigned"
+                        ))
+                        .into());
+                    }
+                    _ => {}
+                }
+            }
+            if self.task == super::TaskKind::SingleLabel
+                && ev.labels.len() > 1
+                && matches!(ev.kind, EventKind::Label | EventKind::Review)
+            {
+                return Err(ProjectError::Invalid(
+                    "this is a single-label project: give exactly one class".into(),
+                )
+                .into());
+            }
+            if matches!(ev.kind, EventKind::Label | EventKind::Review) && ev.labels.is_empty() {
+                return Err(
+                    ProjectError::Invalid("a label event needs at least one class".into()).into(),
+                );
+            }
+        }
+        let tx = self.conn.transaction()?;
+        let at = now_rfc3339();
+        let mut uids = Vec::with_capacity(events.len());
+        let mut touched = BTreeSet::new();
+        for ev in events {
+            uids.push(insert_event(&tx, ev, &at)?);
+            touched.insert(ev.sample);
+        }
+        for s in touched {
+            refresh_sample(&tx, s)?;
+        }
+        tx.commit()?;
+        Ok(uids)
+    }
+
+    /// The most recent decision of `annotator` that is not yet undone.
+    pub fn last_undoable(&self, annotator: &str) -> Result<Option<(String, SampleId)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.uid, e.sample_id FROM events e WHERE e.annotator = ?1 \
+             AND e.kind NOT IN ('undo', 'suggest') \
+             AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+             ORDER BY e.id DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row([annotator], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Undoes `annotator`'s most recent decision that is still in force, returning the
+    /// sample it was about; `None` when there is nothing left to undo.
+    pub fn undo_last(&mut self, annotator: &str) -> Result<Option<SampleId>> {
+        let Some((uid, sample)) = self.last_undoable(annotator)? else {
+            return Ok(None);
+        };
+        let mut ev = NewEvent::new(sample, annotator, EventKind::Undo);
+        ev.target = Some(uid);
+        self.record(ev)?;
+        Ok(Some(sample))
+    }
+
+    /// Each annotator's current decision on `sample`.
+    pub fn decisions(&self, sample: SampleId) -> Result<Vec<Decision>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT annotator, state, labels, event_uid, at, spent_ms FROM annotations \
+             WHERE sample_id = ?1 ORDER BY annotator",
+        )?;
+        let rows = stmt
+            .query_map([sample], |r| {
+                Ok(Decision {
+                    annotator: r.get(0)?,
+                    status: SampleStatus::parse(&r.get::<_, String>(1)?),
+                    labels: labels_from_json(&r.get::<_, String>(2)?),
+                    event_uid: r.get(3)?,
+                    at: r.get(4)?,
+                    spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// `annotator`'s current decision on `sample`, if any.
+    pub fn decision_of(&self, sample: SampleId, annotator: &str) -> Result<Option<Decision>> {
+        Ok(self
+            .decisions(sample)?
+            .into_iter()
+            .find(|d| d.annotator == annotator))
+    }
+
+    /// The sample's derived status.
+    pub fn sample_status(&self, sample: SampleId) -> Result<SampleStatus> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM sample_state WHERE sample_id = ?1")?
+            .query_row([sample], |r| r.get(0))
+            .optional()?;
+        Ok(s.map(|s| SampleStatus::parse(&s))
+            .unwrap_or(SampleStatus::Unlabeled))
+    }
+
+    pub fn is_flagged(&self, sample: SampleId) -> Result<bool> {
+        let f: Option<bool> = self
+            .conn
+            .prepare_cached("SELECT flagged FROM sample_state WHERE sample_id = ?1")?
+            .query_row([sample], |r| r.get(0))
+            .optional()?;
+        Ok(f.unwrap_or(false))
+    }
+
+    /// The reviewer's decision on `sample`: (labels, reviewer).
+    pub fn review_decision(&self, sample: SampleId) -> Result<Option<(Vec<ClassId>, String)>> {
+        let row: Option<(Option<String>, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT review_labels, reviewer FROM sample_state WHERE sample_id = ?1")?
+            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match row {
+            Some((Some(labels), Some(who))) => Some((labels_from_json(&labels), who)),
+            _ => None,
+        })
+    }
+
+    /// The classes in the sample's current label (review decision, else the union of its
+    /// annotators' labels).
+    pub fn current_classes(&self, sample: SampleId) -> Result<Vec<ClassId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT class_id FROM sample_classes WHERE sample_id = ?1 ORDER BY class_id")?;
+        let ids = stmt
+            .query_map([sample], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<ClassId>>>()?;
+        Ok(ids)
+    }
+
+    /// The most recent model suggestion for `sample` that has not been undone:
+    /// (labels, score).
+    pub fn suggestion(&self, sample: SampleId) -> Result<Option<(Vec<ClassId>, Option<f64>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT labels, score FROM events e WHERE e.sample_id = ?1 AND e.kind = 'suggest' \
+             AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+             ORDER BY e.at DESC, e.uid DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row([sample], |r| {
+                Ok((labels_from_json(&r.get::<_, String>(0)?), r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    /// The event log, for one sample or (with `None`) all, in order.
+    pub fn history(&self, sample: Option<SampleId>) -> Result<Vec<Event>> {
+        let names: HashMap<ClassId, String> =
+            self.classes()?.into_iter().map(|c| (c.id, c.name)).collect();
+        let sql = "SELECT e.uid, e.sample_id, s.name, e.annotator, e.kind, e.labels, e.target, \
+                   e.note, e.score, e.source, e.at, e.spent_ms, \
+                   EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+                   FROM events e JOIN samples s ON s.id = e.sample_id \
+                   WHERE (?1 IS NULL OR e.sample_id = ?1) ORDER BY e.at, e.uid";
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map([sample], |r| {
+                let label_ids = labels_from_json(&r.get::<_, String>(5)?);
+                Ok(Event {
+                    uid: r.get(0)?,
+                    sample_id: r.get(1)?,
+                    sample: r.get(2)?,
+                    annotator: r.get(3)?,
+                    kind: EventKind::parse(&r.get::<_, String>(4)?).unwrap_or(EventKind::Suggest),
+                    labels: label_ids
+                        .iter()
+                        .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("#{id}")))
+                        .collect(),
+                    label_ids,
+                    target: r.get(6)?,
+                    note: r.get(7)?,
+                    score: r.get(8)?,
+                    source: Source::parse(&r.get::<_, String>(9)?),
+                    at: r.get(10)?,
+                    spent_ms: r.get::<_, Option<i64>>(11)?.map(|m| m as u64),
+                    undone: r.get(12)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Recomputes the derived state of every sample from the log (after a migration or a
+    /// merge touching many samples).
+    pub fn rebuild_state(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM annotations; DELETE FROM sample_state; DELETE FROM sample_classes;",
+        )?;
+        let ids: Vec<SampleId> = tx
+            .prepare("SELECT DISTINCT sample_id FROM events")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            refresh_sample(&tx, id)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! Merging copies of a project that were labeled elsewhere: the union of their event logs.
+//!
+//! Events carry globally unique ids, so merging is idempotent and its result does not depend
+//! on the order in which files are merged. Samples and classes are matched by name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::events::{NewEvent, insert_event_with_uid, labels_from_json, refresh_sample};
+use super::samples::{SAMPLE_COLUMNS, row_to_sample};
+use super::{ClassId, EventKind, Project, ProjectError, Result, Source};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MergeReport {
+    /// Events copied in (events already present are not counted).
+    pub events_added: u64,
+    /// Samples present in the other file only, copied in.
+    pub samples_added: u64,
+    /// Samples whose state changed.
+    pub samples_touched: u64,
+}
+
+impl Project {
+    /// Adds the samples and events of `other` that this project lacks. Refuses, writing
+    /// nothing, when the two projects' classes differ.
+    pub fn merge_from(&mut self, other_path: &Path) -> Result<MergeReport> {
+        if std::path::absolute(other_path)? == self.path {
+            return Err(ProjectError::Invalid(format!(
+                "`{}` is this project itself",
+                other_path.display()
+            ))
+            .into());
+        }
+        let other = Project::open_read_only(other_path)?;
+        let mine: BTreeSet<String> = self.classes()?.into_iter().map(|c| c.name).collect();
+        let theirs: BTreeSet<String> = other.classes()?.into_iter().map(|c| c.name).collect();
+        if mine != theirs {
+            let only_here: Vec<&String> = mine.difference(&theirs).collect();
+            let only_there: Vec<&String> = theirs.difference(&mine).collect();
+            return Err(ProjectError::Invalid(format!(
+                "`{}` has different classes: only in this project: [{}]; only in `{}`: [{}]",
+                other_path.display(),
+                join(&only_here),
+                other_path.display(),
+                join(&only_there)
+            ))
+            .into());
+        }
+        if other.task() != self.task() {
+            return Err(ProjectError::Invalid(format!(
+                "`{}` is a {} project, this one is {}",
+                other_path.display(),
+                other.task().as_str(),
+                self.task().as_str()
+            ))
+            .into());
+        }
+        let class_map: HashMap<ClassId, ClassId> = {
+            let by_name: HashMap<String, ClassId> =
+                self.classes()?.into_iter().map(|c| (c.name, c.id)).collect();
+            other
+                .classes()?
+                .into_iter()
+                .filter_map(|c| by_name.get(&c.name).map(|id| (c.id, *id)))
+                .collect()
+        };
+
+        let mut report = MergeReport::default();
+        let tx = self.conn.transaction()?;
+        let mut sample_map: HashMap<i64, i64> = HashMap::new();
+        {
+            let mut theirs = other
+                .conn
+                .prepare(&format!("SELECT {SAMPLE_COLUMNS} FROM samples ORDER BY id"))?;
+            let mut find = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO samples(kind, name, path, row, hash, bytes, width, height, format, \
+                 text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                 ?11, ?12)",
+            )?;
+            let rows = theirs.query_map([], row_to_sample)?;
+            for s in rows {
+                let s = s?;
+                let id = match find.query_row([&s.name], |r| r.get(0)).optional()? {
+                    Some(id) => id,
+                    None => {
+                        insert.execute(params![
+                            s.kind.as_str(),
+                            s.name,
+                            s.path,
+                            s.row,
+                            s.hash,
+                            s.bytes as i64,
+                            s.width,
+                            s.height,
+                            s.format,
+                            s.text,
+                            s.features.map(|f| serde_json::Value::Object(f).to_string()),
+                            s.imported_at
+                        ])?;
+                        report.samples_added += 1;
+                        tx.last_insert_rowid()
+                    }
+                };
+                sample_map.insert(s.id, id);
+            }
+        }
+        let mut touched = BTreeSet::new();
+        {
+            let mut theirs = other.conn.prepare(
+                "SELECT uid, sample_id, annotator, kind, labels, target, note, score, source, at, \
+                 spent_ms FROM events ORDER BY id",
+            )?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE uid = ?1")?;
+            let mut rows = theirs.query([])?;
+            while let Some(r) = rows.next()? {
+                let uid: String = r.get(0)?;
+                if exists.exists([&uid])? {
+                    continue;
+                }
+                let their_sample: i64 = r.get(1)?;
+                let Some(&sample) = sample_map.get(&their_sample) else {
+                    continue;
+                };
+                let labels = labels_from_json(&r.get::<_, String>(4)?)
+                    .into_iter()
+                    .filter_map(|l| class_map.get(&l).copied())
+                    .collect();
+                let kind_text: String = r.get(3)?;
+                let Some(kind) = EventKind::parse(&kind_text) else {
+                    return Err(ProjectError::Invalid(format!(
+                        "`{}` has an event of unknown kind `{kind_text}`",
+                        other_path.display()
+                    ))
+                    .into());
+                };
+                let ev = NewEvent {
+                    sample,
+                    annotator: r.get(2)?,
+                    kind,
+                    labels,
+                    target: r.get(5)?,
+                    note: r.get(6)?,
+                    score: r.get(7)?,
+                    source: Source::parse(&r.get::<_, String>(8)?),
+                    spent_ms: r.get::<_, Option<i64>>(10)?.map(|m| m as u64),
+                };
+                let at: String = r.get(9)?;
+                insert_event_with_uid(&tx, &ev, &uid, &at)?;
+                report.events_added += 1;
+                touched.insert(sample);
+            }
+        }
+        for s in &touched {
+            refresh_sample(&tx, *s)?;
+        }
+        tx.commit()?;
+        report.samples_touched = touched.len() as u64;
+        Ok(report)
+    }
+}
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

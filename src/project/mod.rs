@@ -1,0 +1,396 @@
+//! The project file: one SQLite database holding the samples, the label schema, the
+//! append-only event log and the state derived from it.
+//!
+//! Everything a front end does to a project goes through [`Project`]. Writes are committed
+//! before the call returns, so a decision the user has seen as saved survives a crash.
+
+mod classes;
+mod events;
+mod merge;
+mod samples;
+pub mod schema;
+mod settings;
+mod status;
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
+pub use events::{Decision, Event, EventKind, NewEvent, Source};
+pub use merge::MergeReport;
+pub use samples::{
+    InsertOutcome, NewSample, Sample, SampleId, SampleKind, SampleQuery, SampleStatus,
+};
+pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
+pub use status::{AnnotatorCount, ClassCount, Status};
+
+use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
+
+/// How long a writer waits for another process holding the project's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors a user can act on when opening or creating a project.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("`{0}` already exists; choose another name or open it instead")]
+    Exists(PathBuf),
+    #[error("`{0}` does not exist")]
+    Missing(PathBuf),
+    #[error("`{path}` is not a keylabel project: {reason}")]
+    NotAProject { path: PathBuf, reason: String },
+    #[error(
+        "`{path}` was written by a newer keylabel (schema version {found}, this keylabel \
+         supports up to {supported}); upgrade keylabel to open it"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`{path}`: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("`{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
+
+/// Single-label (one class per sample) or multi-label (any subset of classes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    SingleLabel,
+    MultiLabel,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::SingleLabel => "single-label",
+            TaskKind::MultiLabel => "multi-label",
+        }
+    }
+}
+
+/// An open project file.
+pub struct Project {
+    conn: Connection,
+    path: PathBuf,
+    root: PathBuf,
+    task: TaskKind,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project").field("path", &self.path).finish()
+    }
+}
+
+impl Project {
+    /// Creates a new project at `path` with `classes` in order. Refuses, leaving the file
+    /// system untouched, when `path` already exists or the classes are invalid.
+    pub fn create(path: &Path, classes: &[String], task: TaskKind) -> Result<Project> {
+        let names = classes::validate_new_names(classes)?;
+        // `create_new` makes the existence check and the creation one atomic step.
+        match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ProjectError::Exists(path.to_path_buf()).into());
+            }
+            Err(source) => {
+                return Err(ProjectError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+                .into());
+            }
+        }
+        let created = (|| -> Result<Project> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|source| ProjectError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            configure(&conn, path)?;
+            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID};"))?;
+            migrate(&conn, 0)?;
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES ('task', ?1), ('created_at', ?2), \
+                 ('created_by', ?3)",
+                params![
+                    task.as_str(),
+                    events::now_rfc3339(),
+                    concat!("keylabel ", env!("CARGO_PKG_VERSION"))
+                ],
+            )?;
+            for (i, name) in names.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO classes(name, hotkey, color, position) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        name,
+                        default_hotkey(i),
+                        DEFAULT_COLORS[i % DEFAULT_COLORS.len()],
+                        i as i64
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Project::from_conn(conn, path)
+        })();
+        if created.is_err() {
+            remove_db_files(path);
+        }
+        created
+    }
+
+    /// Opens an existing project for reading and writing, migrating an older schema.
+    /// A file that is not a keylabel project, or one from a newer keylabel, is refused
+    /// before anything is written to it.
+    pub fn open(path: &Path) -> Result<Project> {
+        if !path.exists() {
+            return Err(ProjectError::Missing(path.to_path_buf()).into());
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| ProjectError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let version = check_identity(&conn, path)?;
+        configure(&conn, path)?;
+        if version < SCHEMA_VERSION {
+            migrate(&conn, version)?;
+        }
+        Project::from_conn(conn, path)
+    }
+
+    /// Opens a project without the right to change it (used to read other projects when
+    /// merging).
+    pub fn open_read_only(path: &Path) -> Result<Project> {
+        if !path.exists() {
+            return Err(ProjectError::Missing(path.to_path_buf()).into());
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| ProjectError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let version = check_identity(&conn, path)?;
+        if version < SCHEMA_VERSION {
+            return Err(ProjectError::Invalid(format!(
+                "`{}` uses an older schema (version {version}); open it once with this \
+                 keylabel to upgrade it first",
+                path.display()
+            ))
+            .into());
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Project::from_conn(conn, path)
+    }
+
+    fn from_conn(conn: Connection, path: &Path) -> Result<Project> {
+        let task: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| "single-label".into());
+        let task = if task == "multi-label" {
+            TaskKind::MultiLabel
+        } else {
+            TaskKind::SingleLabel
+        };
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let root = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Project {
+            conn,
+            path: abs,
+            root,
+            task,
+        })
+    }
+
+    /// The project file's absolute path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder that relative sample paths are resolved against.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The project's name: its file name without the suffix.
+    pub fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into())
+    }
+
+    pub fn task(&self) -> TaskKind {
+        self.task
+    }
+
+    /// The underlying connection, for the core modules that run their own queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs SQLite's own consistency check; `Ok(())` when it reports `ok`.
+    pub fn integrity_check(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.len() == 1 && rows[0] == "ok" {
+            Ok(())
+        } else {
+            anyhow::bail!("integrity check failed: {}", rows.join("; "))
+        }
+    }
+
+    /// Turns a file path into the form stored in the project: relative to the project's
+    /// folder (with `/` separators) when it lies under it, else absolute.
+    pub fn stored_path(&self, file: &Path) -> String {
+        let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let abs = normalize(&abs);
+        match abs.strip_prefix(normalize(&self.root)) {
+            Ok(rel) => rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            Err(_) => abs.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The file a stored path refers to.
+    pub fn resolve(&self, stored: &str) -> PathBuf {
+        let p = Path::new(stored);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// A value from the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+/// Removes lexical `.` and `..` components so that prefix tests work on unresolved paths.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Reads the identity of a file without writing to it; returns its schema version.
+fn check_identity(conn: &Connection, path: &Path) -> Result<i64> {
+    let not_a_project = |reason: String| ProjectError::NotAProject {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| not_a_project(e.to_string()))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| not_a_project(e.to_string()))?;
+    if app_id != APPLICATION_ID {
+        let reason = if app_id == 0 {
+            "it is not a keylabel project file".to_string()
+        } else {
+            format!("its SQLite application id is {app_id:#x}, not keylabel's")
+        };
+        return Err(not_a_project(reason).into());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(ProjectError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        }
+        .into());
+    }
+    Ok(version)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|source| ProjectError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // A file system without shared memory (some network shares) cannot use WAL; the
+        // rollback journal is still safe, only slower with several writers.
+        conn.execute_batch("PRAGMA journal_mode = DELETE;")?;
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+    )?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection, from: i64) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    // Re-read inside the write transaction: another process may have migrated already.
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(from) as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn remove_db_files(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}

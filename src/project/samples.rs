@@ -1,0 +1,398 @@
+//! Samples: images referenced by path, and text/table rows stored in the project.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Project, Result, events::now_rfc3339};
+
+pub type SampleId = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleKind {
+    Image,
+    Text,
+}
+
+impl SampleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleKind::Image => "image",
+            SampleKind::Text => "text",
+        }
+    }
+
+    fn parse(s: &str) -> SampleKind {
+        if s == "text" {
+            SampleKind::Text
+        } else {
+            SampleKind::Image
+        }
+    }
+}
+
+/// Where a sample stands, derived from every annotator's current decision.
+/// Excluded wins over labeled, labeled over skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleStatus {
+    Unlabeled,
+    Labeled,
+    Skipped,
+    Excluded,
+}
+
+impl SampleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleStatus::Unlabeled => "unlabeled",
+            SampleStatus::Labeled => "labeled",
+            SampleStatus::Skipped => "skipped",
+            SampleStatus::Excluded => "excluded",
+        }
+    }
+
+    pub fn parse(s: &str) -> SampleStatus {
+        match s {
+            "labeled" => SampleStatus::Labeled,
+            "skipped" => SampleStatus::Skipped,
+            "excluded" => SampleStatus::Excluded,
+            _ => SampleStatus::Unlabeled,
+        }
+    }
+}
+
+/// A sample about to be imported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSample {
+    pub kind: SampleKind,
+    /// Unique, user-visible identity (relative path, or a row's id / `file#row`).
+    pub name: String,
+    /// The stored path of the file (see [`Project::stored_path`]).
+    pub path: String,
+    /// 1-based data row number for table rows.
+    pub row: Option<i64>,
+    /// BLAKE3 of the content, hex.
+    pub hash: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Image format name in lower case (`jpeg`, `png`, …).
+    pub format: Option<String>,
+    /// The text shown to the annotator, for table rows.
+    pub text: Option<String>,
+    /// Other columns of a table row, with their JSON types.
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub id: SampleId,
+    pub kind: SampleKind,
+    pub name: String,
+    pub path: String,
+    pub row: Option<i64>,
+    pub hash: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub format: Option<String>,
+    pub text: Option<String>,
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+    pub imported_at: String,
+}
+
+pub(super) const SAMPLE_COLUMNS: &str =
+    "id, kind, name, path, row, hash, bytes, width, height, format, text, features, imported_at";
+
+pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
+    let features: Option<String> = r.get(11)?;
+    Ok(Sample {
+        id: r.get(0)?,
+        kind: SampleKind::parse(&r.get::<_, String>(1)?),
+        name: r.get(2)?,
+        path: r.get(3)?,
+        row: r.get(4)?,
+        hash: r.get(5)?,
+        bytes: r.get::<_, i64>(6)? as u64,
+        width: r.get(7)?,
+        height: r.get(8)?,
+        format: r.get(9)?,
+        text: r.get(10)?,
+        features: features.and_then(|f| serde_json::from_str(&f).ok()),
+        imported_at: r.get(12)?,
+    })
+}
+
+/// What [`Project::insert_samples`] did with each sample, in input order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new sample.
+    Added(SampleId),
+    /// A sample of this name already exists (re-import): nothing changed.
+    AlreadyPresent(SampleId),
+    /// Same content as an existing sample under another name: not added.
+    Duplicate(SampleId),
+}
+
+/// A filter over samples, for the grid, review queues and exports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleQuery {
+    pub status: Option<SampleStatus>,
+    pub flagged: Option<bool>,
+    pub class: Option<super::ClassId>,
+    pub annotator: Option<String>,
+    /// Case-insensitive substring of the sample's name.
+    pub name_contains: Option<String>,
+}
+
+impl SampleQuery {
+    fn where_clause(&self) -> (String, Vec<rusqlite::types::Value>) {
+        use rusqlite::types::Value;
+        let mut conds: Vec<String> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(status) = self.status {
+            if status == SampleStatus::Unlabeled {
+                conds.push(
+                    "NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
+                     AND st.status <> 'unlabeled')"
+                        .into(),
+                );
+            } else {
+                conds.push(
+                    "EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
+                     AND st.status = ?)"
+                        .into(),
+                );
+                args.push(Value::Text(status.as_str().into()));
+            }
+        }
+        if let Some(flagged) = self.flagged {
+            let cond = "EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
+                        AND st.flagged = 1)";
+            conds.push(if flagged {
+                cond.into()
+            } else {
+                format!("NOT {cond}")
+            });
+        }
+        if let Some(class) = self.class {
+            conds.push(
+                "EXISTS (SELECT 1 FROM sample_classes sc WHERE sc.sample_id = s.id \
+                 AND sc.class_id = ?)"
+                    .into(),
+            );
+            args.push(Value::Integer(class));
+        }
+        if let Some(a) = &self.annotator {
+            conds.push(
+                "EXISTS (SELECT 1 FROM annotations an WHERE an.sample_id = s.id \
+                 AND an.annotator = ?)"
+                    .into(),
+            );
+            args.push(Value::Text(a.clone()));
+        }
+        if let Some(text) = &self.name_contains
+            && !text.is_empty()
+        {
+            conds.push("instr(lower(s.name), lower(?)) > 0".into());
+            args.push(Value::Text(text.clone()));
+        }
+        let clause = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        (clause, args)
+    }
+}
+
+impl Project {
+    /// Inserts a batch of samples in one transaction. A name already present is left as it
+    /// is; content already present under another name is a duplicate and not added.
+    pub fn insert_samples(&mut self, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
+        let tx = self.conn.transaction()?;
+        let out = insert_samples_tx(&tx, batch)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn sample(&self, id: SampleId) -> Result<Option<Sample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], row_to_sample).optional()?)
+    }
+
+    pub fn sample_by_name(&self, name: &str) -> Result<Option<Sample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"))?;
+        Ok(stmt.query_row([name], row_to_sample).optional()?)
+    }
+
+    /// Finds a sample by name, or else by stored path (`path` may be given relative to the
+    /// current folder or absolute; it is turned into the stored form first).
+    pub fn find_sample(&self, name_or_path: &str) -> Result<Option<Sample>> {
+        if let Some(s) = self.sample_by_name(name_or_path)? {
+            return Ok(Some(s));
+        }
+        let stored = self.stored_path(std::path::Path::new(name_or_path));
+        self.sample_by_name(&stored)
+    }
+
+    pub fn sample_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Ids of the samples matching `query`, in import order, `limit` from `offset`.
+    pub fn sample_ids(&self, query: &SampleQuery, offset: u64, limit: u64) -> Result<Vec<SampleId>> {
+        let (clause, mut args) = query.where_clause();
+        args.push(rusqlite::types::Value::Integer(limit as i64));
+        args.push(rusqlite::types::Value::Integer(offset as i64));
+        let sql = format!("SELECT s.id FROM samples s {clause} ORDER BY s.id LIMIT ? OFFSET ?");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let ids = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<SampleId>>>()?;
+        Ok(ids)
+    }
+
+    /// How many samples match `query`.
+    pub fn count_samples(&self, query: &SampleQuery) -> Result<u64> {
+        let (clause, args) = query.where_clause();
+        let sql = format!("SELECT count(*) FROM samples s {clause}");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let n: i64 = stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// The sample ids in import order, starting after `after` (exclusive), at most `limit`.
+    pub fn sample_ids_after(&self, after: Option<SampleId>, limit: u64) -> Result<Vec<SampleId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM samples WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let ids = stmt
+            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<SampleId>>>()?;
+        Ok(ids)
+    }
+
+    /// The sample before `id` in import order.
+    pub fn previous_sample(&self, id: SampleId) -> Result<Option<SampleId>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM samples WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// 0-based position of `id` in import order.
+    pub fn sample_position(&self, id: SampleId) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM samples WHERE id < ?1", [id], |r| {
+                r.get(0)
+            })?;
+        Ok(n as u64)
+    }
+
+    /// The next sample, after `after` in import order (wrapping around to the start), that
+    /// `annotator` should label: one they have not decided on, that nobody has excluded,
+    /// and that still needs more annotators under the project's overlap setting.
+    pub fn next_for_annotator(
+        &self,
+        annotator: &str,
+        after: Option<SampleId>,
+    ) -> Result<Option<SampleId>> {
+        let overlap = self.settings()?.overlap.max(1) as i64;
+        let sql = "SELECT s.id FROM samples s \
+             LEFT JOIN sample_state st ON st.sample_id = s.id \
+             WHERE s.id > ?1 \
+               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?2) \
+               AND (st.sample_id IS NULL OR (st.status <> 'excluded' AND st.review_labels IS NULL \
+                    AND (st.annotators < ?3 OR st.sent_back = 1))) \
+             ORDER BY s.id LIMIT 1";
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let start = after.unwrap_or(i64::MIN);
+        if let Some(id) = stmt
+            .query_row(params![start, annotator, overlap], |r| r.get(0))
+            .optional()?
+        {
+            return Ok(Some(id));
+        }
+        if after.is_some() {
+            return Ok(stmt
+                .query_row(params![i64::MIN, annotator, overlap], |r| r.get(0))
+                .optional()?);
+        }
+        Ok(None)
+    }
+
+    /// Samples that share content with at least one other sample, grouped by hash.
+    pub fn hashes_with_several_samples(&self) -> Result<Vec<(String, Vec<SampleId>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT hash, group_concat(id) FROM samples GROUP BY hash HAVING count(*) > 1",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                let hash: String = r.get(0)?;
+                let ids: String = r.get(1)?;
+                Ok((hash, ids))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .map(|(h, ids)| (h, ids.split(',').filter_map(|i| i.parse().ok()).collect()))
+            .collect())
+    }
+}
+
+pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
+    let now = now_rfc3339();
+    let mut by_name = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
+    let mut by_hash = tx.prepare_cached("SELECT id FROM samples WHERE hash = ?1 LIMIT 1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO samples(kind, name, path, row, hash, bytes, width, height, format, text, \
+         features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    let mut out = Vec::with_capacity(batch.len());
+    for s in batch {
+        if let Some(id) = by_name.query_row([&s.name], |r| r.get(0)).optional()? {
+            out.push(InsertOutcome::AlreadyPresent(id));
+            continue;
+        }
+        if let Some(id) = by_hash.query_row([&s.hash], |r| r.get(0)).optional()? {
+            out.push(InsertOutcome::Duplicate(id));
+            continue;
+        }
+        let features = s
+            .features
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        insert.execute(params![
+            s.kind.as_str(),
+            s.name,
+            s.path,
+            s.row,
+            s.hash,
+            s.bytes as i64,
+            s.width,
+            s.height,
+            s.format,
+            s.text,
+            features,
+            now
+        ])?;
+        out.push(InsertOutcome::Added(tx.last_insert_rowid()));
+    }
+    Ok(out)
+}
+

@@ -1,0 +1,111 @@
+//! The project file's schema and its numbered migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. A project opened by a newer
+//! keylabel is migrated forward inside one transaction; a project whose version is above
+//! [`SCHEMA_VERSION`] was written by a newer keylabel and is refused before anything is
+//! written to it.
+
+/// `PRAGMA application_id` of every keylabel project ("KLBL").
+pub const APPLICATION_ID: i32 = 0x4B4C_424C;
+
+/// Migrations in order; migration `i` brings the file from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the event log, samples, classes, settings and the derived state.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE classes (
+        id       INTEGER PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        hotkey   TEXT,
+        color    TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- One row per sample. `name` is the stable identity users see (relative path of an
+    -- image, or the id column / `file#row` of a table row); `hash` is the content hash.
+    CREATE TABLE samples (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('image', 'text')),
+        name        TEXT NOT NULL UNIQUE,
+        path        TEXT NOT NULL,
+        row         INTEGER,
+        hash        TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        width       INTEGER,
+        height      INTEGER,
+        format      TEXT,
+        text        TEXT,
+        features    TEXT,
+        imported_at TEXT NOT NULL
+    );
+    CREATE INDEX samples_hash ON samples(hash);
+    CREATE INDEX samples_kind ON samples(kind);
+
+    -- The append-only event log. Nothing here is ever updated or deleted.
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        uid       TEXT NOT NULL UNIQUE,
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        annotator TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        labels    TEXT NOT NULL DEFAULT '[]',
+        target    TEXT,
+        note      TEXT,
+        score     REAL,
+        source    TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        spent_ms  INTEGER
+    );
+    CREATE INDEX events_sample ON events(sample_id, at, uid);
+    CREATE INDEX events_annotator ON events(annotator, id);
+    CREATE INDEX events_target ON events(target) WHERE target IS NOT NULL;
+
+    -- Derived from the log: each annotator's current decision on a sample.
+    CREATE TABLE annotations (
+        sample_id INTEGER NOT NULL,
+        annotator TEXT NOT NULL,
+        state     TEXT NOT NULL CHECK (state IN ('labeled', 'skipped', 'excluded')),
+        labels    TEXT NOT NULL,
+        event_uid TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        spent_ms  INTEGER,
+        PRIMARY KEY (sample_id, annotator)
+    ) WITHOUT ROWID;
+    CREATE INDEX annotations_annotator ON annotations(annotator, state);
+
+    -- Derived from the log: one row per sample that has any decision, flag or review.
+    CREATE TABLE sample_state (
+        sample_id     INTEGER PRIMARY KEY,
+        status        TEXT NOT NULL CHECK (status IN ('unlabeled', 'labeled', 'skipped', 'excluded')),
+        flagged       INTEGER NOT NULL DEFAULT 0,
+        annotators    INTEGER NOT NULL DEFAULT 0,
+        review_labels TEXT,
+        reviewer      TEXT,
+        sent_back     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sample_state_status ON sample_state(status);
+    CREATE INDEX sample_state_flagged ON sample_state(flagged) WHERE flagged = 1;
+
+    -- Derived: the classes in a labeled sample's current label (a review decision when
+    -- there is one, else the union of its annotators' labels).
+    CREATE TABLE sample_classes (
+        class_id  INTEGER NOT NULL,
+        sample_id INTEGER NOT NULL,
+        PRIMARY KEY (class_id, sample_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX sample_classes_sample ON sample_classes(sample_id);
+    "#,
+];
+
+/// The schema version this keylabel writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,118 @@
+//! Project-wide counts, answered from indexes so that they stay fast at a million samples.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Project, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassCount {
+    pub name: String,
+    pub key: Option<String>,
+    /// Samples whose current label includes this class.
+    pub count: u64,
+    pub archived: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnnotatorCount {
+    pub name: String,
+    /// Samples this annotator currently has a label on.
+    pub labels: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub samples: u64,
+    /// Samples with at least one current label (or a reviewer's decision), not excluded.
+    pub labeled: u64,
+    pub unlabeled: u64,
+    pub skipped: u64,
+    pub excluded: u64,
+    pub flagged: u64,
+    pub kinds: BTreeMap<String, u64>,
+    pub classes: Vec<ClassCount>,
+    pub annotators: Vec<AnnotatorCount>,
+}
+
+impl Project {
+    pub fn status(&self) -> Result<Status> {
+        let conn = &self.conn;
+        let mut kinds: BTreeMap<String, u64> =
+            [("image".to_string(), 0), ("text".to_string(), 0)].into();
+        let mut stmt = conn.prepare_cached("SELECT kind, count(*) FROM samples GROUP BY kind")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (k, n) = row?;
+            kinds.insert(k, n as u64);
+        }
+        let samples: u64 = kinds.values().sum();
+
+        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let mut stmt =
+            conn.prepare_cached("SELECT status, count(*) FROM sample_state GROUP BY status")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (k, n) = row?;
+            by_status.insert(k, n as u64);
+        }
+        let get = |k: &str| by_status.get(k).copied().unwrap_or(0);
+        let (labeled, skipped, excluded) = (get("labeled"), get("skipped"), get("excluded"));
+        let flagged: i64 =
+            conn.query_row("SELECT count(*) FROM sample_state WHERE flagged = 1", [], |r| {
+                r.get(0)
+            })?;
+
+        let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut stmt = conn
+            .prepare_cached("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            let (k, n) = row?;
+            counts.insert(k, n as u64);
+        }
+        let classes = self
+            .classes()?
+            .into_iter()
+            .map(|c| ClassCount {
+                count: counts.get(&c.id).copied().unwrap_or(0),
+                name: c.name,
+                key: c.key,
+                archived: c.archived,
+            })
+            .collect();
+
+        let mut stmt = conn.prepare_cached(
+            "SELECT annotator, count(*) FROM annotations WHERE state = 'labeled' \
+             GROUP BY annotator ORDER BY annotator",
+        )?;
+        let annotators = stmt
+            .query_map([], |r| {
+                Ok(AnnotatorCount {
+                    name: r.get(0)?,
+                    labels: r.get::<_, i64>(1)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+
+        Ok(Status {
+            samples,
+            labeled,
+            unlabeled: samples.saturating_sub(labeled + skipped + excluded),
+            skipped,
+            excluded,
+            flagged: flagged as u64,
+            kinds,
+            classes,
+            annotators,
+        })
+    }
+
+    /// How many samples `annotator` has a current decision on (label, skip or exclusion).
+    pub fn decided_by(&self, annotator: &str) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM annotations WHERE annotator = ?1",
+            [annotator],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,1 @@
+//! Validation: every check over the whole project, as findings with stable codes.
