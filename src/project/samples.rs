@@ -211,7 +211,12 @@ impl Project {
     /// Inserts a batch of samples in one transaction. A name already present is left as it
     /// is; content already present under another name is a duplicate and not added.
     pub fn insert_samples(&mut self, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: the batch reads (name and hash lookups) before it writes; a deferred
+        // transaction would fail with SQLITE_BUSY, not wait, when another process wrote
+        // in between.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = insert_samples_tx(&tx, batch)?;
         tx.commit()?;
         Ok(out)
