@@ -16,8 +16,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use egui::{
-    Align2, Color32, CornerRadius, FontId, Key, Modifiers, Pos2, Rect, Sense, Stroke,
-    StrokeKind, Vec2,
+    Align2, Color32, CornerRadius, FontId, Key, Modifiers, Pos2, Rect, Sense, Stroke, StrokeKind,
+    Vec2,
 };
 
 use super::loader::ImageState;
@@ -196,10 +196,19 @@ fn fetch_loop(
             Request::Page(..) => 1,
             Request::Ids(..) => 2,
         });
-        let counts: Vec<_> = batch.iter().filter(|r| matches!(r, Request::Count(..))).collect();
-        let mut pages: Vec<_> = batch.iter().filter(|r| matches!(r, Request::Page(..))).collect();
+        let counts: Vec<_> = batch
+            .iter()
+            .filter(|r| matches!(r, Request::Count(..)))
+            .collect();
+        let mut pages: Vec<_> = batch
+            .iter()
+            .filter(|r| matches!(r, Request::Page(..)))
+            .collect();
         pages.reverse();
-        let ids: Vec<_> = batch.iter().filter(|r| matches!(r, Request::Ids(..))).collect();
+        let ids: Vec<_> = batch
+            .iter()
+            .filter(|r| matches!(r, Request::Ids(..)))
+            .collect();
         let mut seen_pages = HashSet::new();
         for r in counts.into_iter().take(1).chain(pages).chain(ids) {
             let p = match &project {
@@ -554,15 +563,17 @@ impl GridView {
     fn filter_bar(&mut self, ui: &mut egui::Ui) {
         let mut filter = self.filter.clone();
         ui.horizontal_wrapped(|ui| {
-            ui.label("Status");
+            let l = ui.label("Status");
             egui::ComboBox::from_id_salt("grid-status")
                 .selected_text(filter.status.label())
                 .show_ui(ui, |ui| {
                     for s in StatusFilter::ALL {
                         ui.selectable_value(&mut filter.status, s, s.label());
                     }
-                });
-            ui.label("Class");
+                })
+                .response
+                .labelled_by(l.id);
+            let l = ui.label("Class");
             let class_text = filter
                 .class
                 .and_then(|c| self.looks.get(&c))
@@ -575,7 +586,9 @@ impl GridView {
                     for c in &self.classes {
                         ui.selectable_value(&mut filter.class, Some(c.id), &c.name);
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             let l = ui.label("Annotator");
             ui.add(
                 egui::TextEdit::singleline(&mut filter.annotator)
@@ -603,8 +616,11 @@ impl GridView {
             ui.label(count);
             if !self.selection.is_empty() {
                 ui.label(
-                    egui::RichText::new(format!("{} selected", group_digits(self.selection.len() as u64)))
-                        .strong(),
+                    egui::RichText::new(format!(
+                        "{} selected",
+                        group_digits(self.selection.len() as u64)
+                    ))
+                    .strong(),
                 );
                 if ui.button("Clear selection").clicked() {
                     self.clear_selection();
@@ -650,7 +666,10 @@ impl GridView {
             )
         });
         if moves != 0 {
-            let cur = self.focus.map(|f| f as i64).unwrap_or(if moves > 0 { -1 } else { 0 });
+            let cur = self
+                .focus
+                .map(|f| f as i64)
+                .unwrap_or(if moves > 0 { -1 } else { 0 });
             let next = (cur + moves).clamp(0, count as i64 - 1) as u64;
             self.focus = Some(next);
             self.scroll_to_focus = true;
@@ -684,7 +703,11 @@ impl GridView {
         let row_h = cell.y + GAP;
         // Spread the spare width over the gaps so the grid fills the window.
         let spare = (width - cols as f32 * cell.x).max(0.0);
-        let gap_x = if cols > 1 { (spare / (cols - 1) as f32).min(GAP * 4.0) } else { 0.0 };
+        let gap_x = if cols > 1 {
+            (spare / (cols - 1) as f32).min(GAP * 4.0)
+        } else {
+            0.0
+        };
 
         if count == 0 {
             ui.add_space(40.0);
@@ -739,7 +762,10 @@ impl GridView {
 
             // Thumbnails: on screen first, then the next screen, then the one before.
             let mut keys = Vec::new();
-            for i in (first..end).chain(end..ahead_end).chain(behind_start..first) {
+            for i in (first..end)
+                .chain(end..ahead_end)
+                .chain(behind_start..first)
+            {
                 if let Some(c) = self.cell_at(i)
                     && c.summary.kind == SampleKind::Image
                 {
@@ -767,7 +793,11 @@ impl GridView {
                 self.rubber = Some(RubberBand {
                     start,
                     end: start,
-                    base: if ctrl { self.selection.clone() } else { BTreeSet::new() },
+                    base: if ctrl {
+                        self.selection.clone()
+                    } else {
+                        BTreeSet::new()
+                    },
                 });
             }
             if bg.clicked() && !ctrl {
@@ -791,7 +821,11 @@ impl GridView {
                         self.paint_cell(&painter, rect, c, selected, focused);
                     }
                     None => {
-                        painter.rect_filled(rect, CornerRadius::same(6), ui.visuals().faint_bg_color);
+                        painter.rect_filled(
+                            rect,
+                            CornerRadius::same(6),
+                            ui.visuals().faint_bg_color,
+                        );
                         continue;
                     }
                 }
@@ -827,7 +861,10 @@ impl GridView {
 
             // The rubber band selects every loaded cell it touches.
             if let Some(band) = &mut self.rubber {
-                if let Some(p) = bg.interact_pointer_pos().or_else(|| ui.ctx().pointer_latest_pos()) {
+                if let Some(p) = bg
+                    .interact_pointer_pos()
+                    .or_else(|| ui.ctx().pointer_latest_pos())
+                {
                     band.end = p - origin.to_vec2();
                 }
                 let r = Rect::from_two_pos(band.start, band.end);
@@ -876,10 +913,15 @@ impl GridView {
     ) {
         let s = &c.summary;
         let radius = CornerRadius::same(6);
-        let thumb_rect = Rect::from_min_size(rect.min, Vec2::new(rect.width(), rect.height() - CAPTION));
+        let thumb_rect =
+            Rect::from_min_size(rect.min, Vec2::new(rect.width(), rect.height() - CAPTION));
         painter.rect_filled(thumb_rect, radius, Color32::from_gray(32));
         let dim = matches!(s.status, SampleStatus::Excluded | SampleStatus::Skipped);
-        let tint = if dim { Color32::from_gray(110) } else { Color32::WHITE };
+        let tint = if dim {
+            Color32::from_gray(110)
+        } else {
+            Color32::WHITE
+        };
         match s.kind {
             SampleKind::Image => {
                 let key = ThumbKey {
@@ -903,11 +945,18 @@ impl GridView {
                         painter.text(
                             thumb_rect.center() - Vec2::new(0.0, 8.0),
                             Align2::CENTER_CENTER,
-                            "⚠ cannot show",
+                            "cannot show",
                             FontId::proportional(13.0),
                             Color32::from_rgb(240, 140, 100),
                         );
-                        let short: String = reason.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+                        let short: String = reason
+                            .chars()
+                            .rev()
+                            .take(40)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect();
                         painter.text(
                             thumb_rect.center() + Vec2::new(0.0, 10.0),
                             Align2::CENTER_CENTER,
@@ -933,7 +982,11 @@ impl GridView {
                 let galley = painter.layout(
                     text,
                     FontId::proportional(12.0),
-                    if dim { Color32::from_gray(120) } else { Color32::from_gray(215) },
+                    if dim {
+                        Color32::from_gray(120)
+                    } else {
+                        Color32::from_gray(215)
+                    },
                     inner.width(),
                 );
                 let clip = painter.with_clip_rect(inner);
@@ -947,7 +1000,10 @@ impl GridView {
             let mut x = thumb_rect.left() - thumb_rect.height();
             while x < thumb_rect.right() {
                 clip.line_segment(
-                    [Pos2::new(x, thumb_rect.bottom()), Pos2::new(x + thumb_rect.height(), thumb_rect.top())],
+                    [
+                        Pos2::new(x, thumb_rect.bottom()),
+                        Pos2::new(x + thumb_rect.height(), thumb_rect.top()),
+                    ],
                     stroke,
                 );
                 x += 12.0;
@@ -958,8 +1014,17 @@ impl GridView {
             Some(l) if s.status == SampleStatus::Labeled => l.color,
             _ => Color32::from_gray(70),
         };
-        let width = if s.status == SampleStatus::Labeled { 3.0 } else { 1.0 };
-        painter.rect_stroke(thumb_rect, radius, Stroke::new(width, border), StrokeKind::Inside);
+        let width = if s.status == SampleStatus::Labeled {
+            3.0
+        } else {
+            1.0
+        };
+        painter.rect_stroke(
+            thumb_rect,
+            radius,
+            Stroke::new(width, border),
+            StrokeKind::Inside,
+        );
         if s.classes.len() > 1 {
             // Multi-label: a strip of every class colour along the bottom.
             let strip = Rect::from_min_max(
@@ -983,21 +1048,21 @@ impl GridView {
                 Color32::from_rgb(230, 60, 60),
                 Stroke::NONE,
             ));
-            painter.text(
-                tr + Vec2::new(-6.0, 6.0),
-                Align2::CENTER_CENTER,
-                "⚑",
-                FontId::proportional(9.0),
-                Color32::WHITE,
-            );
         }
         if selected {
             let accent = Color32::from_rgb(90, 170, 255);
             painter.rect_filled(thumb_rect, radius, accent.gamma_multiply(0.22));
-            painter.rect_stroke(thumb_rect.expand(2.0), radius, Stroke::new(2.5, accent), StrokeKind::Outside);
+            painter.rect_stroke(
+                thumb_rect.expand(2.0),
+                radius,
+                Stroke::new(2.5, accent),
+                StrokeKind::Outside,
+            );
             let c = thumb_rect.left_top() + Vec2::new(13.0, 13.0);
             painter.circle_filled(c, 9.0, accent);
-            painter.text(c, Align2::CENTER_CENTER, "✔", FontId::proportional(11.0), Color32::WHITE);
+            let tick = Stroke::new(2.0, Color32::WHITE);
+            painter.line_segment([c + Vec2::new(-4.0, 0.0), c + Vec2::new(-1.0, 3.5)], tick);
+            painter.line_segment([c + Vec2::new(-1.0, 3.5), c + Vec2::new(4.5, -3.5)], tick);
         }
         if focused {
             painter.rect_stroke(
@@ -1027,16 +1092,28 @@ impl GridView {
         if !tag.is_empty() {
             let g = painter.layout_no_wrap(tag, font.clone(), tag_color);
             let w = g.size().x;
-            painter.galley(Pos2::new(x, caption.center().y - g.size().y / 2.0), g, tag_color);
+            painter.galley(
+                Pos2::new(x, caption.center().y - g.size().y / 2.0),
+                g,
+                tag_color,
+            );
             x += w + 6.0;
         }
         let name = file_name_of(&s.name);
         let avail = caption.right() - x;
         if avail > 12.0 {
-            let mut job = egui::text::LayoutJob::simple_singleline(name.to_string(), font, Color32::from_gray(150));
+            let mut job = egui::text::LayoutJob::simple_singleline(
+                name.to_string(),
+                font,
+                Color32::from_gray(150),
+            );
             job.wrap = egui::text::TextWrapping::truncate_at_width(avail);
             let g = painter.layout_job(job);
-            painter.galley(Pos2::new(x, caption.center().y - g.size().y / 2.0), g, Color32::from_gray(150));
+            painter.galley(
+                Pos2::new(x, caption.center().y - g.size().y / 2.0),
+                g,
+                Color32::from_gray(150),
+            );
         }
     }
 }

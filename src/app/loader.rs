@@ -12,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -94,6 +93,7 @@ pub struct LoaderStats {
 }
 
 /// Decoded, down-scaled pixels and the source's own size.
+#[derive(Debug)]
 pub struct Decoded {
     pub image: egui::ColorImage,
     pub original_size: [u32; 2],
@@ -203,6 +203,15 @@ impl<K: Clone + Eq + Hash + Send + 'static> TextureCache<K> {
             self.stats.decodes += 1;
             self.insert(key, state, bytes);
         }
+    }
+
+    pub(crate) fn poll(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut q = shared
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        self.collect(&mut q);
     }
 
     pub(crate) fn get(&mut self, key: &K) -> ImageState {
@@ -416,13 +425,13 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
                     .unwrap_or_else(|poison| poison.into_inner());
             }
         };
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&key)))
-                .unwrap_or_else(|_| Err("the decoder failed unexpectedly".to_string()));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&key)))
+            .unwrap_or_else(|_| Err("the decoder failed unexpectedly".to_string()));
         let (state, bytes) = match result {
             Ok(d) => {
                 let bytes = d.image.width() * d.image.height() * 4;
-                let texture = ctx.load_texture("keylabel-image", d.image, egui::TextureOptions::LINEAR);
+                let texture =
+                    ctx.load_texture("keylabel-image", d.image, egui::TextureOptions::LINEAR);
                 (
                     ImageState::Ready {
                         texture,
@@ -454,17 +463,41 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
 /// Errors name the file and the reason.
 pub fn decode_file(path: &Path, max_side: u32) -> Result<Decoded, String> {
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let mut reader = image::ImageReader::new(BufReader::new(file))
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    if reader.format().is_none() {
-        return Err(format!("`{shown}` is not an image keylabel can decode"));
+    match reader.format() {
+        None => return Err(format!("`{shown}` is not an image keylabel can decode")),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
+            return Err(format!(
+                "cannot decode `{shown}`: the file ends early (truncated JPEG, no end marker)"
+            ));
+        }
+        Some(_) => {}
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
     reader.limits(limits);
     decode_reader(reader, max_side).map_err(|e| format!("cannot decode `{shown}`: {e}"))
+}
+
+/// Whether a JPEG has its end-of-image marker after the start of its first scan. The JPEG
+/// decoder fills a cut-off file with grey instead of failing; a labeler must see that the
+/// file is damaged. Inside entropy-coded data `FF` is always followed by `00` or a restart
+/// marker, so `FF D9` after the first scan header can only be the real end (data appended
+/// after it, as in motion photos, is allowed).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let find = |from: usize, pat: [u8; 2]| {
+        bytes
+            .get(from..)
+            .and_then(|b| b.windows(2).position(|w| w == pat))
+            .map(|p| p + from)
+    };
+    match find(2, [0xFF, 0xDA]) {
+        Some(sos) => find(sos + 2, [0xFF, 0xD9]).is_some(),
+        None => false,
+    }
 }
 
 fn decode_reader<R: std::io::BufRead + std::io::Seek>(
@@ -576,6 +609,12 @@ impl ImageLoader {
     /// Whether no decode is queued or running.
     pub fn is_idle(&self) -> bool {
         self.cache.is_idle()
+    }
+
+    /// Moves finished decodes into the cache without asking for anything (`get` and
+    /// `prefetch` do this too).
+    pub fn poll(&mut self) {
+        self.cache.poll();
     }
 
     /// Forgets every cached image (e.g. after the files changed on disk).

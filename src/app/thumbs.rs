@@ -38,7 +38,8 @@ pub fn thumbs_dir(project_path: &Path) -> PathBuf {
 /// The file a thumbnail is stored in. Hashes are hex; anything else is hashed again so a
 /// strange value can never name a path outside the folder.
 pub fn thumb_file(dir: &Path, hash: &str) -> PathBuf {
-    let safe = !hash.is_empty() && hash.len() <= 128 && hash.chars().all(|c| c.is_ascii_alphanumeric());
+    let safe =
+        !hash.is_empty() && hash.len() <= 128 && hash.chars().all(|c| c.is_ascii_alphanumeric());
     let name = if safe {
         hash.to_ascii_lowercase()
     } else {
@@ -71,7 +72,8 @@ fn store(dir: &Path, file: &Path, image: &egui::ColorImage) -> std::io::Result<(
             // Flatten any transparency onto the grid's dark cell background.
             let [r, g, b, a] = c.to_srgba_unmultiplied();
             let bg = 40u16;
-            let mix = |v: u8| ((u16::from(v) * u16::from(a) + bg * (255 - u16::from(a))) / 255) as u8;
+            let mix =
+                |v: u8| ((u16::from(v) * u16::from(a) + bg * (255 - u16::from(a))) / 255) as u8;
             [mix(r), mix(g), mix(b)]
         })
         .collect();
