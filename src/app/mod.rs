@@ -12,3 +12,7 @@ pub fn run(_project: Option<PathBuf>, _annotator: String) -> anyhow::Result<()> 
 pub fn run_demo(_annotator: String) -> anyhow::Result<()> {
     anyhow::bail!("the demo is not available in this build yet")
 }
+
+pub mod grid;
+pub mod loader;
+pub mod thumbs;

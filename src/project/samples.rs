@@ -406,3 +406,72 @@ pub(super) fn insert_samples_tx(
     }
     Ok(out)
 }
+
+/// What the grid shows of one sample: enough to draw its cell without another query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleSummary {
+    pub id: SampleId,
+    pub kind: SampleKind,
+    pub name: String,
+    /// The stored path (see [`Project::resolve`]).
+    pub path: String,
+    pub hash: String,
+    /// The start of a text sample (at most [`SUMMARY_TEXT_CHARS`] characters).
+    pub text: Option<String>,
+    pub status: SampleStatus,
+    pub flagged: bool,
+    /// The classes of its current label, ascending by id.
+    pub classes: Vec<super::ClassId>,
+}
+
+/// How much of a text sample [`Project::sample_summaries`] returns.
+pub const SUMMARY_TEXT_CHARS: i64 = 240;
+
+impl Project {
+    /// Summaries of the samples matching `query`, in import order, `limit` from `offset`:
+    /// one query for a whole page of the grid.
+    pub fn sample_summaries(
+        &self,
+        query: &SampleQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<SampleSummary>> {
+        let (clause, mut args) = query.where_clause();
+        args.push(rusqlite::types::Value::Integer(limit as i64));
+        args.push(rusqlite::types::Value::Integer(offset as i64));
+        let sql = format!(
+            "SELECT p.id, p.kind, p.name, p.path, p.hash, substr(p.text, 1, {SUMMARY_TEXT_CHARS}), \
+                    st.status, coalesce(st.flagged, 0), \
+                    (SELECT group_concat(sc.class_id) FROM sample_classes sc \
+                      WHERE sc.sample_id = p.id) \
+             FROM (SELECT s.* FROM samples s {clause} ORDER BY s.id LIMIT ? OFFSET ?) p \
+             LEFT JOIN sample_state st ON st.sample_id = p.id ORDER BY p.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let status: Option<String> = r.get(6)?;
+                let classes: Option<String> = r.get(8)?;
+                let mut classes: Vec<super::ClassId> = classes
+                    .map(|c| c.split(',').filter_map(|v| v.parse().ok()).collect())
+                    .unwrap_or_default();
+                classes.sort_unstable();
+                Ok(SampleSummary {
+                    id: r.get(0)?,
+                    kind: SampleKind::parse(&r.get::<_, String>(1)?),
+                    name: r.get(2)?,
+                    path: r.get(3)?,
+                    hash: r.get(4)?,
+                    text: r.get(5)?,
+                    status: status
+                        .as_deref()
+                        .map(SampleStatus::parse)
+                        .unwrap_or(SampleStatus::Unlabeled),
+                    flagged: r.get::<_, i64>(7)? != 0,
+                    classes,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
