@@ -50,6 +50,9 @@ fn run(dir: &Path, args: &[&str]) -> Run {
     let out_path = dir.join("stdout.txt");
     let out = fs::File::create(&out_path).expect("stdout file");
     let start = Instant::now();
+    // Reaped by `wait4` below, which `Child::wait` cannot replace: it alone reports the
+    // child's own peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(BIN)
         .current_dir(dir)
         .args(args)

@@ -169,7 +169,7 @@ fn images_of_every_format_are_found_by_content_in_nested_folders() {
     .unwrap();
     fs::write(data.join("c/blob.bin"), [0u8, 1, 2, 3, 250, 251]).unwrap();
 
-    let report = import(&mut p, &[data.clone()], &options());
+    let report = import(&mut p, std::slice::from_ref(&data), &options());
     assert!(report.unreadable.is_empty(), "{:#?}", report.unreadable);
     assert_eq!(report.added, files.len() as u64);
     assert_eq!((report.already_present, report.duplicates), (0, 0));
@@ -293,7 +293,7 @@ fn a_file_without_read_permission_is_reported() {
     let file = dir.path().join("locked.png");
     write_image(&file, 4, 4, 1, ImageFormat::Png);
     fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
-    let report = import(&mut p, &[file.clone()], &options());
+    let report = import(&mut p, std::slice::from_ref(&file), &options());
     if fs::File::open(&file).is_ok() {
         // Running as root: permissions do not bind, so the file is simply read.
         assert_eq!(report.added, 1);
@@ -325,7 +325,7 @@ fn same_bytes_are_one_sample_and_importing_again_adds_nothing() {
     );
     assert_eq!(p.sample_count().unwrap(), 2);
 
-    let again = import(&mut p, &[data.clone()], &options());
+    let again = import(&mut p, std::slice::from_ref(&data), &options());
     assert_eq!((again.added, again.already_present), (0, 2));
     assert_eq!(again.duplicates, 2);
     assert!(again.unreadable.is_empty());
@@ -379,7 +379,7 @@ fn folder_names_become_imported_labels_once() {
         annotator: "folders".into(),
         ..ImportOptions::default()
     };
-    let report = import(&mut p, &[data.clone()], &opts);
+    let report = import(&mut p, std::slice::from_ref(&data), &opts);
     assert_eq!((report.added, report.already_present), (4, 1));
 
     let cat = p.class_by_name("cat").unwrap().unwrap().id;
@@ -402,7 +402,7 @@ fn folder_names_become_imported_labels_once() {
         assert_eq!(e.annotator, "folders");
     }
     // Importing the folder again adds no second label.
-    let again = import(&mut p, &[data.clone()], &opts);
+    let again = import(&mut p, std::slice::from_ref(&data), &opts);
     assert_eq!((again.added, again.already_present), (0, 5));
     assert_eq!(p.history(None).unwrap().len(), 3);
     let status = p.status().unwrap();
