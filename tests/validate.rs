@@ -325,6 +325,14 @@ fn truncated_and_corrupt_files_are_unreadable() {
     let cut_png = f.add_image("cut.png", &png[..png.len() - 40]);
     f.label(cut_png, "ann", "dog");
 
+    // Whole JPEGs followed by other data (as phones append a second picture or a video)
+    // are readable, even when that data holds bytes that look like a JPEG scan start.
+    let mut tailed = jpeg_bytes(&photo(160, 120, 33), 90);
+    tailed.extend_from_slice(b"\xFF\xDAappended data that is not part of the picture");
+    tailed.extend((0..5000u32).map(|i| (i * 7 % 251) as u8));
+    let t = f.add_image("tailed.jpg", &tailed);
+    f.label(t, "ann", "cat");
+
     // Not an image at all.
     std::fs::write(
         f.path("dogs/dög_1.jpg"),

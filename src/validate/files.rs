@@ -17,7 +17,7 @@ use image::{ColorType, ImageFormat, ImageReader};
 use rayon::prelude::*;
 use rusqlite::{MAIN_DB, params};
 
-use super::phash::{self, Hashed};
+use super::phash::{self, Hashed, format_name};
 use super::{Finding, MAX_LISTED, Options, Progress, Severity, names_of, plural};
 use crate::project::{Project, Result, SampleId, ValidationSettings};
 
@@ -339,10 +339,15 @@ fn probe(bytes: &[u8]) -> std::result::Result<(ImageFormat, u64, ColorType), Str
 /// is decoded in full to be sure. `None` when the file looks whole.
 fn truncation(bytes: &[u8], format: ImageFormat) -> Option<String> {
     let looks_whole = match format {
-        // End-of-image marker; some writers pad with zeros after it.
+        // The end-of-image marker ends the file (some writers pad with zeros), or at least
+        // follows the last start-of-scan: inside entropy-coded data 0xFF is always followed
+        // by 0x00 or a restart marker, so a scan cut short has no 0xFFD9 after it, while a
+        // whole one followed by other data (a second picture, a video) does.
         ImageFormat::Jpeg => {
             let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
             bytes[..end].ends_with(&[0xFF, 0xD9])
+                || matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
         }
         // The IEND chunk, always the last one, with its fixed CRC.
         ImageFormat::Png => {
@@ -457,8 +462,4 @@ fn size_outliers(
         .with_samples(names_of(project, &outliers)?),
     );
     Ok(())
-}
-
-fn format_name(format: ImageFormat) -> String {
-    format!("{format:?}").to_uppercase()
 }

@@ -61,32 +61,46 @@ pub fn perceptual_hash(bytes: &[u8], format: ImageFormat) -> std::result::Result
 /// Decodes the whole image to luma (leniently for JPEG, as viewers do).
 fn decode_luma(bytes: &[u8], format: ImageFormat) -> std::result::Result<GrayImage, String> {
     if format == ImageFormat::Jpeg {
-        let options = DecoderOptions::default()
-            .jpeg_set_out_colorspace(ColorSpace::Luma)
-            .set_max_width(usize::MAX)
-            .set_max_height(usize::MAX);
-        let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-        decoder
-            .decode_headers()
-            .map_err(|e| format!("corrupt JPEG: {e}"))?;
-        let (w, h) = decoder
-            .dimensions()
-            .ok_or_else(|| "corrupt JPEG: no size in its header".to_string())?;
-        if (w as u64) * (h as u64) > MAX_PIXELS {
-            return Err(format!("{w}×{h} pixels is too large to decode"));
-        }
-        let data = decoder.decode().map_err(|e| format!("corrupt JPEG: {e}"))?;
-        let (w, h) = (w as u32, h as u32);
-        // Luma output has one byte per pixel.
-        return GrayImage::from_raw(w, h, data)
-            .ok_or_else(|| "corrupt JPEG: fewer pixels than its header states".to_string());
+        // The luma-only path does not convert every colour space (CMYK, YCCK); `image`'s
+        // decoder does, at the cost of the colour conversion.
+        return jpeg_luma(bytes).or_else(|fast| decode_generic(bytes, format).map_err(|_| fast));
     }
+    decode_generic(bytes, format)
+}
+
+fn jpeg_luma(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| format!("corrupt JPEG: {e}"))?;
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| "corrupt JPEG: no size in its header".to_string())?;
+    if (w as u64) * (h as u64) > MAX_PIXELS {
+        return Err(format!("{w}×{h} pixels is too large to decode"));
+    }
+    let data = decoder.decode().map_err(|e| format!("corrupt JPEG: {e}"))?;
+    let (w, h) = (w as u32, h as u32);
+    // Luma output has one byte per pixel.
+    GrayImage::from_raw(w, h, data)
+        .ok_or_else(|| "corrupt JPEG: fewer pixels than its header states".to_string())
+}
+
+fn decode_generic(bytes: &[u8], format: ImageFormat) -> std::result::Result<GrayImage, String> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits());
     let image = reader
         .decode()
-        .map_err(|e| format!("corrupt {format:?}: {e}"))?;
+        .map_err(|e| format!("cannot decode the {}: {e}", format_name(format)))?;
     Ok(image.into_luma8())
+}
+
+pub(super) fn format_name(format: ImageFormat) -> String {
+    format!("{format:?}").to_uppercase()
 }
 
 fn limits() -> Limits {
@@ -124,7 +138,7 @@ pub(super) fn full_decode_error(bytes: &[u8], format: ImageFormat) -> Option<Str
     reader
         .decode()
         .err()
-        .map(|e| format!("truncated or corrupt {format:?}: {e}"))
+        .map(|e| format!("truncated or corrupt {}: {e}", format_name(format)))
 }
 
 /// Cached hashes of the samples with ids in `first..=last`, keyed by (sample, content).
