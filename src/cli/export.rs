@@ -2,8 +2,8 @@
 
 use super::{Cli, ExportArgs, JsonArg, Outcome};
 
-pub fn validate(_cli: &Cli, _args: &JsonArg) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`validate` is not available in this build yet")
+pub fn validate(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    super::validate::run(cli, args)
 }
 
 pub fn export(_cli: &Cli, _args: &ExportArgs) -> anyhow::Result<Outcome> {

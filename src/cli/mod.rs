@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod project_cmds;
 mod review;
+mod validate;
 
 use std::path::PathBuf;
 
