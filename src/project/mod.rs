@@ -23,7 +23,7 @@ pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
 pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
 pub use samples::{
-    InsertOutcome, NewSample, Sample, SampleId, SampleKind, SampleQuery, SampleStatus,
+    InsertOutcome, NewSample, Sample, SampleId, SampleKind, SampleQuery, SampleStatus, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, Status};

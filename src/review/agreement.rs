@@ -40,6 +40,8 @@ pub enum Undefined {
     /// All the ratings that count are in one category: the agreement expected by chance
     /// is total, so the statistic is 0/0.
     NoVariation,
+    /// None of the annotator's samples has a final label to compare with.
+    NoFinalLabels,
 }
 
 impl Undefined {
@@ -52,6 +54,7 @@ impl Undefined {
                 "every label is the same class, so agreement expected by chance is total \
                  (expected disagreement 0) and the statistic is 0/0"
             }
+            Undefined::NoFinalLabels => "none of this annotator's samples has a final label",
         }
     }
 }

@@ -63,6 +63,12 @@ pub fn resolve(
     }
 }
 
+/// A sample being read: its id, the review decision and each annotator's labels.
+type Pending = (SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>);
+
+/// Dawid–Skene's choice for a sample (`None`: no single best label) and its posterior.
+type Estimated = (Option<Vec<ClassId>>, f64);
+
 /// A sample's final label with how sure keylabel is of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FinalLabel {
@@ -100,10 +106,9 @@ pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    let mut current: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)> = None;
+    let mut current: Option<Pending> = None;
     let parse = |s: &str| -> Vec<ClassId> { serde_json::from_str(s).unwrap_or_default() };
-    let flush = |cur: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)>,
-                 out: &mut Vec<FinalLabel>| {
+    let flush = |cur: Option<Pending>, out: &mut Vec<FinalLabel>| {
         let Some((id, review, labels)) = cur else {
             return;
         };
@@ -150,7 +155,7 @@ pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>
 
 /// Dawid–Skene over the whole project: for each labeled sample without a review, the chosen
 /// classes (`None` on a tie or an empty multi-label set) and their posterior.
-fn estimate_project(project: &Project) -> Result<HashMap<SampleId, (Option<Vec<ClassId>>, f64)>> {
+fn estimate_project(project: &Project) -> Result<HashMap<SampleId, Estimated>> {
     let ann = Annotations::load(project)?;
     let reviews = reviewed_samples(project)?;
     let mut out = HashMap::with_capacity(ann.samples.len());
