@@ -24,7 +24,7 @@ pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
-    SampleStatus, SampleSummary,
+    SampleStatus, SampleSummary, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, Status};

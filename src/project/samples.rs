@@ -316,33 +316,58 @@ impl Project {
     }
 
     /// The next sample, after `after` in import order (wrapping around to the start), that
-    /// `annotator` should label: one they have not decided on, that nobody has excluded,
-    /// and that still needs more annotators under the project's overlap setting.
+    /// `annotator` should label: one they have not decided on, that nobody has excluded, that
+    /// no reviewer has decided, and that still needs more annotators: `overlap` of them, or
+    /// `overlap + 1` for the samples the QA fraction selects (see [`qa_selected`]).
+    /// Nothing about other annotators' labels is revealed, so blind mode holds.
     pub fn next_for_annotator(
         &self,
         annotator: &str,
         after: Option<SampleId>,
     ) -> Result<Option<SampleId>> {
-        let overlap = self.settings()?.overlap.max(1) as i64;
-        let sql = "SELECT s.id FROM samples s \
+        let settings = self.settings()?;
+        let overlap = settings.overlap.max(1) as i64;
+        let qa = if settings.qa_fraction.is_finite() {
+            settings.qa_fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let most = if qa > 0.0 { overlap + 1 } else { overlap };
+        // Candidates have fewer than `most` annotators; those with exactly `overlap` qualify
+        // only when the QA fraction selects them, which is decided here from the hash.
+        let sql = "SELECT s.id, s.hash, coalesce(st.annotators, 0) FROM samples s \
              LEFT JOIN sample_state st ON st.sample_id = s.id \
-             WHERE s.id > ?1 \
-               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?2) \
+             WHERE s.id > ?1 AND s.id <= ?2 \
+               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?3) \
                AND (st.sample_id IS NULL OR (st.status <> 'excluded' AND st.review_labels IS NULL \
-                    AND (st.annotators < ?3 OR st.sent_back = 1))) \
-             ORDER BY s.id LIMIT 1";
+                    AND st.annotators < ?4)) \
+             ORDER BY s.id LIMIT 512";
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let start = after.unwrap_or(i64::MIN);
-        if let Some(id) = stmt
-            .query_row(params![start, annotator, overlap], |r| r.get(0))
-            .optional()?
-        {
-            return Ok(Some(id));
-        }
-        if after.is_some() {
-            return Ok(stmt
-                .query_row(params![i64::MIN, annotator, overlap], |r| r.get(0))
-                .optional()?);
+        let ranges = match after {
+            Some(a) => vec![(a, i64::MAX), (i64::MIN, a)],
+            None => vec![(i64::MIN, i64::MAX)],
+        };
+        for (mut from, to) in ranges {
+            loop {
+                let rows = stmt
+                    .query_map(params![from, to, annotator, most], |r| {
+                        let id: SampleId = r.get(0)?;
+                        let hash: String = r.get(1)?;
+                        let annotators: i64 = r.get(2)?;
+                        Ok((id, hash, annotators))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some(last) = rows.last().map(|r| r.0) else {
+                    break;
+                };
+                if let Some((id, _, _)) = rows
+                    .iter()
+                    .find(|(_, hash, n)| *n < overlap || qa_selected(hash, qa))
+                {
+                    return Ok(Some(*id));
+                }
+                from = last;
+            }
         }
         Ok(None)
     }
@@ -474,4 +499,24 @@ impl Project {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+}
+
+/// Whether the QA fraction `fraction` selects the sample with content hash `hash` for one
+/// annotator more than the overlap. The choice is a pure function of the content: a keyed
+/// BLAKE3 of the hash, read as a number in [0, 2^64), is below `fraction`·2^64. It is keyed
+/// so that it is independent of the export split, which is also derived from the hash.
+pub fn qa_selected(hash: &str, fraction: f64) -> bool {
+    if fraction.is_nan() || fraction <= 0.0 {
+        return false;
+    }
+    if fraction >= 1.0 {
+        return true;
+    }
+    let mut h = blake3::Hasher::new_derive_key("keylabel qa-fraction sample selection v1");
+    h.update(hash.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    let x = u64::from_le_bytes(first);
+    // fraction·2^64 < 2^64 here, so the product fits a u64 after truncation.
+    x < (fraction * 18_446_744_073_709_551_616.0) as u64
 }
