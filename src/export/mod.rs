@@ -162,10 +162,12 @@ pub fn export(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // While one batch is written in order (with the output hashes), the next one is read,
+    // checked and encoded on the other cores.
     let total = plan.len() as u64;
     let mut done = 0u64;
-    let mut scratch = Vec::new();
     let read_bytes = options.format == Format::TfRecord && layout.kind == SampleKind::Image;
+    let mut ready: Vec<(usize, sink::Prepared)> = Vec::new();
     for batch in plan.chunks(BATCH) {
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::Cancelled);
@@ -178,23 +180,26 @@ pub fn export(
             let file = read_bytes.then(|| project.resolve(&s.path));
             samples.push((s, file));
         }
-        let records = batch
-            .par_iter()
-            .zip(samples.into_par_iter())
-            .map(|(p, (sample, file))| {
-                let encoded = file.map(|f| read_checked(&f, &sample)).transpose()?;
-                Ok(layout.record(&sample, &p.labels, &label_map, encoded))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        for (p, record) in batch.iter().zip(records) {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(ExportError::Cancelled);
-            }
-            sinks[p.split].write(&layout, record, &mut scratch)?;
-            done += 1;
-            progress(done, total);
-        }
+        let produce = || {
+            batch
+                .par_iter()
+                .zip(samples.into_par_iter())
+                .map(|(p, (sample, file))| {
+                    let encoded = file.map(|f| read_checked(&f, &sample)).transpose()?;
+                    let record = layout.record(&sample, &p.labels, &label_map, encoded);
+                    Ok((p.split, sink::prepare(options.format, &layout, record)?))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        let previous = std::mem::take(&mut ready);
+        let (written, produced) = rayon::join(
+            || write_batch(&mut sinks, previous, &mut done, total, progress, cancel),
+            produce,
+        );
+        written?;
+        ready = produced?;
     }
+    write_batch(&mut sinks, ready, &mut done, total, progress, cancel)?;
 
     let mut files = Vec::new();
     for s in sinks {
@@ -248,6 +253,26 @@ pub fn export(
         files,
         report,
     })
+}
+
+/// Writes prepared records in order, reporting progress and honouring the cancel flag.
+fn write_batch(
+    sinks: &mut [sink::SplitSink],
+    records: Vec<(usize, sink::Prepared)>,
+    done: &mut u64,
+    total: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(), ExportError> {
+    for (split, record) in records {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ExportError::Cancelled);
+        }
+        sinks[split].write(record)?;
+        *done += 1;
+        progress(*done, total);
+    }
+    Ok(())
 }
 
 fn check_options(options: &ExportOptions) -> anyhow::Result<()> {

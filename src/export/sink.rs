@@ -197,60 +197,27 @@ impl SplitSink {
         })
     }
 
-    /// Writes one record. `scratch` is a reusable encoding buffer.
-    pub fn write(
-        &mut self,
-        layout: &Layout,
-        record: Vec<Option<Value>>,
-        scratch: &mut Vec<u8>,
-    ) -> Result<()> {
-        match self {
-            SplitSink::TfRecord { shards, next } => {
-                let features = layout
-                    .features
-                    .iter()
-                    .zip(record)
-                    .filter_map(|(spec, v)| {
-                        let feature = match v? {
-                            Value::Bytes(b) => Feature::bytes(b),
-                            Value::Int(i) => Feature::ints(i),
-                            Value::Float(f) => {
-                                Feature::floats(f.into_iter().map(|x| x as f32).collect())
-                            }
-                        };
-                        Some((spec.key.clone(), feature))
-                    })
-                    .collect();
-                Example::from_features(features).encode_into(scratch);
+    /// Writes one record prepared by [`prepare`].
+    pub fn write(&mut self, record: Prepared) -> Result<()> {
+        match (self, record) {
+            (SplitSink::TfRecord { shards, next }, Prepared::Bytes(bytes)) => {
                 let file = &mut shards[*next];
-                write_record(file, scratch)
+                file.write_all(&bytes)
                     .with_context(|| format!("could not write `{}`", file.path().display()))?;
                 file.records += 1;
                 *next = (*next + 1) % shards.len();
             }
-            SplitSink::Csv(w, rows) => {
-                let cells: Vec<String> = record
-                    .into_iter()
-                    .map(|v| v.map(csv_cell).unwrap_or_default())
-                    .collect();
+            (SplitSink::Jsonl(file), Prepared::Bytes(bytes)) => {
+                file.write_all(&bytes)
+                    .with_context(|| format!("could not write `{}`", file.path().display()))?;
+                file.records += 1;
+            }
+            (SplitSink::Csv(w, rows), Prepared::Cells(cells)) => {
                 w.write_record(&cells)
                     .context("could not write a CSV row")?;
                 *rows += 1;
             }
-            SplitSink::Jsonl(file) => {
-                let mut obj = serde_json::Map::new();
-                for (spec, v) in layout.features.iter().zip(record) {
-                    if let Some(v) = v {
-                        obj.insert(spec.key.clone(), json_value(v, spec.max_values.is_some()));
-                    }
-                }
-                scratch.clear();
-                serde_json::to_writer(&mut *scratch, &obj)?;
-                scratch.push(b'\n');
-                file.write_all(scratch)
-                    .with_context(|| format!("could not write `{}`", file.path().display()))?;
-                file.records += 1;
-            }
+            _ => anyhow::bail!("a record was prepared for another format"),
         }
         Ok(())
     }
@@ -271,6 +238,59 @@ impl SplitSink {
             SplitSink::Jsonl(file) => Ok(vec![file.finish()?]),
         }
     }
+}
+
+/// A record turned into what its file holds; made in parallel, written in order.
+pub enum Prepared {
+    /// A framed TFRecord (Example encoded, both CRCs computed) or a JSON line.
+    Bytes(Vec<u8>),
+    /// CSV cells.
+    Cells(Vec<String>),
+}
+
+/// Encodes one record for `format`. Pure, so records are prepared on all cores.
+pub fn prepare(format: Format, layout: &Layout, record: Vec<Option<Value>>) -> Result<Prepared> {
+    Ok(match format {
+        Format::TfRecord => {
+            let features = layout
+                .features
+                .iter()
+                .zip(record)
+                .filter_map(|(spec, v)| {
+                    let feature = match v? {
+                        Value::Bytes(b) => Feature::bytes(b),
+                        Value::Int(i) => Feature::ints(i),
+                        Value::Float(f) => {
+                            Feature::floats(f.into_iter().map(|x| x as f32).collect())
+                        }
+                    };
+                    Some((spec.key.clone(), feature))
+                })
+                .collect();
+            let mut encoded = Vec::new();
+            Example::from_features(features).encode_into(&mut encoded);
+            let mut framed = Vec::with_capacity(encoded.len() + 16);
+            write_record(&mut framed, &encoded)?;
+            Prepared::Bytes(framed)
+        }
+        Format::Csv => Prepared::Cells(
+            record
+                .into_iter()
+                .map(|v| v.map(csv_cell).unwrap_or_default())
+                .collect(),
+        ),
+        Format::Jsonl => {
+            let mut obj = serde_json::Map::new();
+            for (spec, v) in layout.features.iter().zip(record) {
+                if let Some(v) = v {
+                    obj.insert(spec.key.clone(), json_value(v, spec.max_values.is_some()));
+                }
+            }
+            let mut line = serde_json::to_vec(&obj)?;
+            line.push(b'\n');
+            Prepared::Bytes(line)
+        }
+    })
 }
 
 /// Floats always carry a `.` or an exponent, so a reader that infers column types (pandas,
