@@ -120,6 +120,8 @@ pub fn export(
         project,
         &validate::Options {
             only_labeled: options.only_labeled,
+            splits: options.splits.len(),
+            ..validate::Options::default()
         },
     )?;
     if !report.ok {

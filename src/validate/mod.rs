@@ -115,8 +115,8 @@ pub struct Options {
     /// How many splits the export writes; a class with fewer samples cannot appear in
     /// every split (`RARE_CLASS`).
     pub splits: usize,
-    /// Krippendorff's alpha of the project's overlapping labels, when the caller computed
-    /// it (`None`: no overlap, or not computed); below the `min_agreement` setting it is
+    /// Krippendorff's alpha of the project's overlapping labels, when the caller already
+    /// computed it; `None`: validation computes it. Below the `min_agreement` setting it is
     /// `LOW_AGREEMENT`.
     pub agreement_alpha: Option<f64>,
 }
@@ -176,8 +176,23 @@ pub fn validate_with(
     }
     text::empty_text(project, options, &mut findings)?;
     distribution::check(project, options, v, &labels.final_counts, &mut findings)?;
-    findings.extend(low_agreement(options.agreement_alpha, v.min_agreement));
+    let alpha = match options.agreement_alpha {
+        Some(a) => Some(a),
+        None => project_alpha(project)?,
+    };
+    findings.extend(low_agreement(alpha, v.min_agreement));
     Ok(Report::new(findings))
+}
+
+/// Krippendorff's alpha (nominal) over the samples labeled by two or more annotators;
+/// `None` where it is undefined (no overlap, or every label in one class).
+fn project_alpha(project: &Project) -> Result<Option<f64>> {
+    let annotations = crate::review::agreement::Annotations::load(project)?;
+    Ok(
+        crate::review::agreement::krippendorff_alpha(&annotations.nominal())
+            .value
+            .ok(),
+    )
 }
 
 /// SQL condition (over `samples s`) selecting the samples an export would write: never the
