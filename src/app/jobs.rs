@@ -29,7 +29,11 @@ impl Progress {
             self.done.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
         );
-        if t > 0 { format!("{d} / {t}") } else { String::new() }
+        if t > 0 {
+            format!("{d} / {t}")
+        } else {
+            String::new()
+        }
     }
 }
 

@@ -413,7 +413,16 @@ mod tests {
 
     #[test]
     fn shortcuts_round_trip_through_text() {
-        for text in ["Ctrl+Z", "Backspace", "?", "F1", "Right", "1", "Ctrl+,", "Alt+Shift+K"] {
+        for text in [
+            "Ctrl+Z",
+            "Backspace",
+            "?",
+            "F1",
+            "Right",
+            "1",
+            "Ctrl+,",
+            "Alt+Shift+K",
+        ] {
             let sc = Shortcut::parse(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(Shortcut::parse(&sc.to_string()), Some(sc), "{text}");
         }

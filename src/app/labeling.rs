@@ -198,18 +198,18 @@ fn grid_placeholder(ui: &mut egui::Ui, keymap: &Keymap) {
 
 fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
     egui::Panel::top("status_bar")
-        .frame(egui::Frame::NONE.fill(theme::PANEL).inner_margin(egui::Margin::symmetric(14, 8)))
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::symmetric(14, 8)),
+        )
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(session.project.name()).strong().size(18.0));
                 if let Some(cur) = &session.current {
                     ui.label(
-                        RichText::new(format!(
-                            "#{} of {}",
-                            cur.position + 1,
-                            session.counts.total
-                        ))
-                        .color(theme::MUTED),
+                        RichText::new(format!("#{} of {}", cur.position + 1, session.counts.total))
+                            .color(theme::MUTED),
                     );
                     ui.add(
                         egui::Label::new(RichText::new(&cur.sample.name).color(theme::TEXT))
@@ -245,6 +245,7 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 4.0;
+                ui.spacing_mut().button_padding = egui::vec2(7.0, 3.0);
                 for cmd in [
                     Command::Undo,
                     Command::Previous,
@@ -300,7 +301,11 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
             .unwrap_or(&[])
     };
     egui::Panel::bottom("class_bar")
-        .frame(egui::Frame::NONE.fill(theme::PANEL).inner_margin(egui::Margin::symmetric(14, 10)))
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::symmetric(14, 10)),
+        )
         .show(ui, |ui| {
             // What this annotator decided, and what to do next.
             ui.horizontal(|ui| {
@@ -316,7 +321,9 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
                             RichText::new(format!("You labeled: {}", names.join(", ")))
                                 .color(theme::OK)
                         }
-                        SampleStatus::Skipped => RichText::new("You skipped this").color(theme::WARN),
+                        SampleStatus::Skipped => {
+                            RichText::new("You skipped this").color(theme::WARN)
+                        }
                         SampleStatus::Excluded => {
                             RichText::new("You excluded this").color(theme::ERROR)
                         }
@@ -325,7 +332,7 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
                 };
                 ui.label(state.size(15.0));
                 if cur.flagged {
-                    ui.label(RichText::new("⚑ flagged for review").color(theme::WARN));
+                    ui.label(RichText::new("Flagged for review").color(theme::WARN));
                 }
                 if let Some((labels, score)) = &cur.suggestion {
                     let names: Vec<&str> = labels
@@ -373,7 +380,12 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
                 for class in &session.classes {
                     let on = chosen.contains(&class.id);
                     let color = theme::parse_color(&class.color);
-                    let count = session.counts.per_class.get(&class.id).copied().unwrap_or(0);
+                    let count = session
+                        .counts
+                        .per_class
+                        .get(&class.id)
+                        .copied()
+                        .unwrap_or(0);
                     let key = class_shortcut(class)
                         .map(|s| s.to_string())
                         .unwrap_or_default();
@@ -417,10 +429,13 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
                 }
                 if multi {
                     let resp = ui
-                        .add(egui::Button::new(
-                            RichText::new(format!("Save  {}", keymap.label(Command::Commit)))
-                                .size(17.0),
-                        ).min_size(Vec2::new(100.0, 40.0)))
+                        .add(
+                            egui::Button::new(
+                                RichText::new(format!("Save  {}", keymap.label(Command::Commit)))
+                                    .size(17.0),
+                            )
+                            .min_size(Vec2::new(100.0, 40.0)),
+                        )
                         .on_hover_text(Command::Commit.tooltip());
                     if resp.clicked() {
                         actions.push(Action::Command(Command::Commit));
@@ -435,54 +450,55 @@ fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
         return;
     };
     egui::Panel::right("info_panel")
-        .default_size(320.0)
-        .frame(egui::Frame::NONE.fill(theme::PANEL).inner_margin(egui::Margin::same(12)))
+        .default_size(340.0)
+        .size_range(240.0..=720.0)
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::same(12)),
+        )
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let s = &cur.sample;
                 let row = |ui: &mut egui::Ui, k: &str, v: String| {
-                    ui.label(RichText::new(k).color(theme::MUTED));
-                    ui.add(egui::Label::new(v).wrap());
-                    ui.end_row();
+                    ui.label(RichText::new(k).color(theme::MUTED).size(13.0));
+                    ui.add(egui::Label::new(v).wrap_mode(egui::TextWrapMode::Wrap));
+                    ui.add_space(4.0);
                 };
                 if let Some(features) = &s.features
                     && !features.is_empty()
                 {
                     ui.label(RichText::new("Columns").strong());
-                    egui::Grid::new("features_grid")
-                        .num_columns(2)
-                        .striped(true)
-                        .show(ui, |ui| {
-                            for (k, v) in features {
-                                let v = match v {
-                                    serde_json::Value::String(s) => s.clone(),
-                                    other => other.to_string(),
-                                };
-                                row(ui, k, v);
-                            }
-                        });
+                    ui.add_space(4.0);
+                    for (k, v) in features {
+                        let v = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        row(ui, k, v);
+                    }
                     ui.add_space(10.0);
                 }
                 if show_info {
                     ui.label(RichText::new("Sample").strong());
-                    egui::Grid::new("info_grid")
-                        .num_columns(2)
-                        .striped(true)
-                        .show(ui, |ui| {
-                            row(ui, "name", s.name.clone());
-                            row(ui, "path", session.project.resolve(&s.path).display().to_string());
-                            if let (Some(w), Some(h)) = (s.width, s.height) {
-                                row(ui, "size", format!("{w} × {h} px"));
-                            }
-                            if let Some(f) = &s.format {
-                                row(ui, "format", f.clone());
-                            }
-                            row(ui, "bytes", human_bytes(s.bytes));
-                            if let Some(r) = s.row {
-                                row(ui, "row", r.to_string());
-                            }
-                            row(ui, "imported", s.imported_at.clone());
-                        });
+                    ui.add_space(4.0);
+                    row(ui, "name", s.name.clone());
+                    row(
+                        ui,
+                        "path",
+                        session.project.resolve(&s.path).display().to_string(),
+                    );
+                    if let (Some(w), Some(h)) = (s.width, s.height) {
+                        row(ui, "size", format!("{w} × {h} px"));
+                    }
+                    if let Some(f) = &s.format {
+                        row(ui, "format", f.clone());
+                    }
+                    row(ui, "file size", human_bytes(s.bytes));
+                    if let Some(r) = s.row {
+                        row(ui, "row", r.to_string());
+                    }
+                    row(ui, "imported", s.imported_at.clone());
                 }
             });
         });
@@ -508,9 +524,7 @@ fn image_sample(
 ) {
     let rect = ui.max_rect();
     let response = ui.allocate_rect(rect, Sense::click_and_drag());
-    response.widget_info(|| {
-        egui::WidgetInfo::labeled(egui::WidgetType::Image, true, "Sample image")
-    });
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Sample image"));
     match loader.get(key) {
         ImageState::Pending => {
             ui.put(rect, egui::Spinner::new().size(32.0));
@@ -519,7 +533,11 @@ fn image_sample(
             ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(40.0)), |ui| {
                 ui.vertical_centered(|ui| {
                     ui.add_space(rect.height() * 0.3);
-                    ui.label(RichText::new("This image cannot be shown").size(22.0).color(theme::ERROR));
+                    ui.label(
+                        RichText::new("This image cannot be shown")
+                            .size(22.0)
+                            .color(theme::ERROR),
+                    );
                     ui.add(egui::Label::new(RichText::new(reason).size(16.0)).wrap());
                     ui.label(
                         RichText::new(format!(
@@ -594,7 +612,9 @@ pub fn exclude_prompt(ctx: &egui::Context, reason: &mut String) -> Option<bool> 
     let modal = egui::Modal::new(egui::Id::unique("exclude_prompt")).show(ctx, |ui| {
         ui.set_min_width(420.0);
         ui.heading("Exclude this sample");
-        ui.label(RichText::new("It will never be exported. Why is it unusable?").color(theme::MUTED));
+        ui.label(
+            RichText::new("It will never be exported. Why is it unusable?").color(theme::MUTED),
+        );
         let label = ui.label("Reason");
         let edit = ui.add(
             egui::TextEdit::singleline(reason)
@@ -606,7 +626,13 @@ pub fn exclude_prompt(ctx: &egui::Context, reason: &mut String) -> Option<bool> 
             edit.request_focus();
         }
         ui.horizontal_wrapped(|ui| {
-            for quick in ["blurry", "corrupt", "wrong content", "duplicate", "ambiguous"] {
+            for quick in [
+                "blurry",
+                "corrupt",
+                "wrong content",
+                "duplicate",
+                "ambiguous",
+            ] {
                 if ui.small_button(quick).clicked() {
                     *reason = quick.to_string();
                 }

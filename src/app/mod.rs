@@ -357,27 +357,24 @@ impl App {
                 .bind(cmd, i, sc, &classes)
                 .map(|()| format!("{sc} now means “{}”", cmd.text()))
                 .map_err(|e| format!("Refused: {e}")),
-            Request::Bind(Target::Class(id), sc) => {
-                match classes.iter().find(|c| c.id == id) {
-                    None => Err("that class no longer exists".into()),
-                    Some(class) => match self.persisted.keymap.check_class_key(class, sc, &classes)
-                    {
-                        Err(e) => Err(format!("Refused: {e}")),
-                        Ok(()) => {
-                            let name = class.name.clone();
-                            match self.session_mut() {
-                                Some(s) => s
-                                    .project
-                                    .set_class_key(&name, Some(&sc.to_string()))
-                                    .and_then(|_| s.reload_classes())
-                                    .map(|()| format!("{sc} now labels “{name}”"))
-                                    .map_err(|e| format!("{e:#}")),
-                                None => Err("no project is open".into()),
-                            }
+            Request::Bind(Target::Class(id), sc) => match classes.iter().find(|c| c.id == id) {
+                None => Err("that class no longer exists".into()),
+                Some(class) => match self.persisted.keymap.check_class_key(class, sc, &classes) {
+                    Err(e) => Err(format!("Refused: {e}")),
+                    Ok(()) => {
+                        let name = class.name.clone();
+                        match self.session_mut() {
+                            Some(s) => s
+                                .project
+                                .set_class_key(&name, Some(&sc.to_string()))
+                                .and_then(|_| s.reload_classes())
+                                .map(|()| format!("{sc} now labels “{name}”"))
+                                .map_err(|e| format!("{e:#}")),
+                            None => Err("no project is open".into()),
                         }
-                    },
-                }
-            }
+                    }
+                },
+            },
             Request::Unbind(cmd, i) => {
                 self.persisted.keymap.unbind(cmd, i);
                 Ok(format!("Key removed from “{}”", cmd.text()))
@@ -522,24 +519,22 @@ impl App {
                     self.apply_settings_request(r);
                 }
             }
-            Overlay::Exclude(reason) => {
-                match labeling::exclude_prompt(ctx, reason) {
-                    Some(true) => {
-                        let reason = reason.clone();
-                        self.overlay = Overlay::None;
-                        if let Some(s) = self.session_mut() {
-                            let r = s.exclude(&reason);
-                            if let Err(e) = r {
-                                self.error(format!("{e:#}"));
-                            } else {
-                                self.view.reset();
-                            }
+            Overlay::Exclude(reason) => match labeling::exclude_prompt(ctx, reason) {
+                Some(true) => {
+                    let reason = reason.clone();
+                    self.overlay = Overlay::None;
+                    if let Some(s) = self.session_mut() {
+                        let r = s.exclude(&reason);
+                        if let Err(e) = r {
+                            self.error(format!("{e:#}"));
+                        } else {
+                            self.view.reset();
                         }
                     }
-                    Some(false) => self.overlay = Overlay::None,
-                    None => {}
                 }
-            }
+                Some(false) => self.overlay = Overlay::None,
+                None => {}
+            },
         }
     }
 
@@ -654,9 +649,11 @@ fn import_samples(
     _sources: &[PathBuf],
     _progress: &jobs::Progress,
 ) -> Result<(), String> {
-    Err("the project was created, but importing samples is not available in this build yet; \
+    Err(
+        "the project was created, but importing samples is not available in this build yet; \
          use `keylabel import` once it is"
-        .into())
+            .into(),
+    )
 }
 
 fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Session, String>>) {

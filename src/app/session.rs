@@ -331,7 +331,8 @@ impl Session {
         } else {
             EventKind::Flag
         };
-        self.project.record(NewEvent::new(id, &self.annotator, kind))?;
+        self.project
+            .record(NewEvent::new(id, &self.annotator, kind))?;
         self.go_to(id)?;
         Ok(!flagged)
     }

@@ -57,7 +57,10 @@ impl SettingsView {
             self.message = Some(("Cancelled".into(), true));
             return None;
         }
-        Some(Request::Bind(target, Shortcut::from_press(press.0, press.1)))
+        Some(Request::Bind(
+            target,
+            Shortcut::from_press(press.0, press.1),
+        ))
     }
 
     pub fn show(
@@ -132,7 +135,7 @@ impl SettingsView {
                                             self.capturing = Some(target);
                                         }
                                         if ui
-                                            .small_button("✕")
+                                            .small_button("×")
                                             .on_hover_text(format!(
                                                 "Remove key {sc} from “{}”",
                                                 cmd.text()

@@ -112,7 +112,9 @@ impl StartScreen {
                     let big = |t: &str| egui::Button::new(egui::RichText::new(t).size(18.0));
                     if ui
                         .add(big("New project"))
-                        .on_hover_text("Make a project from a folder of images or a CSV / JSONL file")
+                        .on_hover_text(
+                            "Make a project from a folder of images or a CSV / JSONL file",
+                        )
                         .clicked()
                     {
                         self.creating = !self.creating;
