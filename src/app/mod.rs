@@ -39,8 +39,10 @@ pub const TEXTURE_CAP_BYTES: usize = 512 << 20;
 /// Opens the window on `project`, or the start screen without one.
 pub fn run(project: Option<PathBuf>, annotator: String) -> anyhow::Result<()> {
     let settings = state::default_settings_path();
+    // The project's name joins the title once it is open (the real-window test waits
+    // for exactly that).
     let title = match &project {
-        Some(p) => window_title(&project_name(p)),
+        Some(p) => format!("Opening {} - keylabel", project_name(p)),
         None => window_title(""),
     };
     let options = eframe::NativeOptions {
@@ -88,7 +90,7 @@ pub fn window_title(project: &str) -> String {
     if project.is_empty() {
         "keylabel".into()
     } else {
-        format!("{project} — keylabel")
+        format!("{project} - keylabel")
     }
 }
 

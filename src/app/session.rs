@@ -192,10 +192,11 @@ impl Session {
         self.shown_at.elapsed().as_millis() as u64
     }
 
-    /// Items per hour in this session.
+    /// Items per hour in this session; `None` until there is enough to go on (a rate from
+    /// three quick keystrokes would be noise).
     pub fn rate_per_hour(&self) -> Option<f64> {
         let secs = self.started.elapsed().as_secs_f64();
-        (self.session_decisions > 0 && secs >= 1.0)
+        (self.session_decisions >= 5 && secs >= 20.0)
             .then(|| self.session_decisions as f64 * 3600.0 / secs)
     }
 
