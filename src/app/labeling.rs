@@ -20,6 +20,9 @@ pub struct ViewState {
     pub pan: Vec2,
     /// The longest side of the window in physical pixels: images are decoded down to it.
     pub view_px: u32,
+    /// The sample whose decoded image was drawn in the last frame (benchmarks check that a
+    /// keystroke's next sample was drawn in the very next frame).
+    pub drawn: Option<crate::project::SampleId>,
 }
 
 impl Default for ViewState {
@@ -29,6 +32,7 @@ impl Default for ViewState {
             zoom: 1.0,
             pan: Vec2::ZERO,
             view_px: 2048,
+            drawn: None,
         }
     }
 }
@@ -97,6 +101,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
         return actions;
     };
     let ctx = ui.ctx().clone();
+    view.drawn = None;
     view.set_window(ctx.content_rect().size(), ctx.pixels_per_point());
 
     // Current first, then ahead, then behind; stale queued work is dropped by the loader.
@@ -583,6 +588,7 @@ fn image_sample(
             if response.double_clicked() {
                 view.reset();
             }
+            view.drawn = Some(key.sample);
             let size = orig * base * view.zoom;
             let img_rect = Rect::from_center_size(rect.center() + view.pan, size);
             ui.painter().with_clip_rect(rect).image(
