@@ -24,7 +24,8 @@ fn main() -> Result<()> {
     files.sort();
     let mut batch = Vec::new();
     for f in &files {
-        let bytes = std::fs::read(f).with_context(|| format!("could not read `{}`", f.display()))?;
+        let bytes =
+            std::fs::read(f).with_context(|| format!("could not read `{}`", f.display()))?;
         let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
         let format = reader.format().map(|f| format!("{f:?}").to_lowercase());
         let (w, h) = match reader.into_dimensions() {
