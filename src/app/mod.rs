@@ -1,16 +1,676 @@
 //! The labeling window (eframe/egui). A thin front end: every action goes through the core
 //! library.
+//!
+//! Structure (after rerun's viewer): every user action is a [`commands::Command`] (or a
+//! class of the project); keys, buttons and menus only *send* [`commands::Action`]s, and
+//! [`App::apply`] is the one place that carries them out. State saved between runs
+//! ([`state::Persisted`]) is kept apart from runtime state; background work
+//! ([`jobs::Job`]) is polled each frame, never waited for.
 
-use std::path::PathBuf;
+pub mod cheatsheet;
+pub mod commands;
+pub mod fallback_loader;
+pub mod jobs;
+pub mod keymap;
+pub mod labeling;
+pub mod session;
+pub mod settings_view;
+pub mod start;
+pub mod state;
+pub mod theme;
+
+/// The image loader. TEMPORARY: `fallback_loader` until `loader.rs` (gui2) is merged.
+pub use fallback_loader as loader;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use commands::{Action, Command};
+use jobs::Job;
+use keymap::Shortcut;
+use session::{Counts, Session};
+use state::Persisted;
+
+use crate::Project;
+
+/// Default texture memory budget of the image loader.
+pub const TEXTURE_CAP_BYTES: usize = 512 << 20;
 
 /// Opens the window on `project`, or the start screen without one.
-pub fn run(_project: Option<PathBuf>, _annotator: String) -> anyhow::Result<()> {
-    anyhow::bail!("the labeling window is not available in this build yet")
+pub fn run(project: Option<PathBuf>, annotator: String) -> anyhow::Result<()> {
+    let settings = state::default_settings_path();
+    // The project's name joins the title once it is open (the real-window test waits
+    // for exactly that).
+    let title = match &project {
+        Some(p) => format!("Opening {} - keylabel", project_name(p)),
+        None => window_title(""),
+    };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "keylabel",
+        options,
+        Box::new(move |cc| {
+            let mut app = App::new(Some(settings), annotator);
+            app.ctx = Some(cc.egui_ctx.clone());
+            if let Some(p) = project {
+                app.open_project(&p);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
 /// Opens the window on the built-in demo project.
-pub fn run_demo(_annotator: String) -> anyhow::Result<()> {
-    anyhow::bail!("the demo is not available in this build yet")
+pub fn run_demo(annotator: String) -> anyhow::Result<()> {
+    let path = demo_project()?;
+    run(Some(path), annotator)
+}
+
+/// The demo project, made on first use. TEMPORARY: the demo module is built on the
+/// `gui2` branch; until it is merged this reports that the demo is missing.
+fn demo_project() -> anyhow::Result<PathBuf> {
+    anyhow::bail!("the demo project is not available in this build yet")
+}
+
+fn project_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The window title: `keylabel` and the project's name.
+pub fn window_title(project: &str) -> String {
+    if project.is_empty() {
+        "keylabel".into()
+    } else {
+        format!("{project} - keylabel")
+    }
+}
+
+/// Which screen fills the window.
+pub enum Screen {
+    Start(start::StartScreen),
+    /// A project is being opened or created in the background.
+    Busy(Job<Result<Session, String>>),
+    Labeling(Box<Session>),
+}
+
+/// A dialog over the current screen.
+pub enum Overlay {
+    None,
+    CheatSheet,
+    Settings(settings_view::SettingsView),
+    /// Exclude prompt, with the reason typed so far.
+    Exclude(String),
+}
+
+/// A message shown for a few seconds.
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+pub struct App {
+    pub persisted: Persisted,
+    settings_path: Option<PathBuf>,
+    pub annotator: String,
+    pub screen: Screen,
+    pub overlay: Overlay,
+    pub loader: Option<loader::ImageLoader>,
+    pub view: labeling::ViewState,
+    pub grid_mode: bool,
+    pub toast: Option<Toast>,
+    ctx: Option<egui::Context>,
+    themed: bool,
+    title: String,
+}
+
+impl App {
+    /// A window without a project (the start screen). `settings_path` `None` keeps the
+    /// settings in memory only (tests).
+    pub fn new(settings_path: Option<PathBuf>, annotator: String) -> App {
+        let (persisted, problem) = match &settings_path {
+            Some(p) => Persisted::load(p),
+            None => (Persisted::default(), None),
+        };
+        let mut app = App {
+            persisted,
+            settings_path,
+            annotator,
+            screen: Screen::Start(start::StartScreen::default()),
+            overlay: Overlay::None,
+            loader: None,
+            view: labeling::ViewState::default(),
+            grid_mode: false,
+            toast: None,
+            ctx: None,
+            themed: false,
+            title: String::new(),
+        };
+        if let Some(p) = problem {
+            app.error(p);
+        }
+        app
+    }
+
+    /// Opens `path` in the background; the start screen (with a progress bar) shows until
+    /// it is ready.
+    pub fn open_project(&mut self, path: &Path) {
+        let path = path.to_path_buf();
+        let annotator = self.annotator.clone();
+        self.persisted.remember(&path);
+        self.save_settings();
+        let what = format!("Opening {}", path.display());
+        self.screen = Screen::Busy(Job::spawn(what, self.ctx.clone(), move |_| {
+            open_session(&path, annotator).map_err(|e| format!("{e:#}"))
+        }));
+    }
+
+    /// Creates a project and imports its samples in the background.
+    fn create_project(&mut self, spec: start::NewProject) {
+        let annotator = self.annotator.clone();
+        self.persisted.remember(&spec.file);
+        self.save_settings();
+        let what = format!("Creating {}", spec.file.display());
+        self.screen = Screen::Busy(Job::spawn(what, self.ctx.clone(), move |progress| {
+            let mut project = Project::create(&spec.file, &spec.classes, spec.task)
+                .map_err(|e| format!("{e:#}"))?;
+            if !spec.sources.is_empty() {
+                import_samples(&mut project, &spec.sources, progress)?;
+            }
+            drop(project);
+            open_session(&spec.file, annotator).map_err(|e| format!("{e:#}"))
+        }));
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        match &self.screen {
+            Screen::Labeling(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        match &mut self.screen {
+            Screen::Labeling(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        matches!(self.screen, Screen::Busy(_))
+    }
+
+    fn save_settings(&mut self) {
+        if let Some(p) = &self.settings_path
+            && let Err(e) = self.persisted.save(p)
+        {
+            let msg = format!("could not save settings to `{}`: {e:#}", p.display());
+            self.error(msg);
+        }
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error: false,
+            at: Instant::now(),
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error: true,
+            at: Instant::now(),
+        });
+    }
+
+    /// Carries out one action. The single place where commands take effect.
+    pub fn apply(&mut self, action: Action) {
+        if let Err(e) = self.try_apply(action) {
+            self.error(format!("{e:#}"));
+        }
+    }
+
+    fn try_apply(&mut self, action: Action) -> anyhow::Result<()> {
+        let failed_image = self.current_image_error();
+        let Screen::Labeling(session) = &mut self.screen else {
+            return Ok(());
+        };
+        let before = session.current_id();
+        match action {
+            Action::Class(id) => {
+                if self.grid_mode {
+                    self.grid_mode = false;
+                }
+                session.class_key(id)?;
+            }
+            Action::Command(cmd) => match cmd {
+                Command::Commit => {
+                    if session.task() == crate::TaskKind::MultiLabel {
+                        if !session.commit()? {
+                            self.info("Toggle at least one class first (or press S to skip)");
+                        }
+                    } else {
+                        self.info("Single-label: press a class key to label and advance");
+                    }
+                }
+                Command::Undo => {
+                    if !session.undo()? {
+                        self.info("Nothing left to undo");
+                    }
+                }
+                Command::Next => session.next()?,
+                Command::Previous => session.previous()?,
+                Command::NextUnlabeled => session.next_unlabeled()?,
+                Command::Skip => session.skip()?,
+                Command::Exclude => {
+                    let reason = failed_image.map(|_| "unreadable".to_string());
+                    self.overlay = Overlay::Exclude(reason.unwrap_or_default());
+                }
+                Command::Flag => {
+                    let on = session.toggle_flag()?;
+                    self.info(if on {
+                        "Flagged for review"
+                    } else {
+                        "Flag removed"
+                    });
+                }
+                Command::AcceptSuggestion => {
+                    if !session.accept_suggestion()? {
+                        self.info("This sample has no model suggestion");
+                    }
+                }
+                Command::ToggleGrid => self.grid_mode = !self.grid_mode,
+                Command::ZoomFit => self.view.toggle_zoom(),
+                Command::ToggleInfo => {
+                    self.persisted.show_info = !self.persisted.show_info;
+                    self.save_settings();
+                }
+                Command::CheatSheet => {
+                    self.overlay = match self.overlay {
+                        Overlay::CheatSheet => Overlay::None,
+                        _ => Overlay::CheatSheet,
+                    }
+                }
+                Command::Settings => {
+                    self.overlay = Overlay::Settings(settings_view::SettingsView::default())
+                }
+                Command::CloseProject => {
+                    self.screen = Screen::Start(start::StartScreen::default());
+                    self.overlay = Overlay::None;
+                    self.grid_mode = false;
+                }
+            },
+        }
+        if let Screen::Labeling(session) = &self.screen
+            && session.current_id() != before
+        {
+            self.view.reset();
+        }
+        Ok(())
+    }
+
+    /// The decode error of the current image, if it could not be shown.
+    fn current_image_error(&mut self) -> Option<String> {
+        let Screen::Labeling(session) = &self.screen else {
+            return None;
+        };
+        let key = labeling::image_key(session, &self.view)?;
+        match self.loader.as_mut()?.get(&key) {
+            loader::ImageState::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the current sample's image is decoded and on the GPU (tests, benchmarks).
+    pub fn current_image_ready(&mut self) -> bool {
+        let Screen::Labeling(session) = &self.screen else {
+            return false;
+        };
+        let Some(key) = labeling::image_key(session, &self.view) else {
+            return true; // a text sample is always ready
+        };
+        matches!(
+            self.loader.as_mut().map(|l| l.get(&key)),
+            Some(loader::ImageState::Ready { .. } | loader::ImageState::Failed(_))
+        )
+    }
+
+    fn apply_settings_request(&mut self, req: settings_view::Request) {
+        use settings_view::{Request, Target};
+        let classes = self
+            .session()
+            .map(|s| s.project.classes().unwrap_or_default())
+            .unwrap_or_default();
+        let result: Result<String, String> = match req {
+            Request::Bind(Target::Command(cmd, i), sc) => self
+                .persisted
+                .keymap
+                .bind(cmd, i, sc, &classes)
+                .map(|()| format!("{sc} now means “{}”", cmd.text()))
+                .map_err(|e| format!("Refused: {e}")),
+            Request::Bind(Target::Class(id), sc) => match classes.iter().find(|c| c.id == id) {
+                None => Err("that class no longer exists".into()),
+                Some(class) => match self.persisted.keymap.check_class_key(class, sc, &classes) {
+                    Err(e) => Err(format!("Refused: {e}")),
+                    Ok(()) => {
+                        let name = class.name.clone();
+                        match self.session_mut() {
+                            Some(s) => s
+                                .project
+                                .set_class_key(&name, Some(&sc.to_string()))
+                                .and_then(|_| s.reload_classes())
+                                .map(|()| format!("{sc} now labels “{name}”"))
+                                .map_err(|e| format!("{e:#}")),
+                            None => Err("no project is open".into()),
+                        }
+                    }
+                },
+            },
+            Request::Unbind(cmd, i) => {
+                self.persisted.keymap.unbind(cmd, i);
+                Ok(format!("Key removed from “{}”", cmd.text()))
+            }
+            Request::ResetKeymap => {
+                let defaults = keymap::Keymap::default();
+                let clashes = defaults.clashes(&classes);
+                if clashes.is_empty() {
+                    self.persisted.keymap = defaults;
+                    Ok("Default keys restored".into())
+                } else {
+                    Err(format!("Refused: {}", clashes.join("; ")))
+                }
+            }
+            Request::Close => {
+                self.overlay = Overlay::None;
+                return;
+            }
+        };
+        if result.is_ok() {
+            self.save_settings();
+        }
+        if let Overlay::Settings(view) = &mut self.overlay {
+            view.message = Some(match result {
+                Ok(m) => (m, true),
+                Err(m) => (m, false),
+            });
+        }
+    }
+
+    /// Turns this frame's key presses into actions (and removes them, so that no widget
+    /// also reacts to them).
+    fn keyboard_actions(&mut self, ctx: &egui::Context) -> Vec<Action> {
+        let Screen::Labeling(session) = &self.screen else {
+            return Vec::new();
+        };
+        if !matches!(self.overlay, Overlay::None | Overlay::CheatSheet) {
+            return Vec::new();
+        }
+        let keymap = &self.persisted.keymap;
+        let classes = &session.classes;
+        let cheat_sheet_open = matches!(self.overlay, Overlay::CheatSheet);
+        let mut actions = Vec::new();
+        ctx.input_mut(|i| {
+            i.events.retain(|e| {
+                let egui::Event::Key {
+                    key,
+                    pressed: true,
+                    modifiers,
+                    ..
+                } = e
+                else {
+                    return true;
+                };
+                let sc = Shortcut::from_press(*key, *modifiers);
+                match keymap.action_for(sc, classes) {
+                    // With the cheat sheet open, only its own key (and Esc) act.
+                    Some(a @ Action::Command(Command::CheatSheet)) => {
+                        actions.push(a);
+                        false
+                    }
+                    Some(a) if !cheat_sheet_open => {
+                        actions.push(a);
+                        false
+                    }
+                    _ => true,
+                }
+            });
+        });
+        actions
+    }
+
+    /// Draws one frame into `ui` (the whole window). Used by eframe and by tests.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if !self.themed {
+            theme::apply(&ctx);
+            self.themed = true;
+        }
+        if self.ctx.is_none() {
+            self.ctx = Some(ctx.clone());
+        }
+        if self.loader.is_none() {
+            self.loader = Some(loader::ImageLoader::new(ctx.clone(), TEXTURE_CAP_BYTES));
+        }
+        self.poll_jobs(&ctx);
+        self.update_title(&ctx);
+
+        // Keys first: a decision is written and the next sample chosen before this frame
+        // draws, so the keystroke's result is visible in this very frame.
+        if let Overlay::Settings(view) = &mut self.overlay
+            && let Some(req) = view.capture(&ctx)
+        {
+            self.apply_settings_request(req);
+        }
+        for a in self.keyboard_actions(&ctx) {
+            self.apply(a);
+        }
+
+        let mut actions = Vec::new();
+        match &mut self.screen {
+            Screen::Start(start) => {
+                if let Some(req) = start.show(ui, &self.persisted.recent) {
+                    self.start_request(req);
+                }
+            }
+            Screen::Busy(job) => busy_ui(ui, job),
+            Screen::Labeling(_) => {
+                actions = labeling::show(self, ui);
+            }
+        }
+        self.show_overlay(&ctx);
+        for a in actions {
+            self.apply(a);
+        }
+        self.show_toast(&ctx);
+
+        // Keyboard focus must never rest on a button: Enter / Space would press it.
+        if matches!(self.screen, Screen::Labeling(_))
+            && matches!(self.overlay, Overlay::None)
+            && let Some(id) = ctx.memory(|m| m.focused())
+        {
+            ctx.memory_mut(|m| m.surrender_focus(id));
+        }
+    }
+
+    fn show_overlay(&mut self, ctx: &egui::Context) {
+        let classes = self
+            .session()
+            .map(|s| s.classes.clone())
+            .unwrap_or_default();
+        match &mut self.overlay {
+            Overlay::None => {}
+            Overlay::CheatSheet => {
+                if cheatsheet::show(ctx, &self.persisted.keymap, &classes) {
+                    self.overlay = Overlay::None;
+                }
+            }
+            Overlay::Settings(view) => {
+                let reqs = view.show(ctx, &self.persisted.keymap, &classes);
+                for r in reqs {
+                    self.apply_settings_request(r);
+                }
+            }
+            Overlay::Exclude(reason) => match labeling::exclude_prompt(ctx, reason) {
+                Some(true) => {
+                    let reason = reason.clone();
+                    self.overlay = Overlay::None;
+                    if let Some(s) = self.session_mut() {
+                        let r = s.exclude(&reason);
+                        if let Err(e) = r {
+                            self.error(format!("{e:#}"));
+                        } else {
+                            self.view.reset();
+                        }
+                    }
+                }
+                Some(false) => self.overlay = Overlay::None,
+                None => {}
+            },
+        }
+    }
+
+    fn start_request(&mut self, req: start::Request) {
+        match req {
+            start::Request::Open(p) => self.open_project(&p),
+            start::Request::OpenDialog => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("keylabel project", &["keylabel", "db", "sqlite"])
+                    .pick_file()
+                {
+                    self.open_project(&p);
+                }
+            }
+            start::Request::Demo => match demo_project() {
+                Ok(p) => self.open_project(&p),
+                Err(e) => self.error(format!("{e:#}")),
+            },
+            start::Request::Create(spec) => self.create_project(spec),
+        }
+    }
+
+    fn poll_jobs(&mut self, ctx: &egui::Context) {
+        let Screen::Busy(job) = &self.screen else {
+            return;
+        };
+        match job.poll() {
+            None => ctx.request_repaint_after(Duration::from_millis(100)),
+            Some(Ok(Ok(session))) => {
+                self.screen = Screen::Labeling(Box::new(session));
+                self.view.reset();
+                let clashes = self
+                    .session()
+                    .map(|s| self.persisted.keymap.clashes(&s.classes))
+                    .unwrap_or_default();
+                if !clashes.is_empty() {
+                    self.error(format!(
+                        "Key clash: {}. Class keys win; change them in Settings.",
+                        clashes.join("; ")
+                    ));
+                }
+            }
+            Some(Ok(Err(e)) | Err(e)) => {
+                self.screen = Screen::Start(start::StartScreen::default());
+                self.error(e);
+            }
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = match self.session() {
+            Some(s) => window_title(&s.project.name()),
+            None => window_title(""),
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+
+    fn show_toast(&mut self, ctx: &egui::Context) {
+        let Some(t) = &self.toast else { return };
+        let age = t.at.elapsed();
+        let ttl = if t.error {
+            Duration::from_secs(8)
+        } else {
+            Duration::from_secs(3)
+        };
+        if age > ttl {
+            self.toast = None;
+            return;
+        }
+        ctx.request_repaint_after(ttl - age);
+        let (text, color) = if t.error {
+            (t.text.clone(), theme::ERROR)
+        } else {
+            (t.text.clone(), theme::TEXT)
+        };
+        egui::Area::new(egui::Id::unique("toast"))
+            .anchor(egui::Align2::CENTER_TOP, [0.0, 96.0])
+            .interactable(false)
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.label(egui::RichText::new(text).color(color).size(17.0));
+                });
+            });
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        App::ui(self, ui);
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        theme::BACKGROUND.to_normalized_gamma_f32()
+    }
+}
+
+/// Opens a project and reads what the first frame needs (runs on a background thread).
+pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
+    let project = Project::open(path)?;
+    let counts = Counts::read(&project, &annotator)?;
+    Session::new(project, annotator, counts)
+}
+
+/// Imports `sources` into `project`, reporting progress. TEMPORARY: the import module is
+/// built on the `ingest` branch; until it is merged, creating a project from the window
+/// makes an empty project and says that import is not available.
+fn import_samples(
+    _project: &mut Project,
+    _sources: &[PathBuf],
+    _progress: &jobs::Progress,
+) -> Result<(), String> {
+    Err(
+        "the project was created, but importing samples is not available in this build yet; \
+         use `keylabel import` once it is"
+            .into(),
+    )
+}
+
+fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Session, String>>) {
+    egui::CentralPanel::default_margins().show(ui, |ui| {
+        ui.vertical_centered(|ui| {
+            ui.add_space(ui.available_height() * 0.4);
+            ui.label(egui::RichText::new(&job.what).size(18.0));
+            ui.add_space(8.0);
+            let bar = match job.progress.fraction() {
+                Some(f) => egui::ProgressBar::new(f).text(job.progress.text()),
+                None => egui::ProgressBar::new(0.0).animate(true),
+            };
+            ui.add(bar.desired_width(360.0));
+        });
+    });
 }
 
 pub mod grid;

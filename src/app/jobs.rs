@@ -1,0 +1,83 @@
+//! Background work (opening a project, creating and importing one) that the UI polls each
+//! frame instead of waiting for.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+/// Progress a job reports: `done` of `total` (0 total: unknown).
+#[derive(Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+impl Progress {
+    pub fn set(&self, done: u64, total: u64) {
+        self.done.store(done, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Fraction done, when the total is known.
+    pub fn fraction(&self) -> Option<f32> {
+        let total = self.total.load(Ordering::Relaxed);
+        (total > 0).then(|| self.done.load(Ordering::Relaxed) as f32 / total as f32)
+    }
+
+    pub fn text(&self) -> String {
+        let (d, t) = (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        if t > 0 {
+            format!("{d} / {t}")
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// A thread's result, delivered once.
+pub struct Job<T> {
+    /// What the job is doing, for the progress screen.
+    pub what: String,
+    pub progress: Arc<Progress>,
+    rx: mpsc::Receiver<T>,
+}
+
+impl<T: Send + 'static> Job<T> {
+    /// Runs `work` on a new thread; `ctx` is repainted when it finishes so the result is
+    /// picked up without user input.
+    pub fn spawn(
+        what: impl Into<String>,
+        ctx: Option<egui::Context>,
+        work: impl FnOnce(&Progress) -> T + Send + 'static,
+    ) -> Job<T> {
+        let (tx, rx) = mpsc::channel();
+        let progress = Arc::new(Progress::default());
+        let p = Arc::clone(&progress);
+        std::thread::spawn(move || {
+            let out = work(&p);
+            let _ = tx.send(out);
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        Job {
+            what: what.into(),
+            progress,
+            rx,
+        }
+    }
+
+    /// The result, once the thread has finished (an error if it died without one).
+    pub fn poll(&self) -> Option<Result<T, String>> {
+        match self.rx.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Some(Err(format!("{} stopped unexpectedly", self.what)))
+            }
+        }
+    }
+}

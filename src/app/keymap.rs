@@ -1,0 +1,440 @@
+//! The keymap: which keys send which [`Command`], as data.
+//!
+//! Fixed commands have defaults in [`Command::default_shortcuts`]; the user's changes are
+//! saved in the settings file. Class hotkeys live in the project (`classes.hotkey`) and take
+//! part in the clash check, so one key can never mean two things.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use egui::{Key, Modifiers};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::commands::{Action, Command};
+use crate::project::Class;
+
+/// One key with modifiers, written like `Ctrl+Z`, `Backspace`, `?`, `1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shortcut {
+    pub ctrl: bool,
+    pub alt: bool,
+    pub shift: bool,
+    pub key: Key,
+}
+
+/// Keys typed with Shift on common layouts: Shift is not part of their identity.
+fn shift_is_implicit(key: Key) -> bool {
+    matches!(
+        key,
+        Key::Questionmark
+            | Key::Exclamationmark
+            | Key::Plus
+            | Key::Colon
+            | Key::Pipe
+            | Key::OpenCurlyBracket
+            | Key::CloseCurlyBracket
+    )
+}
+
+impl Shortcut {
+    pub fn key(key: Key) -> Shortcut {
+        Shortcut {
+            ctrl: false,
+            alt: false,
+            shift: false,
+            key,
+        }
+    }
+
+    pub fn ctrl(key: Key) -> Shortcut {
+        Shortcut {
+            ctrl: true,
+            ..Shortcut::key(key)
+        }
+    }
+
+    /// The shortcut a key press with `modifiers` stands for.
+    pub fn from_press(key: Key, modifiers: Modifiers) -> Shortcut {
+        Shortcut {
+            ctrl: modifiers.ctrl || modifiers.command || modifiers.mac_cmd,
+            alt: modifiers.alt,
+            shift: modifiers.shift && !shift_is_implicit(key),
+            key,
+        }
+    }
+
+    /// Parses `Ctrl+Shift+Z`, `Alt+1`, `?`, `F1`, `Right`, `a` (case-insensitive names).
+    pub fn parse(text: &str) -> Option<Shortcut> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let mut sc = Shortcut::key(Key::A);
+        // `+` alone (or `Ctrl++`) names the plus key itself.
+        let (mods, key_name) = match text.strip_suffix("++") {
+            Some(m) => (m, "+"),
+            None if text == "+" => ("", "+"),
+            None => match text.rsplit_once('+') {
+                Some((m, k)) => (m, k),
+                None => ("", text),
+            },
+        };
+        for m in mods.split('+').filter(|m| !m.is_empty()) {
+            match m.trim().to_ascii_lowercase().as_str() {
+                "ctrl" | "control" | "cmd" | "command" => sc.ctrl = true,
+                "alt" | "option" => sc.alt = true,
+                "shift" => sc.shift = true,
+                _ => return None,
+            }
+        }
+        let key_name = key_name.trim();
+        sc.key = Key::from_name(key_name)
+            .or_else(|| {
+                let mut c = key_name.chars();
+                match (c.next(), c.next()) {
+                    (Some(ch), None) => Key::from_name(&ch.to_ascii_uppercase().to_string()),
+                    _ => None,
+                }
+            })
+            .or_else(|| {
+                // `f1`, `enter`, `backspace` …: try the canonical capitalisation.
+                let mut c = key_name.chars();
+                let first = c.next()?;
+                Key::from_name(&format!("{}{}", first.to_ascii_uppercase(), c.as_str()))
+            })?;
+        if shift_is_implicit(sc.key) {
+            sc.shift = false;
+        }
+        Some(sc)
+    }
+}
+
+impl fmt::Display for Shortcut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("Ctrl+")?;
+        }
+        if self.alt {
+            f.write_str("Alt+")?;
+        }
+        if self.shift {
+            f.write_str("Shift+")?;
+        }
+        let name = match self.key {
+            Key::ArrowRight => "Right",
+            Key::ArrowLeft => "Left",
+            Key::ArrowUp => "Up",
+            Key::ArrowDown => "Down",
+            k => k.symbol_or_name(),
+        };
+        f.write_str(name)
+    }
+}
+
+impl Serialize for Shortcut {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Shortcut {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shortcut, D::Error> {
+        let text = String::deserialize(d)?;
+        Shortcut::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a key")))
+    }
+}
+
+/// The user's bindings of the fixed commands. Commands missing from the saved file get
+/// their defaults, so new commands in a newer keylabel are bound without a migration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keymap {
+    bindings: BTreeMap<Command, Vec<Shortcut>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Keymap {
+        Keymap {
+            bindings: Command::ALL
+                .into_iter()
+                .map(|c| (c, c.default_shortcuts()))
+                .collect(),
+        }
+    }
+}
+
+impl Serialize for Keymap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&str, &Vec<Shortcut>> =
+            self.bindings.iter().map(|(c, v)| (c.id(), v)).collect();
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Keymap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keymap, D::Error> {
+        // Unknown commands and unreadable keys are dropped rather than failing the whole
+        // settings file: a keymap from another version must never lock the user out.
+        let raw: BTreeMap<String, Vec<String>> = BTreeMap::deserialize(d)?;
+        let mut keymap = Keymap::default();
+        for (id, keys) in raw {
+            if let Some(cmd) = Command::from_id(&id) {
+                let keys: Vec<Shortcut> = keys.iter().filter_map(|k| Shortcut::parse(k)).collect();
+                keymap.bindings.insert(cmd, keys);
+            }
+        }
+        if !keymap.clashes(&[]).is_empty() {
+            return Ok(Keymap::default());
+        }
+        Ok(keymap)
+    }
+}
+
+/// Why a binding was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key} is already bound to {owner}")]
+pub struct Clash {
+    pub key: String,
+    pub owner: String,
+}
+
+impl Keymap {
+    pub fn shortcuts(&self, cmd: Command) -> &[Shortcut] {
+        self.bindings.get(&cmd).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The first key of `cmd`, for buttons and hints (`""` when unbound).
+    pub fn label(&self, cmd: Command) -> String {
+        self.shortcuts(cmd)
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// Every key of `cmd`, joined for the cheat sheet.
+    pub fn labels(&self, cmd: Command) -> String {
+        self.shortcuts(cmd)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// Who owns `sc` now, ignoring `except` (the binding being changed).
+    fn owner_of(&self, sc: Shortcut, classes: &[Class], except: Option<Action>) -> Option<String> {
+        for (cmd, keys) in &self.bindings {
+            if Some(Action::Command(*cmd)) != except && keys.contains(&sc) {
+                return Some(format!("“{}”", cmd.text()));
+            }
+        }
+        for c in classes.iter().filter(|c| !c.archived) {
+            if Some(Action::Class(c.id)) != except && class_shortcut(c) == Some(sc) {
+                return Some(format!("class “{}”", c.name));
+            }
+        }
+        None
+    }
+
+    /// Replaces binding `index` of `cmd` (or adds one when `index` is past the end).
+    /// Refuses a key that another command or a class already uses.
+    pub fn bind(
+        &mut self,
+        cmd: Command,
+        index: usize,
+        sc: Shortcut,
+        classes: &[Class],
+    ) -> Result<(), Clash> {
+        if let Some(owner) = self.owner_of(sc, classes, Some(Action::Command(cmd))) {
+            return Err(Clash {
+                key: sc.to_string(),
+                owner,
+            });
+        }
+        let keys = self.bindings.entry(cmd).or_default();
+        if keys.iter().enumerate().any(|(i, k)| *k == sc && i != index) {
+            return Ok(());
+        }
+        if index < keys.len() {
+            keys[index] = sc;
+        } else {
+            keys.push(sc);
+        }
+        Ok(())
+    }
+
+    pub fn unbind(&mut self, cmd: Command, index: usize) {
+        if let Some(keys) = self.bindings.get_mut(&cmd)
+            && index < keys.len()
+        {
+            keys.remove(index);
+        }
+    }
+
+    /// Checks that a class may take `sc`: no command and no other class uses it.
+    pub fn check_class_key(
+        &self,
+        class: &Class,
+        sc: Shortcut,
+        classes: &[Class],
+    ) -> Result<(), Clash> {
+        match self.owner_of(sc, classes, Some(Action::Class(class.id))) {
+            Some(owner) => Err(Clash {
+                key: sc.to_string(),
+                owner,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Every pair of bindings that share a key, described for the user.
+    pub fn clashes(&self, classes: &[Class]) -> Vec<String> {
+        let mut seen: Vec<(Shortcut, String)> = Vec::new();
+        let mut out = Vec::new();
+        let mut add = |sc: Shortcut, who: String| {
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == sc) {
+                out.push(format!("{sc} is bound to both {first} and {who}"));
+            } else {
+                seen.push((sc, who));
+            }
+        };
+        for (cmd, keys) in &self.bindings {
+            for k in keys {
+                add(*k, format!("“{}”", cmd.text()));
+            }
+        }
+        for c in classes.iter().filter(|c| !c.archived) {
+            if let Some(sc) = class_shortcut(c) {
+                add(sc, format!("class “{}”", c.name));
+            }
+        }
+        out
+    }
+
+    /// The action a key press stands for. Class keys are checked first: the project's
+    /// schema is what the annotator is labeling with.
+    pub fn action_for(&self, sc: Shortcut, classes: &[Class]) -> Option<Action> {
+        if let Some(c) = classes
+            .iter()
+            .find(|c| !c.archived && class_shortcut(c) == Some(sc))
+        {
+            return Some(Action::Class(c.id));
+        }
+        self.bindings
+            .iter()
+            .find(|(_, keys)| keys.contains(&sc))
+            .map(|(cmd, _)| Action::Command(*cmd))
+    }
+}
+
+/// The shortcut of a class's hotkey, if it has a readable one.
+pub fn class_shortcut(class: &Class) -> Option<Shortcut> {
+    class.key.as_deref().and_then(Shortcut::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(id: i64, name: &str, key: Option<&str>) -> Class {
+        Class {
+            id,
+            name: name.into(),
+            key: key.map(Into::into),
+            color: "#e69f00".into(),
+            position: id,
+            archived: false,
+        }
+    }
+
+    fn default_classes() -> Vec<Class> {
+        (0..12)
+            .map(|i| {
+                class(
+                    i as i64,
+                    &format!("c{i}"),
+                    crate::project::default_hotkey(i).as_deref(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_bindings_do_not_clash_with_each_other_or_default_class_keys() {
+        let km = Keymap::default();
+        assert_eq!(km.clashes(&[]), Vec::<String>::new());
+        assert_eq!(km.clashes(&default_classes()), Vec::<String>::new());
+        for cmd in Command::ALL {
+            assert!(!cmd.default_shortcuts().is_empty(), "{cmd:?} has no key");
+        }
+    }
+
+    #[test]
+    fn a_clashing_binding_is_refused_and_leaves_the_keymap_unchanged() {
+        let mut km = Keymap::default();
+        let before = km.clone();
+        let err = km
+            .bind(Command::Skip, 0, Shortcut::key(Key::F), &[])
+            .unwrap_err();
+        assert_eq!(err.owner, "“Flag”");
+        assert_eq!(km, before);
+        let classes = default_classes();
+        let err = km
+            .bind(Command::Skip, 0, Shortcut::key(Key::Num3), &classes)
+            .unwrap_err();
+        assert_eq!(err.owner, "class “c2”");
+        km.bind(Command::Skip, 0, Shortcut::key(Key::K), &classes)
+            .unwrap();
+        assert_eq!(
+            km.action_for(Shortcut::key(Key::K), &classes),
+            Some(Action::Command(Command::Skip))
+        );
+        assert_eq!(km.action_for(Shortcut::key(Key::S), &classes), None);
+    }
+
+    #[test]
+    fn class_keys_are_checked_against_commands() {
+        let km = Keymap::default();
+        let classes = vec![class(1, "cat", Some("1")), class(2, "dog", Some("2"))];
+        assert!(
+            km.check_class_key(&classes[0], Shortcut::key(Key::S), &classes)
+                .is_err()
+        );
+        assert!(
+            km.check_class_key(&classes[0], Shortcut::key(Key::Num2), &classes)
+                .is_err()
+        );
+        assert!(
+            km.check_class_key(&classes[0], Shortcut::key(Key::Num1), &classes)
+                .is_ok()
+        );
+        let clashing = vec![class(1, "cat", Some("s"))];
+        assert_eq!(km.clashes(&clashing).len(), 1);
+    }
+
+    #[test]
+    fn shortcuts_round_trip_through_text() {
+        for text in [
+            "Ctrl+Z",
+            "Backspace",
+            "?",
+            "F1",
+            "Right",
+            "1",
+            "Ctrl+,",
+            "Alt+Shift+K",
+        ] {
+            let sc = Shortcut::parse(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(Shortcut::parse(&sc.to_string()), Some(sc), "{text}");
+        }
+        assert_eq!(Shortcut::parse("a"), Some(Shortcut::key(Key::A)));
+        assert_eq!(Shortcut::parse("Hyper+Q"), None);
+        assert_eq!(
+            Shortcut::from_press(Key::Questionmark, Modifiers::SHIFT),
+            Shortcut::key(Key::Questionmark)
+        );
+        let km: Keymap = serde_json::from_str(r#"{"skip": ["k"], "nonsense": ["q"]}"#).unwrap();
+        assert_eq!(km.shortcuts(Command::Skip), &[Shortcut::key(Key::K)]);
+        let clash: Keymap = serde_json::from_str(r#"{"skip": ["F"]}"#).unwrap();
+        assert_eq!(clash, Keymap::default());
+    }
+}

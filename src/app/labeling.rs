@@ -1,0 +1,684 @@
+//! The labeling view: the sample fills the window; progress on top, classes below.
+
+use egui::{Color32, Pos2, Rect, RichText, Sense, Vec2};
+
+use super::commands::{Action, Command};
+use super::keymap::{Keymap, class_shortcut};
+use super::loader::{ImageKey, ImageLoader, ImageState};
+use super::session::Session;
+use super::{App, Screen, theme};
+use crate::TaskKind;
+use crate::project::{SampleKind, SampleStatus};
+
+/// Zoom and pan of the image, reset when another sample is shown.
+#[derive(Clone, Debug)]
+pub struct ViewState {
+    /// Show image pixels 1:1 instead of fitting the image to the window.
+    pub one_to_one: bool,
+    /// Extra zoom on top of fit / 1:1 (mouse wheel).
+    pub zoom: f32,
+    pub pan: Vec2,
+    /// The longest side of the window in physical pixels: images are decoded down to it.
+    pub view_px: u32,
+    /// The sample whose decoded image was drawn in the last frame (benchmarks check that a
+    /// keystroke's next sample was drawn in the very next frame).
+    pub drawn: Option<crate::project::SampleId>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            one_to_one: false,
+            zoom: 1.0,
+            pan: Vec2::ZERO,
+            view_px: 2048,
+            drawn: None,
+        }
+    }
+}
+
+impl ViewState {
+    pub fn toggle_zoom(&mut self) {
+        self.one_to_one = !self.one_to_one;
+        self.zoom = 1.0;
+        self.pan = Vec2::ZERO;
+    }
+
+    /// Back to the whole image (the fit / 1:1 choice is kept).
+    pub fn reset(&mut self) {
+        self.zoom = 1.0;
+        self.pan = Vec2::ZERO;
+    }
+
+    /// Decode size for a window of `size` points: rounded up to 256 px so that small
+    /// resizes keep using the decoded images.
+    fn set_window(&mut self, size: Vec2, pixels_per_point: f32) {
+        let px = (size.x.max(size.y) * pixels_per_point).max(256.0) as u32;
+        self.view_px = px.div_ceil(256) * 256;
+    }
+
+    fn max_side(&self, original: Option<[u32; 2]>) -> u32 {
+        match original {
+            Some([w, h]) if self.one_to_one || self.zoom > 1.01 => w.max(h).max(self.view_px),
+            _ => self.view_px,
+        }
+    }
+}
+
+/// The loader key of the current sample's image (`None` for a text sample).
+pub fn image_key(session: &Session, view: &ViewState) -> Option<ImageKey> {
+    let cur = session.current.as_ref()?;
+    key_for(session, &cur.sample, view)
+}
+
+fn key_for(
+    session: &Session,
+    sample: &crate::project::Sample,
+    view: &ViewState,
+) -> Option<ImageKey> {
+    (sample.kind == SampleKind::Image).then(|| ImageKey {
+        sample: sample.id,
+        path: session.project.resolve(&sample.path),
+        max_side: view.max_side(sample.width.zip(sample.height).map(|(w, h)| [w, h])),
+    })
+}
+
+/// Draws the labeling view; returns the actions its buttons sent.
+pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let App {
+        screen,
+        loader,
+        view,
+        persisted,
+        grid_mode,
+        ..
+    } = app;
+    let Screen::Labeling(session) = screen else {
+        return actions;
+    };
+    let Some(loader) = loader.as_mut() else {
+        return actions;
+    };
+    let ctx = ui.ctx().clone();
+    view.drawn = None;
+    view.set_window(ctx.content_rect().size(), ctx.pixels_per_point());
+
+    // Current first, then ahead, then behind; stale queued work is dropped by the loader.
+    let keys: Vec<ImageKey> = session
+        .prefetch_order()
+        .into_iter()
+        .filter_map(|s| {
+            let v = if Some(s.id) == session.current_id() {
+                view.clone()
+            } else {
+                ViewState {
+                    zoom: 1.0,
+                    one_to_one: false,
+                    ..view.clone()
+                }
+            };
+            key_for(session, s, &v)
+        })
+        .collect();
+    loader.prefetch(&keys);
+
+    let keymap = &persisted.keymap;
+    top_bar(ui, session, keymap, &mut actions);
+    class_bar(ui, session, keymap, &mut actions);
+    let is_text = session
+        .current
+        .as_ref()
+        .is_some_and(|c| c.sample.kind == SampleKind::Text);
+    if persisted.show_info || is_text {
+        info_panel(ui, session, persisted.show_info);
+    }
+    egui::CentralPanel::default()
+        .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
+        .show(ui, |ui| {
+            if *grid_mode {
+                grid_placeholder(ui, keymap);
+                return;
+            }
+            match &session.current {
+                None => {
+                    centered(ui, "This project has no samples yet", theme::MUTED);
+                }
+                Some(cur) if cur.sample.kind == SampleKind::Text => {
+                    text_sample(ui, cur.sample.text.as_deref().unwrap_or(""));
+                }
+                Some(_) => {
+                    if let Some(key) = image_key(session, view) {
+                        image_sample(ui, loader, &key, view, keymap);
+                    }
+                }
+            }
+            if session.finished {
+                finished_banner(ui, keymap);
+            }
+        });
+    actions
+}
+
+fn centered(ui: &mut egui::Ui, text: &str, color: Color32) {
+    ui.centered_and_justified(|ui| {
+        ui.label(RichText::new(text).size(20.0).color(color));
+    });
+}
+
+fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
+    let rect = ui.max_rect();
+    let pos = Pos2::new(rect.center().x, rect.top() + 16.0);
+    egui::Area::new(egui::Id::unique("finished_banner"))
+        .fixed_pos(pos)
+        .pivot(egui::Align2::CENTER_TOP)
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "Every sample is decided. {} / {} to look back, {} to undo.",
+                        keymap.label(Command::Previous),
+                        keymap.label(Command::Next),
+                        keymap.label(Command::Undo)
+                    ))
+                    .color(theme::OK)
+                    .size(17.0),
+                );
+            });
+        });
+}
+
+fn grid_placeholder(ui: &mut egui::Ui, keymap: &Keymap) {
+    // TEMPORARY until the grid view (gui2 branch) is merged.
+    centered(
+        ui,
+        &format!(
+            "The thumbnail grid is not available in this build yet. Press {} to go back.",
+            keymap.label(Command::ToggleGrid)
+        ),
+        theme::MUTED,
+    );
+}
+
+fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
+    egui::Panel::top("status_bar")
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::symmetric(14, 8)),
+        )
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(session.project.name()).strong().size(18.0));
+                if let Some(cur) = &session.current {
+                    ui.label(
+                        RichText::new(format!("#{} of {}", cur.position + 1, session.counts.total))
+                            .color(theme::MUTED),
+                    );
+                    ui.add(
+                        egui::Label::new(RichText::new(&cur.sample.name).color(theme::TEXT))
+                            .truncate(),
+                    );
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.label(RichText::new(&session.annotator).strong())
+                        .on_hover_text("Annotator");
+                    ui.separator();
+                    if let Some(left) = session.time_left() {
+                        ui.label(format!("{} left", human_duration(left)))
+                            .on_hover_text("Time to decide the rest at this session's rate");
+                    }
+                    if let Some(rate) = session.rate_per_hour() {
+                        ui.label(format!("{rate:.0}/h"))
+                            .on_hover_text("Decisions per hour in this session");
+                    }
+                    let (done, total) = (session.counts.done, session.counts.total);
+                    let frac = if total > 0 {
+                        done as f32 / total as f32
+                    } else {
+                        0.0
+                    };
+                    ui.add(
+                        egui::ProgressBar::new(frac)
+                            .desired_width(180.0)
+                            .text(format!("{done} / {total} done")),
+                    )
+                    .on_hover_text("Samples you have decided on (labeled, skipped or excluded)");
+                });
+            });
+            ui.add_space(4.0);
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 4.0;
+                ui.spacing_mut().button_padding = egui::vec2(7.0, 3.0);
+                for cmd in [
+                    Command::Undo,
+                    Command::Previous,
+                    Command::Next,
+                    Command::NextUnlabeled,
+                    Command::Skip,
+                    Command::Exclude,
+                    Command::Flag,
+                ] {
+                    tool_button(ui, keymap, cmd, actions);
+                }
+                ui.separator();
+                for cmd in [
+                    Command::ToggleGrid,
+                    Command::ZoomFit,
+                    Command::ToggleInfo,
+                    Command::CheatSheet,
+                    Command::Settings,
+                    Command::CloseProject,
+                ] {
+                    tool_button(ui, keymap, cmd, actions);
+                }
+            });
+        });
+}
+
+fn tool_button(ui: &mut egui::Ui, keymap: &Keymap, cmd: Command, actions: &mut Vec<Action>) {
+    let key = keymap.label(cmd);
+    let text = if key.is_empty() {
+        RichText::new(cmd.text())
+    } else {
+        RichText::new(format!("{}  {key}", cmd.text()))
+    };
+    let resp = ui
+        .add(egui::Button::new(text.size(14.0)))
+        .on_hover_text(format!("{} ({})", cmd.tooltip(), keymap.labels(cmd)));
+    if resp.clicked() {
+        actions.push(Action::Command(cmd));
+    }
+}
+
+fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
+    let Some(cur) = &session.current else {
+        return;
+    };
+    let multi = session.task() == TaskKind::MultiLabel;
+    let chosen: &[i64] = if multi {
+        &session.pending
+    } else {
+        cur.decision
+            .as_ref()
+            .map(|d| d.labels.as_slice())
+            .unwrap_or(&[])
+    };
+    egui::Panel::bottom("class_bar")
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::symmetric(14, 10)),
+        )
+        .show(ui, |ui| {
+            // What this annotator decided, and what to do next.
+            ui.horizontal(|ui| {
+                let state = match &cur.decision {
+                    None => RichText::new("Not decided yet").color(theme::MUTED),
+                    Some(d) => match d.status {
+                        SampleStatus::Labeled => {
+                            let names: Vec<&str> = d
+                                .labels
+                                .iter()
+                                .filter_map(|id| session.class(*id).map(|c| c.name.as_str()))
+                                .collect();
+                            RichText::new(format!("You labeled: {}", names.join(", ")))
+                                .color(theme::OK)
+                        }
+                        SampleStatus::Skipped => {
+                            RichText::new("You skipped this").color(theme::WARN)
+                        }
+                        SampleStatus::Excluded => {
+                            RichText::new("You excluded this").color(theme::ERROR)
+                        }
+                        SampleStatus::Unlabeled => RichText::new("Not decided yet"),
+                    },
+                };
+                ui.label(state.size(15.0));
+                if cur.flagged {
+                    ui.label(RichText::new("Flagged for review").color(theme::WARN));
+                }
+                if let Some((labels, score)) = &cur.suggestion {
+                    let names: Vec<&str> = labels
+                        .iter()
+                        .filter_map(|id| session.class(*id).map(|c| c.name.as_str()))
+                        .collect();
+                    if !names.is_empty() {
+                        ui.separator();
+                        let score = score.map(|s| format!(" ({s:.2})")).unwrap_or_default();
+                        let text = format!(
+                            "Model suggests {}{score} — {} to accept",
+                            names.join(", "),
+                            keymap.label(Command::AcceptSuggestion)
+                        );
+                        if ui
+                            .button(RichText::new(text).color(theme::ACCENT))
+                            .on_hover_text(Command::AcceptSuggestion.tooltip())
+                            .clicked()
+                        {
+                            actions.push(Action::Command(Command::AcceptSuggestion));
+                        }
+                    }
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let hint = if multi {
+                        format!(
+                            "Toggle classes, {} to save · {} skip · {} all keys",
+                            keymap.label(Command::Commit),
+                            keymap.label(Command::Skip),
+                            keymap.label(Command::CheatSheet)
+                        )
+                    } else {
+                        format!(
+                            "Press a class key to label · {} skip · {} undo · {} all keys",
+                            keymap.label(Command::Skip),
+                            keymap.label(Command::Undo),
+                            keymap.label(Command::CheatSheet)
+                        )
+                    };
+                    ui.label(RichText::new(hint).color(theme::MUTED));
+                });
+            });
+            ui.add_space(6.0);
+            ui.horizontal_wrapped(|ui| {
+                for class in &session.classes {
+                    let on = chosen.contains(&class.id);
+                    let color = theme::parse_color(&class.color);
+                    let count = session
+                        .counts
+                        .per_class
+                        .get(&class.id)
+                        .copied()
+                        .unwrap_or(0);
+                    let key = class_shortcut(class)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    let mut job = egui::text::LayoutJob::default();
+                    let fmt = |size: f32, c: Color32, strong: bool| egui::TextFormat {
+                        font_id: egui::FontId::proportional(size),
+                        color: c,
+                        valign: egui::Align::Center,
+                        extra_letter_spacing: if strong { 0.3 } else { 0.0 },
+                        ..Default::default()
+                    };
+                    if !key.is_empty() {
+                        job.append(&key, 0.0, fmt(15.0, color, true));
+                        job.append("  ", 0.0, fmt(15.0, theme::MUTED, false));
+                    }
+                    job.append(&class.name, 0.0, fmt(18.0, theme::TEXT, true));
+                    job.append(&format!("  {count}"), 0.0, fmt(14.0, theme::MUTED, false));
+                    let fill = if on {
+                        color.gamma_multiply(0.45)
+                    } else {
+                        theme::BACKGROUND
+                    };
+                    let stroke = if on {
+                        egui::Stroke::new(2.5, color)
+                    } else {
+                        egui::Stroke::new(1.0, color.gamma_multiply(0.6))
+                    };
+                    let verb = if multi { "Toggle" } else { "Label as" };
+                    let resp = ui
+                        .add(
+                            egui::Button::new(job)
+                                .fill(fill)
+                                .stroke(stroke)
+                                .min_size(Vec2::new(120.0, 40.0))
+                                .corner_radius(6.0),
+                        )
+                        .on_hover_text(format!("{verb} “{}” ({key})", class.name));
+                    if resp.clicked() {
+                        actions.push(Action::Class(class.id));
+                    }
+                }
+                if multi {
+                    let resp = ui
+                        .add(
+                            egui::Button::new(
+                                RichText::new(format!("Save  {}", keymap.label(Command::Commit)))
+                                    .size(17.0),
+                            )
+                            .min_size(Vec2::new(100.0, 40.0)),
+                        )
+                        .on_hover_text(Command::Commit.tooltip());
+                    if resp.clicked() {
+                        actions.push(Action::Command(Command::Commit));
+                    }
+                }
+            });
+        });
+}
+
+fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
+    let Some(cur) = &session.current else {
+        return;
+    };
+    egui::Panel::right("info_panel")
+        .default_size(340.0)
+        .size_range(240.0..=720.0)
+        .frame(
+            egui::Frame::NONE
+                .fill(theme::PANEL)
+                .inner_margin(egui::Margin::same(12)),
+        )
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                let s = &cur.sample;
+                let row = |ui: &mut egui::Ui, k: &str, v: String| {
+                    ui.label(RichText::new(k).color(theme::MUTED).size(13.0));
+                    ui.add(egui::Label::new(v).wrap_mode(egui::TextWrapMode::Wrap));
+                    ui.add_space(4.0);
+                };
+                if let Some(features) = &s.features
+                    && !features.is_empty()
+                {
+                    ui.label(RichText::new("Columns").strong());
+                    ui.add_space(4.0);
+                    for (k, v) in features {
+                        let v = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        row(ui, k, v);
+                    }
+                    ui.add_space(10.0);
+                }
+                if show_info {
+                    ui.label(RichText::new("Sample").strong());
+                    ui.add_space(4.0);
+                    row(ui, "name", s.name.clone());
+                    row(
+                        ui,
+                        "path",
+                        session.project.resolve(&s.path).display().to_string(),
+                    );
+                    if let (Some(w), Some(h)) = (s.width, s.height) {
+                        row(ui, "size", format!("{w} × {h} px"));
+                    }
+                    if let Some(f) = &s.format {
+                        row(ui, "format", f.clone());
+                    }
+                    row(ui, "file size", human_bytes(s.bytes));
+                    if let Some(r) = s.row {
+                        row(ui, "row", r.to_string());
+                    }
+                    row(ui, "imported", s.imported_at.clone());
+                }
+            });
+        });
+}
+
+fn text_sample(ui: &mut egui::Ui, text: &str) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Frame::NONE
+            .inner_margin(egui::Margin::symmetric(48, 36))
+            .show(ui, |ui| {
+                ui.set_max_width(900.0);
+                ui.add(egui::Label::new(RichText::new(text).size(24.0).color(theme::TEXT)).wrap());
+            });
+    });
+}
+
+fn image_sample(
+    ui: &mut egui::Ui,
+    loader: &mut ImageLoader,
+    key: &ImageKey,
+    view: &mut ViewState,
+    keymap: &Keymap,
+) {
+    let rect = ui.max_rect();
+    let response = ui.allocate_rect(rect, Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Sample image"));
+    match loader.get(key) {
+        ImageState::Pending => {
+            ui.put(rect, egui::Spinner::new().size(32.0));
+        }
+        ImageState::Failed(reason) => {
+            ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(40.0)), |ui| {
+                ui.vertical_centered(|ui| {
+                    ui.add_space(rect.height() * 0.3);
+                    ui.label(
+                        RichText::new("This image cannot be shown")
+                            .size(22.0)
+                            .color(theme::ERROR),
+                    );
+                    ui.add(egui::Label::new(RichText::new(reason).size(16.0)).wrap());
+                    ui.label(
+                        RichText::new(format!(
+                            "Press {} to exclude it as unusable, or {} to skip it.",
+                            keymap.label(Command::Exclude),
+                            keymap.label(Command::Skip)
+                        ))
+                        .size(16.0)
+                        .color(theme::MUTED),
+                    );
+                });
+            });
+        }
+        ImageState::Ready {
+            texture,
+            original_size,
+        } => {
+            let ppp = ui.ctx().pixels_per_point();
+            let orig = Vec2::new(original_size[0] as f32, original_size[1] as f32);
+            let base = if view.one_to_one {
+                1.0 / ppp
+            } else {
+                let avail = rect.shrink(8.0).size();
+                (avail.x / orig.x).min(avail.y / orig.y)
+            };
+            // Wheel zoom around the pointer; drag to pan; double-click to reset.
+            if response.hovered() {
+                let scroll = ui.input(|i| i.smooth_scroll_delta.y + i.zoom_delta().ln() * 200.0);
+                if scroll.abs() > 0.0 {
+                    let factor = (scroll / 200.0).exp();
+                    let new_zoom = (view.zoom * factor).clamp(0.1, 64.0);
+                    let f = new_zoom / view.zoom;
+                    if let Some(p) = response.hover_pos() {
+                        let from_center = p - rect.center() - view.pan;
+                        view.pan -= from_center * (f - 1.0);
+                    }
+                    view.zoom = new_zoom;
+                }
+            }
+            if response.dragged() {
+                view.pan += response.drag_delta();
+            }
+            if response.double_clicked() {
+                view.reset();
+            }
+            view.drawn = Some(key.sample);
+            let size = orig * base * view.zoom;
+            let img_rect = Rect::from_center_size(rect.center() + view.pan, size);
+            ui.painter().with_clip_rect(rect).image(
+                texture.id(),
+                img_rect,
+                Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                Color32::WHITE,
+            );
+            let scale = size.x * ppp / orig.x;
+            if (scale - 1.0).abs() > 0.01 || view.one_to_one {
+                let label = format!("{:.0}%", scale * 100.0);
+                ui.painter().text(
+                    rect.right_bottom() - Vec2::new(10.0, 8.0),
+                    egui::Align2::RIGHT_BOTTOM,
+                    label,
+                    egui::FontId::proportional(13.0),
+                    theme::MUTED,
+                );
+            }
+        }
+    }
+}
+
+/// The exclude prompt. `Some(true)`: confirmed, `Some(false)`: cancelled.
+pub fn exclude_prompt(ctx: &egui::Context, reason: &mut String) -> Option<bool> {
+    let mut out = None;
+    let modal = egui::Modal::new(egui::Id::unique("exclude_prompt")).show(ctx, |ui| {
+        ui.set_min_width(420.0);
+        ui.heading("Exclude this sample");
+        ui.label(
+            RichText::new("It will never be exported. Why is it unusable?").color(theme::MUTED),
+        );
+        let label = ui.label("Reason");
+        let edit = ui.add(
+            egui::TextEdit::singleline(reason)
+                .hint_text("unusable")
+                .desired_width(f32::INFINITY),
+        );
+        let edit = edit.labelled_by(label.id);
+        if !edit.has_focus() && !edit.lost_focus() {
+            edit.request_focus();
+        }
+        ui.horizontal_wrapped(|ui| {
+            for quick in [
+                "blurry",
+                "corrupt",
+                "wrong content",
+                "duplicate",
+                "ambiguous",
+            ] {
+                if ui.small_button(quick).clicked() {
+                    *reason = quick.to_string();
+                }
+            }
+        });
+        if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            out = Some(true);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Exclude (Enter)").clicked() {
+                out = Some(true);
+            }
+            if ui.button("Cancel (Esc)").clicked() {
+                out = Some(false);
+            }
+        });
+    });
+    if out.is_none() && modal.should_close() {
+        out = Some(false);
+    }
+    out
+}
+
+fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}

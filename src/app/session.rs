@@ -1,0 +1,414 @@
+//! One annotator labeling one project: the current sample, the decisions, the counts.
+//!
+//! No egui here: every decision goes through [`Project::record`], which commits before
+//! it returns, and only then does the session move on, so a sample on screen is never
+//! ahead of what is on disk. Counts are read once when the project opens and then updated
+//! from the one sample a decision touched, never recounted over the whole project.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::project::{
+    Class, ClassId, Decision, EventKind, NewEvent, Project, Sample, SampleId, TaskKind,
+};
+
+/// How many samples ahead / behind of the current one are kept ready.
+pub const AHEAD: usize = 8;
+pub const BEHIND: usize = 2;
+
+/// Counts read when the project opens (off the UI thread for a big project).
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    pub total: u64,
+    pub done: u64,
+    pub per_class: HashMap<ClassId, u64>,
+}
+
+impl Counts {
+    pub fn read(project: &Project, annotator: &str) -> Result<Counts> {
+        let mut per_class = HashMap::new();
+        let mut stmt = project
+            .conn()
+            .prepare("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (c, n) = row?;
+            per_class.insert(c, n as u64);
+        }
+        Ok(Counts {
+            total: project.sample_count()?,
+            done: project.decided_by(annotator)?,
+            per_class,
+        })
+    }
+}
+
+/// What the current sample looks like to this annotator.
+#[derive(Clone, Debug)]
+pub struct Current {
+    pub sample: Sample,
+    /// 0-based position in import order.
+    pub position: u64,
+    pub decision: Option<Decision>,
+    /// The classes of the sample's current label (all annotators / review).
+    pub classes: Vec<ClassId>,
+    pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
+    pub flagged: bool,
+}
+
+pub struct Session {
+    pub project: Project,
+    pub annotator: String,
+    /// Classes offered for labeling, in schema order.
+    pub classes: Vec<Class>,
+    pub counts: Counts,
+    pub current: Option<Current>,
+    /// Multi-label: the classes toggled on for the current sample, not yet committed.
+    pub pending: Vec<ClassId>,
+    shown_at: Instant,
+    started: Instant,
+    /// Decisions made in this session (for the rate).
+    pub session_decisions: u64,
+    /// Samples around the current one, for prefetching (import order).
+    window: BTreeMap<SampleId, Sample>,
+    /// Set when the queue is empty: everything is decided.
+    pub finished: bool,
+}
+
+impl Session {
+    /// Starts labeling at the first sample this annotator has not decided on (or the first
+    /// sample when all are decided).
+    pub fn new(project: Project, annotator: String, counts: Counts) -> Result<Session> {
+        let start = project.next_for_annotator(&annotator, None)?;
+        let mut s = Session {
+            classes: project.active_classes()?,
+            project,
+            annotator,
+            counts,
+            current: None,
+            pending: Vec::new(),
+            shown_at: Instant::now(),
+            started: Instant::now(),
+            session_decisions: 0,
+            window: BTreeMap::new(),
+            finished: false,
+        };
+        match start {
+            Some(id) => s.go_to(id)?,
+            None => {
+                s.finished = true;
+                if let Some(first) = s.project.sample_ids_after(None, 1)?.first() {
+                    s.go_to(*first)?;
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn task(&self) -> TaskKind {
+        self.project.task()
+    }
+
+    pub fn current_id(&self) -> Option<SampleId> {
+        self.current.as_ref().map(|c| c.sample.id)
+    }
+
+    /// Re-reads the class list (after a hotkey change).
+    pub fn reload_classes(&mut self) -> Result<()> {
+        self.classes = self.project.active_classes()?;
+        Ok(())
+    }
+
+    /// Shows `id`: reads its row and this annotator's decision (a handful of indexed
+    /// look-ups) and restarts the time-on-item clock.
+    pub fn go_to(&mut self, id: SampleId) -> Result<()> {
+        let sample = match self.window.get(&id) {
+            Some(s) => s.clone(),
+            None => match self.project.sample(id)? {
+                Some(s) => s,
+                None => anyhow::bail!("sample #{id} is not in the project"),
+            },
+        };
+        let decision = self.project.decision_of(id, &self.annotator)?;
+        self.pending = match &decision {
+            Some(d) => d.labels.clone(),
+            None => Vec::new(),
+        };
+        self.current = Some(Current {
+            position: self.project.sample_position(id)?,
+            classes: self.project.current_classes(id)?,
+            suggestion: self.project.suggestion(id)?,
+            flagged: self.project.is_flagged(id)?,
+            decision,
+            sample,
+        });
+        self.shown_at = Instant::now();
+        self.refresh_window(id)?;
+        Ok(())
+    }
+
+    /// Keeps the rows of the samples around `id` so that prefetching needs no query per
+    /// frame. Only rows not already held are read.
+    fn refresh_window(&mut self, id: SampleId) -> Result<()> {
+        let mut ids: Vec<SampleId> = self.project.sample_ids_after(Some(id), AHEAD as u64)?;
+        let mut back = id;
+        for _ in 0..BEHIND {
+            match self.project.previous_sample(back)? {
+                Some(p) => {
+                    ids.push(p);
+                    back = p;
+                }
+                None => break,
+            }
+        }
+        ids.push(id);
+        self.window.retain(|k, _| ids.contains(k));
+        for i in ids {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.window.entry(i)
+                && let Some(s) = self.project.sample(i)?
+            {
+                e.insert(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// The samples to decode ahead of time: the current one first, then the next ones,
+    /// then the previous ones.
+    pub fn prefetch_order(&self) -> Vec<&Sample> {
+        let Some(cur) = self.current_id() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&Sample> = self.window.get(&cur).into_iter().collect();
+        out.extend(self.window.range(cur + 1..).map(|(_, s)| s));
+        out.extend(self.window.range(..cur).rev().map(|(_, s)| s));
+        out
+    }
+
+    /// Milliseconds since the current sample was shown.
+    pub fn spent_ms(&self) -> u64 {
+        self.shown_at.elapsed().as_millis() as u64
+    }
+
+    /// Items per hour in this session; `None` until there is enough to go on (a rate from
+    /// three quick keystrokes would be noise).
+    pub fn rate_per_hour(&self) -> Option<f64> {
+        let secs = self.started.elapsed().as_secs_f64();
+        (self.session_decisions >= 5 && secs >= 20.0)
+            .then(|| self.session_decisions as f64 * 3600.0 / secs)
+    }
+
+    /// Estimated time to decide the remaining samples at this session's rate.
+    pub fn time_left(&self) -> Option<Duration> {
+        let rate = self.rate_per_hour()?;
+        let left = self.counts.total.saturating_sub(self.counts.done) as f64;
+        Some(Duration::from_secs_f64(left / rate * 3600.0))
+    }
+
+    /// Records `ev` for the current sample, updates the counts from that one sample, and
+    /// (when `advance`) moves to the next sample this annotator should decide.
+    fn decide(&mut self, ev: NewEvent, advance: bool) -> Result<()> {
+        let id = ev.sample;
+        self.record_counted(ev)?;
+        self.session_decisions += 1;
+        if advance {
+            self.advance_from(id)
+        } else {
+            self.go_to(id)
+        }
+    }
+
+    /// Writes one event, keeping `done` and the class counts exact.
+    fn record_counted(&mut self, ev: NewEvent) -> Result<()> {
+        let id = ev.sample;
+        let had = self.project.decision_of(id, &self.annotator)?.is_some();
+        let before = self.project.current_classes(id)?;
+        self.project.record(ev)?;
+        let has = self.project.decision_of(id, &self.annotator)?.is_some();
+        let after = self.project.current_classes(id)?;
+        self.apply_delta(had, has, &before, &after);
+        Ok(())
+    }
+
+    fn apply_delta(&mut self, had: bool, has: bool, before: &[ClassId], after: &[ClassId]) {
+        match (had, has) {
+            (false, true) => self.counts.done += 1,
+            (true, false) => self.counts.done = self.counts.done.saturating_sub(1),
+            _ => {}
+        }
+        for c in before.iter().filter(|c| !after.contains(c)) {
+            let n = self.counts.per_class.entry(*c).or_default();
+            *n = n.saturating_sub(1);
+        }
+        for c in after.iter().filter(|c| !before.contains(c)) {
+            *self.counts.per_class.entry(*c).or_default() += 1;
+        }
+    }
+
+    fn advance_from(&mut self, id: SampleId) -> Result<()> {
+        match self.project.next_for_annotator(&self.annotator, Some(id))? {
+            Some(next) => {
+                self.finished = false;
+                self.go_to(next)
+            }
+            None => {
+                // Everything is decided: stay on this sample and say so.
+                self.finished = true;
+                self.go_to(id)
+            }
+        }
+    }
+
+    /// A class key. Single-label: assign and advance. Multi-label: toggle (no write).
+    pub fn class_key(&mut self, class: ClassId) -> Result<()> {
+        let Some(id) = self.current_id() else {
+            return Ok(());
+        };
+        match self.task() {
+            TaskKind::SingleLabel => {
+                let ev = NewEvent::label(id, &self.annotator, vec![class])
+                    .with_spent_ms(self.spent_ms());
+                self.decide(ev, true)
+            }
+            TaskKind::MultiLabel => {
+                if let Some(i) = self.pending.iter().position(|c| *c == class) {
+                    self.pending.remove(i);
+                } else {
+                    self.pending.push(class);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Multi-label: saves the toggled classes and advances. Returns `false` when nothing is
+    /// toggled (nothing is written: an empty label is not a decision; skip instead).
+    pub fn commit(&mut self) -> Result<bool> {
+        let Some(id) = self.current_id() else {
+            return Ok(false);
+        };
+        if self.pending.is_empty() {
+            return Ok(false);
+        }
+        let ev = NewEvent::label(id, &self.annotator, self.pending.clone())
+            .with_spent_ms(self.spent_ms());
+        self.decide(ev, true)?;
+        Ok(true)
+    }
+
+    pub fn skip(&mut self) -> Result<()> {
+        let Some(id) = self.current_id() else {
+            return Ok(());
+        };
+        let ev = NewEvent::new(id, &self.annotator, EventKind::Skip).with_spent_ms(self.spent_ms());
+        self.decide(ev, true)
+    }
+
+    pub fn exclude(&mut self, reason: &str) -> Result<()> {
+        let Some(id) = self.current_id() else {
+            return Ok(());
+        };
+        let reason = if reason.trim().is_empty() {
+            "unusable"
+        } else {
+            reason.trim()
+        };
+        let ev = NewEvent::new(id, &self.annotator, EventKind::Exclude)
+            .with_note(reason)
+            .with_spent_ms(self.spent_ms());
+        self.decide(ev, true)
+    }
+
+    /// Flags the current sample for review, or removes the flag; stays on the sample.
+    pub fn toggle_flag(&mut self) -> Result<bool> {
+        let Some(cur) = &self.current else {
+            return Ok(false);
+        };
+        let (id, flagged) = (cur.sample.id, cur.flagged);
+        let kind = if flagged {
+            EventKind::Unflag
+        } else {
+            EventKind::Flag
+        };
+        self.project
+            .record(NewEvent::new(id, &self.annotator, kind))?;
+        self.go_to(id)?;
+        Ok(!flagged)
+    }
+
+    /// Labels the current sample with the model's suggestion and advances. Returns `false`
+    /// when there is no usable suggestion.
+    pub fn accept_suggestion(&mut self) -> Result<bool> {
+        let Some(cur) = &self.current else {
+            return Ok(false);
+        };
+        let id = cur.sample.id;
+        let Some((labels, _)) = &cur.suggestion else {
+            return Ok(false);
+        };
+        let mut labels: Vec<ClassId> = labels
+            .iter()
+            .copied()
+            .filter(|l| self.classes.iter().any(|c| c.id == *l))
+            .collect();
+        if self.task() == TaskKind::SingleLabel {
+            labels.truncate(1);
+        }
+        if labels.is_empty() {
+            return Ok(false);
+        }
+        let ev = NewEvent::label(id, &self.annotator, labels).with_spent_ms(self.spent_ms());
+        self.decide(ev, true)?;
+        Ok(true)
+    }
+
+    /// Undoes this annotator's last decision and shows that sample. Returns `false` when
+    /// there is nothing left to undo.
+    pub fn undo(&mut self) -> Result<bool> {
+        let Some((_, sample)) = self.project.last_undoable(&self.annotator)? else {
+            return Ok(false);
+        };
+        let had = self.project.decision_of(sample, &self.annotator)?.is_some();
+        let before = self.project.current_classes(sample)?;
+        self.project.undo_last(&self.annotator)?;
+        let has = self.project.decision_of(sample, &self.annotator)?.is_some();
+        let after = self.project.current_classes(sample)?;
+        self.apply_delta(had, has, &before, &after);
+        self.session_decisions = self.session_decisions.saturating_sub(1);
+        self.finished = false;
+        self.go_to(sample)?;
+        Ok(true)
+    }
+
+    pub fn next(&mut self) -> Result<()> {
+        if let Some(id) = self.current_id()
+            && let Some(next) = self.project.sample_ids_after(Some(id), 1)?.first()
+        {
+            self.go_to(*next)?;
+        }
+        Ok(())
+    }
+
+    pub fn previous(&mut self) -> Result<()> {
+        if let Some(id) = self.current_id()
+            && let Some(prev) = self.project.previous_sample(id)?
+        {
+            self.go_to(prev)?;
+        }
+        Ok(())
+    }
+
+    pub fn next_unlabeled(&mut self) -> Result<()> {
+        match self.current_id() {
+            Some(id) => self.advance_from(id),
+            None => Ok(()),
+        }
+    }
+
+    /// The class with `id`, if it is offered for labeling.
+    pub fn class(&self, id: ClassId) -> Option<&Class> {
+        self.classes.iter().find(|c| c.id == id)
+    }
+}

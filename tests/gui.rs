@@ -1,0 +1,554 @@
+//! The labeling window driven through `egui_kittest`: real keys and clicks on the real
+//! `App`, with a real project file in a temporary folder, checked after every action.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use keylabel::app::App;
+use keylabel::project::{
+    ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind, SampleStatus, Source,
+};
+use keylabel::{Project, TaskKind};
+
+const ANNOTATOR: &str = "ann";
+
+/// Writes a real image of `w`×`h` with a pattern that depends on `seed`.
+fn write_image(path: &Path, w: u32, h: u32, seed: u32) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = (x * 7 + y * 3 + seed * 40) % 256;
+        image::Rgb([
+            v as u8,
+            ((x + seed * 13) % 256) as u8,
+            ((y * 2) % 256) as u8,
+        ])
+    });
+    img.save(path).unwrap();
+}
+
+fn image_sample(project: &Project, file: &Path) -> NewSample {
+    let bytes = std::fs::read(file).unwrap();
+    let (w, h) = image::image_dimensions(file)
+        .map(|(w, h)| (Some(w), Some(h)))
+        .unwrap_or((None, None));
+    let stored = project.stored_path(file);
+    NewSample {
+        kind: SampleKind::Image,
+        name: stored.clone(),
+        path: stored,
+        row: None,
+        hash: blake3::hash(&bytes).to_hex().to_string(),
+        bytes: bytes.len() as u64,
+        width: w,
+        height: h,
+        format: file.extension().map(|e| e.to_string_lossy().into_owned()),
+        text: None,
+        features: None,
+    }
+}
+
+/// A project of `n` real images (PNG and JPEG) plus, with `corrupt`, one broken file.
+fn image_project(dir: &Path, task: TaskKind, n: u32, corrupt: bool) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let path = dir.join("animals.keylabel");
+    let classes: Vec<String> = ["cat", "dog", "bird", "other"].map(String::from).into();
+    let mut project = Project::create(&path, &classes, task).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let ext = if i % 2 == 0 { "png" } else { "jpg" };
+        let file = images.join(format!("img {i:02}.{ext}"));
+        write_image(&file, 320 + i * 8, 240, i);
+        batch.push(image_sample(&project, &file));
+    }
+    if corrupt {
+        let file = images.join("zz broken.jpg");
+        std::fs::write(&file, b"\xff\xd8\xff\xe0 this is not a jpeg").unwrap();
+        let mut s = image_sample(&project, &file);
+        s.width = Some(100);
+        s.height = Some(100);
+        batch.push(s);
+    }
+    project.insert_samples(&batch).unwrap();
+    path
+}
+
+fn text_project(dir: &Path) -> PathBuf {
+    let path = dir.join("reviews.keylabel");
+    let classes: Vec<String> = ["positive", "negative", "neutral"].map(String::from).into();
+    let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
+    let texts = [
+        "The battery lasts two full days and the screen is bright even in direct sunlight. \
+         I would buy it again without a second thought.",
+        "Arrived broken, and support never answered.",
+    ];
+    let batch: Vec<NewSample> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut features = serde_json::Map::new();
+            features.insert("stars".into(), serde_json::json!(5 - i * 4));
+            features.insert("product".into(), serde_json::json!("phone X2"));
+            NewSample {
+                kind: SampleKind::Text,
+                name: format!("reviews.csv#{}", i + 1),
+                path: "reviews.csv".into(),
+                row: Some(i as i64 + 1),
+                hash: blake3::hash(t.as_bytes()).to_hex().to_string(),
+                bytes: t.len() as u64,
+                width: None,
+                height: None,
+                format: None,
+                text: Some(t.to_string()),
+                features: Some(features),
+            }
+        })
+        .collect();
+    project.insert_samples(&batch).unwrap();
+    path
+}
+
+fn harness<'a>(app: App) -> Harness<'a, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_max_steps(64)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
+}
+
+/// Steps frames until `cond` holds (decoding and opening happen on other threads).
+fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mut App) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if cond(h.state_mut()) {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Opens `path` as the real window does and waits until the first sample is drawn.
+fn open(path: &Path, settings: Option<PathBuf>) -> Harness<'static, App> {
+    let mut app = App::new(settings, ANNOTATOR.into());
+    app.open_project(path);
+    let mut h = harness(app);
+    wait_until(&mut h, "the project to open", |a| a.session().is_some());
+    wait_until(&mut h, "the first image", App::current_image_ready);
+    h
+}
+
+fn current(h: &Harness<'_, App>) -> SampleId {
+    h.state().session().unwrap().current_id().unwrap()
+}
+
+fn class_id(path: &Path, name: &str) -> ClassId {
+    Project::open(path)
+        .unwrap()
+        .class_by_name(name)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.run();
+    h.get_by_label(label).type_text(text);
+    h.run();
+    assert_eq!(h.get_by_label(label).value().as_deref(), Some(text));
+}
+
+fn press(h: &mut Harness<'_, App>, key: Key) {
+    h.key_press(key);
+    h.step();
+    h.step();
+}
+
+fn press_mod(h: &mut Harness<'_, App>, m: Modifiers, key: Key) {
+    h.key_press_modifiers(m, key);
+    h.step();
+    h.step();
+}
+
+#[test]
+fn class_key_labels_commits_and_advances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 4, false);
+    let mut h = open(&path, None);
+    let first = current(&h);
+    press(&mut h, Key::Num2);
+    let second = current(&h);
+    assert_ne!(first, second, "the view advanced");
+    let project = Project::open(&path).unwrap();
+    let d = project.decision_of(first, ANNOTATOR).unwrap().unwrap();
+    assert_eq!(d.labels, vec![class_id(&path, "dog")]);
+    assert_eq!(d.status, SampleStatus::Labeled);
+    assert!(d.spent_ms.is_some(), "time on item is recorded");
+    assert!(project.decision_of(second, ANNOTATOR).unwrap().is_none());
+    project.integrity_check().unwrap();
+    assert_eq!(h.state().session().unwrap().counts.done, 1);
+    h.get_by_label_contains("1 / 4 done");
+}
+
+#[test]
+fn undo_goes_back_through_several_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 5, false);
+    let mut h = open(&path, None);
+    let mut seen = vec![current(&h)];
+    for key in [Key::Num1, Key::Num2, Key::Num3] {
+        press(&mut h, key);
+        seen.push(current(&h));
+    }
+    assert_eq!(
+        Project::open(&path).unwrap().decided_by(ANNOTATOR).unwrap(),
+        3
+    );
+    press_mod(&mut h, Modifiers::CTRL, Key::Z);
+    assert_eq!(current(&h), seen[2]);
+    press(&mut h, Key::Backspace);
+    assert_eq!(current(&h), seen[1]);
+    press_mod(&mut h, Modifiers::CTRL, Key::Z);
+    assert_eq!(current(&h), seen[0]);
+    let project = Project::open(&path).unwrap();
+    assert_eq!(project.decided_by(ANNOTATOR).unwrap(), 0);
+    let undos = project
+        .history(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Undo)
+        .count();
+    assert_eq!(undos, 3);
+    assert_eq!(h.state().session().unwrap().counts.done, 0);
+    // Nothing left: a further undo changes nothing and says so.
+    press(&mut h, Key::Backspace);
+    assert_eq!(current(&h), seen[0]);
+    h.get_by_label("Nothing left to undo");
+    project.integrity_check().unwrap();
+}
+
+#[test]
+fn multi_label_toggles_then_enter_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::MultiLabel, 3, false);
+    let mut h = open(&path, None);
+    let first = current(&h);
+    for key in [Key::Num1, Key::Num3, Key::Num1, Key::Num2] {
+        press(&mut h, key);
+    }
+    assert_eq!(current(&h), first, "toggling does not advance");
+    let project = Project::open(&path).unwrap();
+    assert!(project.decision_of(first, ANNOTATOR).unwrap().is_none());
+    press(&mut h, Key::Enter);
+    assert_ne!(current(&h), first);
+    let mut labels = project
+        .decision_of(first, ANNOTATOR)
+        .unwrap()
+        .unwrap()
+        .labels;
+    labels.sort();
+    let mut want = vec![class_id(&path, "dog"), class_id(&path, "bird")];
+    want.sort();
+    assert_eq!(labels, want);
+    // Enter with nothing toggled writes nothing.
+    let second = current(&h);
+    press(&mut h, Key::Enter);
+    assert_eq!(current(&h), second);
+    assert!(project.decision_of(second, ANNOTATOR).unwrap().is_none());
+    project.integrity_check().unwrap();
+}
+
+#[test]
+fn skip_exclude_with_reason_and_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 4, false);
+    let mut h = open(&path, None);
+    let a = current(&h);
+    press(&mut h, Key::S);
+    let b = current(&h);
+    assert_ne!(a, b);
+    press(&mut h, Key::X);
+    h.get_by_label("Exclude this sample");
+    assert_eq!(current(&h), b, "the prompt waits for a reason");
+    // The prompt's text field has the focus: typing goes there, not to the keymap.
+    h.get_by_label("Reason").type_text("blurry 2");
+    h.step();
+    press(&mut h, Key::Enter);
+    let c = current(&h);
+    assert_ne!(c, b);
+    press(&mut h, Key::F);
+    assert_eq!(current(&h), c, "flagging stays on the sample");
+    let project = Project::open(&path).unwrap();
+    assert_eq!(project.sample_status(a).unwrap(), SampleStatus::Skipped);
+    assert_eq!(project.sample_status(b).unwrap(), SampleStatus::Excluded);
+    let excl = project
+        .history(Some(b))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Exclude)
+        .unwrap();
+    assert_eq!(excl.note.as_deref(), Some("blurry 2"));
+    assert!(project.is_flagged(c).unwrap());
+    press(&mut h, Key::F);
+    assert!(!project.is_flagged(c).unwrap());
+    // Escape cancels the prompt without writing.
+    press(&mut h, Key::X);
+    press(&mut h, Key::Escape);
+    assert!(h.query_by_label("Exclude this sample").is_none());
+    assert_eq!(project.sample_status(c).unwrap(), SampleStatus::Unlabeled);
+    project.integrity_check().unwrap();
+}
+
+#[test]
+fn a_model_suggestion_is_shown_and_accepted_with_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 3, false);
+    let bird = class_id(&path, "bird");
+    {
+        let mut project = Project::open(&path).unwrap();
+        let first = project
+            .next_for_annotator(ANNOTATOR, None)
+            .unwrap()
+            .unwrap();
+        let mut ev = NewEvent::new(first, "model-v1", EventKind::Suggest);
+        ev.labels = vec![bird];
+        ev.score = Some(0.87);
+        ev.source = Source::Model;
+        project.record(ev).unwrap();
+    }
+    let mut h = open(&path, None);
+    let first = current(&h);
+    h.get_by_label_contains("Model suggests bird (0.87)");
+    press(&mut h, Key::A);
+    assert_ne!(current(&h), first);
+    let project = Project::open(&path).unwrap();
+    let d = project.decision_of(first, ANNOTATOR).unwrap().unwrap();
+    assert_eq!(d.labels, vec![bird]);
+    // No suggestion on the next sample: A writes nothing.
+    let second = current(&h);
+    press(&mut h, Key::A);
+    assert_eq!(current(&h), second);
+    assert!(project.decision_of(second, ANNOTATOR).unwrap().is_none());
+}
+
+#[test]
+fn remapping_a_key_refuses_clashes_and_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 4, false);
+    let settings = dir.path().join("config/settings.json");
+    let mut h = open(&path, Some(settings.clone()));
+    press_mod(&mut h, Modifiers::CTRL, Key::Comma);
+    h.get_by_label("Key bindings");
+    // Skip's key is `S`: try to move it onto Flag's `F`, then onto class 1's `1`.
+    h.get_by_label("S").click();
+    h.step();
+    press(&mut h, Key::F);
+    h.get_by_label("Refused: F is already bound to “Flag”");
+    h.get_by_label("S").click();
+    h.step();
+    press(&mut h, Key::Num1);
+    h.get_by_label("Refused: 1 is already bound to class “cat”");
+    h.get_by_label("S").click();
+    h.step();
+    press(&mut h, Key::K);
+    h.get_by_label("K now means “Skip”");
+    // A class key can be moved too, but not onto a command's key.
+    h.get_by_label("4").click();
+    h.step();
+    press(&mut h, Key::G);
+    h.get_by_label("Refused: G is already bound to “Grid”");
+    h.get_by_label("4").click();
+    h.step();
+    press(&mut h, Key::O);
+    h.get_by_label("O now labels “other”");
+    press(&mut h, Key::Escape);
+    assert!(h.query_by_label("Key bindings").is_none());
+
+    let a = current(&h);
+    press(&mut h, Key::S);
+    assert_eq!(current(&h), a, "S no longer skips");
+    press(&mut h, Key::K);
+    let b = current(&h);
+    press(&mut h, Key::O);
+    let project = Project::open(&path).unwrap();
+    assert_eq!(project.sample_status(a).unwrap(), SampleStatus::Skipped);
+    assert_eq!(
+        project.decision_of(b, ANNOTATOR).unwrap().unwrap().labels,
+        vec![class_id(&path, "other")]
+    );
+    assert_eq!(
+        project
+            .class_by_name("other")
+            .unwrap()
+            .unwrap()
+            .key
+            .as_deref(),
+        Some("O")
+    );
+    let saved = std::fs::read_to_string(&settings).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(json["keymap"]["skip"], serde_json::json!(["K"]));
+}
+
+#[test]
+fn buttons_do_what_keys_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 3, false);
+    let mut h = open(&path, None);
+    let a = current(&h);
+    h.get_by_label_contains("bird").click();
+    h.step();
+    h.step();
+    let b = current(&h);
+    assert_ne!(a, b);
+    h.get_by_label("Skip  S").click();
+    h.step();
+    h.step();
+    let project = Project::open(&path).unwrap();
+    assert_eq!(
+        project.decision_of(a, ANNOTATOR).unwrap().unwrap().labels,
+        vec![class_id(&path, "bird")]
+    );
+    assert_eq!(project.sample_status(b).unwrap(), SampleStatus::Skipped);
+    h.get_by_label("Undo  Ctrl+Z").click();
+    h.step();
+    h.step();
+    assert_eq!(current(&h), b);
+}
+
+#[test]
+fn a_broken_image_shows_the_reason_and_can_be_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 1, true);
+    let mut h = open(&path, None);
+    press(&mut h, Key::Num1);
+    wait_until(&mut h, "the broken image to fail", App::current_image_ready);
+    h.get_by_label("This image cannot be shown");
+    h.get_by_label_contains("could not decode");
+    let broken = current(&h);
+    press(&mut h, Key::X);
+    press(&mut h, Key::Enter);
+    let project = Project::open(&path).unwrap();
+    assert_eq!(
+        project.sample_status(broken).unwrap(),
+        SampleStatus::Excluded
+    );
+    let note = project
+        .history(Some(broken))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Exclude)
+        .and_then(|e| e.note);
+    assert_eq!(note.as_deref(), Some("unreadable"));
+    h.get_by_label_contains("Every sample is decided");
+}
+
+#[test]
+fn cheat_sheet_lists_every_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 2, false);
+    let mut h = open(&path, None);
+    press_mod(&mut h, Modifiers::SHIFT, Key::Questionmark);
+    h.get_by_label("Keyboard shortcuts");
+    h.get_by_label("Label “cat”");
+    h.get_by_label("Ctrl+Z or Backspace");
+    h.get_by_label("? or F1");
+    // While it is open, class keys do not label.
+    let a = current(&h);
+    press(&mut h, Key::Num1);
+    assert_eq!(current(&h), a);
+    press(&mut h, Key::Escape);
+    assert!(h.query_by_label("Keyboard shortcuts").is_none());
+    press(&mut h, Key::F1);
+    h.get_by_label("Keyboard shortcuts");
+    h.snapshot("cheat_sheet");
+}
+
+#[test]
+fn start_screen_offers_new_open_and_demo() {
+    let mut h = harness(App::new(None, ANNOTATOR.into()));
+    h.run();
+    h.get_by_label("New project");
+    h.get_by_label("Open project…");
+    h.get_by_label("Try the demo");
+    h.get_by_label("None yet");
+    h.get_by_label("New project").click();
+    h.run();
+    h.get_by_label("Create project");
+    h.get_by_label("Single-label");
+    h.get_by_label("Multi-label");
+    // Creating without classes is refused in place.
+    h.get_by_label("Create project").click();
+    h.run();
+    h.get_by_label_contains("type at least one class");
+    h.snapshot("start_screen");
+}
+
+#[test]
+fn new_project_from_the_start_screen_is_created_and_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fresh.keylabel");
+    let mut h = harness(App::new(None, ANNOTATOR.into()));
+    h.run();
+    h.get_by_label("New project").click();
+    h.run();
+    type_into(&mut h, "Project file", &file.display().to_string());
+    type_into(&mut h, "Classes", "cat, dog");
+    h.get_by_label("Multi-label").click();
+    h.run();
+
+    h.get_by_label("Create project").click();
+    wait_until(&mut h, "the new project to open", |a| a.session().is_some());
+    let project = Project::open(&file).unwrap();
+    let names: Vec<String> = project
+        .classes()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["cat", "dog"]);
+    assert_eq!(project.task(), TaskKind::MultiLabel);
+    h.get_by_label("This project has no samples yet");
+}
+
+#[test]
+fn image_view_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::SingleLabel, 3, false);
+    let mut h = open(&path, None);
+    h.run();
+    h.snapshot("labeling_image");
+    press(&mut h, Key::I);
+    h.get_by_label("320 × 240 px");
+    h.get_by_label("png");
+}
+
+#[test]
+fn text_sample_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = text_project(dir.path());
+    let mut h = open(&path, None);
+    h.get_by_label_contains("The battery lasts two full days");
+    h.get_by_label("phone X2");
+    h.run();
+    h.snapshot("labeling_text");
+    press(&mut h, Key::Num1);
+    h.get_by_label("Arrived broken, and support never answered.");
+    let project = Project::open(&path).unwrap();
+    let first = project.sample_by_name("reviews.csv#1").unwrap().unwrap().id;
+    assert_eq!(
+        project
+            .decision_of(first, ANNOTATOR)
+            .unwrap()
+            .unwrap()
+            .labels,
+        vec![class_id(&path, "positive")]
+    );
+}
