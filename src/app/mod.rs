@@ -9,18 +9,17 @@
 
 pub mod cheatsheet;
 pub mod commands;
-pub mod fallback_loader;
+pub mod grid;
 pub mod jobs;
 pub mod keymap;
 pub mod labeling;
+pub mod loader;
 pub mod session;
 pub mod settings_view;
 pub mod start;
 pub mod state;
 pub mod theme;
-
-/// The image loader. TEMPORARY: `fallback_loader` until `loader.rs` (gui2) is merged.
-pub use fallback_loader as loader;
+pub mod thumbs;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -672,7 +671,3 @@ fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Session, String>>) {
         });
     });
 }
-
-pub mod grid;
-pub mod loader;
-pub mod thumbs;
