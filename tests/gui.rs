@@ -431,7 +431,7 @@ fn a_broken_image_shows_the_reason_and_can_be_excluded() {
     press(&mut h, Key::Num1);
     wait_until(&mut h, "the broken image to fail", App::current_image_ready);
     h.get_by_label("This image cannot be shown");
-    h.get_by_label_contains("could not decode");
+    h.get_by_label_contains("cannot decode");
     let broken = current(&h);
     press(&mut h, Key::X);
     press(&mut h, Key::Enter);
