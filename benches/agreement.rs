@@ -3,6 +3,7 @@
 //!
 //! Two measurements: the statistics alone on ratings built in memory, and the whole
 //! `agreement` path on a real project file (read every label from SQLite, then compute).
+//! Dawid–Skene on the same ratings is timed once for information.
 //! Run with `cargo bench --bench agreement`; set `KEYLABEL_BENCH_QUICK=1` for a smaller run.
 
 use std::hint::black_box;
@@ -12,6 +13,7 @@ use criterion::Criterion;
 use keylabel::TaskKind;
 use keylabel::project::{NewEvent, NewSample, Project, SampleKind};
 use keylabel::review::agreement::{self, Rating, Ratings};
+use keylabel::review::dawid_skene::{Options as DsOptions, dawid_skene};
 
 const ANNOTATORS: u32 = 20;
 const PER_SAMPLE: u32 = 4;
@@ -113,7 +115,11 @@ fn write_project(dir: &std::path::Path, data: &[Vec<(u32, u32)>]) -> std::path::
                 panic!("sample not added: {o:?}");
             };
             for &(a, c) in s {
-                events.push(NewEvent::label(*id, &format!("annotator{a:02}"), vec![ids[c as usize]]));
+                events.push(NewEvent::label(
+                    *id,
+                    &format!("annotator{a:02}"),
+                    vec![ids[c as usize]],
+                ));
             }
         }
         p.record_all(&events).expect("record labels");
@@ -156,6 +162,16 @@ fn main() {
         report.krippendorff_alpha.value
     );
 
+    // Dawid–Skene on the same ratings (the `dawid-skene` consensus policy), one run.
+    let t = Instant::now();
+    let est = dawid_skene(&ratings, &[], DsOptions::default());
+    println!(
+        "Dawid–Skene over {labels} labels: {:.3} s, {} EM rounds, converged: {}",
+        t.elapsed().as_secs_f64(),
+        est.iterations,
+        est.converged
+    );
+
     let mut c = Criterion::default()
         .sample_size(10)
         .measurement_time(Duration::from_secs(if quick { 3 } else { 15 }))
@@ -166,8 +182,9 @@ fn main() {
     c.bench_function(&format!("agreement/project_file/{labels}_labels"), |b| {
         b.iter(|| agreement::agreement(black_box(&project), false).expect("agreement"))
     });
-    c.bench_function(&format!("agreement/project_file_by_class/{labels}_labels"), |b| {
-        b.iter(|| agreement::agreement(black_box(&project), true).expect("agreement"))
-    });
+    c.bench_function(
+        &format!("agreement/project_file_by_class/{labels}_labels"),
+        |b| b.iter(|| agreement::agreement(black_box(&project), true).expect("agreement")),
+    );
     c.final_summary();
 }
