@@ -654,6 +654,7 @@ impl GridView {
             return;
         }
         let cols = self.columns.max(1) as i64;
+        let has_selection = !self.selection.is_empty();
         let (moves, shift, enter, all, escape) = ui.input_mut(|i| {
             let mut d: i64 = 0;
             for (key, step) in [
@@ -671,7 +672,8 @@ impl GridView {
                 i.modifiers.shift,
                 i.consume_key(Modifiers::NONE, Key::Enter),
                 i.consume_key(Modifiers::COMMAND, Key::A),
-                i.consume_key(Modifiers::NONE, Key::Escape),
+                // Escape is left to the window when there is nothing to clear.
+                has_selection && i.consume_key(Modifiers::NONE, Key::Escape),
             )
         });
         if moves != 0 {
