@@ -83,11 +83,12 @@ impl ExportView {
 
     fn parsed(&self) -> Result<(Vec<(String, u32)>, u64), String> {
         let splits = export::parse_splits(&self.splits).map_err(|e| format!("Splits: {e:#}"))?;
-        let seed = self
-            .seed
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("Seed: `{}` is not a whole number ≥ 0", self.seed.trim()))?;
+        let seed = self.seed.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "Seed: `{}` is not a whole number (0 or more)",
+                self.seed.trim()
+            )
+        })?;
         Ok((splits, seed))
     }
 
@@ -367,7 +368,9 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
                 view.start_check(ctx.clone());
             }
             let export = ui
-                .add(egui::Button::new(RichText::new("Export").strong()).fill(theme::ACCENT))
+                .add(
+                    egui::Button::new(RichText::new("Export dataset").strong()).fill(theme::ACCENT),
+                )
                 .on_hover_text("Validate and write the dataset");
             if export.clicked() {
                 view.start_export(ctx.clone());
@@ -378,7 +381,9 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
         ui.add_space(8.0);
         let bar = match run.job.progress.fraction() {
             Some(f) => egui::ProgressBar::new(f).text(run.job.progress.text()),
-            None => egui::ProgressBar::new(0.0).animate(true).text("validating…"),
+            None => egui::ProgressBar::new(0.0)
+                .animate(true)
+                .text("validating…"),
         };
         ui.add(bar);
         if ui.button("Cancel export").clicked() {

@@ -12,10 +12,10 @@ use super::commands::{Action, Command};
 use super::keymap::Keymap;
 use super::loader::ImageState;
 use super::{App, Screen, labeling, theme};
+use crate::TaskKind;
 use crate::project::{ClassId, Project, SampleKind, SampleStatus};
 use crate::review::annotators::{AnnotatorStats, annotator_stats};
 use crate::review::queue::{self, ReviewItem};
-use crate::TaskKind;
 
 /// How many samples the queue reads at once; reopen the view for more.
 pub const QUEUE_LIMIT: usize = 1000;
@@ -236,7 +236,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let back = ui
-                        .button(format!("Back to labeling ({})", keymap.label(Command::Review)))
+                        .button(format!(
+                            "Back to labeling ({})",
+                            keymap.label(Command::Review)
+                        ))
                         .on_hover_text(Command::Review.tooltip());
                     if back.clicked() {
                         actions.push(Command::Review.into());
@@ -287,7 +290,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
         .show(ui, |ui| {
-            let Some(cur) = session.current.as_ref().filter(|c| c.sample.id == item.sample)
+            let Some(cur) = session
+                .current
+                .as_ref()
+                .filter(|c| c.sample.id == item.sample)
             else {
                 return;
             };
@@ -481,7 +487,7 @@ fn stats_table(ui: &mut egui::Ui, stats: &Result<Vec<AnnotatorStats>, String>) {
                     "Labels/hour",
                     "κ vs final",
                     "Reviews",
-                    "Most confused (given → final)",
+                    "Most confused (given > final)",
                 ] {
                     ui.label(RichText::new(h).color(theme::MUTED));
                 }
@@ -500,7 +506,7 @@ fn stats_table(ui: &mut egui::Ui, stats: &Result<Vec<AnnotatorStats>, String>) {
                         .confused
                         .iter()
                         .take(3)
-                        .map(|c| format!("{} → {} ×{}", c.given, c.final_label, c.count))
+                        .map(|c| format!("{} > {} ({})", c.given, c.final_label, c.count))
                         .collect();
                     ui.label(if confused.is_empty() {
                         "–".to_string()
