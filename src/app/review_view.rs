@@ -499,7 +499,9 @@ fn stats_table(ui: &mut egui::Ui, stats: &Result<Vec<AnnotatorStats>, String>) {
                     ui.label(opt(s.labels_per_hour, 0));
                     match &s.kappa_vs_final {
                         Ok(k) => ui.label(format!("{k:.3} ({} items)", s.kappa_items)),
-                        Err(e) => ui.label(RichText::new(e.to_string()).color(theme::MUTED)),
+                        Err(e) => ui
+                            .label(RichText::new("n/a").color(theme::MUTED))
+                            .on_hover_text(e.to_string()),
                     };
                     ui.label(s.reviews.to_string());
                     let confused: Vec<String> = s
