@@ -501,6 +501,8 @@ fn distribution_chart(ui: &mut egui::Ui, check: &Check) {
         .allow_scroll(false)
         .allow_boxed_zoom(false)
         .include_y(0.0)
+        .show_x(false)
+        .show_y(false)
         .show_grid([false, true])
         .x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
