@@ -258,7 +258,8 @@ fn export_view_validates_charts_and_exports_with_progress() {
     h.get_by_label("JSONL").click();
     h.run();
     h.get_by_label("Export dataset").click();
-    h.run();
+    // `step`, not `run`: the running export asks for frames until it is done.
+    h.step();
     wait_until(&mut h, "the export", |a| {
         a.export.as_ref().is_some_and(|e| e.outcome.is_some())
     });
@@ -306,7 +307,8 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     let out = dir.path().join("never");
     h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
     h.get_by_label("Export dataset").click();
-    h.run();
+    // `step`, not `run`: the running export asks for frames until it is done.
+    h.step();
     wait_until(&mut h, "the export", |a| {
         a.export.as_ref().is_some_and(|e| e.outcome.is_some())
     });
