@@ -29,10 +29,31 @@ pub enum Command {
     CheatSheet,
     Settings,
     CloseProject,
+    /// Open or close the review queue view.
+    Review,
+    /// Open or close the export view.
+    Export,
+    /// Show or hide the current sample's history panel.
+    History,
+    /// Review: send the sample back to the annotation queue.
+    SendBack,
+    /// Review: accept the label of the first (second, …) annotator shown.
+    AcceptAnnotator1,
+    AcceptAnnotator2,
+    AcceptAnnotator3,
+    AcceptAnnotator4,
 }
 
 impl Command {
-    pub const ALL: [Command; 15] = [
+    /// The review accept commands, in annotator order.
+    pub const ACCEPT: [Command; 4] = [
+        Command::AcceptAnnotator1,
+        Command::AcceptAnnotator2,
+        Command::AcceptAnnotator3,
+        Command::AcceptAnnotator4,
+    ];
+
+    pub const ALL: [Command; 23] = [
         Command::Commit,
         Command::Undo,
         Command::Next,
@@ -48,6 +69,14 @@ impl Command {
         Command::CheatSheet,
         Command::Settings,
         Command::CloseProject,
+        Command::Review,
+        Command::Export,
+        Command::History,
+        Command::SendBack,
+        Command::AcceptAnnotator1,
+        Command::AcceptAnnotator2,
+        Command::AcceptAnnotator3,
+        Command::AcceptAnnotator4,
     ];
 
     /// Stable identifier used in the settings file.
@@ -68,6 +97,14 @@ impl Command {
             Command::CheatSheet => "cheat_sheet",
             Command::Settings => "settings",
             Command::CloseProject => "close_project",
+            Command::Review => "review",
+            Command::Export => "export",
+            Command::History => "history",
+            Command::SendBack => "send_back",
+            Command::AcceptAnnotator1 => "accept_annotator_1",
+            Command::AcceptAnnotator2 => "accept_annotator_2",
+            Command::AcceptAnnotator3 => "accept_annotator_3",
+            Command::AcceptAnnotator4 => "accept_annotator_4",
         }
     }
 
@@ -93,6 +130,14 @@ impl Command {
             Command::CheatSheet => "Shortcuts",
             Command::Settings => "Settings",
             Command::CloseProject => "Close project",
+            Command::Review => "Review",
+            Command::Export => "Export",
+            Command::History => "History",
+            Command::SendBack => "Send back",
+            Command::AcceptAnnotator1 => "Accept annotator 1",
+            Command::AcceptAnnotator2 => "Accept annotator 2",
+            Command::AcceptAnnotator3 => "Accept annotator 3",
+            Command::AcceptAnnotator4 => "Accept annotator 4",
         }
     }
 
@@ -113,6 +158,16 @@ impl Command {
             Command::CheatSheet => "Show every keyboard shortcut",
             Command::Settings => "Change key bindings",
             Command::CloseProject => "Close the project and go back to the start screen",
+            Command::Review => {
+                "Review queue: disagreements, flagged samples, overridden suggestions"
+            }
+            Command::Export => "Validate the project and export the dataset",
+            Command::History => "Show every event of the current sample",
+            Command::SendBack => "Review: send the sample back to the annotators",
+            Command::AcceptAnnotator1 => "Review: make the first annotator's label final",
+            Command::AcceptAnnotator2 => "Review: make the second annotator's label final",
+            Command::AcceptAnnotator3 => "Review: make the third annotator's label final",
+            Command::AcceptAnnotator4 => "Review: make the fourth annotator's label final",
         }
     }
 
@@ -136,6 +191,14 @@ impl Command {
             Command::CheatSheet => vec![k(Key::Questionmark), k(Key::F1)],
             Command::Settings => vec![Shortcut::ctrl(Key::Comma)],
             Command::CloseProject => vec![Shortcut::ctrl(Key::W)],
+            Command::Review => vec![k(Key::R)],
+            Command::Export => vec![k(Key::E)],
+            Command::History => vec![k(Key::H)],
+            Command::SendBack => vec![k(Key::B)],
+            Command::AcceptAnnotator1 => vec![Shortcut::shift(Key::Num1)],
+            Command::AcceptAnnotator2 => vec![Shortcut::shift(Key::Num2)],
+            Command::AcceptAnnotator3 => vec![Shortcut::shift(Key::Num3)],
+            Command::AcceptAnnotator4 => vec![Shortcut::shift(Key::Num4)],
         }
     }
 }

@@ -46,6 +46,13 @@ impl Shortcut {
         }
     }
 
+    pub fn shift(key: Key) -> Shortcut {
+        Shortcut {
+            shift: true,
+            ..Shortcut::key(key)
+        }
+    }
+
     pub fn ctrl(key: Key) -> Shortcut {
         Shortcut {
             ctrl: true,

@@ -9,11 +9,14 @@
 
 pub mod cheatsheet;
 pub mod commands;
+pub mod export_view;
 pub mod grid;
+pub mod history;
 pub mod jobs;
 pub mod keymap;
 pub mod labeling;
 pub mod loader;
+pub mod review_view;
 pub mod session;
 pub mod settings_view;
 pub mod start;
@@ -127,6 +130,12 @@ pub struct App {
     pub view: labeling::ViewState,
     pub grid_mode: bool,
     pub toast: Option<Toast>,
+    /// The review view, when open (instead of the labeling view).
+    pub review: Option<review_view::ReviewView>,
+    /// The export view, when open (instead of the labeling view).
+    pub export: Option<export_view::ExportView>,
+    /// The history panel, when open.
+    pub history: Option<history::HistoryPanel>,
     ctx: Option<egui::Context>,
     themed: bool,
     title: String,
@@ -150,6 +159,9 @@ impl App {
             view: labeling::ViewState::default(),
             grid_mode: false,
             toast: None,
+            review: None,
+            export: None,
+            history: None,
             ctx: None,
             themed: false,
             title: String::new(),
@@ -238,9 +250,22 @@ impl App {
         if let Err(e) = self.try_apply(action) {
             self.error(format!("{e:#}"));
         }
+        if let Some(h) = self.history.as_mut() {
+            h.stale = true;
+        }
     }
 
     fn try_apply(&mut self, action: Action) -> anyhow::Result<()> {
+        if self.review.is_some() && review_view::apply(self, action)? {
+            return Ok(());
+        }
+        if self.export.is_some() && !export_view::passes(action) {
+            self.info(format!(
+                "Press {} to go back to labeling",
+                self.persisted.keymap.label(Command::Export)
+            ));
+            return Ok(());
+        }
         let failed_image = self.current_image_error();
         let Screen::Labeling(session) = &mut self.screen else {
             return Ok(());
@@ -304,7 +329,25 @@ impl App {
                 Command::Settings => {
                     self.overlay = Overlay::Settings(settings_view::SettingsView::default())
                 }
+                Command::Review => review_view::toggle(self)?,
+                Command::Export => export_view::toggle(self),
+                Command::History => history::toggle(self),
+                Command::SendBack
+                | Command::AcceptAnnotator1
+                | Command::AcceptAnnotator2
+                | Command::AcceptAnnotator3
+                | Command::AcceptAnnotator4 => {
+                    let key = self.persisted.keymap.label(Command::Review);
+                    self.info(format!("Open the review view ({key}) to review samples"));
+                }
                 Command::CloseProject => {
+                    if self.export.as_ref().is_some_and(|e| e.is_running()) {
+                        self.info("An export is running; cancel it first");
+                        return Ok(());
+                    }
+                    self.review = None;
+                    self.export = None;
+                    self.history = None;
                     self.screen = Screen::Start(start::StartScreen::default());
                     self.overlay = Overlay::None;
                     self.grid_mode = false;
@@ -415,6 +458,10 @@ impl App {
         if !matches!(self.overlay, Overlay::None | Overlay::CheatSheet) {
             return Vec::new();
         }
+        // Typing into the export view's fields is not a command.
+        if self.export.is_some() && ctx.egui_wants_keyboard_input() {
+            return Vec::new();
+        }
         let keymap = &self.persisted.keymap;
         let classes = &session.classes;
         let cheat_sheet_open = matches!(self.overlay, Overlay::CheatSheet);
@@ -423,12 +470,18 @@ impl App {
             i.events.retain(|e| {
                 let egui::Event::Key {
                     key,
+                    physical_key,
                     pressed: true,
                     modifiers,
                     ..
                 } = e
                 else {
                     return true;
+                };
+                // Shift+digit is a digit key whatever symbol the layout puts on it.
+                let key = match physical_key {
+                    Some(p) if modifiers.shift && is_digit(*p) => p,
+                    _ => key,
                 };
                 let sc = Shortcut::from_press(*key, *modifiers);
                 match keymap.action_for(sc, classes) {
@@ -484,7 +537,14 @@ impl App {
             }
             Screen::Busy(job) => busy_ui(ui, job),
             Screen::Labeling(_) => {
-                actions = labeling::show(self, ui);
+                history::show(self, ui);
+                actions = if self.review.is_some() {
+                    review_view::show(self, ui)
+                } else if self.export.is_some() {
+                    export_view::show(self, ui)
+                } else {
+                    labeling::show(self, ui)
+                };
             }
         }
         self.show_overlay(&ctx);
@@ -496,6 +556,7 @@ impl App {
         // Keyboard focus must never rest on a button: Enter / Space would press it.
         if matches!(self.screen, Screen::Labeling(_))
             && matches!(self.overlay, Overlay::None)
+            && self.export.is_none()
             && let Some(id) = ctx.memory(|m| m.focused())
         {
             ctx.memory_mut(|m| m.surrender_focus(id));
@@ -670,4 +731,12 @@ fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Session, String>>) {
             ui.add(bar.desired_width(360.0));
         });
     });
+}
+
+fn is_digit(key: egui::Key) -> bool {
+    use egui::Key::*;
+    matches!(
+        key,
+        Num0 | Num1 | Num2 | Num3 | Num4 | Num5 | Num6 | Num7 | Num8 | Num9
+    )
 }

@@ -1,0 +1,321 @@
+//! The review view, the export view and the history panel, driven through `egui_kittest`
+//! on the real `App` with a real project file in a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use keylabel::app::App;
+use keylabel::app::export_view::Outcome;
+use keylabel::project::{ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind};
+use keylabel::{Project, TaskKind};
+
+const REVIEWER: &str = "rev";
+
+const TEXTS: [&str; 4] = [
+    "The battery lasts two full days; the screen is bright even in sunlight.",
+    "Arrived broken, and support never answered.",
+    "It is a phone. It makes calls.",
+    "Works as described, nothing more to say.",
+];
+
+/// A text project of four reviews; returns its path, the sample ids and the class ids
+/// (positive, negative, neutral).
+fn project(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
+    let path = dir.join("reviews.keylabel");
+    let classes: Vec<String> = ["positive", "negative", "neutral"].map(String::from).into();
+    let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
+    let batch: Vec<NewSample> = TEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewSample {
+            kind: SampleKind::Text,
+            name: format!("reviews.csv#{}", i + 1),
+            path: "reviews.csv".into(),
+            row: Some(i as i64 + 1),
+            hash: blake3::hash(t.as_bytes()).to_hex().to_string(),
+            bytes: t.len() as u64,
+            width: None,
+            height: None,
+            format: None,
+            text: Some(t.to_string()),
+            features: None,
+        })
+        .collect();
+    project.insert_samples(&batch).unwrap();
+    let ids = project
+        .sample_ids(&Default::default(), 0, 100)
+        .unwrap()
+        .into_iter()
+        .collect::<Vec<_>>();
+    let class_ids = ["positive", "negative", "neutral"]
+        .map(|n| project.class_by_name(n).unwrap().unwrap().id)
+        .to_vec();
+    (path, ids, class_ids)
+}
+
+fn label(path: &Path, sample: SampleId, who: &str, class: ClassId, ms: u64) {
+    let mut p = Project::open(path).unwrap();
+    p.record(NewEvent::label(sample, who, vec![class]).with_spent_ms(ms))
+        .unwrap();
+}
+
+fn harness(app: App) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_max_steps(64)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
+}
+
+fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mut App) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if cond(h.state_mut()) {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn open(path: &Path, who: &str) -> Harness<'static, App> {
+    let mut app = App::new(None, who.into());
+    app.open_project(path);
+    let mut h = harness(app);
+    wait_until(&mut h, "the project to open", |a| a.session().is_some());
+    h
+}
+
+fn press(h: &mut Harness<'_, App>, key: Key) {
+    h.key_press(key);
+    h.step();
+    h.step();
+}
+
+fn press_mod(h: &mut Harness<'_, App>, m: Modifiers, key: Key) {
+    h.key_press_modifiers(m, key);
+    h.step();
+    h.step();
+}
+
+fn current(h: &Harness<'_, App>) -> SampleId {
+    h.state().session().unwrap().current_id().unwrap()
+}
+
+/// Alice and bob disagree on samples 0, 1 and 2; both say positive on sample 3.
+fn disagreeing(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
+    let (path, s, c) = project(dir);
+    for (i, (a, b)) in [(0, 1), (1, 2), (0, 2)].into_iter().enumerate() {
+        label(&path, s[i], "alice", c[a], 1200);
+        label(&path, s[i], "bob", c[b], 2400);
+    }
+    label(&path, s[3], "alice", c[0], 900);
+    label(&path, s[3], "bob", c[0], 800);
+    (path, s, c)
+}
+
+#[test]
+fn review_view_accepts_sets_and_sends_back_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = disagreeing(dir.path());
+    let mut h = open(&path, REVIEWER);
+
+    press(&mut h, Key::R);
+    let view = h.state().review.as_ref().expect("R opens the review view");
+    assert_eq!(view.items.len(), 3, "the three disagreements are queued");
+    assert_eq!(current(&h), s[0], "the first disagreement is shown");
+    // Both annotators side by side, with their accept keys, and the statistics table.
+    h.get_by_label_contains("Accept alice");
+    h.get_by_label_contains("Accept bob");
+    h.get_by_label_contains("3 in the queue");
+    h.get_by_label("Most confused (given > final)");
+
+    // Shift+2 accepts bob's label (annotators are listed by name).
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num2);
+    {
+        let p = Project::open(&path).unwrap();
+        let review: Vec<_> = p
+            .history(Some(s[0]))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Review)
+            .collect();
+        assert_eq!(review.len(), 1);
+        assert_eq!(review[0].annotator, REVIEWER, "the reviewer is recorded");
+        assert_eq!(review[0].label_ids, vec![c[1]], "bob's label is final");
+        assert_eq!(
+            p.review_decision(s[0]).unwrap().map(|r| r.0),
+            Some(vec![c[1]])
+        );
+        p.integrity_check().unwrap();
+    }
+    assert_eq!(current(&h), s[1], "the next item is shown");
+    h.get_by_label_contains("2 in the queue");
+
+    // A class key sets another label: neutral, which neither annotator gave.
+    press(&mut h, Key::Num3);
+    {
+        let p = Project::open(&path).unwrap();
+        assert_eq!(
+            p.review_decision(s[1]).unwrap().map(|r| r.0),
+            Some(vec![c[2]])
+        );
+    }
+    assert_eq!(current(&h), s[2]);
+
+    // B sends the last one back to the annotators.
+    press(&mut h, Key::B);
+    {
+        let p = Project::open(&path).unwrap();
+        let back: Vec<_> = p
+            .history(Some(s[2]))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::SendBack)
+            .collect();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].annotator, REVIEWER);
+        assert!(
+            p.decisions(s[2]).unwrap().iter().all(
+                |d| d.labels.is_empty() || d.status != keylabel::project::SampleStatus::Labeled
+            )
+        );
+        p.integrity_check().unwrap();
+    }
+    assert!(h.state().review.as_ref().unwrap().items.is_empty());
+    h.get_by_label_contains("Nothing to review");
+
+    // R again goes back to labeling.
+    press(&mut h, Key::R);
+    assert!(h.state().review.is_none());
+}
+
+#[test]
+fn history_panel_lists_every_event_of_the_current_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, _c) = disagreeing(dir.path());
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::R);
+    assert_eq!(current(&h), s[0]);
+    press(&mut h, Key::H);
+    assert!(h.state().history.is_some(), "H opens the history panel");
+    h.get_by_label("label: positive");
+    h.get_by_label("label: negative");
+    h.get_by_label_contains("alice ·");
+    h.get_by_label_contains("bob ·");
+    // After a decision the panel follows the next item of the queue.
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num1);
+    press(&mut h, Key::ArrowLeft);
+    assert_eq!(current(&h), s[1]);
+    h.get_by_label("label: negative");
+    h.get_by_label("label: neutral");
+    press(&mut h, Key::R);
+    press(&mut h, Key::H);
+    assert!(h.state().history.is_none(), "H closes it again");
+    let p = Project::open(&path).unwrap();
+    let events = p.history(Some(s[0])).unwrap();
+    assert_eq!(events.len(), 3, "two labels and one review: {events:?}");
+}
+
+#[test]
+fn export_view_validates_charts_and_exports_with_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = project(dir.path());
+    for (i, &sample) in s.iter().enumerate() {
+        label(&path, sample, "alice", c[i % 2], 1000);
+    }
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::E);
+    assert!(h.state().export.is_some(), "E opens the export view");
+    wait_until(&mut h, "the validation", |a| {
+        a.export.as_ref().is_some_and(|e| e.check.is_none())
+    });
+    {
+        let view = h.state().export.as_ref().unwrap();
+        let check = view.checked.as_ref().unwrap().as_ref().unwrap();
+        assert!(check.report.ok, "{:?}", check.report);
+        let total: u64 = check.counts.iter().flatten().sum();
+        assert_eq!(total, 4, "every final label lands in one split");
+        assert_eq!(check.splits, vec!["train", "eval"]);
+    }
+    h.get_by_label("Final labels per split");
+
+    let out = dir.path().join("dataset out");
+    h.get_by_label("Output folder").focus();
+    h.run();
+    h.get_by_label("Output folder")
+        .type_text(&format!("{}", out.display()));
+    h.run();
+    // The field held the default folder; keep only what was typed.
+    h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
+    h.get_by_label("JSONL").click();
+    h.run();
+    h.get_by_label("Export dataset").click();
+    // `step`, not `run`: the running export asks for frames until it is done.
+    h.step();
+    wait_until(&mut h, "the export", |a| {
+        a.export.as_ref().is_some_and(|e| e.outcome.is_some())
+    });
+    match h.state().export.as_ref().unwrap().outcome.as_ref().unwrap() {
+        Outcome::Done(summary) => {
+            assert_eq!(summary.out, out);
+            let n: u64 = summary.splits.values().map(|s| s.count).sum();
+            assert_eq!(n, 4);
+        }
+        Outcome::Invalid(r) => panic!("validation failed: {r:?}"),
+        Outcome::Cancelled => panic!("cancelled"),
+        Outcome::Failed(e) => panic!("{e}"),
+    }
+    assert!(out.join("manifest.json").is_file());
+    assert!(out.join("schema.pbtxt").is_file());
+    h.get_by_label_contains("Exported to");
+    Project::open(&path).unwrap().integrity_check().unwrap();
+
+    // Labeling keys do nothing here; E goes back.
+    let before = current(&h);
+    press(&mut h, Key::Num2);
+    assert_eq!(current(&h), before);
+    assert!(
+        Project::open(&path)
+            .unwrap()
+            .decision_of(before, REVIEWER)
+            .unwrap()
+            .is_none()
+    );
+    press(&mut h, Key::E);
+    assert!(h.state().export.is_none());
+}
+
+#[test]
+fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = disagreeing(dir.path());
+    let _ = (s, c);
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::E);
+    wait_until(&mut h, "the validation", |a| {
+        a.export.as_ref().is_some_and(|e| e.check.is_none())
+    });
+    h.get_by_label_contains("UNRESOLVED_DISAGREEMENTS");
+    let out = dir.path().join("never");
+    h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
+    h.get_by_label("Export dataset").click();
+    // `step`, not `run`: the running export asks for frames until it is done.
+    h.step();
+    wait_until(&mut h, "the export", |a| {
+        a.export.as_ref().is_some_and(|e| e.outcome.is_some())
+    });
+    assert!(matches!(
+        h.state().export.as_ref().unwrap().outcome,
+        Some(Outcome::Invalid(_))
+    ));
+    assert!(!out.exists());
+    h.get_by_label_contains("nothing was written");
+}
