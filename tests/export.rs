@@ -924,6 +924,16 @@ fn bad_options_are_refused_with_a_reason() {
     o.gzip = true;
     assert!(run(&mut f, &o).unwrap_err().to_string().contains("--gzip"));
     assert!(!f.out("x").exists());
+
+    // Nothing labeled: an empty dataset is refused, not written.
+    let mut empty = new_project(&["a", "b"], TaskKind::SingleLabel);
+    add_image(&mut empty, 0);
+    let mut o = options(Format::TfRecord, empty.out("x"));
+    o.only_labeled = true;
+    let err = run(&mut empty, &o).unwrap_err();
+    assert!(err.to_string().contains("nothing to export"), "{err}");
+    assert!(!empty.out("x").exists());
+    assert!(leftovers(empty.root()).is_empty());
 }
 
 fn keylabel(args: &[&str], cwd: &Path) -> std::process::Output {
