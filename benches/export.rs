@@ -62,7 +62,7 @@ fn main() {
             let v = (x * 7 + y * 3 + i as u32 * 11) ^ (x * y + i as u32);
             Rgb([v as u8, (v >> 3) as u8, (x + y + i as u32) as u8])
         });
-        let (fmt, ext, name) = if i % 4 == 0 {
+        let (fmt, ext, name) = if i.is_multiple_of(4) {
             (ImageFormat::Png, "png", "png")
         } else {
             (ImageFormat::Jpeg, "jpg", "jpeg")
