@@ -134,7 +134,7 @@ fn text_fixture(n: usize) -> Fixture {
     for i in 0..n {
         let text = format!(
             "review number {i}: {}",
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 "great, \"loved\" it"
             } else {
                 "meh\nnot good"
@@ -144,7 +144,7 @@ fn text_fixture(n: usize) -> Fixture {
         features.insert("stars".into(), serde_json::json!(i % 5 + 1));
         features.insert(
             "price".into(),
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 serde_json::json!(10)
             } else {
                 serde_json::json!(9.5 + i as f64)
@@ -153,7 +153,7 @@ fn text_fixture(n: usize) -> Fixture {
         features.insert("lang".into(), serde_json::json!(["en", "fr", "de"][i % 3]));
         features.insert(
             "code".into(),
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 serde_json::json!("A-1")
             } else {
                 serde_json::json!(i)
@@ -161,7 +161,7 @@ fn text_fixture(n: usize) -> Fixture {
         );
         features.insert(
             "maybe".into(),
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 serde_json::Value::Null
             } else {
                 serde_json::json!(i * 2)
@@ -822,19 +822,23 @@ fn table_rows_export_typed_columns() {
             Some(Kind::FloatList(fl)) => fl.value.clone(),
             other => panic!("price: {other:?}"),
         };
-        let expect = if i % 3 == 0 { 10.0 } else { 9.5 + i as f32 };
+        let expect = if i.is_multiple_of(3) {
+            10.0
+        } else {
+            9.5 + i as f32
+        };
         assert_eq!(price, vec![expect], "ints and floats mix to float");
         let code = text_of(ex, "code");
         assert_eq!(
             code,
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 "A-1".to_string()
             } else {
                 i.to_string()
             },
             "numbers and text mix to text"
         );
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert!(feature(ex, "maybe").is_none(), "null is an absent feature");
         } else {
             assert_eq!(ints_of(ex, "maybe"), vec![(i * 2) as i64]);
@@ -924,6 +928,16 @@ fn bad_options_are_refused_with_a_reason() {
     o.gzip = true;
     assert!(run(&mut f, &o).unwrap_err().to_string().contains("--gzip"));
     assert!(!f.out("x").exists());
+
+    // Nothing labeled: an empty dataset is refused, not written.
+    let mut empty = new_project(&["a", "b"], TaskKind::SingleLabel);
+    add_image(&mut empty, 0);
+    let mut o = options(Format::TfRecord, empty.out("x"));
+    o.only_labeled = true;
+    let err = run(&mut empty, &o).unwrap_err();
+    assert!(err.to_string().contains("nothing to export"), "{err}");
+    assert!(!empty.out("x").exists());
+    assert!(leftovers(empty.root()).is_empty());
 }
 
 fn keylabel(args: &[&str], cwd: &Path) -> std::process::Output {

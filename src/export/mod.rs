@@ -136,6 +136,12 @@ pub fn export(
         .map(|(i, c)| (c.id, i as u32))
         .collect();
     let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index)?;
+    if plan.is_empty() {
+        return Err(anyhow!(
+            "nothing to export: the project has no labeled sample that is not excluded"
+        )
+        .into());
+    }
     let text_column = project
         .setting_value("table_schema")?
         .and_then(|v| v.get("text_column")?.as_str().map(str::to_string))

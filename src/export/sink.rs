@@ -153,7 +153,7 @@ pub enum SplitSink {
         next: usize,
     },
     Csv(Box<csv::Writer<DataFile>>, u64),
-    Jsonl(DataFile),
+    Jsonl(Box<DataFile>),
 }
 
 impl SplitSink {
@@ -189,11 +189,11 @@ impl SplitSink {
                     .context("could not write the CSV header")?;
                 SplitSink::Csv(Box::new(w), 0)
             }
-            Format::Jsonl => SplitSink::Jsonl(DataFile::create(
+            Format::Jsonl => SplitSink::Jsonl(Box::new(DataFile::create(
                 root,
                 &format!("{split}/data.jsonl"),
                 false,
-            )?),
+            )?)),
         })
     }
 
@@ -235,7 +235,7 @@ impl SplitSink {
                 file.records = rows;
                 Ok(vec![file.finish()?])
             }
-            SplitSink::Jsonl(file) => Ok(vec![file.finish()?]),
+            SplitSink::Jsonl(file) => Ok(vec![(*file).finish()?]),
         }
     }
 }

@@ -297,6 +297,12 @@ def check_tfdv(root, manifest, schema_text):
         stats = tfdv.generate_statistics_from_tfrecord(data_location=path)
         anomalies = tfdv.validate_statistics(stats, schema)
         assert not anomalies.anomaly_info, (path, anomalies)
+        # Negative control: a schema that demands a feature the data lacks is flagged.
+        wrong = schema_pb2.Schema()
+        wrong.CopyFrom(schema)
+        extra = wrong.feature.add(name="keylabel/not-exported", type=schema_pb2.INT)
+        extra.presence.min_fraction = 1.0
+        assert tfdv.validate_statistics(stats, wrong).anomaly_info, path
 
 
 def check(root):
