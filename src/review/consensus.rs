@@ -76,7 +76,7 @@ pub fn final_labels(project: &Project) -> Result<Vec<(SampleId, Resolution)>> {
     let mut current: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)> = None;
     let parse = |s: &str| -> Vec<ClassId> { serde_json::from_str(s).unwrap_or_default() };
     let flush = |cur: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)>,
-                 out: &mut Vec<(SampleId, Resolution)>| {
+                     out: &mut Vec<(SampleId, Resolution)>| {
         if let Some((id, review, labels)) = cur
             && let Some(r) = resolve(&labels, review.as_deref(), policy)
         {
@@ -113,10 +113,7 @@ mod tests {
     #[test]
     fn unanimous_needs_everyone() {
         let p = ConsensusPolicy::Unanimous;
-        assert_eq!(
-            resolve(&[vec![1], vec![1]], None, p),
-            Some(Resolution::Agreed(vec![1]))
-        );
+        assert_eq!(resolve(&[vec![1], vec![1]], None, p), Some(Resolution::Agreed(vec![1])));
         assert_eq!(
             resolve(&[vec![1], vec![1], vec![2]], None, p),
             Some(Resolution::Disagreement)
@@ -131,9 +128,6 @@ mod tests {
             resolve(&[vec![1], vec![1], vec![2]], None, p),
             Some(Resolution::Agreed(vec![1]))
         );
-        assert_eq!(
-            resolve(&[vec![1], vec![2]], None, p),
-            Some(Resolution::Disagreement)
-        );
+        assert_eq!(resolve(&[vec![1], vec![2]], None, p), Some(Resolution::Disagreement));
     }
 }
