@@ -273,6 +273,23 @@ fn bench_near_duplicates(c: &mut Criterion) {
     for f in &report.findings {
         eprintln!("  {} {:?} {}", f.code, f.severity, f.count);
     }
+    // On a shared machine wall time depends on the other load; CPU time per image does not.
+    project
+        .conn()
+        .execute("DELETE FROM perceptual_hashes", [])
+        .expect("clear cache");
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    validate(&project, &with).expect("validate");
+    if let (Some(before), Some(after)) = (cpu, cpu_seconds()) {
+        let cpu = after - before;
+        eprintln!(
+            "first run: {PHOTOS} images in {:.2} s wall, {cpu:.2} s CPU: {:.0} images per \
+             CPU-second ({} cores available)",
+            wall.elapsed().as_secs_f64(),
+            PHOTOS as f64 / cpu,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
     let mut group = c.benchmark_group("near_duplicates");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
@@ -297,6 +314,17 @@ fn bench_near_duplicates(c: &mut Criterion) {
         b.iter(|| validate(&project, &without).expect("validate"))
     });
     group.finish();
+}
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    // Clock ticks; 100 per second on every Linux configuration keylabel runs on.
+    Some((utime + stime) / 100.0)
 }
 
 criterion_group!(benches, bench_text_rows, bench_near_duplicates);
