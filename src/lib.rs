@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod demo;
 pub mod export;
 pub mod ingest;
 pub mod project;

@@ -283,6 +283,41 @@ impl Session {
         }
     }
 
+    /// Labels every sample in `ids` with `class` in one transaction, one event each (the
+    /// grid's bulk labeling). Multi-label adds the class to this annotator's current
+    /// classes of each sample. Returns how many samples were labeled.
+    pub fn label_many(&mut self, ids: &[SampleId], class: ClassId) -> Result<usize> {
+        let mut events = Vec::with_capacity(ids.len());
+        let mut before = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let own = self.project.decision_of(id, &self.annotator)?;
+            let labels = match self.task() {
+                TaskKind::SingleLabel => vec![class],
+                TaskKind::MultiLabel => {
+                    let mut l: Vec<ClassId> =
+                        own.as_ref().map(|d| d.labels.clone()).unwrap_or_default();
+                    if !l.contains(&class) {
+                        l.push(class);
+                    }
+                    l
+                }
+            };
+            before.push((own.is_some(), self.project.current_classes(id)?));
+            events.push(NewEvent::label(id, &self.annotator, labels));
+        }
+        self.project.record_all(&events)?;
+        for (&id, (had, classes_before)) in ids.iter().zip(before) {
+            let has = self.project.decision_of(id, &self.annotator)?.is_some();
+            let after = self.project.current_classes(id)?;
+            self.apply_delta(had, has, &classes_before, &after);
+        }
+        self.session_decisions += ids.len() as u64;
+        if let Some(cur) = self.current_id() {
+            self.go_to(cur)?;
+        }
+        Ok(ids.len())
+    }
+
     /// Multi-label: saves the toggled classes and advances. Returns `false` when nothing is
     /// toggled (nothing is written: an empty label is not a decision; skip instead).
     pub fn commit(&mut self) -> Result<bool> {

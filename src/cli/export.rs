@@ -1,11 +1,111 @@
 //! `validate` and `export`.
 
-use super::{Cli, ExportArgs, JsonArg, Outcome};
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
 
-pub fn validate(_cli: &Cli, _args: &JsonArg) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`validate` is not available in this build yet")
+use super::{Cli, ExportArgs, ExportFormat, JsonArg, Outcome, open};
+use crate::export::{self, ExportError, ExportOptions, Format};
+use crate::validate::{Report, Severity};
+
+pub fn validate(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    super::validate::run(cli, args)
 }
 
-pub fn export(_cli: &Cli, _args: &ExportArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`export` is not available in this build yet")
+pub fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let options = ExportOptions {
+        format: match args.format {
+            ExportFormat::Tfrecord => Format::TfRecord,
+            ExportFormat::Csv => Format::Csv,
+            ExportFormat::Jsonl => Format::Jsonl,
+        },
+        out: args.out.clone(),
+        splits: export::parse_splits(&args.split)?,
+        seed: args.seed,
+        gzip: args.gzip,
+        shards: args.shards,
+        only_labeled: args.only_labeled,
+        force: args.force,
+    };
+    let mut project = open(cli)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} exporting [{bar:40}] {pos}/{len} records ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let progress = |done: u64, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let cancel = AtomicBool::new(false);
+    let result = export::export(&mut project, &options, &progress, &cancel);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(ExportError::Invalid(report)) => {
+            eprintln!(
+                "Export refused: validation found errors. Nothing was written to `{}`.",
+                options.out.display()
+            );
+            print_findings(&report);
+            return Ok(Outcome::Exit(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let warnings: Vec<_> = summary
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    println!(
+        "Exported {} records as {} to `{}`",
+        summary.splits.values().map(|s| s.count).sum::<u64>(),
+        options.format.as_str(),
+        summary.out.display()
+    );
+    for (name, s) in &summary.splits {
+        let classes: Vec<String> = s.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!("  {name:<10} {:>9}  ({})", s.count, classes.join(", "));
+    }
+    println!("files");
+    for f in &summary.files {
+        println!(
+            "  {}  {:>9} records  sha256 {}",
+            f.path, f.records, f.sha256
+        );
+    }
+    println!("  schema.pbtxt\n  manifest.json");
+    if !warnings.is_empty() {
+        println!("warnings");
+        for f in warnings {
+            println!("  {} ({}): {}", f.code, f.count, f.message);
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+fn print_findings(report: &Report) {
+    for f in &report.findings {
+        let severity = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        eprintln!("{severity:<7} {} ({}): {}", f.code, f.count, f.message);
+        for s in f.samples.iter().take(10) {
+            eprintln!("          {s}");
+        }
+        if f.count as usize > f.samples.len().min(10) {
+            eprintln!("          …");
+        }
+    }
 }

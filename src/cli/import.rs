@@ -1,11 +1,86 @@
 //! `import` and `import-labels`.
 
-use super::{Cli, ImportArgs, ImportLabelsArgs, Outcome};
+use std::io::IsTerminal;
 
-pub fn import(_cli: &Cli, _args: &ImportArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`import` is not available in this build yet")
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Cli, ImportArgs, ImportLabelsArgs, Outcome, open, print_json};
+use crate::ingest::{self, ImportOptions};
+
+pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    let options = ImportOptions {
+        text_column: args.text_column.clone(),
+        id_column: args.id_column.clone(),
+        labels_from_folders: args.labels_from_folders,
+        annotator: cli.annotator_name(),
+    };
+    // The bar goes to stderr, and only on a terminal: `--json` output and logs stay clean.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} importing [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let progress = |done: u64, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let report = ingest::import(&mut project, &args.paths, &options, &progress);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "Imported {} new sample{} ({} already present, {} duplicate{}, {} unreadable)",
+            report.added,
+            if report.added == 1 { "" } else { "s" },
+            report.already_present,
+            report.duplicates,
+            if report.duplicates == 1 { "" } else { "s" },
+            report.unreadable.len()
+        );
+        for u in &report.unreadable {
+            println!("  {}: {}", u.path, u.reason);
+        }
+    }
+    Ok(Outcome::Exit(0))
 }
 
-pub fn import_labels(_cli: &Cli, _args: &ImportLabelsArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`import-labels` is not available in this build yet")
+pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    let report = ingest::import_labels(
+        &mut project,
+        &args.file,
+        &cli.annotator_name(),
+        args.as_suggestions,
+    )?;
+    let what = if report.as_suggestions {
+        "suggestion"
+    } else {
+        "label"
+    };
+    println!(
+        "Recorded {} {what}{} on {} sample{} from `{}` ({} row{} unchanged)",
+        report.recorded,
+        if report.recorded == 1 { "" } else { "s" },
+        report.samples,
+        if report.samples == 1 { "" } else { "s" },
+        args.file.display(),
+        report.unchanged,
+        if report.unchanged == 1 { "" } else { "s" },
+    );
+    Ok(Outcome::Exit(0))
 }

@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod project_cmds;
 mod review;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Agreement(AgreementArgs),
     /// Per-annotator statistics.
     Annotators(JsonArg),
+    /// Show the project settings as JSON, or change one with `settings set KEY VALUE`.
+    Settings(SettingsArgs),
     /// Open the labeling window.
     Gui,
     /// Open the built-in demo project in the labeling window.
@@ -215,6 +218,24 @@ pub struct AgreementArgs {
     pub by_class: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(subcommand)]
+    pub action: Option<SettingsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsAction {
+    /// Change one setting: overlap, qa-fraction, blind (true|false|auto), consensus
+    /// (unanimous|majority|dawid-skene), imbalance-ratio, near-duplicate-distance,
+    /// min-agreement, drift-linf, drift-js, size-outlier-factor.
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+}
+
 /// What a command asks of `main` after it ran.
 pub enum Outcome {
     /// Exit with this code.
@@ -242,6 +263,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(a) => export::export(&cli, a),
         Command::Agreement(a) => review::agreement(&cli, a),
         Command::Annotators(a) => review::annotators(&cli, a),
+        Command::Settings(a) => review::settings(&cli, a),
         Command::Gui => Ok(Outcome::Gui(cli.project.clone())),
         Command::Demo => Ok(Outcome::Demo),
     }

@@ -1,1 +1,597 @@
-//! Exporting a validated dataset: TFRecord of `tf.train.Example`, CSV and JSON Lines, with `schema.pbtxt` and `manifest.json`.
+//! Exporting a validated dataset: TFRecord of `tf.train.Example` (plain or GZIP), CSV and
+//! JSON Lines, always with `schema.pbtxt` and `manifest.json`.
+//!
+//! The contract:
+//! - validation runs first; any error refuses the export before anything is written;
+//! - a sample's split depends only on its content hash and the seed ([`split_of`]);
+//! - records are written in sample-name order, so the same project state and seed give
+//!   byte-identical data files;
+//! - everything is written into a temporary folder beside the target and renamed into
+//!   place when complete: an error, a cancel or a kill never leaves a half-written dataset;
+//! - image bytes are streamed (read, checked against the imported content hash, written),
+//!   a small batch at a time.
+
+pub mod example;
+pub mod features;
+pub mod manifest;
+pub mod schema;
+pub mod sink;
+pub mod split;
+pub mod tfrecord;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, anyhow};
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use features::{Layout, image_keys, row_keys};
+pub use manifest::{Manifest, SplitSummary};
+pub use sink::FileEntry;
+pub use split::{DEFAULT_SPLITS, parse_splits, split_of};
+
+use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, TaskKind};
+use crate::validate::{self, Report};
+
+/// How many samples are read and encoded in parallel before being written in order.
+const BATCH: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    TfRecord,
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::TfRecord => "tfrecord",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportOptions {
+    pub format: Format,
+    /// The dataset folder to create.
+    pub out: PathBuf,
+    /// Split names and weights, e.g. from [`parse_splits`].
+    pub splits: Vec<(String, u32)>,
+    pub seed: u64,
+    /// GZIP-compress TFRecord files (`.tfrecord.gz`).
+    pub gzip: bool,
+    /// TFRecord files per split.
+    pub shards: u32,
+    /// Leave unlabeled and skipped samples out (validation then only warns about them).
+    pub only_labeled: bool,
+    /// Replace an existing `out` (only one that holds a keylabel export).
+    pub force: bool,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExportSummary {
+    pub out: PathBuf,
+    pub splits: BTreeMap<String, SplitSummary>,
+    pub files: Vec<FileEntry>,
+    pub report: Report,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Validation found errors; nothing was written.
+    #[error("validation found {} error(s); nothing was written", .0.errors().count())]
+    Invalid(Report),
+    /// The cancel flag was raised; nothing was left behind.
+    #[error("the export was cancelled; nothing was written")]
+    Cancelled,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// One sample to write, in output order.
+struct Planned {
+    id: SampleId,
+    split: usize,
+    labels: Vec<u32>,
+}
+
+/// Validates the project and writes the dataset described by `options`.
+///
+/// `progress(done, total)` is called after every record; `cancel` is checked between
+/// records. On success the class distribution is stored in the project setting
+/// `last_export` (read by the `LABEL_DRIFT` check of the next validation).
+pub fn export(
+    project: &mut Project,
+    options: &ExportOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<ExportSummary, ExportError> {
+    check_options(options)?;
+    let target = Target::check(&options.out, options.force)?;
+    let report = validate::validate(
+        project,
+        &validate::Options {
+            only_labeled: options.only_labeled,
+            splits: options.splits.len(),
+            ..validate::Options::default()
+        },
+    )?;
+    if !report.ok {
+        return Err(ExportError::Invalid(report));
+    }
+
+    let classes = project.active_classes()?;
+    let label_map: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+    let class_index: HashMap<ClassId, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i as u32))
+        .collect();
+    let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index)?;
+    let text_column = project
+        .setting_value("table_schema")?
+        .and_then(|v| v.get("text_column")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "text".into());
+    let layout = Layout::new(
+        options.format,
+        &stats,
+        &label_map,
+        project.task() == TaskKind::MultiLabel,
+        &text_column,
+    );
+
+    let staging = target.stage()?;
+    let mut sinks = options
+        .splits
+        .iter()
+        .map(|(name, _)| {
+            sink::SplitSink::create(
+                &staging.tmp,
+                name,
+                options.format,
+                options.gzip,
+                options.shards,
+                &layout,
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    // While one batch is written in order (with the output hashes), the next one is read,
+    // checked and encoded on the other cores.
+    let total = plan.len() as u64;
+    let mut done = 0u64;
+    let read_bytes = options.format == Format::TfRecord && layout.kind == SampleKind::Image;
+    let mut ready: Vec<(usize, sink::Prepared)> = Vec::new();
+    for batch in plan.chunks(BATCH) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ExportError::Cancelled);
+        }
+        let mut samples = Vec::with_capacity(batch.len());
+        for p in batch {
+            let s = project
+                .sample(p.id)?
+                .ok_or_else(|| anyhow!("sample {} disappeared during the export", p.id))?;
+            let file = read_bytes.then(|| project.resolve(&s.path));
+            samples.push((s, file));
+        }
+        let produce = || {
+            batch
+                .par_iter()
+                .zip(samples.into_par_iter())
+                .map(|(p, (sample, file))| {
+                    let encoded = file.map(|f| read_checked(&f, &sample)).transpose()?;
+                    let record = layout.record(&sample, &p.labels, &label_map, encoded);
+                    Ok((p.split, sink::prepare(options.format, &layout, record)?))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        let previous = std::mem::take(&mut ready);
+        let (written, produced) = rayon::join(
+            || write_batch(&mut sinks, previous, &mut done, total, progress, cancel),
+            produce,
+        );
+        written?;
+        ready = produced?;
+    }
+    write_batch(&mut sinks, ready, &mut done, total, progress, cancel)?;
+
+    let mut files = Vec::new();
+    for s in sinks {
+        files.extend(s.finish()?);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let summaries: BTreeMap<String, SplitSummary> = options
+        .splits
+        .iter()
+        .map(|(n, _)| n.clone())
+        .zip(splits.drain(..))
+        .collect();
+    let manifest = Manifest {
+        format: options.format.as_str().into(),
+        seed: options.seed,
+        splits: summaries.clone(),
+        label_map: label_map.clone(),
+        features: layout.roles.clone(),
+        files: files.clone(),
+        validation: report.clone(),
+        keylabel_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: created_at.clone(),
+    };
+    staging.write_file(
+        "schema.pbtxt",
+        schema::schema_pbtxt(&layout, total).as_bytes(),
+    )?;
+    let mut manifest_json =
+        serde_json::to_vec_pretty(&manifest).context("could not serialise the manifest")?;
+    manifest_json.push(b'\n');
+    staging.write_file("manifest.json", &manifest_json)?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(ExportError::Cancelled);
+    }
+    let out = staging.commit()?;
+
+    let mut classes_total: BTreeMap<String, u64> = BTreeMap::new();
+    for s in summaries.values() {
+        for (c, n) in &s.classes {
+            *classes_total.entry(c.clone()).or_default() += n;
+        }
+    }
+    project.set_setting_value(
+        "last_export",
+        &serde_json::json!({"classes": classes_total, "total": total, "created_at": created_at}),
+    )?;
+    Ok(ExportSummary {
+        out,
+        splits: summaries,
+        files,
+        report,
+    })
+}
+
+/// Writes prepared records in order, reporting progress and honouring the cancel flag.
+fn write_batch(
+    sinks: &mut [sink::SplitSink],
+    records: Vec<(usize, sink::Prepared)>,
+    done: &mut u64,
+    total: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(), ExportError> {
+    for (split, record) in records {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ExportError::Cancelled);
+        }
+        sinks[split].write(record)?;
+        *done += 1;
+        progress(*done, total);
+    }
+    Ok(())
+}
+
+fn check_options(options: &ExportOptions) -> anyhow::Result<()> {
+    if options.splits.is_empty() {
+        anyhow::bail!("give at least one split, e.g. --split {DEFAULT_SPLITS}");
+    }
+    if options.format != Format::TfRecord {
+        if options.gzip {
+            anyhow::bail!("--gzip applies to TFRecord files only");
+        }
+        if options.shards != 1 {
+            anyhow::bail!("--shards applies to TFRecord files only");
+        }
+    }
+    if !(1..=99_999).contains(&options.shards) {
+        anyhow::bail!("--shards must be between 1 and 99999");
+    }
+    Ok(())
+}
+
+/// Decides, in sample-name order, which samples are written to which split, and gathers
+/// what the layout needs. Memory: a few words per exported sample, no file content.
+fn plan(
+    project: &Project,
+    options: &ExportOptions,
+    label_map: &[String],
+    class_index: &HashMap<ClassId, u32>,
+) -> anyhow::Result<(Vec<Planned>, features::Stats, Vec<SplitSummary>)> {
+    let finals: HashMap<SampleId, Option<Vec<ClassId>>> = crate::review::final_labels(project)?
+        .into_iter()
+        .map(|(id, r)| (id, r.labels().map(<[ClassId]>::to_vec)))
+        .collect();
+    let mut stats = features::Stats::default();
+    let mut counts: Vec<(u64, Vec<u64>)> =
+        vec![(0, vec![0; label_map.len()]); options.splits.len()];
+    let mut plan = Vec::new();
+    let mut stmt = project.conn().prepare(
+        "SELECT s.id, s.name, s.kind, s.hash, s.width IS NOT NULL, s.height IS NOT NULL, \
+         s.format, s.text IS NOT NULL, s.features, st.status FROM samples s \
+         LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.name",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: SampleId = r.get(0)?;
+        let name: String = r.get(1)?;
+        let status: Option<String> = r.get(9)?;
+        if status.as_deref() == Some("excluded") {
+            continue;
+        }
+        let labels = match finals.get(&id) {
+            Some(Some(labels)) => labels,
+            _ if options.only_labeled => continue,
+            _ => {
+                return Err(anyhow!(
+                    "sample `{name}` has no final label; label it, or export with --only-labeled"
+                ));
+            }
+        };
+        let mut idx = Vec::with_capacity(labels.len());
+        for c in labels {
+            match class_index.get(c) {
+                Some(&i) => idx.push(i),
+                None => {
+                    return Err(anyhow!(
+                        "sample `{name}` is labeled with a class that is archived or unknown"
+                    ));
+                }
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        let kind = if r.get::<_, String>(2)? == "text" {
+            SampleKind::Text
+        } else {
+            SampleKind::Image
+        };
+        let hash: String = r.get(3)?;
+        let format: Option<String> = r.get(6)?;
+        let features: Option<serde_json::Map<String, serde_json::Value>> = match kind {
+            SampleKind::Text => r
+                .get::<_, Option<String>>(8)?
+                .and_then(|f| serde_json::from_str(&f).ok()),
+            SampleKind::Image => None,
+        };
+        stats.add(
+            kind,
+            format.as_deref(),
+            (r.get(5)?, r.get(4)?),
+            r.get(7)?,
+            features.as_ref(),
+        );
+        if stats.images > 0 && stats.rows > 0 {
+            return Err(anyhow!(
+                "this project holds both images and table rows; an export holds one kind"
+            ));
+        }
+        let split = split_of(&hash, options.seed, &options.splits);
+        let c = &mut counts[split];
+        c.0 += 1;
+        for &i in &idx {
+            c.1[i as usize] += 1;
+        }
+        plan.push(Planned {
+            id,
+            split,
+            labels: idx,
+        });
+    }
+    let summaries = counts
+        .into_iter()
+        .map(|(count, per_class)| SplitSummary {
+            count,
+            classes: label_map.iter().cloned().zip(per_class).collect(),
+        })
+        .collect();
+    Ok((plan, stats, summaries))
+}
+
+/// Reads an image file and checks it is the content that was imported and validated.
+fn read_checked(path: &Path, sample: &Sample) -> anyhow::Result<Vec<u8>> {
+    let bytes = fs::read(path).with_context(|| {
+        format!(
+            "could not read `{}` (sample `{}`)",
+            path.display(),
+            sample.name
+        )
+    })?;
+    let hash = blake3::hash(&bytes);
+    if hash.to_hex().as_str() != sample.hash {
+        return Err(anyhow!(
+            "`{}` (sample `{}`) changed since it was imported: its content hash differs",
+            path.display(),
+            sample.name
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The dataset folder to create, checked before anything is written.
+struct Target {
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    replace: bool,
+}
+
+impl Target {
+    fn check(out: &Path, force: bool) -> anyhow::Result<Target> {
+        let abs = std::path::absolute(out)
+            .with_context(|| format!("`{}` is not a usable path", out.display()))?;
+        let name = abs
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .ok_or_else(|| anyhow!("`{}`: give the dataset folder a name", out.display()))?;
+        let parent = abs
+            .parent()
+            .ok_or_else(|| anyhow!("`{}`: give the dataset folder a name", out.display()))?
+            .to_path_buf();
+        let replace = match fs::symlink_metadata(&abs) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(anyhow!("could not look at `{}`: {e}", out.display())),
+            Ok(_) if !force => {
+                return Err(anyhow!(
+                    "`{}` already exists; choose another folder, or use --force to replace it",
+                    out.display()
+                ));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(anyhow!(
+                    "`{}` exists and is not a folder; refusing to replace it",
+                    out.display()
+                ));
+            }
+            Ok(_) => {
+                let empty = fs::read_dir(&abs)
+                    .with_context(|| format!("could not read `{}`", out.display()))?
+                    .next()
+                    .is_none();
+                if !empty && !abs.join("manifest.json").is_file() {
+                    return Err(anyhow!(
+                        "`{}` does not hold a keylabel export (no manifest.json); refusing \
+                         to replace it",
+                        out.display()
+                    ));
+                }
+                true
+            }
+        };
+        Ok(Target {
+            out: abs,
+            parent,
+            name,
+            replace,
+        })
+    }
+
+    fn marker(&self, what: &str) -> String {
+        format!(".{}.keylabel-{what}-", self.name)
+    }
+
+    /// Removes temporary folders left by killed exports to the same target, creates the
+    /// parent folder if needed, and makes a fresh temporary folder.
+    fn stage(self) -> anyhow::Result<Staging> {
+        fs::create_dir_all(&self.parent)
+            .with_context(|| format!("could not create `{}`", self.parent.display()))?;
+        let me = std::process::id();
+        let markers = [self.marker("tmp"), self.marker("old")];
+        if let Ok(entries) = fs::read_dir(&self.parent) {
+            for e in entries.flatten() {
+                let file_name = e.file_name();
+                let file_name = file_name.to_string_lossy();
+                let Some(pid) = markers
+                    .iter()
+                    .find_map(|m| file_name.strip_prefix(m.as_str()))
+                    .and_then(|p| p.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if pid != me && !process_alive(pid) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let tmp = self.parent.join(format!("{}{me}", self.marker("tmp")));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)
+                .with_context(|| format!("could not remove `{}`", tmp.display()))?;
+        }
+        fs::create_dir(&tmp).with_context(|| format!("could not create `{}`", tmp.display()))?;
+        Ok(Staging {
+            tmp,
+            target: self,
+            committed: false,
+        })
+    }
+}
+
+/// Whether a process with this id runs (on systems with `/proc`; elsewhere a leftover
+/// folder is taken to be stale).
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The temporary folder an export is written into; removed on drop unless committed.
+struct Staging {
+    tmp: PathBuf,
+    target: Target,
+    committed: bool,
+}
+
+impl Staging {
+    fn write_file(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let path = self.tmp.join(name);
+        let mut f = fs::File::create(&path)
+            .with_context(|| format!("could not create `{}`", path.display()))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("could not write `{}`", path.display()))
+    }
+
+    /// Moves the finished dataset into place (replacing the old one only now).
+    fn commit(mut self) -> anyhow::Result<PathBuf> {
+        if let Ok(entries) = fs::read_dir(&self.tmp) {
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    sync_dir(&e.path());
+                }
+            }
+        }
+        sync_dir(&self.tmp);
+        let out = self.target.out.clone();
+        if self.target.replace && out.exists() {
+            let old = self.target.parent.join(format!(
+                "{}{}",
+                self.target.marker("old"),
+                std::process::id()
+            ));
+            fs::rename(&out, &old)
+                .with_context(|| format!("could not move the old `{}` aside", out.display()))?;
+            if let Err(e) = fs::rename(&self.tmp, &out) {
+                let _ = fs::rename(&old, &out);
+                return Err(anyhow!(
+                    "could not move the export into `{}`: {e}",
+                    out.display()
+                ));
+            }
+            self.committed = true;
+            let _ = fs::remove_dir_all(&old);
+        } else {
+            if out.exists() {
+                return Err(anyhow!(
+                    "`{}` appeared while exporting; nothing was replaced",
+                    out.display()
+                ));
+            }
+            fs::rename(&self.tmp, &out)
+                .with_context(|| format!("could not move the export into `{}`", out.display()))?;
+            self.committed = true;
+        }
+        sync_dir(&self.target.parent);
+        Ok(out)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Makes a folder's entries durable (a no-op where folders cannot be opened).
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}

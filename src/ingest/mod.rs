@@ -1,1 +1,417 @@
-//! Importing samples: image files recognised by content, and CSV / JSON Lines rows.
+//! Importing samples: image files (folders are walked, images recognised by content) and
+//! rows of CSV / JSON Lines files, plus labels and model suggestions from a file.
+//!
+//! The contract every front end relies on: an unreadable file or row is reported with its
+//! path and the reason and skipped, and the import goes on; the same bytes imported twice
+//! are one sample; importing again adds nothing. Images are probed and hashed in parallel
+//! and written in batched transactions, so a large folder is bounded by the disk.
+
+pub mod images;
+mod labels;
+mod table;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::project::{
+    ClassId, EventKind, InsertOutcome, NewEvent, NewSample, Project, Result, SampleId, SampleKind,
+    Source,
+};
+
+pub use labels::{LabelsReport, import_labels};
+pub use table::{row_hash, typed_value};
+
+/// Samples written per transaction.
+pub(crate) const BATCH: usize = 10_000;
+
+/// How an import reads its inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The column (CSV) or field (JSON Lines) holding the text shown to the annotator.
+    pub text_column: String,
+    /// The column whose value is a row's sample name; else `<file>#<row>`.
+    pub id_column: Option<String>,
+    /// An image whose parent folder is named like an active class gets that class as an
+    /// imported label.
+    pub labels_from_folders: bool,
+    /// Who the imported labels are recorded for.
+    pub annotator: String,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            text_column: "text".into(),
+            id_column: None,
+            labels_from_folders: false,
+            annotator: crate::annotator_name(None),
+        }
+    }
+}
+
+/// A file or row that was not imported, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What an import did. `import --json` prints exactly this.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// New samples.
+    pub added: u64,
+    /// Samples whose name was already in the project with the same content (re-import).
+    pub already_present: u64,
+    /// Files or rows whose content is already in the project under another name.
+    pub duplicates: u64,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An image file found on the command line or in a folder.
+struct Candidate {
+    path: PathBuf,
+    /// Named on the command line (always reported when it is not an image).
+    explicit: bool,
+}
+
+/// Imports image files, folders (walked recursively; their images are recognised by
+/// content) and CSV / TSV / JSON Lines files (rows; only when named explicitly).
+///
+/// `progress(done, total)` counts files and rows (the row total is estimated from line
+/// counts) and is called from any thread. Errors are returned only for failures of the
+/// project file itself; everything wrong with the inputs is in the report.
+pub fn import(
+    project: &mut Project,
+    paths: &[PathBuf],
+    options: &ImportOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let own = OwnFiles::of(project);
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut tables: Vec<(PathBuf, table::TableFormat)> = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Err(e) => report.unreadable.push(Unreadable {
+                path: path.display().to_string(),
+                reason: images::io_reason(&e),
+            }),
+            Ok(m) if m.is_dir() => walk(path, &own, &mut candidates, &mut report),
+            Ok(_) if own.contains(path) => report.unreadable.push(Unreadable {
+                path: path.display().to_string(),
+                reason: "this is the project file itself".into(),
+            }),
+            Ok(_) => match table::table_format(path) {
+                Some(format) => tables.push((path.clone(), format)),
+                None => candidates.push(Candidate {
+                    path: path.clone(),
+                    explicit: true,
+                }),
+            },
+        }
+    }
+
+    // A file named twice (itself and through its folder) is one candidate.
+    let mut seen = HashSet::with_capacity(candidates.len());
+    let candidates: Vec<(Candidate, String)> = candidates
+        .into_iter()
+        .filter_map(|c| {
+            let stored = project.stored_path(&c.path);
+            seen.insert(stored.clone()).then_some((c, stored))
+        })
+        .collect();
+
+    let rows: u64 = tables
+        .iter()
+        .map(|(p, f)| table::estimate_rows(p, *f))
+        .sum();
+    let total = candidates.len() as u64 + rows;
+    let done = AtomicU64::new(0);
+    progress(0, total);
+
+    import_images(project, &candidates, options, &mut report, &|n| {
+        let d = done.fetch_add(n, Ordering::Relaxed) + n;
+        progress(d.min(total), total);
+    })?;
+    for (path, format) in &tables {
+        import_table(project, path, *format, options, &mut report, &|n| {
+            let d = done.fetch_add(n, Ordering::Relaxed) + n;
+            progress(d.min(total), total);
+        })?;
+    }
+    progress(total, total);
+    Ok(report)
+}
+
+/// The project file and its SQLite companions, never imported.
+struct OwnFiles {
+    names: Vec<std::ffi::OsString>,
+    paths: Vec<PathBuf>,
+}
+
+impl OwnFiles {
+    fn of(project: &Project) -> OwnFiles {
+        let main = project.path().to_path_buf();
+        let mut paths = vec![main.clone()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = main.as_os_str().to_owned();
+            p.push(suffix);
+            paths.push(PathBuf::from(p));
+        }
+        let names = paths
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_owned()))
+            .collect();
+        OwnFiles { names, paths }
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        // Compare names first: the absolute path is only needed for a likely match.
+        let Some(name) = path.file_name() else {
+            return false;
+        };
+        if !self.names.iter().any(|n| n == name) {
+            return false;
+        }
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let canon = std::fs::canonicalize(path).unwrap_or(abs.clone());
+        self.paths
+            .iter()
+            .any(|p| *p == abs || std::fs::canonicalize(p).is_ok_and(|c| c == canon))
+    }
+}
+
+/// Collects the files under `root` in name order, skipping hidden files and folders (such
+/// as `.git`) and the project's own files.
+fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut ImportReport) {
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                if !own.contains(e.path()) {
+                    out.push(Candidate {
+                        path: e.into_path(),
+                        explicit: false,
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().unwrap_or(root).display().to_string();
+                let reason = if e.loop_ancestor().is_some() {
+                    "a symbolic link loops back to a parent folder".to_string()
+                } else if let Some(io) = e.io_error() {
+                    images::io_reason(io)
+                } else {
+                    e.to_string()
+                };
+                report.unreadable.push(Unreadable { path, reason });
+            }
+        }
+    }
+}
+
+fn import_images(
+    project: &mut Project,
+    candidates: &[(Candidate, String)],
+    options: &ImportOptions,
+    report: &mut ImportReport,
+    tick: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let classes: HashMap<String, ClassId> = if options.labels_from_folders {
+        project
+            .active_classes()?
+            .into_iter()
+            .map(|c| (c.name, c.id))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    for chunk in candidates.chunks(BATCH) {
+        let probed: Vec<_> = chunk
+            .par_iter()
+            .map(|(c, _)| {
+                let r = images::probe_detailed(&c.path);
+                tick(1);
+                r
+            })
+            .collect();
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut shown = Vec::with_capacity(chunk.len());
+        let mut folder_class = Vec::with_capacity(chunk.len());
+        for ((c, stored), probe) in chunk.iter().zip(probed) {
+            match probe {
+                Ok(info) => {
+                    batch.push(NewSample {
+                        kind: SampleKind::Image,
+                        name: stored.clone(),
+                        path: stored.clone(),
+                        row: None,
+                        hash: info.hash,
+                        bytes: info.bytes,
+                        width: Some(info.width),
+                        height: Some(info.height),
+                        format: Some(info.format_name.to_string()),
+                        text: None,
+                        features: None,
+                    });
+                    shown.push(c.path.display().to_string());
+                    folder_class.push(
+                        c.path
+                            .parent()
+                            .and_then(Path::file_name)
+                            .and_then(|n| n.to_str())
+                            .and_then(|n| classes.get(n).copied()),
+                    );
+                }
+                Err(f) => {
+                    let silent = !c.explicit
+                        && !images::has_image_extension(&c.path)
+                        && f.kind != images::FailKind::Other;
+                    if !silent {
+                        report.unreadable.push(Unreadable {
+                            path: c.path.display().to_string(),
+                            reason: f.reason,
+                        });
+                    }
+                }
+            }
+        }
+        let outcomes = project.insert_samples(&batch)?;
+        let mut labels = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let id = match tally(project, report, outcome, &batch[i], &shown[i], None)? {
+                Some(id) => id,
+                None => continue,
+            };
+            if let Some(class) = folder_class[i]
+                && !has_imported_label(project, id)?
+            {
+                labels.push(NewEvent {
+                    labels: vec![class],
+                    source: Source::Imported,
+                    ..NewEvent::new(id, &options.annotator, EventKind::Label)
+                });
+            }
+        }
+        if !labels.is_empty() {
+            project.record_all(&labels)?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts one insert outcome. Returns the sample id when the sample is in the project with
+/// this content (added or already present), `None` for a duplicate or a conflict.
+fn tally(
+    project: &Project,
+    report: &mut ImportReport,
+    outcome: InsertOutcome,
+    sample: &NewSample,
+    shown: &str,
+    row: Option<String>,
+) -> Result<Option<SampleId>> {
+    Ok(match outcome {
+        InsertOutcome::Added(id) => {
+            report.added += 1;
+            Some(id)
+        }
+        InsertOutcome::Duplicate(_) => {
+            report.duplicates += 1;
+            None
+        }
+        InsertOutcome::AlreadyPresent(id) => {
+            let same = project.sample(id)?.is_some_and(|s| s.hash == sample.hash);
+            if same {
+                report.already_present += 1;
+                Some(id)
+            } else {
+                // The name is taken by other content: the file changed since it was
+                // imported, or a table repeats an id. The project keeps what it has.
+                let reason = match row {
+                    Some(row) => format!(
+                        "{row}: the name `{}` is already taken by a sample with other \
+                         content (a repeated id, or the row changed since its import); \
+                         not imported",
+                        sample.name
+                    ),
+                    None => "changed since it was imported (its content hash differs); the \
+                             project keeps the imported sample"
+                        .to_string(),
+                };
+                report.unreadable.push(Unreadable {
+                    path: shown.to_string(),
+                    reason,
+                });
+                None
+            }
+        }
+    })
+}
+
+/// Whether the sample already carries a label imported from a file or folder name, so that
+/// importing a folder again does not label it twice.
+fn has_imported_label(project: &Project, sample: SampleId) -> Result<bool> {
+    let mut stmt = project.conn().prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE sample_id = ?1 AND kind = 'label' \
+         AND source = 'imported')",
+    )?;
+    Ok(stmt.query_row([sample], |r| r.get(0))?)
+}
+
+fn import_table(
+    project: &mut Project,
+    path: &Path,
+    format: table::TableFormat,
+    options: &ImportOptions,
+    report: &mut ImportReport,
+    tick: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let shown = path.display().to_string();
+    let stored = project.stored_path(path);
+    let mut schema_saved = false;
+    let read = table::stream_table(path, &shown, &stored, format, options, |chunk| {
+        match chunk {
+            table::Chunk::Progress(n) => tick(n),
+            table::Chunk::Bad(u) => report.unreadable.push(u),
+            table::Chunk::Rows(batch) => {
+                if !schema_saved {
+                    // The export names the text feature after the column it came from.
+                    project.set_setting_value(
+                        "table_schema",
+                        &serde_json::json!({
+                            "text_column": options.text_column,
+                            "id_column": options.id_column,
+                        }),
+                    )?;
+                    schema_saved = true;
+                }
+                let outcomes = project.insert_samples(&batch)?;
+                for (sample, outcome) in batch.iter().zip(outcomes) {
+                    let row = sample.row.map(|r| match format {
+                        table::TableFormat::JsonLines => format!("line {r}"),
+                        table::TableFormat::Csv(_) => format!("row {r}"),
+                    });
+                    tally(project, report, outcome, sample, &shown, row)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Err(reason) = read {
+        report.unreadable.push(Unreadable {
+            path: shown,
+            reason,
+        });
+    }
+    Ok(())
+}

@@ -23,7 +23,8 @@ pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
 pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
 pub use samples::{
-    InsertOutcome, NewSample, Sample, SampleId, SampleKind, SampleQuery, SampleStatus,
+    InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
+    SampleStatus, SampleSummary, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, Status};
@@ -213,7 +214,9 @@ impl Project {
 
     fn from_conn(conn: Connection, path: &Path) -> Result<Project> {
         let task: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| {
+                r.get(0)
+            })
             .optional()?
             .unwrap_or_else(|| "single-label".into());
         let task = if task == "multi-label" {
@@ -378,7 +381,11 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     // Re-read inside the write transaction: another process may have migrated already.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(from) as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(current.max(from) as usize)
+    {
         tx.execute_batch(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
     }

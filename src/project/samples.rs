@@ -211,23 +211,28 @@ impl Project {
     /// Inserts a batch of samples in one transaction. A name already present is left as it
     /// is; content already present under another name is a duplicate and not added.
     pub fn insert_samples(&mut self, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: the batch reads (name and hash lookups) before it writes; a deferred
+        // transaction would fail with SQLITE_BUSY, not wait, when another process wrote
+        // in between.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = insert_samples_tx(&tx, batch)?;
         tx.commit()?;
         Ok(out)
     }
 
     pub fn sample(&self, id: SampleId) -> Result<Option<Sample>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?1"
+        ))?;
         Ok(stmt.query_row([id], row_to_sample).optional()?)
     }
 
     pub fn sample_by_name(&self, name: &str) -> Result<Option<Sample>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"
+        ))?;
         Ok(stmt.query_row([name], row_to_sample).optional()?)
     }
 
@@ -249,7 +254,12 @@ impl Project {
     }
 
     /// Ids of the samples matching `query`, in import order, `limit` from `offset`.
-    pub fn sample_ids(&self, query: &SampleQuery, offset: u64, limit: u64) -> Result<Vec<SampleId>> {
+    pub fn sample_ids(
+        &self,
+        query: &SampleQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<SampleId>> {
         let (clause, mut args) = query.where_clause();
         args.push(rusqlite::types::Value::Integer(limit as i64));
         args.push(rusqlite::types::Value::Integer(offset as i64));
@@ -276,7 +286,9 @@ impl Project {
             .conn
             .prepare_cached("SELECT id FROM samples WHERE id > ?1 ORDER BY id LIMIT ?2")?;
         let ids = stmt
-            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| r.get(0))?
+            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| {
+                r.get(0)
+            })?
             .collect::<rusqlite::Result<Vec<SampleId>>>()?;
         Ok(ids)
     }
@@ -295,42 +307,67 @@ impl Project {
 
     /// 0-based position of `id` in import order.
     pub fn sample_position(&self, id: SampleId) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM samples WHERE id < ?1", [id], |r| {
-                r.get(0)
-            })?;
+        let n: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM samples WHERE id < ?1", [id], |r| {
+                    r.get(0)
+                })?;
         Ok(n as u64)
     }
 
     /// The next sample, after `after` in import order (wrapping around to the start), that
-    /// `annotator` should label: one they have not decided on, that nobody has excluded,
-    /// and that still needs more annotators under the project's overlap setting.
+    /// `annotator` should label: one they have not decided on, that nobody has excluded, that
+    /// no reviewer has decided, and that still needs more annotators: `overlap` of them, or
+    /// `overlap + 1` for the samples the QA fraction selects (see [`qa_selected`]).
+    /// Nothing about other annotators' labels is revealed, so blind mode holds.
     pub fn next_for_annotator(
         &self,
         annotator: &str,
         after: Option<SampleId>,
     ) -> Result<Option<SampleId>> {
-        let overlap = self.settings()?.overlap.max(1) as i64;
-        let sql = "SELECT s.id FROM samples s \
+        let settings = self.settings()?;
+        let overlap = settings.overlap.max(1) as i64;
+        let qa = if settings.qa_fraction.is_finite() {
+            settings.qa_fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let most = if qa > 0.0 { overlap + 1 } else { overlap };
+        // Candidates have fewer than `most` annotators; those with exactly `overlap` qualify
+        // only when the QA fraction selects them, which is decided here from the hash.
+        let sql = "SELECT s.id, s.hash, coalesce(st.annotators, 0) FROM samples s \
              LEFT JOIN sample_state st ON st.sample_id = s.id \
-             WHERE s.id > ?1 \
-               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?2) \
+             WHERE s.id > ?1 AND s.id <= ?2 \
+               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?3) \
                AND (st.sample_id IS NULL OR (st.status <> 'excluded' AND st.review_labels IS NULL \
-                    AND (st.annotators < ?3 OR st.sent_back = 1))) \
-             ORDER BY s.id LIMIT 1";
+                    AND st.annotators < ?4)) \
+             ORDER BY s.id LIMIT 512";
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let start = after.unwrap_or(i64::MIN);
-        if let Some(id) = stmt
-            .query_row(params![start, annotator, overlap], |r| r.get(0))
-            .optional()?
-        {
-            return Ok(Some(id));
-        }
-        if after.is_some() {
-            return Ok(stmt
-                .query_row(params![i64::MIN, annotator, overlap], |r| r.get(0))
-                .optional()?);
+        let ranges = match after {
+            Some(a) => vec![(a, i64::MAX), (i64::MIN, a)],
+            None => vec![(i64::MIN, i64::MAX)],
+        };
+        for (mut from, to) in ranges {
+            loop {
+                let rows = stmt
+                    .query_map(params![from, to, annotator, most], |r| {
+                        let id: SampleId = r.get(0)?;
+                        let hash: String = r.get(1)?;
+                        let annotators: i64 = r.get(2)?;
+                        Ok((id, hash, annotators))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some(last) = rows.last().map(|r| r.0) else {
+                    break;
+                };
+                if let Some((id, _, _)) = rows
+                    .iter()
+                    .find(|(_, hash, n)| *n < overlap || qa_selected(hash, qa))
+                {
+                    return Ok(Some(*id));
+                }
+                from = last;
+            }
         }
         Ok(None)
     }
@@ -354,7 +391,10 @@ impl Project {
     }
 }
 
-pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
+pub(super) fn insert_samples_tx(
+    tx: &Transaction<'_>,
+    batch: &[NewSample],
+) -> Result<Vec<InsertOutcome>> {
     let now = now_rfc3339();
     let mut by_name = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
     let mut by_hash = tx.prepare_cached("SELECT id FROM samples WHERE hash = ?1 LIMIT 1")?;
@@ -372,11 +412,7 @@ pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Re
             out.push(InsertOutcome::Duplicate(id));
             continue;
         }
-        let features = s
-            .features
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
+        let features = s.features.as_ref().map(serde_json::to_string).transpose()?;
         insert.execute(params![
             s.kind.as_str(),
             s.name,
@@ -396,3 +432,91 @@ pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Re
     Ok(out)
 }
 
+/// What the grid shows of one sample: enough to draw its cell without another query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleSummary {
+    pub id: SampleId,
+    pub kind: SampleKind,
+    pub name: String,
+    /// The stored path (see [`Project::resolve`]).
+    pub path: String,
+    pub hash: String,
+    /// The start of a text sample (at most [`SUMMARY_TEXT_CHARS`] characters).
+    pub text: Option<String>,
+    pub status: SampleStatus,
+    pub flagged: bool,
+    /// The classes of its current label, ascending by id.
+    pub classes: Vec<super::ClassId>,
+}
+
+/// How much of a text sample [`Project::sample_summaries`] returns.
+pub const SUMMARY_TEXT_CHARS: i64 = 240;
+
+impl Project {
+    /// Summaries of the samples matching `query`, in import order, `limit` from `offset`:
+    /// one query for a whole page of the grid.
+    pub fn sample_summaries(
+        &self,
+        query: &SampleQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<SampleSummary>> {
+        let (clause, mut args) = query.where_clause();
+        args.push(rusqlite::types::Value::Integer(limit as i64));
+        args.push(rusqlite::types::Value::Integer(offset as i64));
+        let sql = format!(
+            "SELECT p.id, p.kind, p.name, p.path, p.hash, substr(p.text, 1, {SUMMARY_TEXT_CHARS}), \
+                    st.status, coalesce(st.flagged, 0), \
+                    (SELECT group_concat(sc.class_id) FROM sample_classes sc \
+                      WHERE sc.sample_id = p.id) \
+             FROM (SELECT s.* FROM samples s {clause} ORDER BY s.id LIMIT ? OFFSET ?) p \
+             LEFT JOIN sample_state st ON st.sample_id = p.id ORDER BY p.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let status: Option<String> = r.get(6)?;
+                let classes: Option<String> = r.get(8)?;
+                let mut classes: Vec<super::ClassId> = classes
+                    .map(|c| c.split(',').filter_map(|v| v.parse().ok()).collect())
+                    .unwrap_or_default();
+                classes.sort_unstable();
+                Ok(SampleSummary {
+                    id: r.get(0)?,
+                    kind: SampleKind::parse(&r.get::<_, String>(1)?),
+                    name: r.get(2)?,
+                    path: r.get(3)?,
+                    hash: r.get(4)?,
+                    text: r.get(5)?,
+                    status: status
+                        .as_deref()
+                        .map(SampleStatus::parse)
+                        .unwrap_or(SampleStatus::Unlabeled),
+                    flagged: r.get::<_, i64>(7)? != 0,
+                    classes,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+/// Whether the QA fraction `fraction` selects the sample with content hash `hash` for one
+/// annotator more than the overlap. The choice is a pure function of the content: a keyed
+/// BLAKE3 of the hash, read as a number in [0, 2^64), is below `fraction`·2^64. It is keyed
+/// so that it is independent of the export split, which is also derived from the hash.
+pub fn qa_selected(hash: &str, fraction: f64) -> bool {
+    if fraction.is_nan() || fraction <= 0.0 {
+        return false;
+    }
+    if fraction >= 1.0 {
+        return true;
+    }
+    let mut h = blake3::Hasher::new_derive_key("keylabel qa-fraction sample selection v1");
+    h.update(hash.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    let x = u64::from_le_bytes(first);
+    // fraction·2^64 < 2^64 here, so the product fits a u64 after truncation.
+    x < (fraction * 18_446_744_073_709_551_616.0) as u64
+}

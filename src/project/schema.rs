@@ -105,6 +105,27 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sample_classes_sample ON sample_classes(sample_id);
     "#,
+    // 2: validation caches. Perceptual hashes of images, keyed by the content hash they
+    // were computed from (a changed file is hashed again) and by the algorithm (a new
+    // algorithm never reads an old hash). `phash` is the 64 hash bits as a signed integer;
+    // NULL with `error` set when the image could not be decoded, which marks the sample
+    // unreadable until its content changes. A partial index finds text samples whose text
+    // is empty or whitespace (Unicode White_Space, as Rust's `str::trim`) without a scan.
+    r#"
+    CREATE TABLE perceptual_hashes (
+        sample_id    INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        algorithm    TEXT NOT NULL,
+        phash        INTEGER,
+        error        TEXT,
+        PRIMARY KEY (sample_id, content_hash, algorithm)
+    ) WITHOUT ROWID;
+
+    CREATE INDEX samples_empty_text ON samples(id)
+        WHERE kind = 'text' AND trim(coalesce(text, ''), char(9, 10, 11, 12, 13, 32, 133,
+        160, 5760, 8192, 8193, 8194, 8195, 8196, 8197, 8198, 8199, 8200, 8201, 8202, 8232,
+        8233, 8239, 8287, 12288)) = '';
+    "#,
 ];
 
 /// The schema version this keylabel writes.

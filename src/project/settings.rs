@@ -36,6 +36,9 @@ pub struct ValidationSettings {
     pub drift_js: f64,
     /// `SIZE_OUTLIERS` when an image's pixel count is this many times off the median.
     pub size_outlier_factor: f64,
+    /// `SIZE_OUTLIERS` also names images whose colour type (channels and depth) is held by
+    /// fewer than this fraction of the images.
+    pub colour_outlier_fraction: f64,
 }
 
 impl Default for ValidationSettings {
@@ -47,6 +50,7 @@ impl Default for ValidationSettings {
             drift_linf: 0.1,
             drift_js: 0.05,
             size_outlier_factor: 16.0,
+            colour_outlier_fraction: 0.05,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The final label of each sample: a reviewer's decision if there is one, else what its
 //! annotators agree on under the project's consensus policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::project::{ClassId, ConsensusPolicy, Project, Result, SampleId};
+use super::agreement::Annotations;
+use super::dawid_skene::{Options as DsOptions, dawid_skene};
+use crate::project::{ClassId, ConsensusPolicy, Project, Result, SampleId, TaskKind};
 
 /// How a sample's final label was reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,10 +63,41 @@ pub fn resolve(
     }
 }
 
+/// A sample being read: its id, the review decision and each annotator's labels.
+type Pending = (SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>);
+
+/// Dawid–Skene's choice for a sample (`None`: no single best label) and its posterior.
+type Estimated = (Option<Vec<ClassId>>, f64);
+
+/// A sample's final label with how sure keylabel is of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinalLabel {
+    pub sample: SampleId,
+    pub resolution: Resolution,
+    /// 1 for a reviewer's decision; under Dawid–Skene the posterior probability of the
+    /// chosen label (multi-label: the product over classes of the chosen yes/no); under
+    /// unanimous or majority the share of annotators who gave the chosen label. `None`
+    /// for a disagreement.
+    pub confidence: Option<f64>,
+}
+
 /// The resolution of every labeled, not excluded sample, in sample order.
 /// Streams over the derived tables; memory is proportional to the number of labeled samples.
 pub fn final_labels(project: &Project) -> Result<Vec<(SampleId, Resolution)>> {
+    Ok(final_labels_with_confidence(project)?
+        .into_iter()
+        .map(|f| (f.sample, f.resolution))
+        .collect())
+}
+
+/// [`final_labels`] with each label's confidence. Under the Dawid–Skene policy the model is
+/// estimated over the whole project first (reviewed samples count as known truth).
+pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>> {
     let policy = project.settings()?.consensus;
+    let estimate = match policy {
+        ConsensusPolicy::DawidSkene => Some(estimate_project(project)?),
+        _ => None,
+    };
     let conn = project.conn();
     let mut stmt = conn.prepare(
         "SELECT st.sample_id, st.review_labels, a.labels FROM sample_state st \
@@ -73,14 +106,34 @@ pub fn final_labels(project: &Project) -> Result<Vec<(SampleId, Resolution)>> {
     )?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    let mut current: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)> = None;
+    let mut current: Option<Pending> = None;
     let parse = |s: &str| -> Vec<ClassId> { serde_json::from_str(s).unwrap_or_default() };
-    let flush = |cur: Option<(SampleId, Option<Vec<ClassId>>, Vec<Vec<ClassId>>)>,
-                     out: &mut Vec<(SampleId, Resolution)>| {
-        if let Some((id, review, labels)) = cur
-            && let Some(r) = resolve(&labels, review.as_deref(), policy)
-        {
-            out.push((id, r));
+    let flush = |cur: Option<Pending>, out: &mut Vec<FinalLabel>| {
+        let Some((id, review, labels)) = cur else {
+            return;
+        };
+        let found = match (&estimate, &review) {
+            (Some(est), None) => est.get(&id).map(|(labels, p)| match labels {
+                Some(l) => (Resolution::Agreed(l.clone()), Some(*p)),
+                None => (Resolution::Disagreement, None),
+            }),
+            _ => resolve(&labels, review.as_deref(), policy).map(|r| {
+                let confidence = match &r {
+                    Resolution::Reviewed(_) => Some(1.0),
+                    Resolution::Agreed(l) => {
+                        Some(labels.iter().filter(|x| *x == l).count() as f64 / labels.len() as f64)
+                    }
+                    Resolution::Disagreement => None,
+                };
+                (r, confidence)
+            }),
+        };
+        if let Some((resolution, confidence)) = found {
+            out.push(FinalLabel {
+                sample: id,
+                resolution,
+                confidence,
+            });
         }
     };
     while let Some(r) = rows.next()? {
@@ -100,6 +153,94 @@ pub fn final_labels(project: &Project) -> Result<Vec<(SampleId, Resolution)>> {
     Ok(out)
 }
 
+/// Dawid–Skene over the whole project: for each labeled sample without a review, the chosen
+/// classes (`None` on a tie or an empty multi-label set) and their posterior.
+fn estimate_project(project: &Project) -> Result<HashMap<SampleId, Estimated>> {
+    let ann = Annotations::load(project)?;
+    let reviews = reviewed_samples(project)?;
+    let mut out = HashMap::with_capacity(ann.samples.len());
+    match ann.task {
+        TaskKind::SingleLabel => {
+            let set_of: HashMap<Vec<ClassId>, u32> = (0..ann.sets.len())
+                .map(|s| (set_ids(&ann, s), s as u32))
+                .collect();
+            let known: Vec<Option<u32>> = ann
+                .samples
+                .iter()
+                .map(|id| reviews.get(id).and_then(|l| set_of.get(l).copied()))
+                .collect();
+            let est = dawid_skene(&ann.nominal(), &known, DsOptions::default());
+            for (i, id) in ann.samples.iter().enumerate() {
+                let v = match est.best(i) {
+                    Some((s, p)) => (Some(set_ids(&ann, s as usize)), p),
+                    None => (None, 0.0),
+                };
+                out.insert(*id, v);
+            }
+        }
+        TaskKind::MultiLabel => {
+            // One-vs-rest per class: a class is in the label when its posterior is above 1/2.
+            let mut chosen: Vec<(Vec<ClassId>, f64, bool)> =
+                vec![(Vec::new(), 1.0, false); ann.samples.len()];
+            for p in ann.reported_classes() {
+                let class_id = ann.classes[p].id;
+                let known: Vec<Option<u32>> = ann
+                    .samples
+                    .iter()
+                    .map(|id| reviews.get(id).map(|l| u32::from(l.contains(&class_id))))
+                    .collect();
+                let est = dawid_skene(&ann.one_vs_rest(p), &known, DsOptions::default());
+                for (i, c) in chosen.iter_mut().enumerate() {
+                    match est.best(i) {
+                        Some((yes, prob)) => {
+                            if yes == 1 {
+                                c.0.push(class_id);
+                            }
+                            c.1 *= prob;
+                        }
+                        None => c.2 = true,
+                    }
+                }
+            }
+            for (id, (mut labels, p, tie)) in ann.samples.iter().zip(chosen) {
+                labels.sort_unstable();
+                let v = if tie || labels.is_empty() {
+                    (None, 0.0)
+                } else {
+                    (Some(labels), p)
+                };
+                out.insert(*id, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The class ids of a label set of `ann`, sorted.
+fn set_ids(ann: &Annotations, set: usize) -> Vec<ClassId> {
+    let mut ids: Vec<ClassId> = ann.sets[set].iter().map(|&p| ann.classes[p].id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Every reviewer decision: sample → sorted class ids.
+fn reviewed_samples(project: &Project) -> Result<HashMap<SampleId, Vec<ClassId>>> {
+    let mut stmt = project.conn().prepare(
+        "SELECT sample_id, review_labels FROM sample_state WHERE review_labels IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, SampleId>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, labels) = row?;
+        let mut l: Vec<ClassId> = serde_json::from_str(&labels).unwrap_or_default();
+        l.sort_unstable();
+        out.insert(id, l);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +254,10 @@ mod tests {
     #[test]
     fn unanimous_needs_everyone() {
         let p = ConsensusPolicy::Unanimous;
-        assert_eq!(resolve(&[vec![1], vec![1]], None, p), Some(Resolution::Agreed(vec![1])));
+        assert_eq!(
+            resolve(&[vec![1], vec![1]], None, p),
+            Some(Resolution::Agreed(vec![1]))
+        );
         assert_eq!(
             resolve(&[vec![1], vec![1], vec![2]], None, p),
             Some(Resolution::Disagreement)
@@ -128,6 +272,9 @@ mod tests {
             resolve(&[vec![1], vec![1], vec![2]], None, p),
             Some(Resolution::Agreed(vec![1]))
         );
-        assert_eq!(resolve(&[vec![1], vec![2]], None, p), Some(Resolution::Disagreement));
+        assert_eq!(
+            resolve(&[vec![1], vec![2]], None, p),
+            Some(Resolution::Disagreement)
+        );
     }
 }

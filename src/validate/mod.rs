@@ -1,10 +1,33 @@
 //! Validation: every check over the whole project, returned as findings with stable
 //! upper-case codes (in the spirit of TFDV's anomaly names). An error blocks export; a
 //! warning does not.
+//!
+//! The checks are grouped by what they read:
+//! - [`labels`]: the derived label state (unlabeled, disagreements, labels outside the schema);
+//! - [`duplicates`]: samples sharing one content hash;
+//! - [`files`]: one parallel pass over the image files (missing, changed, unreadable, size
+//!   and colour outliers), which also feeds [`phash`] (near-duplicates);
+//! - [`text`]: empty text rows;
+//! - [`distribution`]: the class distribution (imbalance, rare and empty classes, drift
+//!   since the previous export, low agreement).
+//!
+//! Everything that scales with the number of samples is an aggregate query over an index or
+//! a stream; only image samples touch the disk. Samples that are excluded (and, with
+//! [`Options::only_labeled`], unlabeled ones) are never exported, so the sample-level checks
+//! leave them out.
+
+mod distribution;
+mod duplicates;
+mod files;
+mod labels;
+pub mod phash;
+mod text;
 
 use serde::{Deserialize, Serialize};
 
-use crate::project::{Project, Result, SampleQuery, SampleStatus};
+use crate::project::{Project, Result, SampleId};
+
+pub use distribution::{DriftDistances, LAST_EXPORT_KEY, drift_distances, low_agreement};
 
 /// How many affected sample names a finding lists.
 pub const MAX_LISTED: usize = 100;
@@ -28,6 +51,24 @@ pub struct Finding {
     pub samples: Vec<String>,
 }
 
+impl Finding {
+    fn new(code: &str, severity: Severity, count: u64, message: String) -> Finding {
+        Finding {
+            code: code.into(),
+            severity,
+            count,
+            message,
+            samples: Vec::new(),
+        }
+    }
+
+    fn with_samples(mut self, mut samples: Vec<String>) -> Finding {
+        samples.truncate(MAX_LISTED);
+        self.samples = samples;
+        self
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// No finding is an error.
@@ -45,66 +86,145 @@ impl Report {
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.severity == Severity::Error)
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+    }
+
+    /// The finding with this code, if any.
+    pub fn finding(&self, code: &str) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.code == code)
     }
 }
 
 /// What the validation is for.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
-    /// Export the labeled subset only: unlabeled samples are a warning, not an error.
+    /// Export the labeled subset only: unlabeled samples are a warning, not an error, and
+    /// the other sample-level checks leave them out.
     pub only_labeled: bool,
+    /// Run the perceptual-hash pass (`NEAR_DUPLICATES`). Hashes are cached in the project,
+    /// so only new or changed images cost time.
+    pub near_duplicates: bool,
+    /// How many splits the export writes; a class with fewer samples cannot appear in
+    /// every split (`RARE_CLASS`).
+    pub splits: usize,
+    /// Krippendorff's alpha of the project's overlapping labels, when the caller already
+    /// computed it; `None`: validation computes it. Below the `min_agreement` setting it is
+    /// `LOW_AGREEMENT`.
+    pub agreement_alpha: Option<f64>,
 }
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            only_labeled: false,
+            near_duplicates: true,
+            splits: 2,
+            agreement_alpha: None,
+        }
+    }
+}
+
+/// Receives progress of the long passes (reading and hashing image files) and may cancel
+/// the validation. Called from worker threads.
+pub trait Progress: Sync {
+    /// A pass over `total` items begins.
+    fn start(&self, _what: &str, _total: u64) {}
+    /// `n` more items are done.
+    fn advance(&self, _n: u64) {}
+    /// The pass is over.
+    fn finish(&self) {}
+    /// When true, validation stops at the next batch with an error.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Progress that nobody watches.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
 
 /// Runs every check over the whole project.
 pub fn validate(project: &Project, options: &Options) -> Result<Report> {
+    validate_with(project, options, &NoProgress)
+}
+
+/// [`validate`], reporting progress of the file passes to `progress`.
+pub fn validate_with(
+    project: &Project,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let settings = project.settings()?;
+    let v = &settings.validation;
     let mut findings = Vec::new();
-    unlabeled(project, options, &mut findings)?;
+
+    labels::unlabeled(project, options, &mut findings)?;
+    let labels = labels::check(project, settings.consensus, &mut findings)?;
+    duplicates::check(project, options, settings.consensus, &mut findings)?;
+    let files = files::check(project, options, v, progress, &mut findings)?;
+    if options.near_duplicates {
+        phash::near_duplicates(project, &files.perceptual, v, &mut findings)?;
+    }
+    text::empty_text(project, options, &mut findings)?;
+    distribution::check(project, options, v, &labels.final_counts, &mut findings)?;
+    let alpha = match options.agreement_alpha {
+        Some(a) => Some(a),
+        None => project_alpha(project)?,
+    };
+    findings.extend(low_agreement(alpha, v.min_agreement));
     Ok(Report::new(findings))
 }
 
-fn names(project: &Project, query: &SampleQuery) -> Result<Vec<String>> {
-    let ids = project.sample_ids(query, 0, MAX_LISTED as u64)?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(s) = project.sample(id)? {
-            out.push(s.name);
-        }
+/// Krippendorff's alpha (nominal) over the samples labeled by two or more annotators;
+/// `None` where it is undefined (no overlap, or every label in one class).
+fn project_alpha(project: &Project) -> Result<Option<f64>> {
+    let annotations = crate::review::agreement::Annotations::load(project)?;
+    Ok(
+        crate::review::agreement::krippendorff_alpha(&annotations.nominal())
+            .value
+            .ok(),
+    )
+}
+
+/// SQL condition (over `samples s`) selecting the samples an export would write: never the
+/// excluded ones, and with `only_labeled` only the labeled ones.
+fn scope_condition(options: &Options) -> &'static str {
+    if options.only_labeled {
+        "EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
+         AND st.status = 'labeled')"
+    } else {
+        "NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
+         AND st.status = 'excluded')"
+    }
+}
+
+/// The names of `ids` (at most [`MAX_LISTED`]), in the given order.
+fn names_of(project: &Project, ids: &[SampleId]) -> Result<Vec<String>> {
+    let mut stmt = project
+        .conn()
+        .prepare_cached("SELECT name FROM samples WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(ids.len().min(MAX_LISTED));
+    for id in ids.iter().take(MAX_LISTED) {
+        let name: String = stmt.query_row([id], |r| r.get(0))?;
+        out.push(name);
     }
     Ok(out)
 }
 
-fn unlabeled(project: &Project, options: &Options, out: &mut Vec<Finding>) -> Result<()> {
-    let mut count = 0;
-    let mut samples = Vec::new();
-    for status in [SampleStatus::Unlabeled, SampleStatus::Skipped] {
-        let q = SampleQuery {
-            status: Some(status),
-            ..SampleQuery::default()
-        };
-        let n = project.count_samples(&q)?;
-        count += n;
-        if n > 0 && samples.len() < MAX_LISTED {
-            samples.extend(names(project, &q)?);
-            samples.truncate(MAX_LISTED);
-        }
+/// "1 sample" / "3 samples".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
     }
-    if count > 0 {
-        let (severity, tail) = if options.only_labeled {
-            (Severity::Warning, "they are left out of the export")
-        } else {
-            (
-                Severity::Error,
-                "label them, or export with --only-labeled to leave them out",
-            )
-        };
-        out.push(Finding {
-            code: "UNLABELED_SAMPLES".into(),
-            severity,
-            count,
-            message: format!("{count} samples have no label (skipped ones included); {tail}"),
-            samples,
-        });
-    }
-    Ok(())
 }

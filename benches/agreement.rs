@@ -1,0 +1,178 @@
+//! Agreement at scale: 1,000,000 labels from 20 annotators (250,000 samples, 4 annotators
+//! each, 5 classes), target ≤ 1 s.
+//!
+//! Two measurements: the statistics alone on ratings built in memory, and the whole
+//! `agreement` path on a real project file (read every label from SQLite, then compute).
+//! Run with `cargo bench --bench agreement`; set `KEYLABEL_BENCH_QUICK=1` for a smaller run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use keylabel::TaskKind;
+use keylabel::project::{NewEvent, NewSample, Project, SampleKind};
+use keylabel::review::agreement::{self, Rating, Ratings};
+
+const ANNOTATORS: u32 = 20;
+const PER_SAMPLE: u32 = 4;
+const CLASSES: u32 = 5;
+
+/// SplitMix64: reproducible data without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % n as u64) as u32
+    }
+}
+
+/// For each sample: `PER_SAMPLE` distinct annotators and their classes (80 % agree with a
+/// hidden true class).
+fn generate(samples: usize) -> Vec<Vec<(u32, u32)>> {
+    let mut rng = Rng(42);
+    (0..samples)
+        .map(|_| {
+            let truth = rng.below(CLASSES);
+            let mut who: Vec<u32> = Vec::with_capacity(PER_SAMPLE as usize);
+            while who.len() < PER_SAMPLE as usize {
+                let a = rng.below(ANNOTATORS);
+                if !who.contains(&a) {
+                    who.push(a);
+                }
+            }
+            who.into_iter()
+                .map(|a| {
+                    let c = if rng.below(10) < 8 {
+                        truth
+                    } else {
+                        rng.below(CLASSES)
+                    };
+                    (a, c)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn in_memory(data: &[Vec<(u32, u32)>]) -> Ratings {
+    let mut r = Ratings::new(ANNOTATORS as usize, CLASSES as usize);
+    let mut item = Vec::new();
+    for s in data {
+        item.clear();
+        item.extend(s.iter().map(|&(a, c)| Rating::new(a, c)));
+        r.push_item(&item).expect("valid ratings");
+    }
+    r
+}
+
+/// Everything `keylabel agreement` computes.
+fn all_statistics(r: &Ratings) -> usize {
+    let p = agreement::percent_agreement(r);
+    let k = agreement::cohen_kappa_pairs(r);
+    let f = agreement::fleiss_kappa(r);
+    let a = agreement::krippendorff_alpha(r);
+    black_box((&p, &f, &a));
+    k.len()
+}
+
+fn write_project(dir: &std::path::Path, data: &[Vec<(u32, u32)>]) -> std::path::PathBuf {
+    let path = dir.join("bench.keylabel");
+    let classes: Vec<String> = (0..CLASSES).map(|c| format!("class{c}")).collect();
+    let mut p = Project::create(&path, &classes, TaskKind::SingleLabel).expect("create");
+    let ids: Vec<i64> = p.classes().expect("classes").iter().map(|c| c.id).collect();
+    let started = Instant::now();
+    for (chunk_no, chunk) in data.chunks(25_000).enumerate() {
+        let batch: Vec<NewSample> = (0..chunk.len())
+            .map(|i| {
+                let name = format!("s{:07}", chunk_no * 25_000 + i);
+                NewSample {
+                    kind: SampleKind::Text,
+                    hash: blake3::hash(name.as_bytes()).to_hex().to_string(),
+                    path: "rows.csv".into(),
+                    row: Some((chunk_no * 25_000 + i) as i64 + 1),
+                    name,
+                    bytes: 1,
+                    width: None,
+                    height: None,
+                    format: None,
+                    text: Some("text".into()),
+                    features: None,
+                }
+            })
+            .collect();
+        let out = p.insert_samples(&batch).expect("insert samples");
+        let mut events = Vec::with_capacity(chunk.len() * PER_SAMPLE as usize);
+        for (o, s) in out.iter().zip(chunk) {
+            let keylabel::project::InsertOutcome::Added(id) = o else {
+                panic!("sample not added: {o:?}");
+            };
+            for &(a, c) in s {
+                events.push(NewEvent::label(
+                    *id,
+                    &format!("annotator{a:02}"),
+                    vec![ids[c as usize]],
+                ));
+            }
+        }
+        p.record_all(&events).expect("record labels");
+    }
+    eprintln!(
+        "wrote {} labels to {} in {:.1} s",
+        data.len() * PER_SAMPLE as usize,
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    path
+}
+
+fn main() {
+    let quick = std::env::var("KEYLABEL_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let samples = if quick { 25_000 } else { 250_000 };
+    let data = generate(samples);
+    let labels = samples * PER_SAMPLE as usize;
+    let ratings = in_memory(&data);
+    assert_eq!(ratings.ratings(), labels);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_project(dir.path(), &data);
+    let project = Project::open(&path).expect("open");
+
+    // One timed run of each, printed plainly, before criterion's statistics.
+    let t = Instant::now();
+    all_statistics(&ratings);
+    let mem = t.elapsed();
+    let t = Instant::now();
+    let report = agreement::agreement(&project, false).expect("agreement");
+    let file = t.elapsed();
+    black_box(&report);
+    assert_eq!(report.items as usize, samples);
+    println!(
+        "agreement over {labels} labels from {ANNOTATORS} annotators: in memory {:.3} s, \
+         from the project file {:.3} s (alpha {:?})",
+        mem.as_secs_f64(),
+        file.as_secs_f64(),
+        report.krippendorff_alpha.value
+    );
+
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(if quick { 3 } else { 15 }))
+        .configure_from_args();
+    c.bench_function(&format!("agreement/in_memory/{labels}_labels"), |b| {
+        b.iter(|| all_statistics(black_box(&ratings)))
+    });
+    c.bench_function(&format!("agreement/project_file/{labels}_labels"), |b| {
+        b.iter(|| agreement::agreement(black_box(&project), false).expect("agreement"))
+    });
+    c.bench_function(
+        &format!("agreement/project_file_by_class/{labels}_labels"),
+        |b| b.iter(|| agreement::agreement(black_box(&project), true).expect("agreement")),
+    );
+    c.final_summary();
+}

@@ -1,0 +1,172 @@
+//! TFRecord export of 20,000 images: keylabel's `export()` against TensorFlow's own
+//! `tf.io.TFRecordWriter` writing the same Examples from Python, side by side.
+//!
+//! `cargo bench --bench export` (set `KEYLABEL_PYTHON` to a Python with `tensorflow-cpu`
+//! for the TensorFlow figure; `KEYLABEL_BENCH_IMAGES` changes the number of images).
+//!
+//! keylabel's figure is the whole export: validation, planning, reading every image file
+//! and checking its content hash, encoding, CRCs, SHA-256 of every file, fsync and the
+//! atomic rename. TensorFlow's figure is only the writing (`SerializeToString` + `write`
+//! + `close`) of Examples that were built beforehand from the same files.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use image::{ImageFormat, Rgb, RgbImage};
+use keylabel::export::{self, ExportOptions, Format};
+use keylabel::project::{NewEvent, NewSample, SampleKind};
+use keylabel::{Project, TaskKind};
+
+const RUNS: usize = 3;
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument that does not match skips us.
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && !"export".contains(&a))
+    {
+        return;
+    }
+    let n: usize = std::env::var("KEYLABEL_BENCH_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let root = dir.path();
+    println!("export bench: {n} images in {}", root.display());
+
+    let t = Instant::now();
+    let classes: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
+    let mut project = Project::create(
+        &root.join("bench.keylabel"),
+        &classes,
+        TaskKind::SingleLabel,
+    )
+    .unwrap();
+    let class_ids: Vec<i64> = project.classes().unwrap().iter().map(|c| c.id).collect();
+    let mut batch = Vec::with_capacity(1000);
+    let mut total_bytes = 0u64;
+    for i in 0..n {
+        // Photo-like sizes and content vary; one in four is a PNG.
+        let (w, h) = (96 + (i % 5) as u32 * 16, 96 + (i % 3) as u32 * 16);
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let v = (x * 7 + y * 3 + i as u32 * 11) ^ (x * y + i as u32);
+            Rgb([v as u8, (v >> 3) as u8, (x + y + i as u32) as u8])
+        });
+        let (fmt, ext, name) = if i % 4 == 0 {
+            (ImageFormat::Png, "png", "png")
+        } else {
+            (ImageFormat::Jpeg, "jpg", "jpeg")
+        };
+        let rel = format!("images/{:02}/img{i:05}.{ext}", i % 50);
+        let path = root.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        img.save_with_format(&path, fmt).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        total_bytes += bytes.len() as u64;
+        batch.push(NewSample {
+            kind: SampleKind::Image,
+            name: rel,
+            path: project.stored_path(&path),
+            row: None,
+            hash: blake3::hash(&bytes).to_hex().to_string(),
+            bytes: bytes.len() as u64,
+            width: Some(w),
+            height: Some(h),
+            format: Some(name.into()),
+            text: None,
+            features: None,
+        });
+        if batch.len() == 1000 || i + 1 == n {
+            let out = project.insert_samples(&batch).unwrap();
+            let events: Vec<NewEvent> = out
+                .iter()
+                .enumerate()
+                .filter_map(|(k, o)| match o {
+                    keylabel::project::InsertOutcome::Added(id) => Some(NewEvent::label(
+                        *id,
+                        "bench",
+                        vec![class_ids[(i + 1 - batch.len() + k) % class_ids.len()]],
+                    )),
+                    _ => None,
+                })
+                .collect();
+            project.record_all(&events).unwrap();
+            batch.clear();
+        }
+    }
+    println!(
+        "setup: {n} images, {:.1} MB, in {:.1} s",
+        total_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let options = |name: &str| ExportOptions {
+        format: Format::TfRecord,
+        out: root.join(name),
+        splits: export::parse_splits("train=8,eval=2").unwrap(),
+        seed: 0,
+        gzip: false,
+        shards: 1,
+        only_labeled: false,
+        force: true,
+    };
+    let cancel = AtomicBool::new(false);
+    // Warm-up: validation caches and the page cache, as for TensorFlow below.
+    export::export(&mut project, &options("warmup"), &|_, _| {}, &cancel).unwrap();
+    let mut times = Vec::new();
+    for r in 0..RUNS {
+        let t = Instant::now();
+        let s = export::export(
+            &mut project,
+            &options(&format!("run{r}")),
+            &|_, _| {},
+            &cancel,
+        )
+        .unwrap();
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(s.splits.values().map(|s| s.count).sum::<u64>(), n as u64);
+    }
+    times.sort_by(f64::total_cmp);
+    let ours = times[RUNS / 2];
+    println!(
+        "keylabel export (validate + read + encode + write + fsync): median {ours:.3} s of {RUNS} \
+         ({:.0} records/s)",
+        n as f64 / ours
+    );
+
+    let Some(python) = std::env::var_os("KEYLABEL_PYTHON") else {
+        println!("TensorFlow: skipped (set KEYLABEL_PYTHON to a Python with tensorflow-cpu)");
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tf_write.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(root.join("run0"))
+        .arg(root)
+        .arg(root.join("tf"))
+        .arg(RUNS.to_string())
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .expect("could not run Python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        panic!(
+            "{script:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    print!("{stdout}");
+    let tf: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("TF_SECONDS "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the script prints TF_SECONDS");
+    println!(
+        "keylabel {ours:.3} s vs TensorFlow {tf:.3} s: keylabel takes {:.0}% of TensorFlow's \
+         time (target: at most 50%)",
+        100.0 * ours / tf
+    );
+}

@@ -1,0 +1,303 @@
+//! Validation at scale.
+//!
+//! - `validate/1m_text_rows`: a 1,000,000-sample project of text rows (most labeled, some
+//!   with two annotators, reviews, skips, exclusions, empty texts and a previous export),
+//!   validated without the near-duplicate pass. Target: ≤ 3 s.
+//! - `near_duplicates/*`: 2,000 photo-like 640×480 JPEGs. `first_run` empties the
+//!   perceptual-hash cache before each run (every image read, BLAKE3-hashed, probed and
+//!   perceptually hashed; target ≥ 500 images/s on 2 cores); `cached` runs with the cache
+//!   full; `files_only` skips the perceptual pass.
+//!
+//! The generated projects are kept under `target/bench-data/` and reused by later runs.
+//! Run: `cargo bench --bench validate`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use image::{Rgb, RgbImage};
+use keylabel::TaskKind;
+use keylabel::project::{EventKind, NewEvent, NewSample, Project, SampleKind};
+use keylabel::validate::{Options, validate};
+use rayon::prelude::*;
+
+const ROWS: u64 = 1_000_000;
+const PHOTOS: u64 = 2_000;
+const CLASSES: [&str; 5] = ["positive", "negative", "neutral", "mixed", "spam"];
+
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("create target/bench-data");
+    dir
+}
+
+/// Builds (once) the 1,000,000-row project.
+fn text_project() -> PathBuf {
+    let path = data_dir().join("validate-1m-rows-v1.keylabel");
+    if path.exists() {
+        return path;
+    }
+    let started = Instant::now();
+    let partial = path.with_extension("partial");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
+    }
+    let names: Vec<String> = CLASSES.iter().map(|c| c.to_string()).collect();
+    let mut p = Project::create(&partial, &names, TaskKind::SingleLabel).expect("create");
+    let ids: Vec<i64> = CLASSES
+        .iter()
+        .map(|c| p.class_by_name(c).unwrap().unwrap().id)
+        .collect();
+    const BATCH: u64 = 50_000;
+    for start in (0..ROWS).step_by(BATCH as usize) {
+        let samples: Vec<NewSample> = (start..start + BATCH)
+            .map(|i| {
+                let text = if i % 1000 == 7 {
+                    String::new()
+                } else {
+                    format!(
+                        "review {i}: the product arrived on day {} and works as described",
+                        i % 31
+                    )
+                };
+                NewSample {
+                    kind: SampleKind::Text,
+                    name: format!("reviews.csv#{}", i + 1),
+                    path: "reviews.csv".into(),
+                    row: Some(i as i64 + 1),
+                    hash: blake3::hash(format!("{i}\u{0}{text}").as_bytes())
+                        .to_hex()
+                        .to_string(),
+                    bytes: text.len() as u64,
+                    width: None,
+                    height: None,
+                    format: None,
+                    text: Some(text),
+                    features: Some(
+                        serde_json::json!({"stars": (i % 5) + 1, "verified": i % 3 == 0})
+                            .as_object()
+                            .unwrap()
+                            .clone(),
+                    ),
+                }
+            })
+            .collect();
+        let outcomes = p.insert_samples(&samples).expect("insert");
+        let first = match outcomes[0] {
+            keylabel::project::InsertOutcome::Added(id) => id,
+            o => panic!("{o:?}"),
+        };
+        let mut events = Vec::with_capacity(BATCH as usize + BATCH as usize / 10);
+        for k in 0..BATCH {
+            let (i, id) = (start + k, first + k as i64);
+            // Skewed classes: positive most, spam least.
+            let class = ids[[0, 0, 0, 1, 1, 2, 3, 0, 1, 4][(i % 10) as usize]];
+            match i % 100 {
+                0..=94 => {
+                    events.push(NewEvent::label(id, "ann", vec![class]));
+                    if i % 20 == 0 {
+                        // A second annotator on 5%: agreeing, except every third.
+                        let other = if i % 60 == 0 {
+                            ids[(i as usize / 60) % 5]
+                        } else {
+                            class
+                        };
+                        events.push(NewEvent::label(id, "bob", vec![other]));
+                        if i % 60 == 0 && i % 120 != 0 {
+                            let mut r = NewEvent::new(id, "rev", EventKind::Review);
+                            r.labels = vec![class];
+                            events.push(r);
+                        }
+                    }
+                }
+                95 | 96 => events.push(NewEvent::new(id, "ann", EventKind::Skip)),
+                97 => events.push(NewEvent::new(id, "ann", EventKind::Exclude)),
+                _ => {}
+            }
+        }
+        p.record_all(&events).expect("record");
+    }
+    p.set_setting_value(
+        "last_export",
+        &serde_json::json!({"classes": {"positive": 400000, "negative": 300000,
+            "neutral": 100000, "mixed": 100000, "spam": 100000}, "total": 1000000}),
+    )
+    .expect("setting");
+    p.conn()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    drop(p);
+    std::fs::rename(&partial, &path).expect("rename");
+    eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
+    path
+}
+
+/// A deterministic photo-like image: a tilted gradient, soft blobs and sensor noise.
+fn photo(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let angle = (next() % 360) as f32 * std::f32::consts::PI / 180.0;
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let base = [
+        (next() % 200) as f32,
+        (next() % 200) as f32,
+        (next() % 200) as f32,
+    ];
+    let blobs: Vec<(f32, f32, f32, [f32; 3])> = (0..6)
+        .map(|_| {
+            (
+                (next() % w as u64) as f32,
+                (next() % h as u64) as f32,
+                (w.min(h) as f32) * (0.08 + (next() % 20) as f32 / 100.0),
+                [
+                    (next() % 255) as f32,
+                    (next() % 255) as f32,
+                    (next() % 255) as f32,
+                ],
+            )
+        })
+        .collect();
+    RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        let t = (xf * ca + yf * sa) / (w + h) as f32;
+        let mut px = base.map(|b| b + 55.0 * t);
+        for (bx, by, r, col) in &blobs {
+            let d2 = ((xf - bx).powi(2) + (yf - by).powi(2)) / (r * r);
+            if d2 < 1.0 {
+                let k = 1.0 - d2;
+                for c in 0..3 {
+                    px[c] = px[c] * (1.0 - k) + col[c] * k;
+                }
+            }
+        }
+        let noise = (next() % 17) as f32 - 8.0;
+        Rgb(px.map(|v| (v + noise).clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// Builds (once) the project of 2,000 labeled 640×480 JPEGs; every 50th is a brightened,
+/// re-encoded copy of the one before it.
+fn photo_project() -> PathBuf {
+    let dir = data_dir().join("validate-photos-v1");
+    let path = dir.join("photos.keylabel");
+    if path.exists() {
+        return path;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("img")).expect("mkdir");
+    let started = Instant::now();
+    let files: Vec<(String, Vec<u8>)> = (0..PHOTOS)
+        .into_par_iter()
+        .map(|i| {
+            let img = if i % 50 == 49 {
+                let src = photo(640, 480, i - 1);
+                RgbImage::from_fn(640, 480, |x, y| {
+                    Rgb(src.get_pixel(x, y).0.map(|v| v.saturating_add(15)))
+                })
+            } else {
+                photo(640, 480, i)
+            };
+            let mut buf = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85)
+                .encode_image(&img)
+                .expect("encode");
+            (format!("img/photo_{i:05}.jpg"), buf)
+        })
+        .collect();
+    let names: Vec<String> = ["cat", "dog"].iter().map(|c| c.to_string()).collect();
+    let mut p = Project::create(&path, &names, TaskKind::SingleLabel).expect("create");
+    let mut samples = Vec::new();
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).expect("write");
+        samples.push(NewSample {
+            kind: SampleKind::Image,
+            name: name.clone(),
+            path: name.clone(),
+            row: None,
+            hash: blake3::hash(bytes).to_hex().to_string(),
+            bytes: bytes.len() as u64,
+            width: Some(640),
+            height: Some(480),
+            format: Some("jpeg".into()),
+            text: None,
+            features: None,
+        });
+    }
+    p.insert_samples(&samples).expect("insert");
+    let cat = p.class_by_name("cat").unwrap().unwrap().id;
+    let dog = p.class_by_name("dog").unwrap().unwrap().id;
+    let events: Vec<NewEvent> = (1..=PHOTOS as i64)
+        .map(|id| NewEvent::label(id, "ann", vec![if id % 2 == 0 { cat } else { dog }]))
+        .collect();
+    p.record_all(&events).expect("record");
+    eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
+    path
+}
+
+fn bench_text_rows(c: &mut Criterion) {
+    let path = text_project();
+    let project = Project::open(&path).expect("open");
+    let options = Options {
+        near_duplicates: false,
+        ..Options::default()
+    };
+    let report = validate(&project, &options).expect("validate");
+    for f in &report.findings {
+        eprintln!("  {} {:?} {}", f.code, f.severity, f.count);
+    }
+    let mut group = c.benchmark_group("validate");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(ROWS));
+    group.bench_function("1m_text_rows", |b| {
+        b.iter(|| validate(&project, &options).expect("validate"))
+    });
+    group.finish();
+}
+
+fn bench_near_duplicates(c: &mut Criterion) {
+    let path = photo_project();
+    let project = Project::open(&path).expect("open");
+    let with = Options::default();
+    let without = Options {
+        near_duplicates: false,
+        ..Options::default()
+    };
+    let report = validate(&project, &with).expect("validate");
+    for f in &report.findings {
+        eprintln!("  {} {:?} {}", f.code, f.severity, f.count);
+    }
+    let mut group = c.benchmark_group("near_duplicates");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(PHOTOS));
+    group.bench_function("first_run", |b| {
+        b.iter_batched(
+            || {
+                project
+                    .conn()
+                    .execute("DELETE FROM perceptual_hashes", [])
+                    .expect("clear cache");
+            },
+            |()| validate(&project, &with).expect("validate"),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("cached", |b| {
+        b.iter(|| validate(&project, &with).expect("validate"))
+    });
+    group.bench_function("files_only", |b| {
+        b.iter(|| validate(&project, &without).expect("validate"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_text_rows, bench_near_duplicates);
+criterion_main!(benches);

@@ -1,0 +1,118 @@
+//! `keylabel validate`: runs every check and prints the findings, grouped by severity.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Cli, JsonArg, Outcome, open, print_json};
+use crate::validate::{Finding, Options, Progress, Report, Severity, validate_with};
+
+/// Sample names shown per finding in the text output (`--json` lists up to 100).
+const SHOWN: usize = 10;
+
+pub fn run(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    let progress = TerminalProgress::new();
+    let report = validate_with(&project, &Options::default(), &progress)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(Outcome::Exit(if report.ok { 0 } else { 1 }))
+}
+
+/// The text report: a summary line, then errors and warnings with their samples.
+pub fn render(report: &Report) -> String {
+    let errors = report.errors().count();
+    let warnings = report.warnings().count();
+    let mut out = String::new();
+    if report.findings.is_empty() {
+        out.push_str("No problems found; the project is ready to export.\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "{} and {}: {}\n",
+        count(errors, "error"),
+        count(warnings, "warning"),
+        if report.ok {
+            "export can go ahead"
+        } else {
+            "export is refused until the errors are fixed"
+        }
+    ));
+    for (severity, title) in [(Severity::Error, "Errors"), (Severity::Warning, "Warnings")] {
+        let group: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{title}:\n"));
+        for f in group {
+            out.push_str(&format!("  {} ({}): {}\n", f.code, f.count, f.message));
+            if !f.samples.is_empty() {
+                let shown: Vec<&str> = f.samples.iter().take(SHOWN).map(String::as_str).collect();
+                let more = f.count.saturating_sub(shown.len() as u64);
+                let tail = if more > 0 && f.count >= f.samples.len() as u64 {
+                    format!(" … and {more} more")
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!("      {}{tail}\n", shown.join(", ")));
+            }
+        }
+    }
+    out
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+struct TerminalProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl TerminalProgress {
+    fn new() -> TerminalProgress {
+        TerminalProgress {
+            bar: std::io::stderr().is_terminal().then(ProgressBar::hidden),
+        }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn start(&self, what: &str, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total);
+            bar.set_position(0);
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} left)")
+            {
+                bar.set_style(style);
+            }
+            bar.set_message(what.to_string());
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

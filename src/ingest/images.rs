@@ -1,0 +1,306 @@
+//! Image files: recognised by their content (magic bytes), read only as far as the header
+//! for their dimensions, checked cheaply for truncation, and hashed.
+//!
+//! Used by the import, by validation (a file changed or damaged since import) and by the
+//! GUI. Nothing here decodes pixels: a folder of twenty thousand photos is probed in the time
+//! it takes to read and hash their bytes.
+
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use image::{ImageError, ImageFormat, ImageReader};
+
+/// Largest pixel count a header may claim. A larger claim is treated as a decompression
+/// bomb: a few bytes on disk that would take gigabytes to decode.
+pub const MAX_PIXELS: u64 = 200_000_000;
+
+/// Files up to this size are read into memory once (header, trailer and hash from one read);
+/// larger ones are streamed.
+const IN_MEMORY_LIMIT: u64 = 32 << 20;
+
+/// The first read of every file: enough for the magic bytes and, for most formats, the
+/// header, so that a large file that is not an image costs one small read.
+const HEAD_LEN: u64 = 64 << 10;
+
+/// What the header of an image file says, and the file's content hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub format: ImageFormat,
+    /// Lower-case format name: `jpeg`, `png`, `gif`, `webp`, `bmp`, `tiff`, …
+    pub format_name: &'static str,
+    pub width: u32,
+    pub height: u32,
+    /// File size.
+    pub bytes: u64,
+    /// BLAKE3 of the file's bytes, lower-case hex.
+    pub hash: String,
+}
+
+/// Reads an image file's header and hashes it. `Err` holds the reason the file cannot be
+/// used, ready to show next to its path ("truncated jpeg: …", "not an image: …").
+pub fn probe(path: &Path) -> Result<ImageInfo, String> {
+    probe_detailed(path).map_err(|f| f.reason)
+}
+
+/// Why a probe failed; the import uses the kind to ignore, without a word, files in a
+/// folder that were never meant to be images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FailKind {
+    /// Zero bytes.
+    Empty,
+    /// The content is no known image format.
+    NotImage,
+    /// A format whose signature is weak (a few ASCII or zero bytes, e.g. `P1` of PNM) but
+    /// whose header did not parse: most likely not an image at all.
+    WeakSignature,
+    /// Missing, unreadable, truncated, corrupt, too large.
+    Other,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub kind: FailKind,
+    pub reason: String,
+}
+
+impl Failure {
+    fn new(kind: FailKind, reason: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An io error as a short reason a user can act on.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a folder, not a file".into(),
+        _ => format!("cannot read: {e}"),
+    }
+}
+
+fn other(reason: impl Into<String>) -> Failure {
+    Failure::new(FailKind::Other, reason)
+}
+
+pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
+    let io = |e: std::io::Error| other(io_reason(&e));
+    let mut file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(other("is a folder, not a file"));
+    }
+    let len = meta.len();
+    if len == 0 {
+        return Err(Failure::new(FailKind::Empty, "empty file (0 bytes)"));
+    }
+
+    // One small read decides whether this is an image at all.
+    let mut buf = Vec::with_capacity(len.min(IN_MEMORY_LIMIT) as usize);
+    (&mut file)
+        .take(HEAD_LEN)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let format = image::guess_format(&buf).map_err(|_| {
+        Failure::new(
+            FailKind::NotImage,
+            format!("not an image: {}", describe_content(&buf)),
+        )
+    })?;
+    let format_name = format_name(format);
+
+    let whole = len <= IN_MEMORY_LIMIT;
+    if whole {
+        file.read_to_end(&mut buf).map_err(io)?;
+    }
+    let size = if whole { buf.len() as u64 } else { len };
+
+    let (width, height) = dimensions(path, &buf, whole, format).map_err(|e| {
+        let kind = if weak_signature(format) {
+            FailKind::WeakSignature
+        } else {
+            FailKind::Other
+        };
+        let reason = match e {
+            ImageError::Unsupported(_) => format!("unsupported image format: {format_name}"),
+            ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                format!("truncated {format_name}: the file ends inside the header")
+            }
+            e => format!("corrupt {format_name} header: {e}"),
+        };
+        Failure::new(kind, reason)
+    })?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        return Err(other(format!(
+            "decompression bomb: the header claims {width}x{height} = {pixels} pixels, \
+             more than the limit of {MAX_PIXELS}"
+        )));
+    }
+    if width == 0 || height == 0 {
+        return Err(other(format!(
+            "corrupt {format_name} header: the image is {width}x{height} pixels"
+        )));
+    }
+
+    let hash = if whole {
+        check_complete(format, &buf, &buf, size)?;
+        blake3::hash(&buf).to_hex().to_string()
+    } else {
+        let mut tail = [0u8; 64];
+        file.seek(SeekFrom::End(-(tail.len() as i64))).map_err(io)?;
+        file.read_exact(&mut tail).map_err(io)?;
+        check_complete(format, &buf, &tail, size)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(&mut file).map_err(io)?;
+        hasher.finalize().to_hex().to_string()
+    };
+    Ok(ImageInfo {
+        format,
+        format_name,
+        width,
+        height,
+        bytes: size,
+        hash,
+    })
+}
+
+/// Header-only dimensions. A file too large to hold in memory is first tried with its head
+/// alone (enough for nearly every header), then read through a buffered reader.
+fn dimensions(
+    path: &Path,
+    buf: &[u8],
+    whole: bool,
+    format: ImageFormat,
+) -> Result<(u32, u32), ImageError> {
+    let from_buf = ImageReader::with_format(Cursor::new(buf), format).into_dimensions();
+    if whole || from_buf.is_ok() {
+        return from_buf;
+    }
+    ImageReader::open(path)?
+        .with_guessed_format()?
+        .into_dimensions()
+}
+
+/// Cheap truncation checks on the end of the file, for the formats whose end is marked.
+/// Trailing zero bytes (padding some writers add) are allowed.
+fn check_complete(format: ImageFormat, head: &[u8], tail: &[u8], size: u64) -> Result<(), Failure> {
+    let end = tail.len() - tail.iter().rev().take_while(|&&b| b == 0).count();
+    let tail = &tail[..end];
+    let truncated = |what: &str| Err(other(format!("truncated {}: {what}", format_name(format))));
+    match format {
+        ImageFormat::Jpeg if !tail.ends_with(&[0xFF, 0xD9]) => {
+            truncated("no end-of-image marker (FF D9) at the end of the file")
+        }
+        ImageFormat::Png if !tail.ends_with(b"IEND\xAE\x42\x60\x82") => {
+            truncated("no IEND chunk at the end of the file")
+        }
+        ImageFormat::Gif if !tail.ends_with(&[0x3B]) => {
+            truncated("no trailer byte (3B) at the end of the file")
+        }
+        ImageFormat::WebP if head.len() >= 8 => {
+            // RIFF: bytes 4..8 hold the size of everything after the first 8 bytes.
+            let declared = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            if u64::from(declared) + 8 > size {
+                truncated(&format!(
+                    "the RIFF header declares {} bytes, the file has {size}",
+                    u64::from(declared) + 8
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Formats recognised by a signature so short that ordinary files may start with it.
+fn weak_signature(format: ImageFormat) -> bool {
+    matches!(
+        format,
+        ImageFormat::Pnm | ImageFormat::Ico | ImageFormat::Tga | ImageFormat::Hdr
+    )
+}
+
+/// The lower-case name keylabel stores for a format.
+pub fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::Gif => "gif",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Ico => "ico",
+        ImageFormat::Pnm => "pnm",
+        ImageFormat::Tga => "tga",
+        ImageFormat::Qoi => "qoi",
+        ImageFormat::Hdr => "hdr",
+        ImageFormat::Avif => "avif",
+        ImageFormat::OpenExr => "openexr",
+        ImageFormat::Dds => "dds",
+        ImageFormat::Farbfeld => "farbfeld",
+        other => other.extensions_str().first().copied().unwrap_or("unknown"),
+    }
+}
+
+/// File name extensions that announce an image; such a file that is not one is reported,
+/// while other files in a folder that are not images are passed over.
+pub fn has_image_extension(path: &Path) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "jpg", "jpeg", "jpe", "jfif", "png", "apng", "gif", "webp", "bmp", "dib", "tif", "tiff",
+        "ico", "pbm", "pgm", "ppm", "pnm", "pam", "tga", "qoi", "hdr", "avif", "heic", "heif",
+        "exr", "dds", "ff", "jxl",
+    ];
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// A few words on what a non-image file seems to hold.
+fn describe_content(head: &[u8]) -> &'static str {
+    let sample = &head[..head.len().min(512)];
+    let texty = !sample.contains(&0)
+        && match std::str::from_utf8(sample) {
+            Ok(_) => true,
+            // A multi-byte character cut at the end of the sample is still text.
+            Err(e) => e.error_len().is_none(),
+        };
+    if texty {
+        "the file holds text"
+    } else {
+        "the content is no known image format"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_checks_accept_complete_and_padded_files_and_refuse_cut_ones() {
+        let jpeg_end = [0x12, 0xFF, 0xD9, 0, 0];
+        assert!(check_complete(ImageFormat::Jpeg, &[], &jpeg_end, 5).is_ok());
+        let err = check_complete(ImageFormat::Jpeg, &[], &[0xFF, 0xD8, 0x12], 3).unwrap_err();
+        assert!(err.reason.starts_with("truncated jpeg"), "{}", err.reason);
+        assert!(check_complete(ImageFormat::Gif, &[], &[1, 0x3B], 2).is_ok());
+        assert!(check_complete(ImageFormat::Gif, &[], &[1, 2], 2).is_err());
+        let webp_head = [b'R', b'I', b'F', b'F', 100, 0, 0, 0];
+        assert!(check_complete(ImageFormat::WebP, &webp_head, &[], 108).is_ok());
+        assert!(check_complete(ImageFormat::WebP, &webp_head, &[], 60).is_err());
+    }
+
+    #[test]
+    fn text_and_binary_content_are_told_apart() {
+        assert_eq!(describe_content(b"hello, world\n"), "the file holds text");
+        assert_eq!(
+            describe_content(&[0x00, 0x01, 0xFE]),
+            "the content is no known image format"
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! `import-labels`: labels or model suggestions from a CSV or JSON Lines file.
+//!
+//! The file is checked as a whole before anything is written: one unknown sample or class
+//! refuses it, naming the first bad rows, so a typo never leaves half a file imported.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::images::io_reason;
+use crate::project::{ClassId, EventKind, NewEvent, Project, Result, Source, TaskKind};
+
+/// Bad rows named in a refusal.
+const SHOWN_BAD_ROWS: usize = 5;
+
+/// What `import-labels` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LabelsReport {
+    /// Data rows in the file.
+    pub rows: u64,
+    /// Events written (labels, or suggestions with `as_suggestions`).
+    pub recorded: u64,
+    /// Rows equal to the annotator's current label (or the current suggestion): not
+    /// written again.
+    pub unchanged: u64,
+    /// Distinct samples the written events are about.
+    pub samples: u64,
+    pub as_suggestions: bool,
+}
+
+/// One row as read, before it is checked against the project.
+struct RawRow {
+    /// Row number (CSV data row) or line number (JSON Lines), for messages.
+    at: String,
+    sample: Option<String>,
+    labels: Vec<String>,
+    annotator: Option<String>,
+    score: Option<Result<f64, String>>,
+}
+
+/// Reads labels from `file` (CSV, TSV or JSON Lines) and records them: as `Label` events
+/// from source `imported`, or with `as_suggestions` as `Suggest` events from source
+/// `model`. `annotator` is used for rows without their own `annotator`.
+pub fn import_labels(
+    project: &mut Project,
+    file: &Path,
+    annotator: &str,
+    as_suggestions: bool,
+) -> Result<LabelsReport> {
+    let shown = file.display();
+    let (rows, mut bad) =
+        read_rows(file).map_err(|reason| anyhow::anyhow!("`{shown}`: {reason}"))?;
+
+    let classes: HashMap<String, ClassId> = project
+        .classes()?
+        .into_iter()
+        .map(|c| (c.name, c.id))
+        .collect();
+    let single = project.task() == TaskKind::SingleLabel;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut unchanged = 0u64;
+    for row in &rows {
+        let at = &row.at;
+        let Some(name) = row.sample.as_deref().filter(|s| !s.trim().is_empty()) else {
+            bad.push(format!("{at}: no sample"));
+            continue;
+        };
+        let Some(sample) = project.find_sample(name.trim())? else {
+            bad.push(format!("{at}: unknown sample `{name}`"));
+            continue;
+        };
+        if row.labels.is_empty() {
+            bad.push(format!("{at}: no label"));
+            continue;
+        }
+        let mut ids = BTreeSet::new();
+        let mut unknown = None;
+        for l in &row.labels {
+            match classes.get(l) {
+                Some(id) => {
+                    ids.insert(*id);
+                }
+                None => {
+                    unknown = Some(l);
+                    break;
+                }
+            }
+        }
+        if let Some(l) = unknown {
+            bad.push(format!("{at}: unknown class `{l}`"));
+            continue;
+        }
+        if single && ids.len() > 1 {
+            bad.push(format!(
+                "{at}: {} classes (`{}`) in a single-label project",
+                ids.len(),
+                row.labels.join("|")
+            ));
+            continue;
+        }
+        let score = match &row.score {
+            None => None,
+            Some(Ok(s)) => Some(*s),
+            Some(Err(raw)) => {
+                bad.push(format!("{at}: score `{raw}` is not a number"));
+                continue;
+            }
+        };
+        let who = row
+            .annotator
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .unwrap_or(annotator);
+        let labels: Vec<ClassId> = ids.into_iter().collect();
+        let same = if as_suggestions {
+            project.suggestion(sample.id)? == Some((labels.clone(), score))
+        } else {
+            project.decision_of(sample.id, who)?.is_some_and(|d| {
+                d.status == crate::project::SampleStatus::Labeled && d.labels == labels
+            })
+        };
+        if same {
+            unchanged += 1;
+            continue;
+        }
+        let (kind, source) = if as_suggestions {
+            (EventKind::Suggest, Source::Model)
+        } else {
+            (EventKind::Label, Source::Imported)
+        };
+        events.push(NewEvent {
+            labels,
+            score,
+            source,
+            ..NewEvent::new(sample.id, who, kind)
+        });
+    }
+
+    if !bad.is_empty() {
+        let shown_rows: Vec<&str> = bad
+            .iter()
+            .take(SHOWN_BAD_ROWS)
+            .map(String::as_str)
+            .collect();
+        let more = bad.len().saturating_sub(SHOWN_BAD_ROWS);
+        anyhow::bail!(
+            "`{shown}` refused, nothing was written: {} bad row{}: {}{}",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            shown_rows.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+
+    let samples: BTreeSet<_> = events.iter().map(|e| e.sample).collect();
+    // One transaction: the whole file or nothing.
+    project.record_all(&events)?;
+    Ok(LabelsReport {
+        rows: rows.len() as u64,
+        recorded: events.len() as u64,
+        unchanged,
+        samples: samples.len() as u64,
+        as_suggestions,
+    })
+}
+
+/// Reads every row; a row that cannot be parsed at all is returned as a bad-row message.
+fn read_rows(file: &Path) -> Result<(Vec<RawRow>, Vec<String>), String> {
+    let jsonl = match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("jsonl" | "ndjson") => true,
+        Some("csv" | "tsv" | "tab") => false,
+        // Any other name: JSON Lines when the first character is `{`.
+        _ => {
+            let mut first = Vec::new();
+            let f = File::open(file).map_err(|e| io_reason(&e))?;
+            BufReader::new(f)
+                .read_until(b'{', &mut first)
+                .map_err(|e| io_reason(&e))?;
+            first.last() == Some(&b'{')
+                && first[..first.len() - 1].iter().all(u8::is_ascii_whitespace)
+        }
+    };
+    let f = File::open(file).map_err(|e| io_reason(&e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err("is a folder, not a file".into());
+    }
+    if jsonl {
+        read_jsonl(f)
+    } else {
+        let tsv = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"));
+        read_csv(f, if tsv { b'\t' } else { b',' })
+    }
+}
+
+fn split_labels(s: &str) -> Vec<String> {
+    s.split('|')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_score(s: &str) -> Option<Result<f64, String>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    Some(
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| s.to_string()),
+    )
+}
+
+fn read_csv(f: File, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>), String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(BufReader::new(f));
+    let header = reader
+        .headers()
+        .map_err(|e| format!("cannot read the header row: {e}"))?
+        .clone();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    let col = |n: &str| names.iter().position(|h| h == n);
+    let (Some(sample_col), Some(label_col)) = (col("sample"), col("label")) else {
+        return Err(format!(
+            "needs the columns `sample` and `label` (found: {})",
+            names.join(", ")
+        ));
+    };
+    let (annotator_col, score_col) = (col("annotator"), col("score"));
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut n = 0u64;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                n += 1;
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => {
+                        bad.push(format!("row {n}: invalid UTF-8"));
+                        continue;
+                    }
+                    _ => return Err(format!("cannot read past row {}: {e}", n - 1)),
+                }
+            }
+        }
+        n += 1;
+        if record.len() == 1 && record.get(0).is_some_and(str::is_empty) {
+            n -= 1;
+            continue;
+        }
+        if record.len() != names.len() {
+            bad.push(format!(
+                "row {n}: expected {} fields, found {}",
+                names.len(),
+                record.len()
+            ));
+            continue;
+        }
+        let get = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::to_string);
+        rows.push(RawRow {
+            at: format!("row {n}"),
+            sample: get(Some(sample_col)),
+            labels: record.get(label_col).map(split_labels).unwrap_or_default(),
+            annotator: get(annotator_col),
+            score: score_col.and_then(|i| record.get(i)).and_then(parse_score),
+        });
+    }
+    Ok((rows, bad))
+}
+
+fn read_jsonl(f: File) -> Result<(Vec<RawRow>, Vec<String>), String> {
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    let mut reader = BufReader::new(f);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("cannot read past line {line}: {}", io_reason(&e)))?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let at = format!("line {line}");
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            bad.push(format!("{at}: invalid UTF-8"));
+            continue;
+        };
+        let text = text.trim_start_matches('\u{feff}').trim();
+        if text.is_empty() {
+            continue;
+        }
+        let object = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => {
+                bad.push(format!("{at}: not a JSON object"));
+                continue;
+            }
+            Err(e) => {
+                bad.push(format!("{at}: invalid JSON: {e}"));
+                continue;
+            }
+        };
+        let string = |k: &str| match object.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let labels = match object.get("label") {
+            Some(Value::String(s)) => split_labels(s),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.trim().to_string(),
+                    other => other.to_string(),
+                })
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Some(Value::Number(n)) => vec![n.to_string()],
+            _ => Vec::new(),
+        };
+        let score = match object.get("score") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64().map(Ok),
+            Some(Value::String(s)) => parse_score(s),
+            Some(other) => Some(Err(other.to_string())),
+        };
+        rows.push(RawRow {
+            sample: string("sample"),
+            labels,
+            annotator: string("annotator"),
+            score,
+            at,
+        });
+    }
+    Ok((rows, bad))
+}

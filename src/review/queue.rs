@@ -1,0 +1,307 @@
+//! The reviewer's queue and the reviewer's decisions.
+//!
+//! The queue lists, in this order: samples whose annotators gave different labels, flagged
+//! samples, and samples whose model suggestion the annotators overrode. Each decision a
+//! reviewer takes is an event in the log, recorded under the reviewer's name: accepting
+//! one annotator's label, setting another label, or sending the sample back to the
+//! annotation queue.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::project::{
+    ClassId, Decision, EventKind, NewEvent, Project, ProjectError, Result, SampleId, SampleStatus,
+};
+
+/// Why a sample is in the review queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// Its annotators gave different labels and no reviewer has decided.
+    Disagreement,
+    /// Someone flagged it for review.
+    Flagged,
+    /// A model suggested labels and an annotator labeled it otherwise.
+    SuggestionOverridden,
+}
+
+impl ReviewReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewReason::Disagreement => "disagreement",
+            ReviewReason::Flagged => "flagged",
+            ReviewReason::SuggestionOverridden => "suggestion overridden",
+        }
+    }
+}
+
+/// One annotator's current decision, as a reviewer sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnnotatorDecision {
+    pub annotator: String,
+    pub status: SampleStatus,
+    pub labels: Vec<ClassId>,
+    pub label_names: Vec<String>,
+    /// When the decision was recorded (RFC 3339).
+    pub at: String,
+    /// Time the annotator spent on the sample.
+    pub spent_ms: Option<u64>,
+}
+
+/// A sample waiting for a reviewer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReviewItem {
+    pub sample: SampleId,
+    pub name: String,
+    pub reason: ReviewReason,
+    /// Every annotator's current decision, by annotator name.
+    pub decisions: Vec<AnnotatorDecision>,
+    /// The latest model suggestion (labels, score), if any.
+    pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
+}
+
+/// Up to `limit` samples for a reviewer: disagreements first, then flagged samples, then
+/// samples whose model suggestion was overridden; in import order within each group. A
+/// sample appears once, under the first reason that applies. Samples a reviewer has decided
+/// leave the queue (unless flagged again).
+pub fn review_queue(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> {
+    let mut picked: Vec<(SampleId, ReviewReason)> = Vec::new();
+    let mut seen: BTreeSet<SampleId> = BTreeSet::new();
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let conn = project.conn();
+
+    // 1. Disagreements: two or more labels that differ, no reviewer decision.
+    {
+        let mut stmt = conn.prepare(
+            "SELECT st.sample_id, a.labels FROM sample_state st \
+             JOIN annotations a ON a.sample_id = st.sample_id AND a.state = 'labeled' \
+             WHERE st.annotators >= 2 AND st.review_labels IS NULL AND st.status = 'labeled' \
+             ORDER BY st.sample_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut current: Option<(SampleId, String, bool)> = None;
+        while let Some(r) = rows.next()? {
+            let id: SampleId = r.get(0)?;
+            let labels = r.get_ref(1)?.as_str()?;
+            match &mut current {
+                Some((cur, first, differs)) if *cur == id => {
+                    if first != labels {
+                        *differs = true;
+                    }
+                }
+                _ => {
+                    if let Some((cur, _, true)) = current.take() {
+                        picked.push((cur, ReviewReason::Disagreement));
+                        seen.insert(cur);
+                        if picked.len() >= limit {
+                            break;
+                        }
+                    }
+                    current = Some((id, labels.to_string(), false));
+                }
+            }
+        }
+        if picked.len() < limit
+            && let Some((cur, _, true)) = current
+        {
+            picked.push((cur, ReviewReason::Disagreement));
+            seen.insert(cur);
+        }
+    }
+
+    // 2. Flagged samples.
+    if picked.len() < limit {
+        let mut stmt = conn
+            .prepare("SELECT sample_id FROM sample_state WHERE flagged = 1 ORDER BY sample_id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: SampleId = r.get(0)?;
+            if seen.insert(id) {
+                picked.push((id, ReviewReason::Flagged));
+                if picked.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+
+    // 3. The latest suggestion differs from an annotator's current label.
+    if picked.len() < limit {
+        let mut stmt = conn.prepare(
+            "SELECT e.sample_id, e.labels FROM events e WHERE e.kind = 'suggest' \
+             AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+             ORDER BY e.sample_id, e.at DESC, e.uid DESC",
+        )?;
+        let mut labels_of = conn.prepare(
+            "SELECT a.labels FROM annotations a JOIN sample_state st ON st.sample_id = a.sample_id \
+             WHERE a.sample_id = ?1 AND a.state = 'labeled' AND st.review_labels IS NULL \
+             AND st.status = 'labeled'",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut last: Option<SampleId> = None;
+        while let Some(r) = rows.next()? {
+            let id: SampleId = r.get(0)?;
+            if last == Some(id) {
+                continue; // an older suggestion of the same sample
+            }
+            last = Some(id);
+            if seen.contains(&id) {
+                continue;
+            }
+            let suggested = r.get_ref(1)?.as_str()?.to_string();
+            let overridden = labels_of
+                .query_map([id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .iter()
+                .any(|l| *l != suggested);
+            if overridden {
+                seen.insert(id);
+                picked.push((id, ReviewReason::SuggestionOverridden));
+                if picked.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+
+    let names: HashMap<ClassId, String> = project
+        .classes()?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+    let mut out = Vec::with_capacity(picked.len());
+    for (id, reason) in picked {
+        let Some(sample) = project.sample(id)? else {
+            continue;
+        };
+        out.push(ReviewItem {
+            sample: id,
+            name: sample.name,
+            reason,
+            decisions: project
+                .decisions(id)?
+                .into_iter()
+                .map(|d| with_names(d, &names))
+                .collect(),
+            suggestion: project.suggestion(id)?,
+        });
+    }
+    Ok(out)
+}
+
+fn with_names(d: Decision, names: &HashMap<ClassId, String>) -> AnnotatorDecision {
+    AnnotatorDecision {
+        label_names: d
+            .labels
+            .iter()
+            .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("#{id}")))
+            .collect(),
+        annotator: d.annotator,
+        status: d.status,
+        labels: d.labels,
+        at: d.at,
+        spent_ms: d.spent_ms,
+    }
+}
+
+fn require_sample(project: &Project, sample: SampleId) -> Result<()> {
+    if project.sample(sample)?.is_none() {
+        return Err(ProjectError::Invalid(format!("there is no sample with id {sample}")).into());
+    }
+    Ok(())
+}
+
+fn require_reviewer(reviewer: &str) -> Result<()> {
+    if reviewer.trim().is_empty() {
+        return Err(
+            ProjectError::Invalid("a review decision needs the reviewer's name".into()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// Records a review event and, when the sample is flagged, an unflag by the reviewer: the
+/// reviewer has given it the attention the flag asked for.
+fn record_review(project: &mut Project, sample: SampleId, ev: NewEvent) -> Result<String> {
+    let mut events = vec![ev];
+    if project.is_flagged(sample)? {
+        let reviewer = events[0].annotator.clone();
+        events.push(NewEvent::new(sample, &reviewer, EventKind::Unflag));
+    }
+    let uids = project.record_all(&events)?;
+    Ok(uids.into_iter().next().unwrap_or_default())
+}
+
+/// The reviewer accepts `from_annotator`'s current label as the sample's final label.
+/// Returns the review event's uid.
+pub fn accept(
+    project: &mut Project,
+    sample: SampleId,
+    reviewer: &str,
+    from_annotator: &str,
+) -> Result<String> {
+    require_reviewer(reviewer)?;
+    require_sample(project, sample)?;
+    let decision = project
+        .decision_of(sample, from_annotator)?
+        .filter(|d| d.status == SampleStatus::Labeled)
+        .ok_or_else(|| {
+            ProjectError::Invalid(format!(
+                "`{from_annotator}` has no current label on sample {sample} to accept"
+            ))
+        })?;
+    let mut ev = NewEvent::new(sample, reviewer, EventKind::Review)
+        .with_note(format!("accepted the label of {from_annotator}"));
+    ev.labels = decision.labels;
+    record_review(project, sample, ev)
+}
+
+/// The reviewer sets the sample's final label to `classes` (overriding the annotators).
+/// Returns the review event's uid.
+pub fn set_label(
+    project: &mut Project,
+    sample: SampleId,
+    reviewer: &str,
+    classes: &[ClassId],
+) -> Result<String> {
+    require_reviewer(reviewer)?;
+    require_sample(project, sample)?;
+    let mut ev =
+        NewEvent::new(sample, reviewer, EventKind::Review).with_note("set by the reviewer");
+    ev.labels = classes.to_vec();
+    record_review(project, sample, ev)
+}
+
+/// The reviewer sends the sample back to the annotation queue: its current labels and any
+/// review decision stop counting, and every annotator is offered it again.
+/// Returns the send-back event's uid.
+pub fn send_back(project: &mut Project, sample: SampleId, reviewer: &str) -> Result<String> {
+    require_reviewer(reviewer)?;
+    require_sample(project, sample)?;
+    record_review(
+        project,
+        sample,
+        NewEvent::new(sample, reviewer, EventKind::SendBack),
+    )
+}
+
+/// The decisions on `sample` that `annotator` may see: in blind mode only their own, else
+/// everyone's. The labeling window shows other annotators' labels only through this.
+pub fn visible_decisions(
+    project: &Project,
+    sample: SampleId,
+    annotator: &str,
+) -> Result<Vec<Decision>> {
+    let all = project.decisions(sample)?;
+    if project.settings()?.is_blind() {
+        Ok(all
+            .into_iter()
+            .filter(|d| d.annotator == annotator)
+            .collect())
+    } else {
+        Ok(all)
+    }
+}

@@ -1,0 +1,465 @@
+//! One parallel pass over the image files: `MISSING_FILES`, `CHANGED_FILES`,
+//! `UNREADABLE_SAMPLES` and `SIZE_OUTLIERS`, and the perceptual hashes for
+//! `NEAR_DUPLICATES`.
+//!
+//! Each file is read once: its bytes are hashed with BLAKE3 and compared with the hash
+//! recorded at import, its header is probed (dimensions, colour type), a cheap structural
+//! test looks for truncation, and when near-duplicates are wanted and the cache has no hash
+//! for this content, the perceptual hash is computed from the same bytes. Files are never
+//! written. Samples are streamed in batches, so memory stays bounded by the batch plus a
+//! few numbers per image.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use image::{ColorType, ImageFormat, ImageReader};
+use rayon::prelude::*;
+use rusqlite::{MAIN_DB, params};
+
+use super::phash::{self, Hashed, format_name};
+use super::{Finding, MAX_LISTED, Options, Progress, Severity, names_of, plural};
+use crate::project::{Project, Result, SampleId, ValidationSettings};
+
+/// Samples read per batch: large enough to keep every core busy, small enough to bound
+/// memory (one batch of files is held at most once per worker thread).
+const BATCH: i64 = 1024;
+
+/// What the file pass hands on.
+pub(super) struct FilePass {
+    /// Perceptual hashes of the readable in-scope images (empty without near-duplicates).
+    pub perceptual: Vec<Hashed>,
+}
+
+/// The outcome of one file.
+#[derive(Debug)]
+enum State {
+    Ok,
+    Missing,
+    Unreadable(String),
+}
+
+struct Checked {
+    id: SampleId,
+    state: State,
+    changed: bool,
+    /// Pixel count and colour type from the header.
+    probe: Option<(u64, ColorType)>,
+    perceptual: Option<Hashed>,
+    /// A new perceptual-hash cache row: (content hash, hash or error).
+    to_cache: Option<(String, std::result::Result<u64, String>)>,
+}
+
+struct Entry {
+    id: SampleId,
+    file: PathBuf,
+    hash: String,
+}
+
+/// A cached perceptual hash: the hash, or why the image could not be decoded.
+type Cached = std::result::Result<u64, String>;
+
+/// Affected samples of one finding: how many, and the first few ids.
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    ids: Vec<SampleId>,
+    examples: Vec<(SampleId, String)>,
+}
+
+impl Tally {
+    fn add(&mut self, id: SampleId) {
+        self.count += 1;
+        if self.ids.len() < MAX_LISTED {
+            self.ids.push(id);
+        }
+    }
+
+    fn add_with_reason(&mut self, id: SampleId, reason: &str) {
+        self.add(id);
+        if self.examples.len() < 3 {
+            self.examples.push((id, reason.to_string()));
+        }
+    }
+}
+
+pub(super) fn check(
+    project: &Project,
+    options: &Options,
+    settings: &ValidationSettings,
+    progress: &dyn Progress,
+    out: &mut Vec<Finding>,
+) -> Result<FilePass> {
+    let conn = project.conn();
+    let scope = super::scope_condition(options);
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM samples s WHERE s.kind = 'image' AND {scope}"),
+        [],
+        |r| r.get(0),
+    )?;
+    let mut pass = FilePass {
+        perceptual: Vec::new(),
+    };
+    if total == 0 {
+        return Ok(pass);
+    }
+    let cache_writable = options.near_duplicates && !conn.is_readonly(MAIN_DB)?;
+    let mut batch_stmt = conn.prepare(&format!(
+        "SELECT s.id, s.path, s.hash FROM samples s WHERE s.kind = 'image' AND s.id > ?1 \
+         AND {scope} ORDER BY s.id LIMIT ?2"
+    ))?;
+
+    let (mut missing, mut changed, mut unreadable) =
+        (Tally::default(), Tally::default(), Tally::default());
+    let mut sizes: Vec<(SampleId, u64)> = Vec::new();
+    let mut colours: Vec<(SampleId, ColorType)> = Vec::new();
+
+    progress.start("Checking image files", total as u64);
+    let mut after = i64::MIN;
+    loop {
+        if progress.cancelled() {
+            progress.finish();
+            anyhow::bail!("validation was cancelled");
+        }
+        let entries: Vec<Entry> = batch_stmt
+            .query_map(params![after, BATCH], |r| {
+                Ok((
+                    r.get::<_, SampleId>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .map(|r| {
+                r.map(|(id, path, hash)| Entry {
+                    id,
+                    file: project.resolve(&path),
+                    hash,
+                })
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            break;
+        };
+        after = last.id;
+        let cache = if options.near_duplicates {
+            phash::cached(project, first.id, last.id)?
+        } else {
+            HashMap::new()
+        };
+        let results: Vec<Checked> = entries
+            .par_iter()
+            .map(|e| {
+                let c = check_file(e, options.near_duplicates, &cache);
+                progress.advance(1);
+                c
+            })
+            .collect();
+
+        let mut new_rows = Vec::new();
+        for c in results {
+            match &c.state {
+                State::Missing => missing.add(c.id),
+                State::Unreadable(reason) => unreadable.add_with_reason(c.id, reason),
+                State::Ok => {}
+            }
+            if c.changed {
+                changed.add(c.id);
+            }
+            if let Some((pixels, colour)) = c.probe {
+                sizes.push((c.id, pixels));
+                colours.push((c.id, colour));
+            }
+            pass.perceptual.extend(c.perceptual);
+            if let Some((content, value)) = c.to_cache {
+                new_rows.push((c.id, content, value));
+            }
+        }
+        if cache_writable && !new_rows.is_empty() {
+            phash::store(project, &new_rows)?;
+        }
+    }
+    progress.finish();
+
+    let example_text = |t: &Tally| -> Result<String> {
+        if t.examples.is_empty() {
+            return Ok(String::new());
+        }
+        let ids: Vec<SampleId> = t.examples.iter().map(|(id, _)| *id).collect();
+        let names = names_of(project, &ids)?;
+        let parts: Vec<String> = names
+            .iter()
+            .zip(&t.examples)
+            .map(|(n, (_, reason))| format!("`{n}`: {reason}"))
+            .collect();
+        Ok(format!(" (e.g. {})", parts.join("; ")))
+    };
+    if missing.count > 0 {
+        out.push(
+            Finding::new(
+                "MISSING_FILES",
+                Severity::Error,
+                missing.count,
+                format!(
+                    "{} no longer exist; restore them (or move the project folder back \
+                     together with its images), or exclude the samples",
+                    plural(missing.count, "image file", "image files")
+                ),
+            )
+            .with_samples(names_of(project, &missing.ids)?),
+        );
+    }
+    if changed.count > 0 {
+        out.push(
+            Finding::new(
+                "CHANGED_FILES",
+                Severity::Error,
+                changed.count,
+                format!(
+                    "{} changed on disk since import (the content hash differs), so their \
+                     labels may no longer fit; restore the original files, or exclude the \
+                     samples and import the new files again",
+                    plural(changed.count, "image file has", "image files have")
+                ),
+            )
+            .with_samples(names_of(project, &changed.ids)?),
+        );
+    }
+    if unreadable.count > 0 {
+        let examples = example_text(&unreadable)?;
+        out.push(
+            Finding::new(
+                "UNREADABLE_SAMPLES",
+                Severity::Error,
+                unreadable.count,
+                format!(
+                    "{} cannot be read as images{examples}; replace the files with intact \
+                     copies, or exclude the samples",
+                    plural(unreadable.count, "file", "files")
+                ),
+            )
+            .with_samples(names_of(project, &unreadable.ids)?),
+        );
+    }
+    size_outliers(project, settings, &mut sizes, &colours, out)?;
+    Ok(pass)
+}
+
+fn check_file(
+    e: &Entry,
+    near_duplicates: bool,
+    cache: &HashMap<(SampleId, String), Cached>,
+) -> Checked {
+    let mut c = Checked {
+        id: e.id,
+        state: State::Ok,
+        changed: false,
+        probe: None,
+        perceptual: None,
+        to_cache: None,
+    };
+    let bytes = match std::fs::read(&e.file) {
+        Ok(b) => b,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            c.state = State::Missing;
+            return c;
+        }
+        Err(err) => {
+            c.state = State::Unreadable(format!("cannot read the file: {err}"));
+            return c;
+        }
+    };
+    let content = blake3::hash(&bytes);
+    let content_hex = content.to_hex();
+    c.changed = !content_hex.as_str().eq_ignore_ascii_case(e.hash.trim());
+
+    let format = match probe(&bytes) {
+        Ok((format, pixels, colour)) => {
+            c.probe = Some((pixels, colour));
+            format
+        }
+        Err(reason) => {
+            c.state = State::Unreadable(reason);
+            return c;
+        }
+    };
+    if let Some(reason) = truncation(&bytes, format) {
+        c.state = State::Unreadable(reason);
+        return c;
+    }
+    if near_duplicates {
+        let key = (e.id, content_hex.to_string());
+        let value = match cache.get(&key) {
+            Some(v) => v.clone(),
+            None => {
+                let v = phash::perceptual_hash(&bytes, format);
+                c.to_cache = Some((key.1, v.clone()));
+                v
+            }
+        };
+        match value {
+            Ok(hash) => {
+                c.perceptual = Some(Hashed {
+                    id: e.id,
+                    content: *content.as_bytes(),
+                    hash,
+                })
+            }
+            Err(reason) => c.state = State::Unreadable(reason),
+        }
+    }
+    c
+}
+
+/// Reads the header: the format (by content), pixel count and colour type.
+fn probe(bytes: &[u8]) -> std::result::Result<(ImageFormat, u64, ColorType), String> {
+    use image::ImageDecoder;
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let Some(format) = reader.format() else {
+        return Err("not an image in a format keylabel reads".into());
+    };
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("bad {} header: {e}", format_name(format)))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(format!(
+            "the {} header gives a size of {w}×{h}",
+            format_name(format)
+        ));
+    }
+    Ok((format, u64::from(w) * u64::from(h), decoder.color_type()))
+}
+
+/// A cheap test for data cut off after the header; a file that fails the structural test
+/// is decoded in full to be sure. `None` when the file looks whole.
+fn truncation(bytes: &[u8], format: ImageFormat) -> Option<String> {
+    let looks_whole = match format {
+        // The end-of-image marker ends the file (some writers pad with zeros), or at least
+        // follows the last start-of-scan: inside entropy-coded data 0xFF is always followed
+        // by 0x00 or a restart marker, so a scan cut short has no 0xFFD9 after it, while a
+        // whole one followed by other data (a second picture, a video) does.
+        ImageFormat::Jpeg => {
+            let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+            bytes[..end].ends_with(&[0xFF, 0xD9])
+                || matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
+        }
+        // The IEND chunk, always the last one, with its fixed CRC.
+        ImageFormat::Png => {
+            bytes.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
+        }
+        // The GIF trailer byte.
+        ImageFormat::Gif => bytes.last() == Some(&0x3B),
+        // The RIFF container states its length.
+        ImageFormat::WebP => {
+            let stated = bytes
+                .get(4..8)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 8);
+            match stated {
+                Some(n) if n <= bytes.len() => true,
+                Some(n) => {
+                    return Some(format!(
+                        "truncated WebP: its header gives {n} bytes, the file has {}",
+                        bytes.len()
+                    ));
+                }
+                None => false,
+            }
+        }
+        // Other formats have no cheap end marker; the header probe stands.
+        _ => true,
+    };
+    if looks_whole {
+        return None;
+    }
+    phash::full_decode_error(bytes, format)
+}
+
+/// `SIZE_OUTLIERS`: far from the median pixel count, or a rare colour type.
+fn size_outliers(
+    project: &Project,
+    settings: &ValidationSettings,
+    sizes: &mut [(SampleId, u64)],
+    colours: &[(SampleId, ColorType)],
+    out: &mut Vec<Finding>,
+) -> Result<()> {
+    if sizes.len() < 2 {
+        return Ok(());
+    }
+    let factor = settings.size_outlier_factor.max(1.0);
+    let mid = sizes.len() / 2;
+    let median = sizes.select_nth_unstable_by_key(mid, |(_, p)| *p).1.1 as f64;
+    let mut outliers: Vec<SampleId> = sizes
+        .iter()
+        .filter(|(_, p)| {
+            let p = *p as f64;
+            p > median * factor || p * factor < median
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    let by_size = outliers.len() as u64;
+
+    let mut counts: HashMap<ColorType, u64> = HashMap::new();
+    for (_, c) in colours {
+        *counts.entry(*c).or_default() += 1;
+    }
+    let (majority, _) = counts
+        .iter()
+        .max_by_key(|(c, n)| (**n, format!("{c:?}")))
+        .map(|(c, n)| (*c, *n))
+        .unwrap_or((ColorType::Rgb8, 0));
+    let limit = settings.colour_outlier_fraction * colours.len() as f64;
+    let rare: Vec<ColorType> = counts
+        .iter()
+        .filter(|(c, n)| **c != majority && (**n as f64) < limit)
+        .map(|(c, _)| *c)
+        .collect();
+    let mut by_colour = 0u64;
+    for (id, c) in colours {
+        if rare.contains(c) {
+            by_colour += 1;
+            outliers.push(*id);
+        }
+    }
+    outliers.sort_unstable();
+    outliers.dedup();
+    if outliers.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if by_size > 0 {
+        parts.push(format!(
+            "{} more than {factor}× larger or smaller than the median of {} pixels",
+            plural(by_size, "image is", "images are"),
+            median as u64
+        ));
+    }
+    if by_colour > 0 {
+        let mut names: Vec<String> = rare.iter().map(|c| format!("{c:?}")).collect();
+        names.sort();
+        parts.push(format!(
+            "{} a rare colour type ({}) where most are {majority:?}",
+            plural(by_colour, "image has", "images have"),
+            names.join(", ")
+        ));
+    }
+    out.push(
+        Finding::new(
+            "SIZE_OUTLIERS",
+            Severity::Warning,
+            outliers.len() as u64,
+            format!(
+                "{}; check that they belong in the dataset (a model resizes and converts \
+                 them, which may distort them)",
+                parts.join("; ")
+            ),
+        )
+        .with_samples(names_of(project, &outliers)?),
+    );
+    Ok(())
+}
