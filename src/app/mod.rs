@@ -326,8 +326,8 @@ impl App {
                         self.info("Nothing left to undo");
                     }
                 }
-                Command::Next => session.next()?,
-                Command::Previous => session.previous()?,
+                Command::Next => session.go_next()?,
+                Command::Previous => session.go_previous()?,
                 Command::NextUnlabeled => session.next_unlabeled()?,
                 Command::Skip => session.skip()?,
                 Command::Exclude => {

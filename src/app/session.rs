@@ -417,7 +417,7 @@ impl Session {
         Ok(true)
     }
 
-    pub fn next(&mut self) -> Result<()> {
+    pub fn go_next(&mut self) -> Result<()> {
         if let Some(id) = self.current_id()
             && let Some(next) = self.project.sample_ids_after(Some(id), 1)?.first()
         {
@@ -426,7 +426,7 @@ impl Session {
         Ok(())
     }
 
-    pub fn previous(&mut self) -> Result<()> {
+    pub fn go_previous(&mut self) -> Result<()> {
         if let Some(id) = self.current_id()
             && let Some(prev) = self.project.previous_sample(id)?
         {
