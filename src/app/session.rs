@@ -136,8 +136,12 @@ impl Session {
             Some(d) => d.labels.clone(),
             None => Vec::new(),
         };
+        let position = match self.position_in_window(id) {
+            Some(p) => p,
+            None => self.project.sample_position(id)?,
+        };
         self.current = Some(Current {
-            position: self.project.sample_position(id)?,
+            position,
             classes: self.project.current_classes(id)?,
             suggestion: self.project.suggestion(id)?,
             flagged: self.project.is_flagged(id)?,
@@ -147,6 +151,24 @@ impl Session {
         self.shown_at = Instant::now();
         self.refresh_window(id)?;
         Ok(())
+    }
+
+    /// The position of `id` worked out from the current sample's when both are in the
+    /// window of neighbours (which holds consecutive samples in import order): the usual
+    /// step to the next sample then needs no count over the whole project.
+    fn position_in_window(&self, id: SampleId) -> Option<u64> {
+        let cur = self.current.as_ref()?;
+        let from = cur.sample.id;
+        if !self.window.contains_key(&from) || !self.window.contains_key(&id) {
+            return None;
+        }
+        if id >= from {
+            let steps = self.window.range(from..id).count() as u64;
+            Some(cur.position + steps)
+        } else {
+            let steps = self.window.range(id..from).count() as u64;
+            cur.position.checked_sub(steps)
+        }
     }
 
     /// Keeps the rows of the samples around `id` so that prefetching needs no query per
