@@ -3,6 +3,7 @@
 //!
 //! Two measurements: the statistics alone on ratings built in memory, and the whole
 //! `agreement` path on a real project file (read every label from SQLite, then compute).
+//! Dawid–Skene on the same ratings is timed once for information.
 //! Run with `cargo bench --bench agreement`; set `KEYLABEL_BENCH_QUICK=1` for a smaller run.
 
 use std::hint::black_box;
@@ -12,6 +13,7 @@ use criterion::Criterion;
 use keylabel::TaskKind;
 use keylabel::project::{NewEvent, NewSample, Project, SampleKind};
 use keylabel::review::agreement::{self, Rating, Ratings};
+use keylabel::review::dawid_skene::{Options as DsOptions, dawid_skene};
 
 const ANNOTATORS: u32 = 20;
 const PER_SAMPLE: u32 = 4;
@@ -158,6 +160,16 @@ fn main() {
         mem.as_secs_f64(),
         file.as_secs_f64(),
         report.krippendorff_alpha.value
+    );
+
+    // Dawid–Skene on the same ratings (the `dawid-skene` consensus policy), one run.
+    let t = Instant::now();
+    let est = dawid_skene(&ratings, &[], DsOptions::default());
+    println!(
+        "Dawid–Skene over {labels} labels: {:.3} s, {} EM rounds, converged: {}",
+        t.elapsed().as_secs_f64(),
+        est.iterations,
+        est.converged
     );
 
     let mut c = Criterion::default()

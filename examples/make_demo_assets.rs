@@ -170,7 +170,7 @@ fn beach(rng: &mut Rng, seed: u32) -> Canvas {
     } else {
         ([0.18, 0.45, 0.85], [0.72, 0.86, 0.97])
     };
-    let phase = rng.range(0.0, 6.28);
+    let phase = rng.range(0.0, std::f32::consts::TAU);
     let cloudiness = rng.range(0.45, 0.62);
     c.fill(|x, y| {
         let shore_y =

@@ -195,11 +195,6 @@ fn class_key_labels_commits_and_advances() {
     project.integrity_check().unwrap();
     assert_eq!(h.state().session().unwrap().counts.done, 1);
     h.get_by_label_contains("1 / 4 done");
-    h.get_by_label("#2 of 4");
-    press(&mut h, Key::ArrowLeft);
-    h.get_by_label("#1 of 4");
-    press(&mut h, Key::N);
-    h.get_by_label("#2 of 4");
 }
 
 #[test]
@@ -436,7 +431,7 @@ fn a_broken_image_shows_the_reason_and_can_be_excluded() {
     press(&mut h, Key::Num1);
     wait_until(&mut h, "the broken image to fail", App::current_image_ready);
     h.get_by_label("This image cannot be shown");
-    h.get_by_label_contains("zz broken.jpg`");
+    h.get_by_label_contains("cannot decode");
     let broken = current(&h);
     press(&mut h, Key::X);
     press(&mut h, Key::Enter);
@@ -556,59 +551,4 @@ fn text_sample_snapshot() {
             .labels,
         vec![class_id(&path, "positive")]
     );
-}
-
-fn wait_for_grid(h: &mut Harness<'_, App>) {
-    wait_until(h, "the grid to load", |a| {
-        a.grid_mode && a.grid.as_ref().is_some_and(|g| !g.is_loading())
-    });
-}
-
-#[test]
-fn grid_bulk_labels_the_selection_with_one_event_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = image_project(dir.path(), TaskKind::SingleLabel, 6, false);
-    let mut h = open(&path, None);
-    press(&mut h, Key::Num1);
-    press(&mut h, Key::G);
-    wait_for_grid(&mut h);
-    assert_eq!(h.state().grid.as_ref().unwrap().count(), Some(6));
-    // A class key with nothing selected labels nothing.
-    press(&mut h, Key::Num3);
-    let project = Project::open(&path).unwrap();
-    assert_eq!(project.decided_by(ANNOTATOR).unwrap(), 1);
-    press_mod(&mut h, Modifiers::COMMAND, Key::A);
-    assert_eq!(h.state().grid.as_ref().unwrap().selected().len(), 6);
-    press(&mut h, Key::Num2);
-    let dog = class_id(&path, "dog");
-    let ids = project.sample_ids(&Default::default(), 0, 100).unwrap();
-    for id in &ids {
-        let d = project.decision_of(*id, ANNOTATOR).unwrap().unwrap();
-        assert_eq!(d.labels, vec![dog], "sample {id}");
-    }
-    let label_events = project
-        .history(None)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Label)
-        .count();
-    assert_eq!(label_events, 1 + 6, "one event per sample");
-    assert_eq!(h.state().session().unwrap().counts.done, 6);
-    assert_eq!(
-        h.state().session().unwrap().counts.per_class.get(&dog),
-        Some(&6)
-    );
-    project.integrity_check().unwrap();
-    wait_for_grid(&mut h);
-    h.get_by_label_contains("Labeled 6 samples");
-    h.state_mut().toast = None;
-    h.step();
-    h.snapshot("grid");
-    // Arrow keys move the grid's focus (not the labeling view); Enter opens the sample.
-    press(&mut h, Key::ArrowRight);
-    press(&mut h, Key::ArrowRight);
-    let focused = h.state().grid.as_ref().unwrap().focused().unwrap();
-    press(&mut h, Key::Enter);
-    assert!(!h.state().grid_mode);
-    assert_eq!(current(&h), focused);
 }

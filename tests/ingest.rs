@@ -735,7 +735,12 @@ fn suggestions_and_multi_labels_from_json_lines() {
     assert!(history.iter().all(|e| e.annotator == "cli-user"));
 
     // Multi-label labels through the library.
-    fs::write(root.join("multi.csv"), "sample,label\nimg/b.png,cat|bird\n").unwrap();
+    // A path relative to the project folder, written as `./…`, names the sample too.
+    fs::write(
+        root.join("multi.csv"),
+        "sample,label\n./img/b.png,cat|bird\n",
+    )
+    .unwrap();
     let r = ingest::import_labels(&mut p, &root.join("multi.csv"), "carol", false).unwrap();
     assert_eq!((r.recorded, r.samples, r.unchanged), (1, 1, 0));
     let b = id(&p, "img/b.png");

@@ -847,3 +847,65 @@ fn grid_snapshot_of_the_demo() {
     settle(&mut h);
     h.snapshot("grid_demo");
 }
+
+#[test]
+fn grid_snapshot_of_text_and_damaged_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = mixed_project(dir.path(), 24);
+    {
+        let mut p = Project::open(&path).unwrap();
+        let broken = dir.path().join("imgs").join("broken.png");
+        std::fs::write(&broken, b"\x89PNG\r\n\x1a\n not really").unwrap();
+        let stored = p.stored_path(&broken);
+        let gone = p.stored_path(&dir.path().join("imgs").join("moved away.jpg"));
+        let damaged: Vec<NewSample> = [(stored, "aa01"), (gone, "aa02")]
+            .into_iter()
+            .map(|(s, h)| NewSample {
+                kind: SampleKind::Image,
+                name: s.clone(),
+                path: s,
+                row: None,
+                hash: h.into(),
+                bytes: 20,
+                width: None,
+                height: None,
+                format: Some("png".into()),
+                text: None,
+                features: None,
+            })
+            .collect();
+        p.insert_samples(&damaged).unwrap();
+        let class = |p: &Project, n: &str| p.class_by_name(n).unwrap().unwrap().id;
+        let (cat, dog, bird) = (class(&p, "cat"), class(&p, "dog"), class(&p, "bird"));
+        for (id, c) in [
+            (7, cat),
+            (8, dog),
+            (9, dog),
+            (10, bird),
+            (1, cat),
+            (2, bird),
+        ] {
+            p.record(NewEvent::label(id, "ann", vec![c])).unwrap();
+        }
+        p.record(NewEvent::new(11, "ann", EventKind::Skip)).unwrap();
+        p.record(NewEvent::new(12, "ann", EventKind::Exclude).with_note("spam"))
+            .unwrap();
+        p.record(NewEvent::new(13, "ann", EventKind::Flag)).unwrap();
+        p.integrity_check().unwrap();
+    }
+    let mut h = grid_harness(&path, egui::vec2(1000.0, 640.0));
+    settle(&mut h);
+    h.get_by_label("Sample reviews.csv#1, labeled cat");
+    h.get_by_label("Sample reviews.csv#7, unlabeled, flagged");
+    // The damaged files are at the end: scroll there with the keyboard.
+    h.state_mut().grid.scroll_to_index(31);
+    settle(&mut h);
+    h.get_by_label("Sample imgs/broken.png, unlabeled");
+    h.get_by_label("Sample imgs/moved away.jpg, unlabeled");
+    h.state_mut().grid.scroll_to_index(0);
+    settle(&mut h);
+    h.snapshot("grid_text");
+    h.state_mut().grid.scroll_to_index(31);
+    settle(&mut h);
+    h.snapshot("grid_damaged");
+}

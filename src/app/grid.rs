@@ -379,6 +379,15 @@ impl GridView {
             || self.thumbs.as_ref().is_some_and(|t| !t.is_idle())
     }
 
+    /// Moves the keyboard focus to the `index`-th matching sample and scrolls it into view
+    /// (e.g. back from the labeling view: with no filter set, the index of a sample is
+    /// [`Project::sample_position`]).
+    pub fn scroll_to_index(&mut self, index: u64) {
+        self.focus = Some(index);
+        self.anchor = Some(index);
+        self.scroll_to_focus = true;
+    }
+
     /// The sample with the keyboard focus.
     pub fn focused(&self) -> Option<SampleId> {
         self.focus.and_then(|i| self.id_at(i))
@@ -645,6 +654,7 @@ impl GridView {
             return;
         }
         let cols = self.columns.max(1) as i64;
+        let has_selection = !self.selection.is_empty();
         let (moves, shift, enter, all, escape) = ui.input_mut(|i| {
             let mut d: i64 = 0;
             for (key, step) in [
@@ -662,7 +672,8 @@ impl GridView {
                 i.modifiers.shift,
                 i.consume_key(Modifiers::NONE, Key::Enter),
                 i.consume_key(Modifiers::COMMAND, Key::A),
-                i.consume_key(Modifiers::NONE, Key::Escape),
+                // Escape is left to the window when there is nothing to clear.
+                has_selection && i.consume_key(Modifiers::NONE, Key::Escape),
             )
         });
         if moves != 0 {
@@ -732,12 +743,11 @@ impl GridView {
             if let Some(f) = self.focus {
                 let top = (f / cols as u64) as f32 * row_h;
                 let viewport_h = ui.available_height();
-                if let Some(cur) = self.last_offset {
-                    if top < cur {
-                        area = area.vertical_scroll_offset(top);
-                    } else if top + row_h > cur + viewport_h {
-                        area = area.vertical_scroll_offset(top + row_h - viewport_h);
-                    }
+                let cur = self.last_offset.unwrap_or(0.0);
+                if top < cur {
+                    area = area.vertical_scroll_offset(top);
+                } else if top + row_h > cur + viewport_h {
+                    area = area.vertical_scroll_offset(top + row_h - viewport_h);
                 }
             }
         }
@@ -838,6 +848,18 @@ impl GridView {
                 }
                 if resp.hovered() {
                     ui.ctx().set_cursor_icon(egui::CursorIcon::PointingHand);
+                    let mut tip = label.clone();
+                    if let Some(c) = self.cell_at(i)
+                        && let Some(t) = &self.thumbs
+                        && let Some(ImageState::Failed(reason)) = t.peek(&ThumbKey {
+                            hash: c.summary.hash.clone(),
+                            path: c.file.clone(),
+                        })
+                    {
+                        tip.push('\n');
+                        tip.push_str(&reason);
+                    }
+                    resp.on_hover_text(tip);
                 }
             }
             if let Some((i, m)) = clicked {
@@ -943,26 +965,31 @@ impl GridView {
                     }
                     Some(ImageState::Failed(reason)) => {
                         painter.text(
-                            thumb_rect.center() - Vec2::new(0.0, 8.0),
+                            thumb_rect.center_top() + Vec2::new(0.0, 22.0),
                             Align2::CENTER_CENTER,
                             "cannot show",
                             FontId::proportional(13.0),
                             Color32::from_rgb(240, 140, 100),
                         );
-                        let short: String = reason
-                            .chars()
-                            .rev()
-                            .take(40)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect();
-                        painter.text(
-                            thumb_rect.center() + Vec2::new(0.0, 10.0),
-                            Align2::CENTER_CENTER,
-                            short,
-                            FontId::proportional(9.0),
-                            Color32::from_gray(150),
+                        // The reason without the file's path (the caption names the file).
+                        let short = reason
+                            .rfind("`: ")
+                            .map_or(reason.as_str(), |i| &reason[i + 3..]);
+                        let inner = thumb_rect.shrink2(Vec2::new(8.0, 0.0));
+                        let galley = painter.layout(
+                            short.to_string(),
+                            FontId::proportional(10.5),
+                            Color32::from_gray(170),
+                            inner.width(),
+                        );
+                        let top = Pos2::new(
+                            inner.center().x - galley.size().x / 2.0,
+                            thumb_rect.top() + 36.0,
+                        );
+                        painter.with_clip_rect(thumb_rect.shrink(2.0)).galley(
+                            top,
+                            galley,
+                            Color32::from_gray(170),
                         );
                     }
                     _ => {
@@ -1159,7 +1186,7 @@ fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

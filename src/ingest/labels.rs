@@ -69,7 +69,7 @@ pub fn import_labels(
             bad.push(format!("{at}: no sample"));
             continue;
         };
-        let Some(sample) = project.find_sample(name.trim())? else {
+        let Some(sample) = find(project, name.trim())? else {
             bad.push(format!("{at}: unknown sample `{name}`"));
             continue;
         };
@@ -171,6 +171,19 @@ pub fn import_labels(
         samples: samples.len() as u64,
         as_suggestions,
     })
+}
+
+/// A sample by name, else by path: as given (relative to the current folder), or relative
+/// to the project file's folder as the labels file's paths usually are.
+fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>> {
+    if let Some(s) = project.find_sample(name)? {
+        return Ok(Some(s));
+    }
+    let stored = project.stored_path(&project.root().join(name));
+    if stored == name {
+        return Ok(None);
+    }
+    project.sample_by_name(&stored)
 }
 
 /// Reads every row; a row that cannot be parsed at all is returned as a bad-row message.

@@ -1,7 +1,7 @@
 //! Table rows: CSV / TSV and JSON Lines files, one row one text sample.
 //!
 //! The file is read on its own thread and handed over in batches to the thread that writes
-//! them, so parsing and SQLite overlap; memory holds at most a few batches, whatever the
+//! them, so parsing and SQLite overlap; memory holds at most two batches, whatever the
 //! file's size.
 
 use std::fs::File;
@@ -12,7 +12,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use serde_json::{Map, Value};
 
 use super::images::io_reason;
-use super::{BATCH, ImportOptions, Unreadable};
+use super::{ImportOptions, Unreadable};
 use crate::project::{NewSample, SampleKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,13 +59,18 @@ pub(crate) fn estimate_rows(path: &Path, format: TableFormat) -> u64 {
     }
 }
 
-/// What the reader thread hands to the writer.
-pub(crate) enum Chunk {
-    Rows(Vec<NewSample>),
-    /// A row that cannot be imported.
-    Bad(Unreadable),
-    /// Rows read so far (for progress).
-    Progress(u64),
+/// Rows per transaction. Larger than the image batches: every row adds a random key to the
+/// content-hash index, and each commit rewrites the index pages it touched, so fewer, larger
+/// commits write far less. Two batches in memory stay well under 200 MB.
+pub(crate) const TABLE_BATCH: usize = 50_000;
+
+/// What the reader thread hands to the writer: a batch of rows, the rows that could not be
+/// imported, and how many rows were read for both.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    pub rows: Vec<NewSample>,
+    pub bad: Vec<Unreadable>,
+    pub read: u64,
 }
 
 /// Reads `path` and sends its rows in batches. A problem with the whole file (cannot be
@@ -86,8 +91,7 @@ pub(crate) fn read_table(
         shown,
         stored,
         tx,
-        batch: Vec::with_capacity(BATCH),
-        read: 0,
+        chunk: Chunk::default(),
         scratch: Vec::new(),
     };
     let result = match format {
@@ -102,32 +106,24 @@ struct RowSink<'a> {
     shown: &'a str,
     stored: &'a str,
     tx: &'a SyncSender<Chunk>,
-    batch: Vec<NewSample>,
-    read: u64,
+    chunk: Chunk,
     scratch: Vec<u8>,
 }
 
 impl RowSink<'_> {
-    fn tick(&mut self) {
-        self.read += 1;
-        if self.read.is_multiple_of(1024) {
-            let _ = self.tx.send(Chunk::Progress(1024));
-        }
-    }
-
     fn bad(&mut self, reason: String) {
-        self.tick();
-        let _ = self.tx.send(Chunk::Bad(Unreadable {
+        self.chunk.read += 1;
+        self.chunk.bad.push(Unreadable {
             path: self.shown.to_string(),
             reason,
-        }));
+        });
     }
 
     fn row(&mut self, row: u64, id: Option<String>, text: String, features: Map<String, Value>) {
-        self.tick();
+        self.chunk.read += 1;
         let hash = row_hash_with(&mut self.scratch, &text, &features);
         let name = id.unwrap_or_else(|| format!("{}#{row}", self.stored));
-        self.batch.push(NewSample {
+        self.chunk.rows.push(NewSample {
             kind: SampleKind::Text,
             name,
             path: self.stored.to_string(),
@@ -140,20 +136,14 @@ impl RowSink<'_> {
             text: Some(text),
             features: Some(features),
         });
-        if self.batch.len() >= BATCH {
+        if self.chunk.rows.len() >= TABLE_BATCH {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-            let _ = self.tx.send(Chunk::Rows(batch));
-        }
-        let rest = self.read % 1024;
-        if rest > 0 {
-            let _ = self.tx.send(Chunk::Progress(rest));
-            self.read -= rest;
+        if self.chunk.read > 0 {
+            let _ = self.tx.send(std::mem::take(&mut self.chunk));
         }
     }
 }
@@ -402,7 +392,9 @@ pub(crate) fn stream_table(
     options: &ImportOptions,
     mut on_chunk: impl FnMut(Chunk) -> anyhow::Result<()>,
 ) -> anyhow::Result<Result<(), String>> {
-    let (tx, rx) = sync_channel::<Chunk>(4);
+    // A rendezvous channel: the reader fills the next batch while the writer stores this one,
+    // and waits for the writer rather than piling batches up in memory.
+    let (tx, rx) = sync_channel::<Chunk>(0);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_table(path, shown, stored, format, options, &tx));
         let mut outcome = Ok(());

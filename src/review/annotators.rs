@@ -292,8 +292,7 @@ pub fn stats_text(stats: &[AnnotatorStats]) -> String {
             .map(|c| format!("{} → {} ×{}", c.given, c.final_label, c.count))
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:<w$}  {:>8}  {:>9}  {:>9}  {:>14}  {:>7}  {}",
             s.name,
             s.labels,
@@ -303,6 +302,7 @@ pub fn stats_text(stats: &[AnnotatorStats]) -> String {
             s.reviews,
             confused
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let undefined: Vec<String> = stats
         .iter()

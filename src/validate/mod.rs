@@ -188,11 +188,10 @@ pub fn validate_with(
 /// `None` where it is undefined (no overlap, or every label in one class).
 fn project_alpha(project: &Project) -> Result<Option<f64>> {
     let annotations = crate::review::agreement::Annotations::load(project)?;
-    Ok(
-        crate::review::agreement::krippendorff_alpha(&annotations.nominal())
-            .value
-            .ok(),
-    )
+    Ok(crate::review::agreement::report(&annotations, false)
+        .krippendorff_alpha
+        .value
+        .ok())
 }
 
 /// SQL condition (over `samples s`) selecting the samples an export would write: never the
