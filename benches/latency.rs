@@ -46,7 +46,7 @@ fn write_12mp_jpeg(path: &Path, seed: u32) {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let n = (state & 0x3f) as u32;
+        let n = state & 0x3f;
         image::Rgb([
             ((x * 255 / w + n + seed * 30) % 256) as u8,
             ((y * 255 / h + n) % 256) as u8,

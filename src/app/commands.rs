@@ -207,8 +207,11 @@ impl Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     Command(Command),
-    /// Assign (single-label) or toggle (multi-label) a class.
+    /// Assign (single-label) or toggle (multi-label) a class; in the grid, label every
+    /// selected sample with it.
     Class(ClassId),
+    /// Show this sample in the labeling view (from the grid).
+    Open(crate::project::SampleId),
 }
 
 impl From<Command> for Action {

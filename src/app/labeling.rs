@@ -92,6 +92,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
         view,
         persisted,
         grid_mode,
+        grid,
         ..
     } = app;
     let Screen::Labeling(session) = screen else {
@@ -125,19 +126,31 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
 
     let keymap = &persisted.keymap;
     top_bar(ui, session, keymap, &mut actions);
-    class_bar(ui, session, keymap, &mut actions);
+    class_bar(ui, session, keymap, *grid_mode, &mut actions);
     let is_text = session
         .current
         .as_ref()
         .is_some_and(|c| c.sample.kind == SampleKind::Text);
-    if persisted.show_info || is_text {
+    if !*grid_mode && (persisted.show_info || is_text) {
         info_panel(ui, session, persisted.show_info);
     }
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
         .show(ui, |ui| {
             if *grid_mode {
-                grid_placeholder(ui, keymap);
+                if let Some(grid) = grid.as_mut() {
+                    egui::Frame::NONE
+                        .inner_margin(egui::Margin::same(8))
+                        .show(ui, |ui| {
+                            for a in grid.show(ui, &session.project) {
+                                match a {
+                                    super::grid::GridAction::Open(id) => {
+                                        actions.push(Action::Open(id))
+                                    }
+                                }
+                            }
+                        });
+                }
                 return;
             }
             match &session.current {
@@ -187,18 +200,6 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
                 );
             });
         });
-}
-
-fn grid_placeholder(ui: &mut egui::Ui, keymap: &Keymap) {
-    // TEMPORARY until the grid view (gui2 branch) is merged.
-    centered(
-        ui,
-        &format!(
-            "The thumbnail grid is not available in this build yet. Press {} to go back.",
-            keymap.label(Command::ToggleGrid)
-        ),
-        theme::MUTED,
-    );
 }
 
 fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
@@ -292,7 +293,13 @@ fn tool_button(ui: &mut egui::Ui, keymap: &Keymap, cmd: Command, actions: &mut V
     }
 }
 
-fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
+fn class_bar(
+    ui: &mut egui::Ui,
+    session: &Session,
+    keymap: &Keymap,
+    grid_mode: bool,
+    actions: &mut Vec<Action>,
+) {
     let Some(cur) = &session.current else {
         return;
     };
@@ -362,7 +369,13 @@ fn class_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mu
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let hint = if multi {
+                    let hint = if grid_mode {
+                        format!(
+                            "Select samples (click, Shift/Ctrl+click, drag, Ctrl+A), then a class \
+                             key labels them all · Enter opens · {} back",
+                            keymap.label(Command::ToggleGrid)
+                        )
+                    } else if multi {
                         format!(
                             "Toggle classes, {} to save · {} skip · {} all keys",
                             keymap.label(Command::Commit),

@@ -69,16 +69,11 @@ pub fn run(project: Option<PathBuf>, annotator: String) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 
-/// Opens the window on the built-in demo project.
+/// Opens the window on the built-in demo project (made in the user data folder on first
+/// run).
 pub fn run_demo(annotator: String) -> anyhow::Result<()> {
-    let path = demo_project()?;
+    let path = crate::demo::ensure_demo_project(&crate::demo::default_data_dir())?;
     run(Some(path), annotator)
-}
-
-/// The demo project, made on first use. TEMPORARY: the demo module is built on the
-/// `gui2` branch; until it is merged this reports that the demo is missing.
-fn demo_project() -> anyhow::Result<PathBuf> {
-    anyhow::bail!("the demo project is not available in this build yet")
 }
 
 fn project_name(path: &Path) -> String {
@@ -100,8 +95,14 @@ pub fn window_title(project: &str) -> String {
 pub enum Screen {
     Start(start::StartScreen),
     /// A project is being opened or created in the background.
-    Busy(Job<Result<Session, String>>),
+    Busy(Job<Result<Opened, String>>),
     Labeling(Box<Session>),
+}
+
+/// A project opened in the background, with a note for the user (e.g. an import summary).
+pub struct Opened {
+    pub session: Session,
+    pub note: Option<String>,
 }
 
 /// A dialog over the current screen.
@@ -129,6 +130,8 @@ pub struct App {
     pub loader: Option<loader::ImageLoader>,
     pub view: labeling::ViewState,
     pub grid_mode: bool,
+    /// The thumbnail grid of the open project (made when the project opens).
+    pub grid: Option<grid::GridView>,
     pub toast: Option<Toast>,
     /// The review view, when open (instead of the labeling view).
     pub review: Option<review_view::ReviewView>,
@@ -158,6 +161,7 @@ impl App {
             loader: None,
             view: labeling::ViewState::default(),
             grid_mode: false,
+            grid: None,
             toast: None,
             review: None,
             export: None,
@@ -177,28 +181,62 @@ impl App {
     pub fn open_project(&mut self, path: &Path) {
         let path = path.to_path_buf();
         let annotator = self.annotator.clone();
-        self.persisted.remember(&path);
-        self.save_settings();
         let what = format!("Opening {}", path.display());
         self.screen = Screen::Busy(Job::spawn(what, self.ctx.clone(), move |_| {
-            open_session(&path, annotator).map_err(|e| format!("{e:#}"))
+            open_session(&path, annotator)
+                .map(|session| Opened {
+                    session,
+                    note: None,
+                })
+                .map_err(|e| format!("{e:#}"))
         }));
+    }
+
+    /// Makes the demo project on first use (in the user data folder) and opens it.
+    pub fn open_demo(&mut self) {
+        let annotator = self.annotator.clone();
+        self.screen = Screen::Busy(Job::spawn(
+            "Preparing the demo project",
+            self.ctx.clone(),
+            move |_| {
+                let path = crate::demo::ensure_demo_project(&crate::demo::default_data_dir())
+                    .map_err(|e| format!("{e:#}"))?;
+                open_session(&path, annotator)
+                    .map(|session| Opened {
+                        session,
+                        note: None,
+                    })
+                    .map_err(|e| format!("{e:#}"))
+            },
+        ));
     }
 
     /// Creates a project and imports its samples in the background.
     fn create_project(&mut self, spec: start::NewProject) {
         let annotator = self.annotator.clone();
-        self.persisted.remember(&spec.file);
-        self.save_settings();
         let what = format!("Creating {}", spec.file.display());
         self.screen = Screen::Busy(Job::spawn(what, self.ctx.clone(), move |progress| {
             let mut project = Project::create(&spec.file, &spec.classes, spec.task)
                 .map_err(|e| format!("{e:#}"))?;
-            if !spec.sources.is_empty() {
-                import_samples(&mut project, &spec.sources, progress)?;
-            }
+            let note = if spec.sources.is_empty() {
+                None
+            } else {
+                let options = crate::ingest::ImportOptions {
+                    text_column: spec.text_column.clone(),
+                    annotator: annotator.clone(),
+                    ..Default::default()
+                };
+                let report =
+                    crate::ingest::import(&mut project, &spec.sources, &options, &|done, total| {
+                        progress.set(done, total)
+                    })
+                    .map_err(|e| format!("the project was created, but import failed: {e:#}"))?;
+                Some(import_note(&report))
+            };
             drop(project);
-            open_session(&spec.file, annotator).map_err(|e| format!("{e:#}"))
+            open_session(&spec.file, annotator)
+                .map(|session| Opened { session, note })
+                .map_err(|e| format!("{e:#}"))
         }));
     }
 
@@ -272,11 +310,31 @@ impl App {
         };
         let before = session.current_id();
         match action {
-            Action::Class(id) => {
-                if self.grid_mode {
-                    self.grid_mode = false;
+            Action::Class(id) if self.grid_mode => {
+                let Some(grid) = self.grid.as_mut() else {
+                    return Ok(());
+                };
+                let mut targets = grid.selected();
+                if targets.is_empty() {
+                    targets.extend(grid.focused());
                 }
-                session.class_key(id)?;
+                if targets.is_empty() {
+                    self.info("Select samples first: click, Shift/Ctrl+click, drag, or Ctrl+A");
+                } else {
+                    let name = session
+                        .class(id)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default();
+                    let n = session.label_many(&targets, id)?;
+                    grid.clear_selection();
+                    grid.invalidate();
+                    self.info(format!("Labeled {n} samples “{name}”"));
+                }
+            }
+            Action::Class(id) => session.class_key(id)?,
+            Action::Open(id) => {
+                session.go_to(id)?;
+                self.grid_mode = false;
             }
             Action::Command(cmd) => match cmd {
                 Command::Commit => {
@@ -293,8 +351,8 @@ impl App {
                         self.info("Nothing left to undo");
                     }
                 }
-                Command::Next => session.next()?,
-                Command::Previous => session.previous()?,
+                Command::Next => session.go_next()?,
+                Command::Previous => session.go_previous()?,
                 Command::NextUnlabeled => session.next_unlabeled()?,
                 Command::Skip => session.skip()?,
                 Command::Exclude => {
@@ -314,7 +372,15 @@ impl App {
                         self.info("This sample has no model suggestion");
                     }
                 }
-                Command::ToggleGrid => self.grid_mode = !self.grid_mode,
+                Command::ToggleGrid => {
+                    self.grid_mode = !self.grid_mode;
+                    if self.grid_mode
+                        && let Some(g) = self.grid.as_mut()
+                    {
+                        // Labels may have changed since the grid last read them.
+                        g.invalidate();
+                    }
+                }
                 Command::ZoomFit => self.view.toggle_zoom(),
                 Command::ToggleInfo => {
                     self.persisted.show_info = !self.persisted.show_info;
@@ -458,13 +524,21 @@ impl App {
         if !matches!(self.overlay, Overlay::None | Overlay::CheatSheet) {
             return Vec::new();
         }
-        // Typing into the export view's fields is not a command.
-        if self.export.is_some() && ctx.egui_wants_keyboard_input() {
+        // Typing in a text field (the export view, the grid's path filter) is text, not commands.
+        if ctx.egui_wants_keyboard_input() {
             return Vec::new();
         }
         let keymap = &self.persisted.keymap;
         let classes = &session.classes;
         let cheat_sheet_open = matches!(self.overlay, Overlay::CheatSheet);
+        // In the grid, arrows, Enter and Escape move the focus and open samples.
+        let grid_keys = |a: &Action| {
+            matches!(
+                a,
+                Action::Command(Command::Next | Command::Previous | Command::Commit)
+            )
+        };
+        let grid_mode = self.grid_mode;
         let mut actions = Vec::new();
         ctx.input_mut(|i| {
             i.events.retain(|e| {
@@ -485,6 +559,7 @@ impl App {
                 };
                 let sc = Shortcut::from_press(*key, *modifiers);
                 match keymap.action_for(sc, classes) {
+                    Some(a) if grid_mode && grid_keys(&a) => true,
                     // With the cheat sheet open, only its own key (and Esc) act.
                     Some(a @ Action::Command(Command::CheatSheet)) => {
                         actions.push(a);
@@ -555,6 +630,7 @@ impl App {
 
         // Keyboard focus must never rest on a button: Enter / Space would press it.
         if matches!(self.screen, Screen::Labeling(_))
+            && !self.grid_mode
             && matches!(self.overlay, Overlay::None)
             && self.export.is_none()
             && let Some(id) = ctx.memory(|m| m.focused())
@@ -611,10 +687,7 @@ impl App {
                     self.open_project(&p);
                 }
             }
-            start::Request::Demo => match demo_project() {
-                Ok(p) => self.open_project(&p),
-                Err(e) => self.error(format!("{e:#}")),
-            },
+            start::Request::Demo => self.open_demo(),
             start::Request::Create(spec) => self.create_project(spec),
         }
     }
@@ -625,9 +698,16 @@ impl App {
         };
         match job.poll() {
             None => ctx.request_repaint_after(Duration::from_millis(100)),
-            Some(Ok(Ok(session))) => {
+            Some(Ok(Ok(Opened { session, note }))) => {
+                self.persisted.remember(session.project.path());
+                self.save_settings();
+                self.grid = Some(grid::GridView::new(session.project.path()));
+                self.grid_mode = false;
                 self.screen = Screen::Labeling(Box::new(session));
                 self.view.reset();
+                if let Some(note) = note {
+                    self.info(note);
+                }
                 let clashes = self
                     .session()
                     .map(|s| self.persisted.keymap.clashes(&s.classes))
@@ -703,22 +783,29 @@ pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
     Session::new(project, annotator, counts)
 }
 
-/// Imports `sources` into `project`, reporting progress. TEMPORARY: the import module is
-/// built on the `ingest` branch; until it is merged, creating a project from the window
-/// makes an empty project and says that import is not available.
-fn import_samples(
-    _project: &mut Project,
-    _sources: &[PathBuf],
-    _progress: &jobs::Progress,
-) -> Result<(), String> {
-    Err(
-        "the project was created, but importing samples is not available in this build yet; \
-         use `keylabel import` once it is"
-            .into(),
-    )
+/// One line about an import for the user: counts, and the first unreadable files.
+fn import_note(report: &crate::ingest::ImportReport) -> String {
+    let mut note = format!("Imported {} samples", report.added);
+    if report.duplicates > 0 {
+        note.push_str(&format!(", {} duplicates skipped", report.duplicates));
+    }
+    if !report.unreadable.is_empty() {
+        let first: Vec<String> = report
+            .unreadable
+            .iter()
+            .take(3)
+            .map(|u| format!("{}: {}", u.path, u.reason))
+            .collect();
+        note.push_str(&format!(
+            "; {} unreadable ({})",
+            report.unreadable.len(),
+            first.join("; ")
+        ));
+    }
+    note
 }
 
-fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Session, String>>) {
+fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Opened, String>>) {
     egui::CentralPanel::default_margins().show(ui, |ui| {
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.4);

@@ -136,8 +136,12 @@ impl Session {
             Some(d) => d.labels.clone(),
             None => Vec::new(),
         };
+        let position = match self.position_in_window(id) {
+            Some(p) => p,
+            None => self.project.sample_position(id)?,
+        };
         self.current = Some(Current {
-            position: self.project.sample_position(id)?,
+            position,
             classes: self.project.current_classes(id)?,
             suggestion: self.project.suggestion(id)?,
             flagged: self.project.is_flagged(id)?,
@@ -147,6 +151,24 @@ impl Session {
         self.shown_at = Instant::now();
         self.refresh_window(id)?;
         Ok(())
+    }
+
+    /// The position of `id` worked out from the current sample's when both are in the
+    /// window of neighbours (which holds consecutive samples in import order): the usual
+    /// step to the next sample then needs no count over the whole project.
+    fn position_in_window(&self, id: SampleId) -> Option<u64> {
+        let cur = self.current.as_ref()?;
+        let from = cur.sample.id;
+        if !self.window.contains_key(&from) || !self.window.contains_key(&id) {
+            return None;
+        }
+        if id >= from {
+            let steps = self.window.range(from..id).count() as u64;
+            Some(cur.position + steps)
+        } else {
+            let steps = self.window.range(id..from).count() as u64;
+            cur.position.checked_sub(steps)
+        }
     }
 
     /// Keeps the rows of the samples around `id` so that prefetching needs no query per
@@ -283,6 +305,41 @@ impl Session {
         }
     }
 
+    /// Labels every sample in `ids` with `class` in one transaction, one event each (the
+    /// grid's bulk labeling). Multi-label adds the class to this annotator's current
+    /// classes of each sample. Returns how many samples were labeled.
+    pub fn label_many(&mut self, ids: &[SampleId], class: ClassId) -> Result<usize> {
+        let mut events = Vec::with_capacity(ids.len());
+        let mut before = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let own = self.project.decision_of(id, &self.annotator)?;
+            let labels = match self.task() {
+                TaskKind::SingleLabel => vec![class],
+                TaskKind::MultiLabel => {
+                    let mut l: Vec<ClassId> =
+                        own.as_ref().map(|d| d.labels.clone()).unwrap_or_default();
+                    if !l.contains(&class) {
+                        l.push(class);
+                    }
+                    l
+                }
+            };
+            before.push((own.is_some(), self.project.current_classes(id)?));
+            events.push(NewEvent::label(id, &self.annotator, labels));
+        }
+        self.project.record_all(&events)?;
+        for (&id, (had, classes_before)) in ids.iter().zip(before) {
+            let has = self.project.decision_of(id, &self.annotator)?.is_some();
+            let after = self.project.current_classes(id)?;
+            self.apply_delta(had, has, &classes_before, &after);
+        }
+        self.session_decisions += ids.len() as u64;
+        if let Some(cur) = self.current_id() {
+            self.go_to(cur)?;
+        }
+        Ok(ids.len())
+    }
+
     /// Multi-label: saves the toggled classes and advances. Returns `false` when nothing is
     /// toggled (nothing is written: an empty label is not a decision; skip instead).
     pub fn commit(&mut self) -> Result<bool> {
@@ -382,7 +439,7 @@ impl Session {
         Ok(true)
     }
 
-    pub fn next(&mut self) -> Result<()> {
+    pub fn go_next(&mut self) -> Result<()> {
         if let Some(id) = self.current_id()
             && let Some(next) = self.project.sample_ids_after(Some(id), 1)?.first()
         {
@@ -391,7 +448,7 @@ impl Session {
         Ok(())
     }
 
-    pub fn previous(&mut self) -> Result<()> {
+    pub fn go_previous(&mut self) -> Result<()> {
         if let Some(id) = self.current_id()
             && let Some(prev) = self.project.previous_sample(id)?
         {

@@ -21,6 +21,8 @@ pub struct NewProject {
     pub sources: Vec<PathBuf>,
     pub classes: Vec<String>,
     pub task: TaskKind,
+    /// The column shown to the annotator, for CSV / JSON Lines sources.
+    pub text_column: String,
 }
 
 /// The "New project" form.
@@ -30,6 +32,7 @@ pub struct StartScreen {
     pub file: String,
     pub classes: String,
     pub multi: bool,
+    pub text_column: String,
     pub error: Option<String>,
 }
 
@@ -41,6 +44,7 @@ impl Default for StartScreen {
             file: String::new(),
             classes: String::new(),
             multi: false,
+            text_column: "text".into(),
             error: None,
         }
     }
@@ -92,6 +96,10 @@ impl StartScreen {
                 TaskKind::MultiLabel
             } else {
                 TaskKind::SingleLabel
+            },
+            text_column: match self.text_column.trim() {
+                "" => "text".into(),
+                c => c.to_string(),
             },
         })
     }
@@ -210,6 +218,16 @@ impl StartScreen {
                     )
                     .labelled_by(label.id);
                     ui.end_row();
+                    if self.source.as_ref().is_some_and(|s| s.is_file()) {
+                        let label = ui.label("Text column");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.text_column)
+                                .hint_text("text")
+                                .desired_width(200.0),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                    }
                     ui.label("Task");
                     ui.horizontal(|ui| {
                         ui.radio_value(&mut self.multi, false, "Single-label");
