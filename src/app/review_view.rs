@@ -144,6 +144,8 @@ pub fn apply(app: &mut App, action: Action) -> anyhow::Result<bool> {
             | Command::ToggleInfo
             | Command::ZoomFit,
         ) => return Ok(false),
+        // Opening a sample from the grid is the labeling view's business.
+        Action::Open(_) => return Ok(false),
         Action::Command(cmd) => {
             app.info(format!(
                 "“{}” is for labeling; leave the review view first",
