@@ -1,6 +1,8 @@
 //! `init`, `classes`, `status`, `history` and `merge`.
 
-use super::{ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, print_json};
+use super::{
+    ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, print_json,
+};
 use crate::project::{Project, TaskKind};
 
 pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<Outcome> {
@@ -57,7 +59,11 @@ pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
         }
         ClassesCommand::Add { name, key, color } => {
             let c = project.add_class(name, key.as_deref(), color.as_deref())?;
-            println!("Added class `{}` (key {})", c.name, c.key.as_deref().unwrap_or("none"));
+            println!(
+                "Added class `{}` (key {})",
+                c.name,
+                c.key.as_deref().unwrap_or("none")
+            );
         }
         ClassesCommand::Rename { old, new } => {
             let c = project.rename_class(old, new)?;

@@ -102,7 +102,11 @@ impl Project {
 
     /// The classes offered for labeling (not archived), in schema order.
     pub fn active_classes(&self) -> Result<Vec<Class>> {
-        Ok(self.classes()?.into_iter().filter(|c| !c.archived).collect())
+        Ok(self
+            .classes()?
+            .into_iter()
+            .filter(|c| !c.archived)
+            .collect())
     }
 
     pub fn class_by_name(&self, name: &str) -> Result<Option<Class>> {
@@ -136,8 +140,7 @@ impl Project {
                 let k = k.trim();
                 if k.is_empty() {
                     None
-                } else if let Some(other) = existing.iter().find(|c| c.key.as_deref() == Some(k))
-                {
+                } else if let Some(other) = existing.iter().find(|c| c.key.as_deref() == Some(k)) {
                     return Err(ProjectError::Invalid(format!(
                         "key `{k}` is already bound to class `{}`",
                         other.name

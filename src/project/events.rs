@@ -381,8 +381,8 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
                 .flat_map(|d| d.labels.iter().copied())
                 .collect(),
         };
-        let mut ins = conn
-            .prepare_cached("INSERT INTO sample_classes(class_id, sample_id) VALUES (?1, ?2)")?;
+        let mut ins =
+            conn.prepare_cached("INSERT INTO sample_classes(class_id, sample_id) VALUES (?1, ?2)")?;
         for c in classes {
             ins.execute(params![c, sample])?;
         }
@@ -528,7 +528,9 @@ impl Project {
     pub fn review_decision(&self, sample: SampleId) -> Result<Option<(Vec<ClassId>, String)>> {
         let row: Option<(Option<String>, Option<String>)> = self
             .conn
-            .prepare_cached("SELECT review_labels, reviewer FROM sample_state WHERE sample_id = ?1")?
+            .prepare_cached(
+                "SELECT review_labels, reviewer FROM sample_state WHERE sample_id = ?1",
+            )?
             .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(match row {
@@ -540,9 +542,9 @@ impl Project {
     /// The classes in the sample's current label (review decision, else the union of its
     /// annotators' labels).
     pub fn current_classes(&self, sample: SampleId) -> Result<Vec<ClassId>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT class_id FROM sample_classes WHERE sample_id = ?1 ORDER BY class_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT class_id FROM sample_classes WHERE sample_id = ?1 ORDER BY class_id",
+        )?;
         let ids = stmt
             .query_map([sample], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<ClassId>>>()?;
@@ -566,8 +568,11 @@ impl Project {
 
     /// The event log, for one sample or (with `None`) all, in order.
     pub fn history(&self, sample: Option<SampleId>) -> Result<Vec<Event>> {
-        let names: HashMap<ClassId, String> =
-            self.classes()?.into_iter().map(|c| (c.id, c.name)).collect();
+        let names: HashMap<ClassId, String> = self
+            .classes()?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
         let sql = "SELECT e.uid, e.sample_id, s.name, e.annotator, e.kind, e.labels, e.target, \
                    e.note, e.score, e.source, e.at, e.spent_ms, \
                    EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \

@@ -59,8 +59,11 @@ impl Project {
             .into());
         }
         let class_map: HashMap<ClassId, ClassId> = {
-            let by_name: HashMap<String, ClassId> =
-                self.classes()?.into_iter().map(|c| (c.name, c.id)).collect();
+            let by_name: HashMap<String, ClassId> = self
+                .classes()?
+                .into_iter()
+                .map(|c| (c.name, c.id))
+                .collect();
             other
                 .classes()?
                 .into_iter()

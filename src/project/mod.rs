@@ -214,7 +214,9 @@ impl Project {
 
     fn from_conn(conn: Connection, path: &Path) -> Result<Project> {
         let task: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| {
+                r.get(0)
+            })
             .optional()?
             .unwrap_or_else(|| "single-label".into());
         let task = if task == "multi-label" {
@@ -379,7 +381,11 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     // Re-read inside the write transaction: another process may have migrated already.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(from) as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(current.max(from) as usize)
+    {
         tx.execute_batch(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
     }

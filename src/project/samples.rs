@@ -223,16 +223,16 @@ impl Project {
     }
 
     pub fn sample(&self, id: SampleId) -> Result<Option<Sample>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?1"
+        ))?;
         Ok(stmt.query_row([id], row_to_sample).optional()?)
     }
 
     pub fn sample_by_name(&self, name: &str) -> Result<Option<Sample>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"
+        ))?;
         Ok(stmt.query_row([name], row_to_sample).optional()?)
     }
 
@@ -254,7 +254,12 @@ impl Project {
     }
 
     /// Ids of the samples matching `query`, in import order, `limit` from `offset`.
-    pub fn sample_ids(&self, query: &SampleQuery, offset: u64, limit: u64) -> Result<Vec<SampleId>> {
+    pub fn sample_ids(
+        &self,
+        query: &SampleQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<SampleId>> {
         let (clause, mut args) = query.where_clause();
         args.push(rusqlite::types::Value::Integer(limit as i64));
         args.push(rusqlite::types::Value::Integer(offset as i64));
@@ -281,7 +286,9 @@ impl Project {
             .conn
             .prepare_cached("SELECT id FROM samples WHERE id > ?1 ORDER BY id LIMIT ?2")?;
         let ids = stmt
-            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| r.get(0))?
+            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| {
+                r.get(0)
+            })?
             .collect::<rusqlite::Result<Vec<SampleId>>>()?;
         Ok(ids)
     }
@@ -300,11 +307,11 @@ impl Project {
 
     /// 0-based position of `id` in import order.
     pub fn sample_position(&self, id: SampleId) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM samples WHERE id < ?1", [id], |r| {
-                r.get(0)
-            })?;
+        let n: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM samples WHERE id < ?1", [id], |r| {
+                    r.get(0)
+                })?;
         Ok(n as u64)
     }
 
@@ -384,7 +391,10 @@ impl Project {
     }
 }
 
-pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
+pub(super) fn insert_samples_tx(
+    tx: &Transaction<'_>,
+    batch: &[NewSample],
+) -> Result<Vec<InsertOutcome>> {
     let now = now_rfc3339();
     let mut by_name = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
     let mut by_hash = tx.prepare_cached("SELECT id FROM samples WHERE hash = ?1 LIMIT 1")?;
@@ -402,11 +412,7 @@ pub(super) fn insert_samples_tx(tx: &Transaction<'_>, batch: &[NewSample]) -> Re
             out.push(InsertOutcome::Duplicate(id));
             continue;
         }
-        let features = s
-            .features
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
+        let features = s.features.as_ref().map(serde_json::to_string).transpose()?;
         insert.execute(params![
             s.kind.as_str(),
             s.name,

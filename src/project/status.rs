@@ -57,14 +57,15 @@ impl Project {
         }
         let get = |k: &str| by_status.get(k).copied().unwrap_or(0);
         let (labeled, skipped, excluded) = (get("labeled"), get("skipped"), get("excluded"));
-        let flagged: i64 =
-            conn.query_row("SELECT count(*) FROM sample_state WHERE flagged = 1", [], |r| {
-                r.get(0)
-            })?;
+        let flagged: i64 = conn.query_row(
+            "SELECT count(*) FROM sample_state WHERE flagged = 1",
+            [],
+            |r| r.get(0),
+        )?;
 
         let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
-        let mut stmt = conn
-            .prepare_cached("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
             let (k, n) = row?;
             counts.insert(k, n as u64);
