@@ -264,6 +264,10 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
                     tool_button(ui, keymap, cmd, actions);
                 }
                 ui.separator();
+                for cmd in [Command::Review, Command::History, Command::Export] {
+                    tool_button(ui, keymap, cmd, actions);
+                }
+                ui.separator();
                 for cmd in [
                     Command::ToggleGrid,
                     Command::ZoomFit,
