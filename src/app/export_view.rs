@@ -272,11 +272,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     view.poll(ui.ctx());
 
     egui::Panel::top("export_bar")
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::symmetric(14, 8)),
-        )
+        .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("Export").strong().size(18.0));
@@ -300,11 +296,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     egui::Panel::left("export_options")
         .default_size(380.0)
         .size_range(300.0..=560.0)
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::same(14)),
-        )
+        .frame(theme::panel_frame(egui::Margin::same(14)))
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| options_ui(ui, view, ctx.clone()));
         });

@@ -56,11 +56,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     egui::Panel::right("history_panel")
         .default_size(320.0)
         .size_range(240.0..=640.0)
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::same(12)),
-        )
+        .frame(theme::panel_frame(egui::Margin::same(12)))
         .show(ui, |ui| {
             ui.label(RichText::new("History").strong().size(16.0));
             if let Some(e) = &panel.error {

@@ -204,11 +204,7 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
 
 fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
     egui::Panel::top("status_bar")
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::symmetric(14, 8)),
-        )
+        .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(session.project.name()).strong().size(18.0));
@@ -317,11 +313,7 @@ fn class_bar(
             .unwrap_or(&[])
     };
     egui::Panel::bottom("class_bar")
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::symmetric(14, 10)),
-        )
+        .frame(theme::panel_frame(egui::Margin::symmetric(14, 10)))
         .show(ui, |ui| {
             // What this annotator decided, and what to do next.
             ui.horizontal(|ui| {
@@ -474,11 +466,7 @@ fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
     egui::Panel::right("info_panel")
         .default_size(340.0)
         .size_range(240.0..=720.0)
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::same(12)),
-        )
+        .frame(theme::panel_frame(egui::Margin::same(12)))
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let s = &cur.sample;

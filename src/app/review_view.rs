@@ -210,11 +210,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     let item = view.current();
 
     egui::Panel::top("review_bar")
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::symmetric(14, 8)),
-        )
+        .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("Review").strong().size(18.0));
@@ -254,11 +250,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     egui::Panel::bottom("review_stats")
         .resizable(true)
         .default_size(170.0)
-        .frame(
-            egui::Frame::NONE
-                .fill(theme::PANEL)
-                .inner_margin(egui::Margin::symmetric(14, 8)),
-        )
+        .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| stats_table(ui, &view.stats));
 
     let Some(item) = item else {

@@ -64,3 +64,8 @@ pub fn parse_color(hex: &str) -> Color32 {
         Color32::GRAY
     }
 }
+
+/// The frame of every side, top and bottom panel: the panel colour and a margin.
+pub fn panel_frame(margin: egui::Margin) -> egui::Frame {
+    egui::Frame::NONE.fill(PANEL).inner_margin(margin)
+}
