@@ -55,8 +55,8 @@ fn build_project(dir: &Path, samples: usize) -> anyhow::Result<PathBuf> {
         // every file for duplicates, which is not what is measured here.
         let tx = project.conn().unchecked_transaction()?;
         let mut stmt = tx.prepare(
-            "INSERT INTO samples(kind, name, path, hash, bytes, width, height, format, \
-             imported_at) VALUES ('image', ?1, ?2, ?3, ?4, 320, 240, 'jpeg', \
+            "INSERT INTO samples(kind, name, path, hash, hash_key, bytes, width, height, \
+             format, imported_at) VALUES ('image', ?1, ?2, ?3, ?4, ?5, 320, 240, 'jpeg', \
              '2026-01-01T00:00:00.000Z')",
         )?;
         for i in 0..samples {
@@ -65,6 +65,7 @@ fn build_project(dir: &Path, samples: usize) -> anyhow::Result<PathBuf> {
                 format!("shot_{i:07}.jpg"),
                 stored,
                 hash,
+                keylabel::project::hash_key(hash),
                 bytes
             ])?;
         }

@@ -117,6 +117,71 @@ fn newer_schema_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);
+    // A second sample with the same content, as a merge of two copies can leave.
+    p.insert_samples(&[text_sample("elsewhere", "text number 0")])
+        .unwrap();
+    drop(p);
+    // Back to how keylabel before schema version 3 wrote the file.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
+             CREATE INDEX samples_hash ON samples(hash); PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let mut p = Project::open(&path).unwrap();
+    let keys: Vec<(String, Option<i64>)> = p
+        .conn()
+        .prepare("SELECT hash, hash_key FROM samples ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(keys.len(), 3, "the copy was a duplicate, not a new sample");
+    for (hash, key) in &keys {
+        assert_eq!(*key, Some(keylabel::project::hash_key(hash)));
+    }
+    // The key is the first 64 bits of the hex hash.
+    assert_eq!(
+        keylabel::project::hash_key("00000000000000ff0123"),
+        0xff,
+        "hex prefix read as a number"
+    );
+    let out = p
+        .insert_samples(&[
+            text_sample("again", "text number 1"),
+            text_sample("s2", "changed text"),
+            text_sample("new", "a new text"),
+        ])
+        .unwrap();
+    assert!(matches!(
+        out[0],
+        keylabel::project::InsertOutcome::Duplicate(_)
+    ));
+    assert!(matches!(
+        out[1],
+        keylabel::project::InsertOutcome::AlreadyPresent(_)
+    ));
+    assert!(matches!(out[2], keylabel::project::InsertOutcome::Added(_)));
+    p.integrity_check().unwrap();
+    // The cached statement plan uses the new index, not a scan of every sample.
+    let plan: String = p
+        .conn()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM samples WHERE hash_key = ?1 AND hash = ?2",
+            rusqlite::params![1, "x"],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("samples_hash_key"), "{plan}");
+}
+
+#[test]
 fn project_uses_wal_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);

@@ -80,9 +80,9 @@ impl Project {
                 .prepare(&format!("SELECT {SAMPLE_COLUMNS} FROM samples ORDER BY id"))?;
             let mut find = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO samples(kind, name, path, row, hash, bytes, width, height, format, \
-                 text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-                 ?11, ?12)",
+                "INSERT INTO samples(kind, name, path, row, hash, hash_key, bytes, width, height, \
+                 format, text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 ?9, ?10, ?11, ?12, ?13)",
             )?;
             let rows = theirs.query_map([], row_to_sample)?;
             for s in rows {
@@ -96,6 +96,7 @@ impl Project {
                             s.path,
                             s.row,
                             s.hash,
+                            super::samples::hash_key(&s.hash),
                             s.bytes as i64,
                             s.width,
                             s.height,

@@ -16,6 +16,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
-    SampleStatus, SampleSummary, qa_selected,
+    SampleStatus, SampleSummary, hash_key, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, Status};
@@ -381,6 +382,12 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     // Re-read inside the write transaction: another process may have migrated already.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    tx.create_scalar_function(
+        "keylabel_hash_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(samples::hash_key(&ctx.get::<String>(0)?)),
+    )?;
     for (i, sql) in MIGRATIONS
         .iter()
         .enumerate()
@@ -390,6 +397,7 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
         tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
     }
     tx.commit()?;
+    conn.remove_function("keylabel_hash_key", 1)?;
     Ok(())
 }
 

@@ -375,7 +375,9 @@ impl Project {
     /// Samples that share content with at least one other sample, grouped by hash.
     pub fn hashes_with_several_samples(&self) -> Result<Vec<(String, Vec<SampleId>)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT hash, group_concat(id) FROM samples GROUP BY hash HAVING count(*) > 1",
+            "SELECT hash, group_concat(id) FROM samples WHERE hash_key IN \
+             (SELECT hash_key FROM samples GROUP BY hash_key HAVING count(*) > 1) \
+             GROUP BY hash HAVING count(*) > 1",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -391,16 +393,34 @@ impl Project {
     }
 }
 
+/// The indexed key of a content hash (`samples.hash_key`): its first 64 bits, read from the
+/// hex digits. A hash that is not hex (only written by hand) gets the first 64 bits of its
+/// BLAKE3 instead. Lookups compare the key and then the whole hash, so a collision of keys
+/// costs a comparison, never a wrong match.
+pub fn hash_key(hash: &str) -> i64 {
+    match hash.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()) {
+        Some(bits) => bits as i64,
+        None => {
+            let digest = blake3::hash(hash.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest.as_bytes()[..8]);
+            i64::from_be_bytes(first)
+        }
+    }
+}
+
 pub(super) fn insert_samples_tx(
     tx: &Transaction<'_>,
     batch: &[NewSample],
 ) -> Result<Vec<InsertOutcome>> {
     let now = now_rfc3339();
     let mut by_name = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
-    let mut by_hash = tx.prepare_cached("SELECT id FROM samples WHERE hash = ?1 LIMIT 1")?;
+    let mut by_hash =
+        tx.prepare_cached("SELECT id FROM samples WHERE hash_key = ?1 AND hash = ?2 LIMIT 1")?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO samples(kind, name, path, row, hash, bytes, width, height, format, text, \
-         features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO samples(kind, name, path, row, hash, hash_key, bytes, width, height, \
+         format, text, features, imported_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut out = Vec::with_capacity(batch.len());
     for s in batch {
@@ -408,7 +428,11 @@ pub(super) fn insert_samples_tx(
             out.push(InsertOutcome::AlreadyPresent(id));
             continue;
         }
-        if let Some(id) = by_hash.query_row([&s.hash], |r| r.get(0)).optional()? {
+        let key = hash_key(&s.hash);
+        if let Some(id) = by_hash
+            .query_row(params![key, s.hash], |r| r.get(0))
+            .optional()?
+        {
             out.push(InsertOutcome::Duplicate(id));
             continue;
         }
@@ -419,6 +443,7 @@ pub(super) fn insert_samples_tx(
             s.path,
             s.row,
             s.hash,
+            key,
             s.bytes as i64,
             s.width,
             s.height,
