@@ -112,6 +112,15 @@ impl Command {
         Command::ALL.into_iter().find(|c| c.id() == id)
     }
 
+    /// The text on the labeling view's toolbar: [`Command::text`], shortened where the
+    /// toolbar's context says the rest.
+    pub fn toolbar_text(self) -> &'static str {
+        match self {
+            Command::CloseProject => "Close",
+            other => other.text(),
+        }
+    }
+
     /// Short text for buttons and the cheat sheet.
     pub fn text(self) -> &'static str {
         match self {

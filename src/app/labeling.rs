@@ -188,15 +188,21 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
         .interactable(false)
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.label(
-                    RichText::new(format!(
-                        "Every sample is decided. {} / {} to look back, {} to undo.",
-                        keymap.label(Command::Previous),
-                        keymap.label(Command::Next),
-                        keymap.label(Command::Undo)
-                    ))
-                    .color(theme::OK)
-                    .size(17.0),
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!(
+                            "Every sample is decided. {} / {} to look back, {} to undo, \
+                         {} to review, {} to export.",
+                            keymap.label(Command::Previous),
+                            keymap.label(Command::Next),
+                            keymap.label(Command::Undo),
+                            keymap.label(Command::Review),
+                            keymap.label(Command::Export)
+                        ))
+                        .color(theme::OK)
+                        .size(17.0),
+                    )
+                    .wrap_mode(egui::TextWrapMode::Extend),
                 );
             });
         });
@@ -222,14 +228,25 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
                     ui.label(RichText::new(&session.annotator).strong())
                         .on_hover_text("Annotator");
                     ui.separator();
-                    if let Some(left) = session.time_left() {
-                        ui.label(format!("{} left", human_duration(left)))
-                            .on_hover_text("Time to decide the rest at this session's rate");
-                    }
-                    if let Some(rate) = session.rate_per_hour() {
-                        ui.label(format!("{rate:.0}/h"))
-                            .on_hover_text("Decisions per hour in this session");
-                    }
+                    // Always in place (a dash until five decisions in twenty seconds give a
+                    // rate worth showing), so that nothing jumps when they appear.
+                    let warming = "Shown after five decisions and twenty seconds";
+                    match session.time_left() {
+                        Some(left) => ui
+                            .label(format!("{} left", human_duration(left)))
+                            .on_hover_text("Time to decide the rest at this session's rate"),
+                        None => ui
+                            .label(RichText::new("– left").color(theme::MUTED))
+                            .on_hover_text(warming),
+                    };
+                    match session.rate_per_hour() {
+                        Some(rate) => ui
+                            .label(format!("{rate:.0}/h"))
+                            .on_hover_text("Decisions per hour in this session"),
+                        None => ui
+                            .label(RichText::new("–/h").color(theme::MUTED))
+                            .on_hover_text(warming),
+                    };
                     let (done, total) = (session.counts.done, session.counts.total);
                     let frac = if total > 0 {
                         done as f32 / total as f32
@@ -247,7 +264,7 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 4.0;
-                ui.spacing_mut().button_padding = egui::vec2(7.0, 3.0);
+                ui.spacing_mut().button_padding = egui::vec2(5.0, 3.0);
                 for cmd in [
                     Command::Undo,
                     Command::Previous,
@@ -280,14 +297,25 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
 
 fn tool_button(ui: &mut egui::Ui, keymap: &Keymap, cmd: Command, actions: &mut Vec<Action>) {
     let key = keymap.label(cmd);
-    let text = if key.is_empty() {
-        RichText::new(cmd.text())
+    let text = RichText::new(cmd.toolbar_text()).size(13.5);
+    // The key in a smaller, quieter face: readable, yet the toolbar stays one line wide.
+    let button = if key.is_empty() {
+        egui::Button::new(text)
     } else {
-        RichText::new(format!("{}  {key}", cmd.text()))
+        egui::Button::new((text, RichText::new(&key).size(12.0).color(theme::MUTED)))
     };
     let resp = ui
-        .add(egui::Button::new(text.size(14.0)))
+        .add(button)
         .on_hover_text(format!("{} ({})", cmd.tooltip(), keymap.labels(cmd)));
+    // Screen readers hear the command and its key as one name ("Skip  S").
+    let name = if key.is_empty() {
+        cmd.toolbar_text().to_string()
+    } else {
+        format!("{}  {key}", cmd.toolbar_text())
+    };
+    resp.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::Button, ui.is_enabled(), name.clone())
+    });
     if resp.clicked() {
         actions.push(Action::Command(cmd));
     }
