@@ -2,12 +2,18 @@
 
 Usage: tf_write.py EXPORT_DIR PROJECT_ROOT OUT_DIR RUNS
 
-Builds, from the same image files, the same tf.train.Example records that keylabel wrote to
-EXPORT_DIR (the order and split of each record are taken from keylabel's files; the bytes
-come from the image files under PROJECT_ROOT). Then times only the writing: for every
-record `SerializeToString()` and `tf.io.TFRecordWriter.write`, then `close`, one file per
-split, as keylabel does. Prints the median as `TF_SECONDS <s>` and whether the files are
-byte-identical to keylabel's (written once more with deterministic serialisation).
+Writes, from the same image files, the same tf.train.Example records that keylabel wrote to
+EXPORT_DIR (the order, split and metadata of each record are taken from keylabel's files;
+the bytes come from the image files under PROJECT_ROOT), timed two ways:
+
+- from files (`TF_SECONDS`): what a Python export script does for every record: read the
+  image file, build the Example, `SerializeToString()`, `tf.io.TFRecordWriter.write`; then
+  `close`, one file per split, as keylabel does;
+- write only (`TF_WRITE_SECONDS`): the same with every Example built beforehand in memory,
+  so only serialisation and writing are timed.
+
+Prints the medians and whether the files are byte-identical to keylabel's (written once
+more with deterministic serialisation).
 """
 
 import json
@@ -32,61 +38,79 @@ def main(export_dir, root, out_dir, runs):
     with open(os.path.join(export_dir, "manifest.json")) as f:
         manifest = json.load(f)
     label_map = manifest["label_map"]
-    plans = []  # (relative output path, [Example])
+    # Per output file, the metadata of its records: (file name, format, height, width,
+    # source id, label).
+    metas = []
     for entry in manifest["files"]:
-        examples = []
+        rows = []
         for raw in tf.data.TFRecordDataset([os.path.join(export_dir, entry["path"])]):
             ours = tf.train.Example.FromString(raw.numpy()).features.feature
-            name = ours["image/filename"].bytes_list.value[0].decode()
-            with open(os.path.join(root, name), "rb") as f:
-                encoded = f.read()
-            label = ours["image/class/label"].int64_list.value[0]
-            examples.append(
-                tf.train.Example(
-                    features=tf.train.Features(
-                        feature={
-                            "image/encoded": feature_bytes([encoded]),
-                            "image/format": feature_bytes(ours["image/format"].bytes_list.value),
-                            "image/height": feature_ints(ours["image/height"].int64_list.value),
-                            "image/width": feature_ints(ours["image/width"].int64_list.value),
-                            "image/filename": feature_bytes([name.encode()]),
-                            # The BLAKE3 content hash (not in Python's standard library).
-                            "image/source_id": feature_bytes(
-                                ours["image/source_id"].bytes_list.value
-                            ),
-                            "image/class/label": feature_ints([label]),
-                            "image/class/text": feature_bytes([label_map[label].encode()]),
-                        }
-                    )
+            rows.append(
+                (
+                    ours["image/filename"].bytes_list.value[0].decode(),
+                    ours["image/format"].bytes_list.value[0],
+                    ours["image/height"].int64_list.value[0],
+                    ours["image/width"].int64_list.value[0],
+                    # The BLAKE3 content hash (not in Python's standard library).
+                    ours["image/source_id"].bytes_list.value[0],
+                    ours["image/class/label"].int64_list.value[0],
                 )
             )
-        plans.append((entry["path"], examples))
-    n = sum(len(e) for _, e in plans)
+        metas.append((entry["path"], rows))
+    n = sum(len(r) for _, r in metas)
 
-    def write(deterministic):
-        for rel, examples in plans:
+    def example(meta):
+        name, fmt, height, width, source_id, label = meta
+        with open(os.path.join(root, name), "rb") as f:
+            encoded = f.read()
+        return tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "image/encoded": feature_bytes([encoded]),
+                    "image/format": feature_bytes([fmt]),
+                    "image/height": feature_ints([height]),
+                    "image/width": feature_ints([width]),
+                    "image/filename": feature_bytes([name.encode()]),
+                    "image/source_id": feature_bytes([source_id]),
+                    "image/class/label": feature_ints([label]),
+                    "image/class/text": feature_bytes([label_map[label].encode()]),
+                }
+            )
+        )
+
+    def write(plans, deterministic=False):
+        for rel, items in plans:
             path = os.path.join(out_dir, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with tf.io.TFRecordWriter(path) as w:
-                for ex in examples:
+                for item in items:
+                    ex = item if isinstance(item, tf.train.Example) else example(item)
                     w.write(ex.SerializeToString(deterministic=deterministic))
 
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        write(False)
-        times.append(time.perf_counter() - t)
-    median = statistics.median(times)
-    print(f"TensorFlow tf.io.TFRecordWriter (serialize + write + close): median {median:.3f} s "
-          f"of {runs} ({n / median:.0f} records/s)")
-    write(True)
+    def timed(plans):
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            write(plans)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    from_files = timed(metas)
+    print(f"TensorFlow from files (read + build Example + serialize + write + close): median "
+          f"{from_files:.3f} s of {runs} ({n / from_files:.0f} records/s)")
+    built = [(rel, [example(m) for m in rows]) for rel, rows in metas]
+    write_only = timed(built)
+    print(f"TensorFlow write only (serialize + write + close of prebuilt Examples): median "
+          f"{write_only:.3f} s of {runs} ({n / write_only:.0f} records/s)")
+    write(built, deterministic=True)
     same = all(
         open(os.path.join(out_dir, e["path"]), "rb").read()
         == open(os.path.join(export_dir, e["path"]), "rb").read()
         for e in manifest["files"]
     )
     print(f"byte-identical to keylabel's files: {'yes' if same else 'no'}")
-    print(f"TF_SECONDS {median:.6f}")
+    print(f"TF_SECONDS {from_files:.6f}")
+    print(f"TF_WRITE_SECONDS {write_only:.6f}")
 
 
 if __name__ == "__main__":
