@@ -308,6 +308,67 @@ fn overwritten_bytes_are_a_changed_file() {
 }
 
 #[test]
+fn a_second_validation_trusts_unchanged_stamps_only() {
+    let f = clean_images(3);
+    assert!(f.validate().ok);
+    let rows: i64 = f
+        .project
+        .conn()
+        .query_row("SELECT count(*) FROM file_checks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 6, "every intact file is remembered");
+
+    // The second run takes the remembered result instead of reading the file: a row
+    // tampered with (a pixel count no file has) shows through as a size outlier, while
+    // `rehash` reads the file, does not see it and puts the true row back.
+    f.project
+        .conn()
+        .execute(
+            "UPDATE file_checks SET pixels = 4000000000 WHERE sample_id = \
+             (SELECT id FROM samples WHERE name = 'cats/cat 0.jpg')",
+            [],
+        )
+        .unwrap();
+    let trusted = f.validate();
+    assert_eq!(
+        trusted.finding("SIZE_OUTLIERS").unwrap().samples,
+        vec!["cats/cat 0.jpg"]
+    );
+    let reread = f.validate_with(&Options {
+        rehash: true,
+        ..Options::default()
+    });
+    assert!(!has(&reread, "SIZE_OUTLIERS"), "{:#?}", reread.findings);
+    assert!(!has(&f.validate(), "SIZE_OUTLIERS"));
+
+    // Same length, one byte different, modification time set back: the status-change
+    // time still tells, and the change is found.
+    let path = f.path("dogs/dög_1.jpg");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    let report = f.validate();
+    assert_eq!(
+        report.finding("CHANGED_FILES").unwrap().samples,
+        vec!["dogs/dög_1.jpg"]
+    );
+    assert!(!report.ok);
+}
+
+#[test]
 fn truncated_and_corrupt_files_are_unreadable() {
     let mut f = clean_images(2);
     assert!(!has(&f.validate(), "UNREADABLE_SAMPLES"));
@@ -835,7 +896,8 @@ fn a_version_1_project_is_migrated() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
+            "DROP TABLE file_checks; \
+             DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
              CREATE INDEX samples_hash ON samples(hash); \
              DROP TABLE perceptual_hashes; DROP INDEX samples_empty_text; \
              PRAGMA user_version = 1;",
@@ -891,6 +953,11 @@ fn cli_exit_codes_and_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, serde_json::json!({"ok": true, "findings": []}));
+    // The same with every file read again.
+    let out = keylabel(&path, &["validate", "--rehash", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json, serde_json::json!({"ok": true, "findings": []}));
 

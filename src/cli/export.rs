@@ -3,11 +3,11 @@
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 
-use super::{Cli, ExportArgs, ExportFormat, JsonArg, Outcome, open};
+use super::{Cli, ExportArgs, ExportFormat, Outcome, ValidateArgs, open};
 use crate::export::{self, ExportError, ExportOptions, Format};
 use crate::validate::{Report, Severity};
 
-pub fn validate(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+pub fn validate(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<Outcome> {
     super::validate::run(cli, args)
 }
 

@@ -65,7 +65,7 @@ pub enum Command {
     /// Add the events of other copies of this project.
     Merge(MergeArgs),
     /// Check the whole project before export.
-    Validate(JsonArg),
+    Validate(ValidateArgs),
     /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
     Export(ExportArgs),
     /// Inter-annotator agreement.
@@ -78,6 +78,17 @@ pub enum Command {
     Gui,
     /// Open the built-in demo project in the labeling window.
     Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Read and hash every image file again, also those that a previous validation found
+    /// intact and whose size, times and inode have not changed since.
+    #[arg(long)]
+    pub rehash: bool,
 }
 
 #[derive(Debug, Args)]

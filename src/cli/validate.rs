@@ -4,16 +4,20 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Cli, JsonArg, Outcome, open, print_json};
+use super::{Cli, Outcome, ValidateArgs, open, print_json};
 use crate::validate::{Finding, Options, Progress, Report, Severity, validate_with};
 
 /// Sample names shown per finding in the text output (`--json` lists up to 100).
 const SHOWN: usize = 10;
 
-pub fn run(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
     let progress = TerminalProgress::new();
-    let report = validate_with(&project, &Options::default(), &progress)?;
+    let options = Options {
+        rehash: args.rehash,
+        ..Options::default()
+    };
+    let report = validate_with(&project, &options, &progress)?;
     if args.json {
         print_json(&report)?;
     } else {

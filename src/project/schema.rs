@@ -138,6 +138,23 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX samples_hash_key ON samples(hash_key);
     DROP INDEX samples_hash;
     "#,
+    // 4: image files that validation read and found intact, with what it found and the
+    // file's stamp (size, modification and status-change times, inode). A later validation
+    // stats the file and, when the stamp and the content hash are unchanged, takes the
+    // result from here instead of reading the bytes again (as git's index does). The export
+    // still hashes every byte it writes. `colour` is `validate::files::colour_code`.
+    r#"
+    CREATE TABLE file_checks (
+        sample_id    INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        ctime_ns     INTEGER NOT NULL,
+        inode        INTEGER NOT NULL,
+        pixels       INTEGER NOT NULL,
+        colour       INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this keylabel writes.

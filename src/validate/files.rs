@@ -8,6 +8,12 @@
 //! for this content, the perceptual hash is computed from the same bytes. Files are never
 //! written. Samples are streamed in batches, so memory stays bounded by the batch plus a
 //! few numbers per image.
+//!
+//! A file found intact is remembered in `file_checks` with its stamp (size, modification
+//! and status-change times, inode). The next validation stats the file first; when the
+//! stamp is the same it takes the result from there and does not read the file at all
+//! (`Options::rehash` turns this off). Nothing is lost by it at export time: the export
+//! hashes every byte it writes.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -48,6 +54,161 @@ struct Checked {
     perceptual: Option<Hashed>,
     /// A new perceptual-hash cache row: (content hash, hash or error).
     to_cache: Option<(String, std::result::Result<u64, String>)>,
+    /// A new `file_checks` row: the file was read and found intact.
+    intact: Option<FileCheck>,
+}
+
+/// What identifies one version of a file without reading it: size, modification and
+/// status-change times (nanoseconds since the epoch) and inode. The status-change time
+/// cannot be set back by tools that restore modification times, so a rewritten file
+/// always gets a new stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    size: i64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    inode: i64,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            size: meta.size() as i64,
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+            inode: meta.ino() as i64,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        let nanos = |t: std::io::Result<std::time::SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64)
+        };
+        Stamp {
+            size: meta.len() as i64,
+            mtime_ns: nanos(meta.modified()),
+            ctime_ns: nanos(meta.created()),
+            inode: 0,
+        }
+    }
+}
+
+/// A `file_checks` row: an intact file as validation last read it.
+#[derive(Clone, Debug)]
+struct FileCheck {
+    content_hash: String,
+    stamp: Stamp,
+    pixels: u64,
+    colour: ColorType,
+}
+
+/// The stable number of a colour type in `file_checks.colour`.
+pub(crate) fn colour_code(c: ColorType) -> Option<i64> {
+    Some(match c {
+        ColorType::L8 => 1,
+        ColorType::La8 => 2,
+        ColorType::Rgb8 => 3,
+        ColorType::Rgba8 => 4,
+        ColorType::L16 => 5,
+        ColorType::La16 => 6,
+        ColorType::Rgb16 => 7,
+        ColorType::Rgba16 => 8,
+        ColorType::Rgb32F => 9,
+        ColorType::Rgba32F => 10,
+        _ => return None,
+    })
+}
+
+fn colour_from_code(code: i64) -> Option<ColorType> {
+    Some(match code {
+        1 => ColorType::L8,
+        2 => ColorType::La8,
+        3 => ColorType::Rgb8,
+        4 => ColorType::Rgba8,
+        5 => ColorType::L16,
+        6 => ColorType::La16,
+        7 => ColorType::Rgb16,
+        8 => ColorType::Rgba16,
+        9 => ColorType::Rgb32F,
+        10 => ColorType::Rgba32F,
+        _ => return None,
+    })
+}
+
+/// The `file_checks` rows of the samples with ids in `first..=last`.
+fn file_checks(
+    project: &Project,
+    first: SampleId,
+    last: SampleId,
+) -> Result<HashMap<SampleId, FileCheck>> {
+    let mut stmt = project.conn().prepare_cached(
+        "SELECT sample_id, content_hash, size, mtime_ns, ctime_ns, inode, pixels, colour \
+         FROM file_checks WHERE sample_id BETWEEN ?1 AND ?2",
+    )?;
+    let rows = stmt.query_map(params![first, last], |r| {
+        Ok((
+            r.get::<_, SampleId>(0)?,
+            r.get::<_, String>(1)?,
+            Stamp {
+                size: r.get(2)?,
+                mtime_ns: r.get(3)?,
+                ctime_ns: r.get(4)?,
+                inode: r.get(5)?,
+            },
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+        ))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, content_hash, stamp, pixels, colour) = row?;
+        // A code this keylabel does not know is a miss: the file is read again.
+        if let Some(colour) = colour_from_code(colour) {
+            out.insert(
+                id,
+                FileCheck {
+                    content_hash,
+                    stamp,
+                    pixels: pixels as u64,
+                    colour,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Remembers intact files (replacing what was known of them).
+fn store_file_checks(project: &Project, rows: &[(SampleId, FileCheck)]) -> Result<()> {
+    let tx = project.conn().unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO file_checks(sample_id, content_hash, size, mtime_ns, \
+             ctime_ns, inode, pixels, colour) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (id, c) in rows {
+            let Some(colour) = colour_code(c.colour) else {
+                continue;
+            };
+            insert.execute(params![
+                id,
+                c.content_hash,
+                c.stamp.size,
+                c.stamp.mtime_ns,
+                c.stamp.ctime_ns,
+                c.stamp.inode,
+                c.pixels as i64,
+                colour
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 struct Entry {
@@ -103,7 +264,8 @@ pub(super) fn check(
     if total == 0 {
         return Ok(pass);
     }
-    let cache_writable = options.near_duplicates && !conn.is_readonly(MAIN_DB)?;
+    let writable = !conn.is_readonly(MAIN_DB)?;
+    let cache_writable = options.near_duplicates && writable;
     let mut batch_stmt = conn.prepare(&format!(
         "SELECT s.id, s.path, s.hash FROM samples s WHERE s.kind = 'image' AND s.id > ?1 \
          AND {scope} ORDER BY s.id LIMIT ?2"
@@ -146,16 +308,22 @@ pub(super) fn check(
         } else {
             HashMap::new()
         };
+        let known = if options.rehash {
+            HashMap::new()
+        } else {
+            file_checks(project, first.id, last.id)?
+        };
         let results: Vec<Checked> = entries
             .par_iter()
             .map(|e| {
-                let c = check_file(e, options.near_duplicates, &cache);
+                let c = check_file(e, options.near_duplicates, &cache, known.get(&e.id));
                 progress.advance(1);
                 c
             })
             .collect();
 
         let mut new_rows = Vec::new();
+        let mut intact = Vec::new();
         for c in results {
             match &c.state {
                 State::Missing => missing.add(c.id),
@@ -173,9 +341,15 @@ pub(super) fn check(
             if let Some((content, value)) = c.to_cache {
                 new_rows.push((c.id, content, value));
             }
+            if let Some(check) = c.intact {
+                intact.push((c.id, check));
+            }
         }
         if cache_writable && !new_rows.is_empty() {
             phash::store(project, &new_rows)?;
+        }
+        if writable && !intact.is_empty() {
+            store_file_checks(project, &intact)?;
         }
     }
     progress.finish();
@@ -248,6 +422,7 @@ fn check_file(
     e: &Entry,
     near_duplicates: bool,
     cache: &HashMap<(SampleId, String), Cached>,
+    known: Option<&FileCheck>,
 ) -> Checked {
     let mut c = Checked {
         id: e.id,
@@ -256,7 +431,46 @@ fn check_file(
         probe: None,
         perceptual: None,
         to_cache: None,
+        intact: None,
     };
+    // The stamp is taken before the bytes are read: a file written meanwhile gets a newer
+    // stamp, so what is remembered can only be older than the file, never newer.
+    let stamp = match std::fs::metadata(&e.file) {
+        Ok(meta) => Stamp::of(&meta),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            c.state = State::Missing;
+            return c;
+        }
+        Err(err) => {
+            c.state = State::Unreadable(format!("cannot read the file: {err}"));
+            return c;
+        }
+    };
+    if let Some(known) = known.filter(|k| k.stamp == stamp && k.content_hash == e.hash) {
+        let perceptual = if near_duplicates {
+            cache.get(&(e.id, e.hash.clone()))
+        } else {
+            None
+        };
+        let content = blake3::Hash::from_hex(e.hash.trim()).ok();
+        match (near_duplicates, perceptual, content) {
+            (false, _, _) => {
+                c.probe = Some((known.pixels, known.colour));
+                return c;
+            }
+            (true, Some(Ok(hash)), Some(content)) => {
+                c.probe = Some((known.pixels, known.colour));
+                c.perceptual = Some(Hashed {
+                    id: e.id,
+                    content: *content.as_bytes(),
+                    hash: *hash,
+                });
+                return c;
+            }
+            // No perceptual hash for this content yet (or it could not be decoded): read.
+            _ => {}
+        }
+    }
     let bytes = match std::fs::read(&e.file) {
         Ok(b) => b,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -306,6 +520,14 @@ fn check_file(
             }
             Err(reason) => c.state = State::Unreadable(reason),
         }
+    }
+    if let (State::Ok, false, Some((pixels, colour))) = (&c.state, c.changed, c.probe) {
+        c.intact = Some(FileCheck {
+            content_hash: e.hash.clone(),
+            stamp,
+            pixels,
+            colour,
+        });
     }
     c
 }

@@ -119,6 +119,9 @@ pub struct Options {
     /// computed it; `None`: validation computes it. Below the `min_agreement` setting it is
     /// `LOW_AGREEMENT`.
     pub agreement_alpha: Option<f64>,
+    /// Read and hash every image file, even those whose size, times and inode show they
+    /// are unchanged since the last validation found them intact.
+    pub rehash: bool,
 }
 
 impl Default for Options {
@@ -128,6 +131,7 @@ impl Default for Options {
             near_duplicates: true,
             splits: 2,
             agreement_alpha: None,
+            rehash: false,
         }
     }
 }
