@@ -157,7 +157,7 @@ fn main() {
     }
     checks.sort_by(f64::total_cmp);
     println!(
-        "  of which validation (every file read and hashed, near-duplicates from the cache): \
+        "  of which validation (files known intact are stat-checked, near-duplicates from the cache): \
          median {:.3} s",
         checks[RUNS / 2]
     );

@@ -140,49 +140,6 @@ fn colour_from_code(code: i64) -> Option<ColorType> {
     })
 }
 
-/// The `file_checks` rows of the samples with ids in `first..=last`.
-fn file_checks(
-    project: &Project,
-    first: SampleId,
-    last: SampleId,
-) -> Result<HashMap<SampleId, FileCheck>> {
-    let mut stmt = project.conn().prepare_cached(
-        "SELECT sample_id, content_hash, size, mtime_ns, ctime_ns, inode, pixels, colour \
-         FROM file_checks WHERE sample_id BETWEEN ?1 AND ?2",
-    )?;
-    let rows = stmt.query_map(params![first, last], |r| {
-        Ok((
-            r.get::<_, SampleId>(0)?,
-            r.get::<_, String>(1)?,
-            Stamp {
-                size: r.get(2)?,
-                mtime_ns: r.get(3)?,
-                ctime_ns: r.get(4)?,
-                inode: r.get(5)?,
-            },
-            r.get::<_, i64>(6)?,
-            r.get::<_, i64>(7)?,
-        ))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, content_hash, stamp, pixels, colour) = row?;
-        // A code this keylabel does not know is a miss: the file is read again.
-        if let Some(colour) = colour_from_code(colour) {
-            out.insert(
-                id,
-                FileCheck {
-                    content_hash,
-                    stamp,
-                    pixels: pixels as u64,
-                    colour,
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
 /// Remembers intact files (replacing what was known of them).
 fn store_file_checks(project: &Project, rows: &[(SampleId, FileCheck)]) -> Result<()> {
     let tx = project.conn().unchecked_transaction()?;
@@ -215,6 +172,10 @@ struct Entry {
     id: SampleId,
     file: PathBuf,
     hash: String,
+    /// What the last validation found when it read this file, if it was intact.
+    known: Option<FileCheck>,
+    /// The cached perceptual hash of this content, if any.
+    perceptual: Option<Cached>,
 }
 
 /// A cached perceptual hash: the hash, or why the image could not be decoded.
@@ -266,9 +227,17 @@ pub(super) fn check(
     }
     let writable = !conn.is_readonly(MAIN_DB)?;
     let cache_writable = options.near_duplicates && writable;
+    // One query per batch brings each sample with what is remembered of it: the last
+    // intact read of its file and the perceptual hash of its content.
     let mut batch_stmt = conn.prepare(&format!(
-        "SELECT s.id, s.path, s.hash FROM samples s WHERE s.kind = 'image' AND s.id > ?1 \
-         AND {scope} ORDER BY s.id LIMIT ?2"
+        "SELECT s.id, s.path, s.hash, \
+                fc.content_hash, fc.size, fc.mtime_ns, fc.ctime_ns, fc.inode, fc.pixels, \
+                fc.colour, ph.content_hash IS NOT NULL, ph.phash, ph.error \
+         FROM samples s \
+         LEFT JOIN file_checks fc ON fc.sample_id = s.id \
+         LEFT JOIN perceptual_hashes ph ON ph.sample_id = s.id AND ph.content_hash = s.hash \
+              AND ph.algorithm = ?3 \
+         WHERE s.kind = 'image' AND s.id > ?1 AND {scope} ORDER BY s.id LIMIT ?2"
     ))?;
 
     let (mut missing, mut changed, mut unreadable) =
@@ -284,39 +253,55 @@ pub(super) fn check(
             anyhow::bail!("validation was cancelled");
         }
         let entries: Vec<Entry> = batch_stmt
-            .query_map(params![after, BATCH], |r| {
-                Ok((
-                    r.get::<_, SampleId>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .map(|r| {
-                r.map(|(id, path, hash)| Entry {
+            .query_map(params![after, BATCH, phash::ALGORITHM], |r| {
+                let id: SampleId = r.get(0)?;
+                let path: String = r.get(1)?;
+                let known = match r.get::<_, Option<String>>(3)? {
+                    // A colour code this keylabel does not know is a miss: read again.
+                    Some(content_hash) if !options.rehash => colour_from_code(r.get(9)?)
+                        .map(|colour| -> rusqlite::Result<FileCheck> {
+                            Ok(FileCheck {
+                                content_hash,
+                                stamp: Stamp {
+                                    size: r.get(4)?,
+                                    mtime_ns: r.get(5)?,
+                                    ctime_ns: r.get(6)?,
+                                    inode: r.get(7)?,
+                                },
+                                pixels: r.get::<_, i64>(8)?.max(0) as u64,
+                                colour,
+                            })
+                        })
+                        .transpose()?,
+                    _ => None,
+                };
+                let perceptual = if options.near_duplicates && r.get::<_, bool>(10)? {
+                    Some(match r.get::<_, Option<i64>>(11)? {
+                        Some(h) => Ok(h as u64),
+                        None => Err(r
+                            .get::<_, Option<String>>(12)?
+                            .unwrap_or_else(|| "the image could not be decoded".into())),
+                    })
+                } else {
+                    None
+                };
+                Ok(Entry {
                     id,
                     file: project.resolve(&path),
-                    hash,
+                    hash: r.get(2)?,
+                    known,
+                    perceptual,
                 })
-            })
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        let Some(last) = entries.last() else {
             break;
         };
         after = last.id;
-        let cache = if options.near_duplicates {
-            phash::cached(project, first.id, last.id)?
-        } else {
-            HashMap::new()
-        };
-        let known = if options.rehash {
-            HashMap::new()
-        } else {
-            file_checks(project, first.id, last.id)?
-        };
         let results: Vec<Checked> = entries
             .par_iter()
             .map(|e| {
-                let c = check_file(e, options.near_duplicates, &cache, known.get(&e.id));
+                let c = check_file(e, options.near_duplicates);
                 progress.advance(1);
                 c
             })
@@ -418,12 +403,7 @@ pub(super) fn check(
     Ok(pass)
 }
 
-fn check_file(
-    e: &Entry,
-    near_duplicates: bool,
-    cache: &HashMap<(SampleId, String), Cached>,
-    known: Option<&FileCheck>,
-) -> Checked {
+fn check_file(e: &Entry, near_duplicates: bool) -> Checked {
     let mut c = Checked {
         id: e.id,
         state: State::Ok,
@@ -446,14 +426,10 @@ fn check_file(
             return c;
         }
     };
+    let known = e.known.as_ref();
     if let Some(known) = known.filter(|k| k.stamp == stamp && k.content_hash == e.hash) {
-        let perceptual = if near_duplicates {
-            cache.get(&(e.id, e.hash.clone()))
-        } else {
-            None
-        };
         let content = blake3::Hash::from_hex(e.hash.trim()).ok();
-        match (near_duplicates, perceptual, content) {
+        match (near_duplicates, &e.perceptual, content) {
             (false, _, _) => {
                 c.probe = Some((known.pixels, known.colour));
                 return c;
@@ -501,12 +477,12 @@ fn check_file(
         return c;
     }
     if near_duplicates {
-        let key = (e.id, content_hex.to_string());
-        let value = match cache.get(&key) {
-            Some(v) => v.clone(),
-            None => {
+        // The cached hash belongs to the recorded content; changed bytes are hashed anew.
+        let value = match &e.perceptual {
+            Some(v) if !c.changed => v.clone(),
+            _ => {
                 let v = phash::perceptual_hash(&bytes, format);
-                c.to_cache = Some((key.1, v.clone()));
+                c.to_cache = Some((content_hex.to_string(), v.clone()));
                 v
             }
         };

@@ -141,30 +141,6 @@ pub(super) fn full_decode_error(bytes: &[u8], format: ImageFormat) -> Option<Str
         .map(|e| format!("truncated or corrupt {}: {e}", format_name(format)))
 }
 
-/// Cached hashes of the samples with ids in `first..=last`, keyed by (sample, content).
-pub(super) fn cached(
-    project: &Project,
-    first: SampleId,
-    last: SampleId,
-) -> Result<HashMap<(SampleId, String), std::result::Result<u64, String>>> {
-    let mut stmt = project.conn().prepare_cached(
-        "SELECT sample_id, content_hash, phash, error FROM perceptual_hashes \
-         WHERE sample_id BETWEEN ?1 AND ?2 AND algorithm = ?3",
-    )?;
-    let rows = stmt.query_map(params![first, last, ALGORITHM], |r| {
-        let id: SampleId = r.get(0)?;
-        let content: String = r.get(1)?;
-        let hash: Option<i64> = r.get(2)?;
-        let error: Option<String> = r.get(3)?;
-        let value = match hash {
-            Some(h) => Ok(h as u64),
-            None => Err(error.unwrap_or_else(|| "the image could not be decoded".into())),
-        };
-        Ok(((id, content), value))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 /// Stores freshly computed hashes, replacing any for older content of the same sample.
 pub(super) fn store(
     project: &Project,
