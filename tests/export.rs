@@ -718,11 +718,13 @@ fn an_existing_folder_needs_force_and_is_replaced_only_when_complete() {
 
 #[test]
 fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
-    let mut f = image_fixture(80);
+    // The export reads batches of 256 images while it writes the batch before: with 520,
+    // the last image is read only after the first batch is written.
+    let mut f = image_fixture(520);
     let out = f.out("ds");
     // The last image (in name order) vanishes once writing has started.
     let last = {
-        let mut names: Vec<String> = (0..80)
+        let mut names: Vec<String> = (0..520)
             .map(|i| f.project.sample_ids(&Default::default(), i, 1).unwrap()[0])
             .map(|id| f.project.sample(id).unwrap().unwrap().name)
             .collect();
@@ -731,7 +733,7 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     };
     let started = AtomicBool::new(false);
     let progress = |done: u64, total: u64| {
-        assert_eq!(total, 80);
+        assert_eq!(total, 520);
         if done == 1 {
             std::fs::remove_file(&last).unwrap();
             started.store(true, Ordering::SeqCst);

@@ -36,8 +36,11 @@ pub use split::{DEFAULT_SPLITS, parse_splits, split_of};
 use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, TaskKind};
 use crate::validate::{self, Report};
 
-/// How many samples are read and encoded in parallel before being written in order.
-const BATCH: usize = 32;
+/// At most how many samples, and how many bytes of files, are read and encoded in parallel
+/// before being written in order. Two batches are in memory at once (one being written,
+/// the next being read), so memory stays near `2 × BATCH_BYTES` whatever the image sizes.
+const BATCH: usize = 256;
+const BATCH_BYTES: u64 = 48 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +104,28 @@ struct Planned {
     id: SampleId,
     split: usize,
     labels: Vec<u32>,
+    /// The file's size at import (what reading it costs in memory).
+    bytes: u64,
+}
+
+/// Consecutive runs of `plan` of at most [`BATCH`] samples and [`BATCH_BYTES`] bytes (a
+/// single larger sample makes a batch of its own).
+fn batches(plan: &[Planned]) -> impl Iterator<Item = &[Planned]> {
+    let mut rest = plan;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0u64;
+        let mut n = 0;
+        while n < rest.len() && n < BATCH && (n == 0 || bytes + rest[n].bytes <= BATCH_BYTES) {
+            bytes += rest[n].bytes;
+            n += 1;
+        }
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 /// Validates the project and writes the dataset described by `options`.
@@ -176,18 +201,22 @@ pub fn export(
     let mut done = 0u64;
     let read_bytes = options.format == Format::TfRecord && layout.kind == SampleKind::Image;
     let mut ready: Vec<(usize, sink::Prepared)> = Vec::new();
-    for batch in plan.chunks(BATCH) {
+    for batch in batches(&plan) {
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::Cancelled);
         }
-        let mut samples = Vec::with_capacity(batch.len());
-        for p in batch {
-            let s = project
-                .sample(p.id)?
-                .ok_or_else(|| anyhow!("sample {} disappeared during the export", p.id))?;
-            let file = read_bytes.then(|| project.resolve(&s.path));
-            samples.push((s, file));
+        let ids: Vec<SampleId> = batch.iter().map(|p| p.id).collect();
+        let found = project.samples_by_ids(&ids)?;
+        if found.len() != batch.len() {
+            return Err(anyhow!("samples were deleted from the project during the export").into());
         }
+        let samples: Vec<_> = found
+            .into_iter()
+            .map(|s| {
+                let file = read_bytes.then(|| project.resolve(&s.path));
+                (s, file)
+            })
+            .collect();
         let produce = || {
             batch
                 .par_iter()
@@ -319,7 +348,7 @@ fn plan(
     let mut plan = Vec::new();
     let mut stmt = project.conn().prepare(
         "SELECT s.id, s.name, s.kind, s.hash, s.width IS NOT NULL, s.height IS NOT NULL, \
-         s.format, s.text IS NOT NULL, s.features, st.status FROM samples s \
+         s.format, s.text IS NOT NULL, s.features, st.status, s.bytes FROM samples s \
          LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.name",
     )?;
     let mut rows = stmt.query([])?;
@@ -387,6 +416,7 @@ fn plan(
             id,
             split,
             labels: idx,
+            bytes: r.get::<_, i64>(10)?.max(0) as u64,
         });
     }
     let summaries = counts
@@ -599,5 +629,40 @@ impl Drop for Staging {
 fn sync_dir(dir: &Path) {
     if let Ok(f) = fs::File::open(dir) {
         let _ = f.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(sizes: &[u64]) -> Vec<Planned> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| Planned {
+                id: i as SampleId,
+                split: 0,
+                labels: vec![0],
+                bytes,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes_and_cover_the_plan_in_order() {
+        let small = plan_of(&vec![1000; 600]);
+        let lens: Vec<usize> = batches(&small).map(<[Planned]>::len).collect();
+        assert_eq!(lens, vec![256, 256, 88]);
+
+        let mb = 1 << 20;
+        let big = plan_of(&[20 * mb, 20 * mb, 20 * mb, 200 * mb, mb]);
+        let ids: Vec<Vec<SampleId>> = batches(&big)
+            .map(|b| b.iter().map(|p| p.id).collect())
+            .collect();
+        // 48 MB per batch; a file larger than that is a batch of its own.
+        assert_eq!(ids, vec![vec![0, 1], vec![2], vec![3], vec![4]]);
+
+        assert_eq!(batches(&[]).count(), 0);
     }
 }

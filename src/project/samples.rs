@@ -229,6 +229,23 @@ impl Project {
         Ok(stmt.query_row([id], row_to_sample).optional()?)
     }
 
+    /// The samples with the given ids, in the order given, with one query (ids that do not
+    /// exist are left out).
+    pub fn samples_by_ids(&self, ids: &[SampleId]) -> Result<Vec<Sample>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {SAMPLE_COLUMNS} FROM samples WHERE id IN ({list})"
+        ))?;
+        let mut found: std::collections::HashMap<SampleId, Sample> = stmt
+            .query_map([], row_to_sample)?
+            .map(|r| r.map(|s| (s.id, s)))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
     pub fn sample_by_name(&self, name: &str) -> Result<Option<Sample>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SAMPLE_COLUMNS} FROM samples WHERE name = ?1"
