@@ -225,6 +225,50 @@ fn history_panel_lists_every_event_of_the_current_sample() {
 }
 
 #[test]
+fn a_finding_opens_its_samples_in_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = project(dir.path());
+    // Two of the four samples labeled: the other two are UNLABELED_SAMPLES.
+    label(&path, s[0], "alice", c[0], 1000);
+    label(&path, s[2], "alice", c[1], 1000);
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::E);
+    wait_until(&mut h, "the validation", |a| {
+        a.export.as_ref().is_some_and(|e| e.check.is_none())
+    });
+    h.get_by_label("Show the UNLABELED_SAMPLES samples in the grid")
+        .click();
+    h.run();
+    assert!(
+        h.state().export.is_none(),
+        "the export view gave way to the grid"
+    );
+    assert!(h.state().grid_mode);
+    wait_until(&mut h, "the grid count", |a| {
+        a.grid.as_ref().is_some_and(|g| g.count().is_some())
+    });
+    let grid = h.state().grid.as_ref().unwrap();
+    assert_eq!(grid.count(), Some(2));
+    assert_eq!(
+        grid.filter()
+            .finding
+            .as_ref()
+            .map(|(code, names)| (code.as_str(), names.clone())),
+        Some((
+            "UNLABELED_SAMPLES",
+            vec!["reviews.csv#2".to_string(), "reviews.csv#4".to_string()]
+        ))
+    );
+    // The chip clears the filter: every sample again.
+    h.get_by_label_contains("UNLABELED_SAMPLES (2)").click();
+    h.run();
+    wait_until(&mut h, "the grid count", |a| {
+        a.grid.as_ref().is_some_and(|g| g.count() == Some(4))
+    });
+    assert!(h.state().grid.as_ref().unwrap().filter().finding.is_none());
+}
+
+#[test]
 fn export_view_validates_charts_and_exports_with_progress() {
     let dir = tempfile::tempdir().unwrap();
     let (path, s, c) = project(dir.path());
@@ -255,8 +299,11 @@ fn export_view_validates_charts_and_exports_with_progress() {
     h.run();
     // The field held the default folder; keep only what was typed.
     h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
+    // TFRecord (the default) offers shards; JSON Lines does not.
+    h.get_by_label("Files per split");
     h.get_by_label("JSONL").click();
     h.run();
+    assert!(h.query_by_label("Files per split").is_none());
     h.get_by_label("Export dataset").click();
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();
@@ -303,7 +350,7 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     wait_until(&mut h, "the validation", |a| {
         a.export.as_ref().is_some_and(|e| e.check.is_none())
     });
-    h.get_by_label_contains("UNRESOLVED_DISAGREEMENTS");
+    h.get_by_label("UNRESOLVED_DISAGREEMENTS");
     let out = dir.path().join("never");
     h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
     h.get_by_label("Export dataset").click();

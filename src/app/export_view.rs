@@ -47,6 +47,8 @@ pub struct ExportView {
     pub splits: String,
     pub seed: String,
     pub gzip: bool,
+    /// TFRecord files per split.
+    pub shards: u32,
     pub only_labeled: bool,
     pub force: bool,
     pub out: String,
@@ -69,6 +71,7 @@ impl ExportView {
             splits: export::DEFAULT_SPLITS.into(),
             seed: "0".into(),
             gzip: false,
+            shards: 1,
             only_labeled: false,
             force: false,
             out: out.display().to_string(),
@@ -127,7 +130,11 @@ impl ExportView {
             splits,
             seed,
             gzip: self.gzip && self.format == Format::TfRecord,
-            shards: 1,
+            shards: if self.format == Format::TfRecord {
+                self.shards.max(1)
+            } else {
+                1
+            },
             only_labeled: self.only_labeled,
             force: self.force,
         };
@@ -264,6 +271,7 @@ pub fn passes(action: Action) -> bool {
 /// Draws the export view; returns the actions its buttons ask for.
 pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
     let mut actions = Vec::new();
+    let mut show_in_grid = None;
     let ctx = app.ctx.clone();
     let keymap = &app.persisted.keymap;
     let Some(view) = app.export.as_mut() else {
@@ -308,9 +316,29 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
                 .inner_margin(egui::Margin::same(14)),
         )
         .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| report_ui(ui, view));
+            egui::ScrollArea::vertical().show(ui, |ui| show_in_grid = report_ui(ui, view));
         });
+    if let Some(finding) = show_in_grid {
+        open_finding_in_grid(app, finding);
+    }
     actions
+}
+
+/// Leaves the export view for the grid, filtered to the samples of one finding.
+fn open_finding_in_grid(app: &mut App, finding: (String, Vec<String>)) {
+    let Screen::Labeling(session) = &app.screen else {
+        return;
+    };
+    let grid = app
+        .grid
+        .get_or_insert_with(|| crate::app::grid::GridView::new(session.project.path()));
+    grid.set_filter(crate::app::grid::GridFilter {
+        finding: Some(finding),
+        ..Default::default()
+    });
+    grid.invalidate();
+    app.export = None;
+    app.grid_mode = true;
 }
 
 fn labeled_edit(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> bool {
@@ -339,6 +367,14 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
         ui.add_space(6.0);
         if view.format == Format::TfRecord {
             ui.checkbox(&mut view.gzip, "GZIP-compress the TFRecord files");
+            ui.horizontal(|ui| {
+                let l = ui.label("Files per split");
+                ui.add(egui::DragValue::new(&mut view.shards).range(1..=1024))
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "TFRecord shards per split: several files let TFX read in parallel",
+                    );
+            });
         }
         changed |= ui
             .checkbox(&mut view.only_labeled, "Only labeled samples")
@@ -418,25 +454,28 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
     }
 }
 
-fn report_ui(ui: &mut egui::Ui, view: &ExportView) {
+/// Draws the validation report and the split chart; returns the finding whose samples the
+/// user asked to see in the grid.
+fn report_ui(ui: &mut egui::Ui, view: &ExportView) -> Option<(String, Vec<String>)> {
     let checked = match (&view.check, &view.checked) {
         (Some(_), _) => {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Validating…");
             });
-            return;
+            return None;
         }
         (None, Some(c)) => c,
-        (None, None) => return,
+        (None, None) => return None,
     };
     let check = match checked {
         Ok(c) => c,
         Err(e) => {
             ui.add(egui::Label::new(RichText::new(e).color(theme::ERROR)).wrap());
-            return;
+            return None;
         }
     };
+    let mut show_in_grid = None;
     ui.label(RichText::new("Validation").strong().size(16.0));
     if check.report.findings.is_empty() {
         ui.label(RichText::new("No problems found").color(theme::OK));
@@ -453,13 +492,31 @@ fn report_ui(ui: &mut egui::Ui, view: &ExportView) {
             ui.add(egui::Label::new(&f.message).wrap());
         });
         if !f.samples.is_empty() {
-            egui::CollapsingHeader::new(format!("{} sample(s)", f.samples.len()))
-                .id_salt(("finding", &f.code))
-                .show(ui, |ui| {
-                    for s in f.samples.iter().take(200) {
-                        ui.label(RichText::new(s).color(theme::MUTED).size(13.0));
-                    }
+            ui.horizontal(|ui| {
+                let shown = if f.count > f.samples.len() as u64 {
+                    format!("first {} of {}", f.samples.len(), f.count)
+                } else {
+                    f.samples.len().to_string()
+                };
+                let button = ui
+                    .button(format!("Show {shown} in the grid"))
+                    .on_hover_text("Open the grid with only these samples");
+                // Several findings may list as many samples: the code tells them apart.
+                let name = format!("Show the {} samples in the grid", f.code);
+                button.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, true, name.clone())
                 });
+                if button.clicked() {
+                    show_in_grid = Some((f.code.clone(), f.samples.clone()));
+                }
+                egui::CollapsingHeader::new("names")
+                    .id_salt(("finding", &f.code))
+                    .show(ui, |ui| {
+                        for s in f.samples.iter().take(200) {
+                            ui.label(RichText::new(s).color(theme::MUTED).size(13.0));
+                        }
+                    });
+            });
         }
     }
     ui.add_space(12.0);
@@ -467,7 +524,7 @@ fn report_ui(ui: &mut egui::Ui, view: &ExportView) {
     let total: u64 = check.counts.iter().flatten().sum();
     if total == 0 {
         ui.label(RichText::new("No sample has a final label yet").color(theme::MUTED));
-        return;
+        return show_in_grid;
     }
     let summary: Vec<String> = check
         .splits
@@ -477,6 +534,7 @@ fn report_ui(ui: &mut egui::Ui, view: &ExportView) {
         .collect();
     ui.label(RichText::new(summary.join(" · ")).color(theme::MUTED));
     distribution_chart(ui, check);
+    show_in_grid
 }
 
 /// One group of bars per class, one bar per split.

@@ -82,6 +82,8 @@ pub struct GridFilter {
     pub class: Option<ClassId>,
     pub annotator: String,
     pub path_contains: String,
+    /// The samples a validation finding names: (finding code, sample names).
+    pub finding: Option<(String, Vec<String>)>,
 }
 
 impl Default for GridFilter {
@@ -91,6 +93,7 @@ impl Default for GridFilter {
             class: None,
             annotator: String::new(),
             path_contains: String::new(),
+            finding: None,
         }
     }
 }
@@ -114,6 +117,9 @@ impl GridFilter {
         let text = self.path_contains.trim();
         if !text.is_empty() {
             q.name_contains = Some(text.to_string());
+        }
+        if let Some((_, names)) = &self.finding {
+            q.names = Some(names.clone());
         }
         q
     }
@@ -572,6 +578,20 @@ impl GridView {
     fn filter_bar(&mut self, ui: &mut egui::Ui) {
         let mut filter = self.filter.clone();
         ui.horizontal_wrapped(|ui| {
+            if let Some((code, names)) = &filter.finding {
+                let chip = ui
+                    .button(
+                        egui::RichText::new(format!("{code} ({})  ×", names.len()))
+                            .color(crate::app::theme::WARN),
+                    )
+                    .on_hover_text(
+                        "Only the samples this validation finding lists; click to show all",
+                    );
+                if chip.clicked() {
+                    filter.finding = None;
+                }
+                ui.separator();
+            }
             let l = ui.label("Status");
             egui::ComboBox::from_id_salt("grid-status")
                 .selected_text(filter.status.label())

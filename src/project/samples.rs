@@ -144,6 +144,8 @@ pub struct SampleQuery {
     pub annotator: Option<String>,
     /// Case-insensitive substring of the sample's name.
     pub name_contains: Option<String>,
+    /// Only the samples with these names (e.g. those a validation finding lists).
+    pub names: Option<Vec<String>>,
 }
 
 impl SampleQuery {
@@ -197,6 +199,12 @@ impl SampleQuery {
         {
             conds.push("instr(lower(s.name), lower(?)) > 0".into());
             args.push(Value::Text(text.clone()));
+        }
+        if let Some(names) = &self.names {
+            // One parameter per name: a finding lists at most a hundred.
+            let marks = vec!["?"; names.len()].join(", ");
+            conds.push(format!("s.name IN ({marks})"));
+            args.extend(names.iter().map(|n| Value::Text(n.clone())));
         }
         let clause = if conds.is_empty() {
             String::new()
