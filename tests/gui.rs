@@ -402,6 +402,103 @@ fn remapping_a_key_refuses_clashes_and_is_saved() {
     assert_eq!(json["keymap"]["skip"], serde_json::json!(["K"]));
 }
 
+/// A project of `n` short text rows (no images: quick to make in the thousands).
+fn many_rows(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("rows.keylabel");
+    let classes: Vec<String> = ["spam", "ham"].map(String::from).into();
+    let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
+    let batch: Vec<NewSample> = (0..n)
+        .map(|i| {
+            let text = format!("message number {i}");
+            NewSample {
+                kind: SampleKind::Text,
+                name: format!("rows.csv#{}", i + 1),
+                path: "rows.csv".into(),
+                row: Some(i as i64 + 1),
+                hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
+                bytes: text.len() as u64,
+                width: None,
+                height: None,
+                format: None,
+                text: Some(text),
+                features: None,
+            }
+        })
+        .collect();
+    project.insert_samples(&batch).unwrap();
+    path
+}
+
+/// Grid: `G`, `Ctrl+A`, then a class key labels every selected sample, one event each.
+fn grid_select_all_and_label(h: &mut Harness<'_, App>, n: usize) {
+    press(h, Key::G);
+    assert!(h.state().grid_mode);
+    wait_until(h, "the grid count", |a| {
+        a.grid.as_ref().is_some_and(|g| g.count() == Some(n as u64))
+    });
+    press_mod(h, Modifiers::COMMAND, Key::A);
+    wait_until(h, "everything selected", |a| {
+        a.grid.as_ref().is_some_and(|g| g.selected().len() == n)
+    });
+    press(h, Key::Num2);
+}
+
+#[test]
+fn grid_bulk_labels_a_small_selection_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = many_rows(dir.path(), 30);
+    let mut h = open(&path, None);
+    grid_select_all_and_label(&mut h, 30);
+    assert!(
+        h.state().bulk.is_none(),
+        "a small selection is written at once"
+    );
+    let project = Project::open(&path).unwrap();
+    let status = project.status().unwrap();
+    assert_eq!(status.labeled, 30);
+    assert_eq!(project.history(None).unwrap().len(), 30, "one event each");
+    assert_eq!(h.state().session().unwrap().counts.done, 30);
+    h.get_by_label_contains("Labeled 30 samples");
+}
+
+#[test]
+fn grid_bulk_labels_a_large_selection_in_the_background() {
+    let n = keylabel::app::BULK_IN_BACKGROUND * 2 + 17;
+    let dir = tempfile::tempdir().unwrap();
+    let path = many_rows(dir.path(), n);
+    let mut h = open(&path, None);
+    grid_select_all_and_label(&mut h, n);
+    wait_until(&mut h, "the bulk label", |a| a.bulk.is_none());
+    let project = Project::open(&path).unwrap();
+    let status = project.status().unwrap();
+    assert_eq!(status.labeled, n as u64);
+    let ham = class_id(&path, "ham");
+    assert_eq!(
+        status
+            .classes
+            .iter()
+            .find(|c| c.name == "ham")
+            .unwrap()
+            .count,
+        n as u64
+    );
+    let history = project.history(None).unwrap();
+    assert_eq!(history.len(), n, "one event each");
+    assert!(
+        history
+            .iter()
+            .all(|e| e.label_ids == vec![ham] && e.annotator == ANNOTATOR)
+    );
+    project.integrity_check().unwrap();
+    // The window caught up: its counts, the grid and the message.
+    assert_eq!(h.state().session().unwrap().counts.done, n as u64);
+    h.get_by_label_contains(&format!("Labeled {n} samples"));
+    // Undo still takes back one decision at a time.
+    press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    let project = Project::open(&path).unwrap();
+    assert_eq!(project.status().unwrap().labeled, n as u64 - 1);
+}
+
 #[test]
 fn buttons_do_what_keys_do() {
     let dir = tempfile::tempdir().unwrap();

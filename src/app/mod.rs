@@ -139,9 +139,38 @@ pub struct App {
     pub export: Option<export_view::ExportView>,
     /// The history panel, when open.
     pub history: Option<history::HistoryPanel>,
+    /// A large bulk label being written on a background thread: the job (samples labeled)
+    /// and the class name.
+    pub bulk: Option<(jobs::Job<Result<usize, String>>, String)>,
     ctx: Option<egui::Context>,
     themed: bool,
     title: String,
+}
+
+/// Selections larger than this are labeled on a background thread.
+pub const BULK_IN_BACKGROUND: usize = 2_000;
+
+/// Labels `ids` with `class` for `annotator`, in transactions of a few thousand events
+/// (so that the window's own single-label commits are never held up for long), reporting
+/// progress. Each chunk is complete or absent: a failure leaves whole chunks only.
+fn bulk_label(
+    path: &std::path::Path,
+    annotator: &str,
+    ids: &[crate::project::SampleId],
+    class: crate::project::ClassId,
+    progress: &jobs::Progress,
+) -> anyhow::Result<usize> {
+    const CHUNK: usize = 2_000;
+    let mut project = Project::open(path)?;
+    let total = ids.len() as u64;
+    let mut done = 0u64;
+    progress.set(0, total);
+    for chunk in ids.chunks(CHUNK) {
+        session::label_all(&mut project, annotator, chunk, class)?;
+        done += chunk.len() as u64;
+        progress.set(done, total);
+    }
+    Ok(ids.len())
 }
 
 impl App {
@@ -166,6 +195,7 @@ impl App {
             review: None,
             export: None,
             history: None,
+            bulk: None,
             ctx: None,
             themed: false,
             title: String::new(),
@@ -320,6 +350,22 @@ impl App {
                 }
                 if targets.is_empty() {
                     self.info("Select samples first: click, Shift/Ctrl+click, drag, or Ctrl+A");
+                } else if self.bulk.is_some() {
+                    self.info("Still labeling the previous selection; wait for it to finish");
+                } else if targets.len() > BULK_IN_BACKGROUND {
+                    // Thousands of events take seconds: written on their own thread and
+                    // connection, in chunks, while the window goes on.
+                    let name = session
+                        .class(id)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default();
+                    let path = session.project.path().to_path_buf();
+                    let annotator = session.annotator.clone();
+                    let job = jobs::Job::spawn("Bulk labeling", self.ctx.clone(), move |p| {
+                        bulk_label(&path, &annotator, &targets, id, p).map_err(|e| format!("{e:#}"))
+                    });
+                    grid.clear_selection();
+                    self.bulk = Some((job, name));
                 } else {
                     let name = session
                         .class(id)
@@ -590,6 +636,7 @@ impl App {
             self.loader = Some(loader::ImageLoader::new(ctx.clone(), TEXTURE_CAP_BYTES));
         }
         self.poll_jobs(&ctx);
+        self.poll_bulk(&ctx);
         self.update_title(&ctx);
 
         // Keys first: a decision is written and the next sample chosen before this frame
@@ -689,6 +736,34 @@ impl App {
             }
             start::Request::Demo => self.open_demo(),
             start::Request::Create(spec) => self.create_project(spec),
+        }
+    }
+
+    /// Shows a running bulk label's progress, and catches up when it is done.
+    fn poll_bulk(&mut self, ctx: &egui::Context) {
+        let Some((job, name)) = &self.bulk else {
+            return;
+        };
+        let Some(result) = job.poll() else {
+            let text = format!("Labeling “{name}”: {}", job.progress.text());
+            self.info(text);
+            ctx.request_repaint_after(Duration::from_millis(100));
+            return;
+        };
+        let name = name.clone();
+        self.bulk = None;
+        let outcome = result.and_then(|r| r).and_then(|n| {
+            if let Screen::Labeling(session) = &mut self.screen {
+                session.after_bulk_label(n).map_err(|e| format!("{e:#}"))?;
+            }
+            Ok(n)
+        });
+        if let Some(g) = self.grid.as_mut() {
+            g.invalidate();
+        }
+        match outcome {
+            Ok(n) => self.info(format!("Labeled {n} samples “{name}”")),
+            Err(e) => self.error(format!("Bulk labeling stopped: {e}")),
         }
     }
 

@@ -309,25 +309,12 @@ impl Session {
     /// grid's bulk labeling). Multi-label adds the class to this annotator's current
     /// classes of each sample. Returns how many samples were labeled.
     pub fn label_many(&mut self, ids: &[SampleId], class: ClassId) -> Result<usize> {
-        let mut events = Vec::with_capacity(ids.len());
         let mut before = Vec::with_capacity(ids.len());
         for &id in ids {
             let own = self.project.decision_of(id, &self.annotator)?;
-            let labels = match self.task() {
-                TaskKind::SingleLabel => vec![class],
-                TaskKind::MultiLabel => {
-                    let mut l: Vec<ClassId> =
-                        own.as_ref().map(|d| d.labels.clone()).unwrap_or_default();
-                    if !l.contains(&class) {
-                        l.push(class);
-                    }
-                    l
-                }
-            };
             before.push((own.is_some(), self.project.current_classes(id)?));
-            events.push(NewEvent::label(id, &self.annotator, labels));
         }
-        self.project.record_all(&events)?;
+        label_all(&mut self.project, &self.annotator, ids, class)?;
         for (&id, (had, classes_before)) in ids.iter().zip(before) {
             let has = self.project.decision_of(id, &self.annotator)?.is_some();
             let after = self.project.current_classes(id)?;
@@ -338,6 +325,17 @@ impl Session {
             self.go_to(cur)?;
         }
         Ok(ids.len())
+    }
+
+    /// Catches up after samples were labeled outside this session's own calls (a bulk label
+    /// on a background thread): counts are read again and the current sample reloaded.
+    pub fn after_bulk_label(&mut self, labeled: usize) -> Result<()> {
+        self.counts = Counts::read(&self.project, &self.annotator)?;
+        self.session_decisions += labeled as u64;
+        if let Some(cur) = self.current_id() {
+            self.go_to(cur)?;
+        }
+        Ok(())
     }
 
     /// Multi-label: saves the toggled classes and advances. Returns `false` when nothing is
@@ -468,4 +466,33 @@ impl Session {
     pub fn class(&self, id: ClassId) -> Option<&Class> {
         self.classes.iter().find(|c| c.id == id)
     }
+}
+
+/// Labels every sample in `ids` with `class` for `annotator` in one transaction, one event
+/// each. Multi-label adds the class to the annotator's current classes of each sample.
+pub fn label_all(
+    project: &mut Project,
+    annotator: &str,
+    ids: &[SampleId],
+    class: ClassId,
+) -> Result<()> {
+    let multi = project.task() == TaskKind::MultiLabel;
+    let mut events = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let labels = if multi {
+            let mut l: Vec<ClassId> = project
+                .decision_of(id, annotator)?
+                .map(|d| d.labels)
+                .unwrap_or_default();
+            if !l.contains(&class) {
+                l.push(class);
+            }
+            l
+        } else {
+            vec![class]
+        };
+        events.push(NewEvent::label(id, annotator, labels));
+    }
+    project.record_all(&events)?;
+    Ok(())
 }
