@@ -2,6 +2,8 @@
 //! read back in Rust (and by TensorFlow itself when `KEYLABEL_PYTHON` names an interpreter
 //! with `tensorflow` and `pandas`).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -168,19 +170,12 @@ fn text_fixture(n: usize) -> Fixture {
             },
         );
         features.insert("label".into(), serde_json::json!("from the file"));
-        batch.push(NewSample {
-            kind: SampleKind::Text,
-            name: format!("reviews.csv#{}", i + 1),
-            path: "reviews.csv".into(),
-            row: Some(i as i64 + 1),
-            hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
-            bytes: text.len() as u64,
-            width: None,
-            height: None,
-            format: None,
-            text: Some(text),
-            features: Some(features),
-        });
+        batch.push(common::text_row(
+            "reviews.csv",
+            i + 1,
+            &text,
+            Some(features),
+        ));
     }
     f.project.insert_samples(&batch).unwrap();
     for i in 0..n {

@@ -1,6 +1,8 @@
 //! The labeling window driven through `egui_kittest`: real keys and clicks on the real
 //! `App`, with a real project file in a temporary folder, checked after every action.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -91,19 +93,7 @@ fn text_project(dir: &Path) -> PathBuf {
             let mut features = serde_json::Map::new();
             features.insert("stars".into(), serde_json::json!(5 - i * 4));
             features.insert("product".into(), serde_json::json!("phone X2"));
-            NewSample {
-                kind: SampleKind::Text,
-                name: format!("reviews.csv#{}", i + 1),
-                path: "reviews.csv".into(),
-                row: Some(i as i64 + 1),
-                hash: blake3::hash(t.as_bytes()).to_hex().to_string(),
-                bytes: t.len() as u64,
-                width: None,
-                height: None,
-                format: None,
-                text: Some(t.to_string()),
-                features: Some(features),
-            }
+            common::text_row("reviews.csv", i + 1, t, Some(features))
         })
         .collect();
     project.insert_samples(&batch).unwrap();
@@ -408,22 +398,7 @@ fn many_rows(dir: &Path, n: usize) -> PathBuf {
     let classes: Vec<String> = ["spam", "ham"].map(String::from).into();
     let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
     let batch: Vec<NewSample> = (0..n)
-        .map(|i| {
-            let text = format!("message number {i}");
-            NewSample {
-                kind: SampleKind::Text,
-                name: format!("rows.csv#{}", i + 1),
-                path: "rows.csv".into(),
-                row: Some(i as i64 + 1),
-                hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
-                bytes: text.len() as u64,
-                width: None,
-                height: None,
-                format: None,
-                text: Some(text),
-                features: None,
-            }
-        })
+        .map(|i| common::text_row("rows.csv", i + 1, &format!("message number {i}"), None))
         .collect();
     project.insert_samples(&batch).unwrap();
     path

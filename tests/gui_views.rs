@@ -1,6 +1,8 @@
 //! The review view, the export view and the history panel, driven through `egui_kittest`
 //! on the real `App` with a real project file in a temporary folder.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use keylabel::app::App;
 use keylabel::app::export_view::Outcome;
-use keylabel::project::{ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind};
+use keylabel::project::{ClassId, EventKind, NewEvent, NewSample, SampleId};
 use keylabel::{Project, TaskKind};
 
 const REVIEWER: &str = "rev";
@@ -30,19 +32,7 @@ fn project(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
     let batch: Vec<NewSample> = TEXTS
         .iter()
         .enumerate()
-        .map(|(i, t)| NewSample {
-            kind: SampleKind::Text,
-            name: format!("reviews.csv#{}", i + 1),
-            path: "reviews.csv".into(),
-            row: Some(i as i64 + 1),
-            hash: blake3::hash(t.as_bytes()).to_hex().to_string(),
-            bytes: t.len() as u64,
-            width: None,
-            height: None,
-            format: None,
-            text: Some(t.to_string()),
-            features: None,
-        })
+        .map(|(i, t)| common::text_row("reviews.csv", i + 1, t, None))
         .collect();
     project.insert_samples(&batch).unwrap();
     let ids = project

@@ -1,6 +1,8 @@
 //! The background image loader, the thumbnail cache, the demo project and the grid view,
 //! on real files in temporary folders.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -568,19 +570,7 @@ fn mixed_project(dir: &Path, texts: usize) -> PathBuf {
     }
     for i in 0..texts {
         let text = format!("Review {i}: the delivery was late but the product works well.");
-        batch.push(NewSample {
-            kind: SampleKind::Text,
-            name: format!("reviews.csv#{}", i + 1),
-            path: "reviews.csv".into(),
-            row: Some(i as i64 + 1),
-            hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
-            bytes: text.len() as u64,
-            width: None,
-            height: None,
-            format: None,
-            text: Some(text),
-            features: None,
-        });
+        batch.push(common::text_row("reviews.csv", i + 1, &text, None));
     }
     p.insert_samples(&batch).unwrap();
     path

@@ -1,12 +1,13 @@
 //! The project file: creation, refusal of foreign and newer files, the event log and the
 //! state derived from it, undo, classes, merge, and the command line over them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use keylabel::project::{
-    EventKind, NewEvent, NewSample, Project, SampleKind, SampleQuery, SampleStatus, Source,
-    TaskKind,
+    EventKind, NewEvent, NewSample, Project, SampleQuery, SampleStatus, Source, TaskKind,
 };
 
 fn bin() -> Command {
@@ -15,19 +16,12 @@ fn bin() -> Command {
     c
 }
 
+/// A text sample under any name (not a table row's `file#row`).
 fn text_sample(name: &str, text: &str) -> NewSample {
     NewSample {
-        kind: SampleKind::Text,
         name: name.to_string(),
-        path: "rows.csv".into(),
         row: None,
-        hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
-        bytes: text.len() as u64,
-        width: None,
-        height: None,
-        format: None,
-        text: Some(text.to_string()),
-        features: None,
+        ..common::text_row("rows.csv", 1, text, None)
     }
 }
 

@@ -403,6 +403,15 @@ pub(super) fn check(
     Ok(pass)
 }
 
+/// What a failed `stat` or read of an image file means for its sample.
+fn io_failure(err: &std::io::Error) -> State {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        State::Missing
+    } else {
+        State::Unreadable(format!("cannot read the file: {err}"))
+    }
+}
+
 fn check_file(e: &Entry, near_duplicates: bool) -> Checked {
     let mut c = Checked {
         id: e.id,
@@ -417,12 +426,8 @@ fn check_file(e: &Entry, near_duplicates: bool) -> Checked {
     // stamp, so what is remembered can only be older than the file, never newer.
     let stamp = match std::fs::metadata(&e.file) {
         Ok(meta) => Stamp::of(&meta),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            c.state = State::Missing;
-            return c;
-        }
         Err(err) => {
-            c.state = State::Unreadable(format!("cannot read the file: {err}"));
+            c.state = io_failure(&err);
             return c;
         }
     };
@@ -449,12 +454,8 @@ fn check_file(e: &Entry, near_duplicates: bool) -> Checked {
     }
     let bytes = match std::fs::read(&e.file) {
         Ok(b) => b,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            c.state = State::Missing;
-            return c;
-        }
         Err(err) => {
-            c.state = State::Unreadable(format!("cannot read the file: {err}"));
+            c.state = io_failure(&err);
             return c;
         }
     };
