@@ -311,38 +311,15 @@ fn read_csv(f: File, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>), String
 fn read_jsonl(f: File) -> Result<(Vec<RawRow>, Vec<String>), String> {
     let mut rows = Vec::new();
     let mut bad = Vec::new();
-    let mut reader = BufReader::new(f);
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("cannot read past line {line}: {}", io_reason(&e)))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
+    super::jsonl::for_each_object(f, |line, object| {
+        let object = match object {
+            Ok(o) => o,
+            Err(reason) => {
+                bad.push(reason);
+                return;
+            }
+        };
         let at = format!("line {line}");
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            bad.push(format!("{at}: invalid UTF-8"));
-            continue;
-        };
-        let text = text.trim_start_matches('\u{feff}').trim();
-        if text.is_empty() {
-            continue;
-        }
-        let object = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => {
-                bad.push(format!("{at}: not a JSON object"));
-                continue;
-            }
-            Err(e) => {
-                bad.push(format!("{at}: invalid JSON: {e}"));
-                continue;
-            }
-        };
         let string = |k: &str| match object.get(k) {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
@@ -374,6 +351,6 @@ fn read_jsonl(f: File) -> Result<(Vec<RawRow>, Vec<String>), String> {
             score,
             at,
         });
-    }
+    })?;
     Ok((rows, bad))
 }

@@ -7,6 +7,7 @@
 //! and written in batched transactions, so a large folder is bounded by the disk.
 
 pub mod images;
+mod jsonl;
 mod labels;
 mod table;
 

@@ -313,41 +313,13 @@ fn read_csv(
 }
 
 fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Result<(), String> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("cannot read past line {line}: {}", io_reason(&e)))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let bytes = if line == 1 {
-            buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buf)
-        } else {
-            &buf[..]
-        };
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            rows.bad(format!("line {line}: invalid UTF-8"));
-            continue;
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                rows.bad(format!("line {line}: invalid JSON: {e}"));
-                continue;
+    super::jsonl::for_each_object(file, |line, object| {
+        let mut object = match object {
+            Ok(o) => o,
+            Err(reason) => {
+                rows.bad(reason);
+                return;
             }
-        };
-        let Value::Object(mut object) = value else {
-            rows.bad(format!("line {line}: not a JSON object"));
-            continue;
         };
         let text = match object.remove(&options.text_column) {
             Some(Value::String(s)) => s,
@@ -357,14 +329,14 @@ fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Re
                     "line {line}: no `{}` field for the text",
                     options.text_column
                 ));
-                continue;
+                return;
             }
             Some(_) => {
                 rows.bad(format!(
                     "line {line}: field `{}` is not text",
                     options.text_column
                 ));
-                continue;
+                return;
             }
         };
         let id = match &options.id_column {
@@ -374,13 +346,12 @@ fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Re
                 Some(Value::Number(n)) => Some(n.to_string()),
                 _ => {
                     rows.bad(format!("line {line}: no usable id in field `{col}`"));
-                    continue;
+                    return;
                 }
             },
         };
         rows.row(line, id, text, object);
-    }
-    Ok(())
+    })
 }
 
 /// Runs `read_table` on a scoped thread, feeding `on_chunk` on the caller's thread.
