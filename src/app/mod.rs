@@ -751,19 +751,22 @@ impl App {
             return;
         };
         let name = name.clone();
+        let reached = job.progress.text();
         self.bulk = None;
-        let outcome = result.and_then(|r| r).and_then(|n| {
-            if let Screen::Labeling(session) = &mut self.screen {
-                session.after_bulk_label(n).map_err(|e| format!("{e:#}"))?;
-            }
-            Ok(n)
-        });
+        let outcome = result.and_then(|r| r);
+        // Also after a failure: the chunks written before it are in the file.
+        let caught_up = match &mut self.screen {
+            Screen::Labeling(session) => session
+                .after_bulk_label(*outcome.as_ref().unwrap_or(&0))
+                .map_err(|e| format!("{e:#}")),
+            _ => Ok(()),
+        };
         if let Some(g) = self.grid.as_mut() {
             g.invalidate();
         }
-        match outcome {
+        match outcome.and_then(|n| caught_up.map(|()| n)) {
             Ok(n) => self.info(format!("Labeled {n} samples “{name}”")),
-            Err(e) => self.error(format!("Bulk labeling stopped: {e}")),
+            Err(e) => self.error(format!("Bulk labeling stopped at {reached}: {e}")),
         }
     }
 
