@@ -10,8 +10,10 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use keylabel::app::App;
+use keylabel::app::grid::{GridFilter, StatusFilter};
 use keylabel::project::{
-    ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind, SampleStatus, Source,
+    ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind, SampleQuery, SampleStatus,
+    Source,
 };
 use keylabel::{Project, TaskKind};
 
@@ -472,6 +474,91 @@ fn grid_bulk_labels_a_large_selection_in_the_background() {
     press_mod(&mut h, Modifiers::COMMAND, Key::Z);
     let project = Project::open(&path).unwrap();
     assert_eq!(project.status().unwrap().labeled, n as u64 - 1);
+}
+
+#[test]
+fn blind_mode_shows_only_the_annotators_own_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = many_rows(dir.path(), 4);
+    let (spam, ham) = (class_id(&path, "spam"), class_id(&path, "ham"));
+    let ids = {
+        let mut p = Project::open(&path).unwrap();
+        let mut settings = p.settings().unwrap();
+        settings.blind = Some(true);
+        p.set_settings(&settings).unwrap();
+        let ids = p.sample_ids(&SampleQuery::default(), 0, 10).unwrap();
+        // Another annotator labeled two samples.
+        for &id in &ids[..2] {
+            p.record(NewEvent::label(id, "bob", vec![spam])).unwrap();
+        }
+        ids
+    };
+    let mut h = open(&path, None);
+    let own = |h: &Harness<'_, App>, c: ClassId| {
+        let counts = &h.state().session().unwrap().counts;
+        counts.per_class.get(&c).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        own(&h, spam),
+        0,
+        "bob's labels are not counted in the class bar"
+    );
+
+    // The grid neither colours nor filters by bob's labels.
+    press(&mut h, Key::G);
+    let count_with = |h: &mut Harness<'_, App>, filter: GridFilter| {
+        h.state_mut().grid.as_mut().unwrap().set_filter(filter);
+        wait_until(h, "the grid count", |a| {
+            a.grid.as_ref().is_some_and(|g| g.count().is_some())
+        });
+        h.state().grid.as_ref().unwrap().count().unwrap()
+    };
+    let spam_filter = GridFilter {
+        class: Some(spam),
+        ..GridFilter::default()
+    };
+    assert_eq!(count_with(&mut h, spam_filter.clone()), 0);
+    let unlabeled = GridFilter {
+        status: StatusFilter::Unlabeled,
+        ..GridFilter::default()
+    };
+    assert_eq!(count_with(&mut h, unlabeled), 4);
+    let project = Project::open(&path).unwrap();
+    let mine = SampleQuery {
+        own_view: Some(ANNOTATOR.into()),
+        ..SampleQuery::default()
+    };
+    let cells = project.sample_summaries(&mine, 0, 10).unwrap();
+    assert!(
+        cells
+            .iter()
+            .all(|c| c.classes.is_empty() && c.status == SampleStatus::Unlabeled),
+        "{cells:?}"
+    );
+
+    // Labeling in the grid counts the annotator's own label.
+    h.state_mut()
+        .grid
+        .as_mut()
+        .unwrap()
+        .set_filter(GridFilter::default());
+    press(&mut h, Key::G);
+    grid_select_all_and_label(&mut h, 4);
+    assert_eq!(own(&h, ham), 4);
+    assert_eq!(own(&h, spam), 0);
+    let cells = project.sample_summaries(&mine, 0, 10).unwrap();
+    assert!(cells.iter().all(|c| c.classes == vec![ham]), "{cells:?}");
+    // Without blind mode the same samples show every current label.
+    let all = project
+        .sample_summaries(&SampleQuery::default(), 0, 10)
+        .unwrap();
+    assert_eq!(all[0].id, ids[0]);
+    assert_eq!(all[0].classes, {
+        let mut c = vec![spam, ham];
+        c.sort_unstable();
+        c
+    });
+    assert_eq!(count_with(&mut h, spam_filter), 0);
 }
 
 #[test]

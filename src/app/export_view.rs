@@ -331,7 +331,7 @@ fn open_finding_in_grid(app: &mut App, finding: (String, Vec<String>)) {
     };
     let grid = app
         .grid
-        .get_or_insert_with(|| crate::app::grid::GridView::new(session.project.path()));
+        .get_or_insert_with(|| crate::app::grid_for(session));
     grid.set_filter(crate::app::grid::GridFilter {
         finding: Some(finding),
         ..Default::default()

@@ -270,6 +270,8 @@ struct ClassLook {
 pub struct GridView {
     project_path: PathBuf,
     filter: GridFilter,
+    /// See [`GridView::set_own_view`].
+    own_view: Option<String>,
     query: SampleQuery,
     /// Bumped when the filter changes or labels change; replies of older ones are dropped.
     generation: u64,
@@ -311,6 +313,7 @@ impl GridView {
         GridView {
             project_path: project_path.to_path_buf(),
             filter: GridFilter::default(),
+            own_view: None,
             query: SampleQuery::default(),
             generation: 1,
             count: None,
@@ -399,8 +402,19 @@ impl GridView {
         self.focus.and_then(|i| self.id_at(i))
     }
 
+    /// Blind mode: statuses, classes and colours are `annotator`'s own decisions.
+    pub fn set_own_view(&mut self, annotator: Option<String>) {
+        if annotator != self.own_view {
+            self.own_view = annotator;
+            self.apply_filter();
+        }
+    }
+
     fn apply_filter(&mut self) {
-        self.query = self.filter.to_query();
+        self.query = SampleQuery {
+            own_view: self.own_view.clone(),
+            ..self.filter.to_query()
+        };
         self.generation += 1;
         self.pages.clear();
         self.stale.clear();

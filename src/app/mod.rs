@@ -147,6 +147,13 @@ pub struct App {
     title: String,
 }
 
+/// The grid of a session's project, showing what the annotator may see.
+pub(crate) fn grid_for(session: &session::Session) -> grid::GridView {
+    let mut grid = grid::GridView::new(session.project.path());
+    grid.set_own_view(session.blind.then(|| session.annotator.clone()));
+    grid
+}
+
 /// Selections larger than this are labeled on a background thread.
 pub const BULK_IN_BACKGROUND: usize = 2_000;
 
@@ -779,7 +786,7 @@ impl App {
             Some(Ok(Ok(Opened { session, note }))) => {
                 self.persisted.remember(session.project.path());
                 self.save_settings();
-                self.grid = Some(grid::GridView::new(session.project.path()));
+                self.grid = Some(grid_for(&session));
                 self.grid_mode = false;
                 self.screen = Screen::Labeling(Box::new(session));
                 self.view.reset();

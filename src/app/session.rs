@@ -27,14 +27,28 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The counts `annotator` sees. In blind mode a class's count is of their own labels
+    /// only; otherwise of every sample's current label.
     pub fn read(project: &Project, annotator: &str) -> Result<Counts> {
         let mut per_class = HashMap::new();
-        let mut stmt = project
-            .conn()
-            .prepare("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (c, n) = row?;
+        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
+        let rows: Vec<(i64, i64)> = if project.settings()?.is_blind() {
+            project
+                .conn()
+                .prepare(
+                    "SELECT j.value, count(*) FROM annotations an, json_each(an.labels) j \
+                     WHERE an.annotator = ?1 AND an.state = 'labeled' GROUP BY j.value",
+                )?
+                .query_map([annotator], pair)?
+                .collect::<rusqlite::Result<_>>()?
+        } else {
+            project
+                .conn()
+                .prepare("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?
+                .query_map([], pair)?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (c, n) in rows {
             per_class.insert(c, n as u64);
         }
         Ok(Counts {
@@ -52,13 +66,16 @@ pub struct Current {
     /// 0-based position in import order.
     pub position: u64,
     pub decision: Option<Decision>,
-    /// The classes of the sample's current label (all annotators / review).
+    /// The classes counted for the sample in the class bar: its current label (all
+    /// annotators / review), or in blind mode this annotator's own.
     pub classes: Vec<ClassId>,
     pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
     pub flagged: bool,
 }
 
 pub struct Session {
+    /// Blind mode (read when the session starts): the annotator sees only their own labels.
+    pub blind: bool,
     pub project: Project,
     pub annotator: String,
     /// Classes offered for labeling, in schema order.
@@ -83,6 +100,7 @@ impl Session {
     pub fn new(project: Project, annotator: String, counts: Counts) -> Result<Session> {
         let start = project.next_for_annotator(&annotator, None)?;
         let mut s = Session {
+            blind: project.settings()?.is_blind(),
             classes: project.active_classes()?,
             project,
             annotator,
@@ -142,7 +160,7 @@ impl Session {
         };
         self.current = Some(Current {
             position,
-            classes: self.project.current_classes(id)?,
+            classes: self.counted_classes(id)?,
             suggestion: self.project.suggestion(id)?,
             flagged: self.project.is_flagged(id)?,
             decision,
@@ -246,12 +264,25 @@ impl Session {
     fn record_counted(&mut self, ev: NewEvent) -> Result<()> {
         let id = ev.sample;
         let had = self.project.decision_of(id, &self.annotator)?.is_some();
-        let before = self.project.current_classes(id)?;
+        let before = self.counted_classes(id)?;
         self.project.record(ev)?;
         let has = self.project.decision_of(id, &self.annotator)?.is_some();
-        let after = self.project.current_classes(id)?;
+        let after = self.counted_classes(id)?;
         self.apply_delta(had, has, &before, &after);
         Ok(())
+    }
+
+    /// The classes of `id` that the class bar counts (see [`Counts::read`]).
+    fn counted_classes(&self, id: SampleId) -> Result<Vec<ClassId>> {
+        if self.blind {
+            Ok(self
+                .project
+                .decision_of(id, &self.annotator)?
+                .map(|d| d.labels)
+                .unwrap_or_default())
+        } else {
+            self.project.current_classes(id)
+        }
     }
 
     fn apply_delta(&mut self, had: bool, has: bool, before: &[ClassId], after: &[ClassId]) {
@@ -312,12 +343,12 @@ impl Session {
         let mut before = Vec::with_capacity(ids.len());
         for &id in ids {
             let own = self.project.decision_of(id, &self.annotator)?;
-            before.push((own.is_some(), self.project.current_classes(id)?));
+            before.push((own.is_some(), self.counted_classes(id)?));
         }
         label_all(&mut self.project, &self.annotator, ids, class)?;
         for (&id, (had, classes_before)) in ids.iter().zip(before) {
             let has = self.project.decision_of(id, &self.annotator)?.is_some();
-            let after = self.project.current_classes(id)?;
+            let after = self.counted_classes(id)?;
             self.apply_delta(had, has, &classes_before, &after);
         }
         self.session_decisions += ids.len() as u64;
@@ -426,10 +457,10 @@ impl Session {
             return Ok(false);
         };
         let had = self.project.decision_of(sample, &self.annotator)?.is_some();
-        let before = self.project.current_classes(sample)?;
+        let before = self.counted_classes(sample)?;
         self.project.undo_last(&self.annotator)?;
         let has = self.project.decision_of(sample, &self.annotator)?.is_some();
-        let after = self.project.current_classes(sample)?;
+        let after = self.counted_classes(sample)?;
         self.apply_delta(had, has, &before, &after);
         self.session_decisions = self.session_decisions.saturating_sub(1);
         self.finished = false;

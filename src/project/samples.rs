@@ -146,6 +146,9 @@ pub struct SampleQuery {
     pub name_contains: Option<String>,
     /// Only the samples with these names (e.g. those a validation finding lists).
     pub names: Option<Vec<String>>,
+    /// Blind mode: status and class mean this annotator's own decision, and nothing of
+    /// other annotators' decisions shows (in filters and in [`Project::sample_summaries`]).
+    pub own_view: Option<String>,
 }
 
 impl SampleQuery {
@@ -153,7 +156,24 @@ impl SampleQuery {
         use rusqlite::types::Value;
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Value> = Vec::new();
-        if let Some(status) = self.status {
+        if let (Some(status), Some(me)) = (self.status, &self.own_view) {
+            if status == SampleStatus::Unlabeled {
+                conds.push(
+                    "NOT EXISTS (SELECT 1 FROM annotations an WHERE an.sample_id = s.id \
+                     AND an.annotator = ?)"
+                        .into(),
+                );
+                args.push(Value::Text(me.clone()));
+            } else {
+                conds.push(
+                    "EXISTS (SELECT 1 FROM annotations an WHERE an.sample_id = s.id \
+                     AND an.annotator = ? AND an.state = ?)"
+                        .into(),
+                );
+                args.push(Value::Text(me.clone()));
+                args.push(Value::Text(status.as_str().into()));
+            }
+        } else if let Some(status) = self.status {
             if status == SampleStatus::Unlabeled {
                 conds.push(
                     "NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id \
@@ -178,7 +198,16 @@ impl SampleQuery {
                 format!("NOT {cond}")
             });
         }
-        if let Some(class) = self.class {
+        if let (Some(class), Some(me)) = (self.class, &self.own_view) {
+            conds.push(
+                "EXISTS (SELECT 1 FROM annotations an, json_each(an.labels) j \
+                 WHERE an.sample_id = s.id AND an.annotator = ? AND an.state = 'labeled' \
+                 AND j.value = ?)"
+                    .into(),
+            );
+            args.push(Value::Text(me.clone()));
+            args.push(Value::Integer(class));
+        } else if let Some(class) = self.class {
             conds.push(
                 "EXISTS (SELECT 1 FROM sample_classes sc WHERE sc.sample_id = s.id \
                  AND sc.class_id = ?)"
@@ -511,14 +540,30 @@ impl Project {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<SampleSummary>> {
-        let (clause, mut args) = query.where_clause();
-        args.push(rusqlite::types::Value::Integer(limit as i64));
-        args.push(rusqlite::types::Value::Integer(offset as i64));
+        use rusqlite::types::Value;
+        let (clause, where_args) = query.where_clause();
+        // Status and classes: the sample's, or in blind mode the viewer's own decision.
+        let (status, classes, mut args) = match &query.own_view {
+            Some(me) => (
+                "(SELECT an.state FROM annotations an WHERE an.sample_id = p.id \
+                  AND an.annotator = ?)",
+                "(SELECT group_concat(j.value) FROM annotations an, json_each(an.labels) j \
+                  WHERE an.sample_id = p.id AND an.annotator = ? AND an.state = 'labeled')",
+                vec![Value::Text(me.clone()), Value::Text(me.clone())],
+            ),
+            None => (
+                "st.status",
+                "(SELECT group_concat(sc.class_id) FROM sample_classes sc \
+                  WHERE sc.sample_id = p.id)",
+                Vec::new(),
+            ),
+        };
+        args.extend(where_args);
+        args.push(Value::Integer(limit as i64));
+        args.push(Value::Integer(offset as i64));
         let sql = format!(
             "SELECT p.id, p.kind, p.name, p.path, p.hash, substr(p.text, 1, {SUMMARY_TEXT_CHARS}), \
-                    st.status, coalesce(st.flagged, 0), \
-                    (SELECT group_concat(sc.class_id) FROM sample_classes sc \
-                      WHERE sc.sample_id = p.id) \
+                    {status}, coalesce(st.flagged, 0), {classes} \
              FROM (SELECT s.* FROM samples s {clause} ORDER BY s.id LIMIT ? OFFSET ?) p \
              LEFT JOIN sample_state st ON st.sample_id = p.id ORDER BY p.id"
         );
