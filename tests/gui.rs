@@ -523,6 +523,13 @@ fn blind_mode_shows_only_the_annotators_own_labels() {
         ..GridFilter::default()
     };
     assert_eq!(count_with(&mut h, unlabeled), 4);
+    // Nor does it tell which samples bob decided.
+    assert!(h.query_by_label("Annotator").is_none());
+    let bobs = GridFilter {
+        annotator: "bob".into(),
+        ..GridFilter::default()
+    };
+    assert_eq!(count_with(&mut h, bobs), 0);
     let project = Project::open(&path).unwrap();
     let mine = SampleQuery {
         own_view: Some(ANNOTATOR.into()),

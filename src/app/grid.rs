@@ -632,13 +632,16 @@ impl GridView {
                 })
                 .response
                 .labelled_by(l.id);
-            let l = ui.label("Annotator");
-            ui.add(
-                egui::TextEdit::singleline(&mut filter.annotator)
-                    .hint_text("anyone")
-                    .desired_width(100.0),
-            )
-            .labelled_by(l.id);
+            // In blind mode who decided what is not shown, so there is nothing to filter by.
+            if self.own_view.is_none() {
+                let l = ui.label("Annotator");
+                ui.add(
+                    egui::TextEdit::singleline(&mut filter.annotator)
+                        .hint_text("anyone")
+                        .desired_width(100.0),
+                )
+                .labelled_by(l.id);
+            }
             let l = ui.label("Path");
             ui.add(
                 egui::TextEdit::singleline(&mut filter.path_contains)

@@ -215,7 +215,12 @@ impl SampleQuery {
             );
             args.push(Value::Integer(class));
         }
-        if let Some(a) = &self.annotator {
+        if let (Some(a), Some(me)) = (&self.annotator, &self.own_view)
+            && a != me
+        {
+            // Blind mode: another annotator's decisions are not to be found.
+            conds.push("0".into());
+        } else if let Some(a) = &self.annotator {
             conds.push(
                 "EXISTS (SELECT 1 FROM annotations an WHERE an.sample_id = s.id \
                  AND an.annotator = ?)"
