@@ -430,6 +430,8 @@ fn grid_bulk_labels_a_small_selection_at_once() {
         h.state().bulk.is_none(),
         "a small selection is written at once"
     );
+    // Outside blind mode the grid filters by annotator.
+    h.get_by_label("Annotator");
     let project = Project::open(&path).unwrap();
     let status = project.status().unwrap();
     assert_eq!(status.labeled, 30);
