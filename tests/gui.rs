@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::window::{current, harness, press, press_mod, wait_until};
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -12,8 +13,7 @@ use egui_kittest::kittest::Queryable;
 use keylabel::app::App;
 use keylabel::app::grid::{GridFilter, StatusFilter};
 use keylabel::project::{
-    ClassId, EventKind, NewEvent, NewSample, SampleId, SampleKind, SampleQuery, SampleStatus,
-    Source,
+    ClassId, EventKind, NewEvent, NewSample, SampleKind, SampleQuery, SampleStatus, Source,
 };
 use keylabel::{Project, TaskKind};
 
@@ -102,30 +102,6 @@ fn text_project(dir: &Path) -> PathBuf {
     path
 }
 
-fn harness<'a>(app: App) -> Harness<'a, App> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_max_steps(64)
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
-}
-
-/// Steps frames until `cond` holds (decoding and opening happen on other threads).
-fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mut App) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h.state_mut()) {
-            h.step();
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Opens `path` as the real window does and waits until the first sample is drawn.
 fn open(path: &Path, settings: Option<PathBuf>) -> Harness<'static, App> {
     let mut app = App::new(settings, ANNOTATOR.into());
@@ -134,10 +110,6 @@ fn open(path: &Path, settings: Option<PathBuf>) -> Harness<'static, App> {
     wait_until(&mut h, "the project to open", |a| a.session().is_some());
     wait_until(&mut h, "the first image", App::current_image_ready);
     h
-}
-
-fn current(h: &Harness<'_, App>) -> SampleId {
-    h.state().session().unwrap().current_id().unwrap()
 }
 
 fn class_id(path: &Path, name: &str) -> ClassId {
@@ -155,18 +127,6 @@ fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
     h.get_by_label(label).type_text(text);
     h.run();
     assert_eq!(h.get_by_label(label).value().as_deref(), Some(text));
-}
-
-fn press(h: &mut Harness<'_, App>, key: Key) {
-    h.key_press(key);
-    h.step();
-    h.step();
-}
-
-fn press_mod(h: &mut Harness<'_, App>, m: Modifiers, key: Key) {
-    h.key_press_modifiers(m, key);
-    h.step();
-    h.step();
 }
 
 #[test]

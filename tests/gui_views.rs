@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::window::{current, harness, press, press_mod, wait_until};
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -52,51 +53,12 @@ fn label(path: &Path, sample: SampleId, who: &str, class: ClassId, ms: u64) {
         .unwrap();
 }
 
-fn harness(app: App) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_max_steps(64)
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
-}
-
-fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mut App) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h.state_mut()) {
-            h.step();
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn open(path: &Path, who: &str) -> Harness<'static, App> {
     let mut app = App::new(None, who.into());
     app.open_project(path);
     let mut h = harness(app);
     wait_until(&mut h, "the project to open", |a| a.session().is_some());
     h
-}
-
-fn press(h: &mut Harness<'_, App>, key: Key) {
-    h.key_press(key);
-    h.step();
-    h.step();
-}
-
-fn press_mod(h: &mut Harness<'_, App>, m: Modifiers, key: Key) {
-    h.key_press_modifiers(m, key);
-    h.step();
-    h.step();
-}
-
-fn current(h: &Harness<'_, App>) -> SampleId {
-    h.state().session().unwrap().current_id().unwrap()
 }
 
 /// Alice and bob disagree on samples 0, 1 and 2; both say positive on sample 3.
