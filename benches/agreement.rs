@@ -19,25 +19,10 @@ const ANNOTATORS: u32 = 20;
 const PER_SAMPLE: u32 = 4;
 const CLASSES: u32 = 5;
 
-/// SplitMix64: reproducible data without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % n as u64) as u32
-    }
-}
-
 /// For each sample: `PER_SAMPLE` distinct annotators and their classes (80 % agree with a
 /// hidden true class).
 fn generate(samples: usize) -> Vec<Vec<(u32, u32)>> {
-    let mut rng = Rng(42);
+    let mut rng = keylabel_testkit::Rng::new(42);
     (0..samples)
         .map(|_| {
             let truth = rng.below(CLASSES);
@@ -50,7 +35,7 @@ fn generate(samples: usize) -> Vec<Vec<(u32, u32)>> {
             }
             who.into_iter()
                 .map(|a| {
-                    let c = if rng.below(10) < 8 {
+                    let c = if rng.below(10u32) < 8 {
                         truth
                     } else {
                         rng.below(CLASSES)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use keylabel::app::grid::GridView;
 use keylabel::project::{NewEvent, Project, TaskKind};
+use keylabel_testkit::window::thread_cpu;
 
 const IMAGES: usize = 300;
 
@@ -87,29 +88,6 @@ fn build_project(dir: &Path, samples: usize) -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-/// CPU time used by the calling thread: what a frame costs, whatever else the (shared)
-/// machine is doing at the time.
-#[cfg(unix)]
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant of the OS.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-#[cfg(not(unix))]
-fn thread_cpu() -> Duration {
-    // Elsewhere the wall clock stands in for it.
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed()
 }
 
 /// One frame: egui's run of the UI plus tessellation. Returns (CPU time, wall time).

@@ -20,6 +20,7 @@ use egui_kittest::Harness;
 use keylabel::app::App;
 use keylabel::project::{NewSample, SampleKind};
 use keylabel::{Project, TaskKind};
+use keylabel_testkit::window::{harness, thread_cpu};
 
 const PACE: Duration = Duration::from_millis(300);
 const FRAME: Duration = Duration::from_millis(16);
@@ -135,24 +136,6 @@ fn million_project(n: usize) -> PathBuf {
     }
     eprintln!("  (made {n} samples in {:.1} s)", t.elapsed().as_secs_f64());
     path
-}
-
-fn harness<'a>(app: App) -> Harness<'a, App> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
-}
-
-/// CPU time of this thread (the UI thread): what a frame costs, excluding the time the
-/// decode threads took the cores away.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Runs one frame; returns (wall ms, UI-thread CPU ms).
@@ -292,7 +275,7 @@ fn keystroke_latency(keys: usize) {
         key_walls.push(w);
         let app = h.state();
         let current = app.session().and_then(|s| s.current_id());
-        if current.is_some() && app.view.drawn == current {
+        if current.is_some() && app.project().is_some_and(|p| p.image.drawn == current) {
             ready_next_frame += 1;
         } else {
             // How long until it is drawn.
@@ -300,7 +283,9 @@ fn keystroke_latency(keys: usize) {
             loop {
                 h.step();
                 let app = h.state();
-                if app.view.drawn == app.session().and_then(|s| s.current_id())
+                if app
+                    .project()
+                    .is_some_and(|p| p.image.drawn == p.session.current_id())
                     || w.elapsed() > Duration::from_secs(10)
                 {
                     break;

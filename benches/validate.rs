@@ -132,58 +132,10 @@ fn text_project() -> PathBuf {
     path
 }
 
-/// A deterministic photo-like image: a tilted gradient, soft blobs and sensor noise.
-fn photo(w: u32, h: u32, seed: u64) -> RgbImage {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let angle = (next() % 360) as f32 * std::f32::consts::PI / 180.0;
-    let (ca, sa) = (angle.cos(), angle.sin());
-    let base = [
-        (next() % 200) as f32,
-        (next() % 200) as f32,
-        (next() % 200) as f32,
-    ];
-    let blobs: Vec<(f32, f32, f32, [f32; 3])> = (0..6)
-        .map(|_| {
-            (
-                (next() % w as u64) as f32,
-                (next() % h as u64) as f32,
-                (w.min(h) as f32) * (0.08 + (next() % 20) as f32 / 100.0),
-                [
-                    (next() % 255) as f32,
-                    (next() % 255) as f32,
-                    (next() % 255) as f32,
-                ],
-            )
-        })
-        .collect();
-    RgbImage::from_fn(w, h, |x, y| {
-        let (xf, yf) = (x as f32, y as f32);
-        let t = (xf * ca + yf * sa) / (w + h) as f32;
-        let mut px = base.map(|b| b + 55.0 * t);
-        for (bx, by, r, col) in &blobs {
-            let d2 = ((xf - bx).powi(2) + (yf - by).powi(2)) / (r * r);
-            if d2 < 1.0 {
-                let k = 1.0 - d2;
-                for c in 0..3 {
-                    px[c] = px[c] * (1.0 - k) + col[c] * k;
-                }
-            }
-        }
-        let noise = (next() % 17) as f32 - 8.0;
-        Rgb(px.map(|v| (v + noise).clamp(0.0, 255.0) as u8))
-    })
-}
-
 /// Builds (once) the project of 2,000 labeled 640×480 JPEGs; every 50th is a brightened,
 /// re-encoded copy of the one before it.
 fn photo_project() -> PathBuf {
-    let dir = data_dir().join("validate-photos-v1");
+    let dir = data_dir().join("validate-photos-v2");
     let path = dir.join("photos.keylabel");
     if path.exists() {
         return path;
@@ -195,12 +147,12 @@ fn photo_project() -> PathBuf {
         .into_par_iter()
         .map(|i| {
             let img = if i % 50 == 49 {
-                let src = photo(640, 480, i - 1);
+                let src = keylabel_testkit::images::photo(640, 480, i - 1);
                 RgbImage::from_fn(640, 480, |x, y| {
                     Rgb(src.get_pixel(x, y).0.map(|v| v.saturating_add(15)))
                 })
             } else {
-                photo(640, 480, i)
+                keylabel_testkit::images::photo(640, 480, i)
             };
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85)

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use keylabel::Project;
-use keylabel::project::{NewSample, SampleKind};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,26 +25,9 @@ fn main() -> Result<()> {
     for f in &files {
         let bytes =
             std::fs::read(f).with_context(|| format!("could not read `{}`", f.display()))?;
-        let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
-        let format = reader.format().map(|f| format!("{f:?}").to_lowercase());
-        let (w, h) = match reader.into_dimensions() {
-            Ok((w, h)) => (Some(w), Some(h)),
-            Err(_) => (None, None),
-        };
-        let stored = project.stored_path(f);
-        batch.push(NewSample {
-            kind: SampleKind::Image,
-            name: stored.clone(),
-            path: stored,
-            row: None,
-            hash: blake3::hash(&bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-            width: w,
-            height: h,
-            format,
-            text: None,
-            features: None,
-        });
+        batch.push(keylabel_testkit::fixtures::image_sample_of(
+            &project, f, &bytes,
+        ));
     }
     project.insert_samples(&batch)?;
     println!("added {} samples", batch.len());

@@ -18,27 +18,7 @@ const QUALITY: u8 = 66;
 
 type Rgb = [f32; 3];
 
-/// SplitMix64: a tiny, well-known generator; reproducible across platforms.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn range(&mut self, a: f32, b: f32) -> f32 {
-        a + (b - a) * self.f()
-    }
-    fn chance(&mut self, p: f32) -> bool {
-        self.f() < p
-    }
-}
+use keylabel_testkit::Rng;
 
 fn hash2(x: i32, y: i32, seed: u32) -> f32 {
     let mut h = (x as u32).wrapping_mul(0x8da6_b343)
@@ -306,7 +286,7 @@ fn forest(rng: &mut Rng, seed: u32) -> Canvas {
                 *p = scale(col, 0.95 + 0.1 * noise(x as f32 / 8.0, y as f32 / 8.0, s));
             }
         }
-        let mut x = -spacing * rng.f();
+        let mut x = -spacing * rng.unit_f32();
         while x < W as f32 + spacing {
             let ht = rng.range(70.0, 150.0) * scale_h;
             let half = ht * rng.range(0.2, 0.3);
@@ -451,7 +431,7 @@ fn city(rng: &mut Rng, seed: u32) -> Canvas {
     } else {
         H as f32 * 0.96
     };
-    let glow_col: Rgb = mix([0.55, 0.25, 0.2], [0.35, 0.2, 0.45], rng.f());
+    let glow_col: Rgb = mix([0.55, 0.25, 0.2], [0.35, 0.2, 0.45], rng.unit_f32());
     c.fill(|x, y| {
         let t = y / ground;
         let mut col = mix([0.01, 0.02, 0.07], [0.1, 0.08, 0.22], t.powf(1.5));
@@ -576,7 +556,7 @@ fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir)?;
         for i in 0..PER_CLASS {
             let seed = (ci * 1000 + i) as u32 + 12345;
-            let mut rng = Rng(u64::from(seed) * 0x1234_5678_9abc);
+            let mut rng = Rng::new(u64::from(seed) * 0x1234_5678_9abc);
             let canvas = paint(&mut rng, seed);
             let img = canvas.finish(seed);
             let path = dir.join(format!("{name}_{:02}.jpg", i + 1));

@@ -2,8 +2,6 @@
 //! read back in Rust (and by TensorFlow itself when `KEYLABEL_PYTHON` names an interpreter
 //! with `tensorflow` and `pandas`).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,7 +14,7 @@ use keylabel::export::tfrecord::{RecordReader, write_record};
 use keylabel::export::{
     self, ExportError, ExportOptions, Format, Manifest, parse_splits, split_of,
 };
-use keylabel::project::{EventKind, NewEvent, NewSample, SampleId, SampleKind};
+use keylabel::project::{EventKind, NewEvent, NewSample, SampleId};
 use keylabel::{Project, TaskKind};
 use proptest::prelude::*;
 use prost::Message;
@@ -73,20 +71,11 @@ fn add_image(f: &mut Fixture, i: usize) -> SampleId {
         Rgb([(x * 13 + i as u32) as u8, (y * 29) as u8, (i * 7) as u8])
     });
     img.save_with_format(&path, fmt).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
     let sample = NewSample {
-        kind: SampleKind::Image,
         name: rel,
-        path: f.project.stored_path(&path),
-        row: None,
-        hash: blake3::hash(&bytes).to_hex().to_string(),
-        bytes: bytes.len() as u64,
-        width: Some(w),
-        height: Some(h),
-        format: Some(fmt_name.into()),
-        text: None,
-        features: None,
+        ..crate::common::image_sample(&f.project, &path)
     };
+    assert_eq!(sample.format.as_deref(), Some(fmt_name));
     match f.project.insert_samples(&[sample]).unwrap()[0] {
         keylabel::project::InsertOutcome::Added(id) => id,
         other => panic!("image {i} not added: {other:?}"),
@@ -170,7 +159,7 @@ fn text_fixture(n: usize) -> Fixture {
             },
         );
         features.insert("label".into(), serde_json::json!("from the file"));
-        batch.push(common::text_row(
+        batch.push(crate::common::text_row(
             "reviews.csv",
             i + 1,
             &text,
@@ -938,12 +927,7 @@ fn bad_options_are_refused_with_a_reason() {
 }
 
 fn keylabel(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keylabel"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("KEYLABEL_ANNOTATOR")
-        .output()
-        .unwrap()
+    crate::common::cli().cwd(cwd).run(args)
 }
 
 #[test]

@@ -1,56 +1,28 @@
 //! The labeling window driven through `egui_kittest`: real keys and clicks on the real
 //! `App`, with a real project file in a temporary folder, checked after every action.
 
-mod common;
-
-use common::window::{current, harness, press, press_mod, wait_until};
+use crate::common::window::{current, harness, press, press_mod, wait_until};
+use crate::common::{image_sample, images};
 
 use std::path::{Path, PathBuf};
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use keylabel::app::App;
 use keylabel::app::grid::{GridFilter, StatusFilter};
+use keylabel::app::{App, ViewKind};
 use keylabel::project::{
-    ClassId, EventKind, NewEvent, NewSample, SampleKind, SampleQuery, SampleStatus, Source,
+    ClassId, EventKind, NewEvent, NewSample, SampleQuery, SampleStatus, Source,
 };
 use keylabel::{Project, TaskKind};
 
 const ANNOTATOR: &str = "ann";
 
-/// Writes a real image of `w`×`h` with a pattern that depends on `seed`.
+/// Writes a real image of `w`×`h` with a pattern that depends on `seed`, in the format its
+/// extension names.
 fn write_image(path: &Path, w: u32, h: u32, seed: u32) {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let v = (x * 7 + y * 3 + seed * 40) % 256;
-        image::Rgb([
-            v as u8,
-            ((x + seed * 13) % 256) as u8,
-            ((y * 2) % 256) as u8,
-        ])
-    });
-    img.save(path).unwrap();
-}
-
-fn image_sample(project: &Project, file: &Path) -> NewSample {
-    let bytes = std::fs::read(file).unwrap();
-    let (w, h) = image::image_dimensions(file)
-        .map(|(w, h)| (Some(w), Some(h)))
-        .unwrap_or((None, None));
-    let stored = project.stored_path(file);
-    NewSample {
-        kind: SampleKind::Image,
-        name: stored.clone(),
-        path: stored,
-        row: None,
-        hash: blake3::hash(&bytes).to_hex().to_string(),
-        bytes: bytes.len() as u64,
-        width: w,
-        height: h,
-        format: file.extension().map(|e| e.to_string_lossy().into_owned()),
-        text: None,
-        features: None,
-    }
+    let format = image::ImageFormat::from_path(path).expect("an image extension");
+    images::save(path, images::pattern(w, h, seed), format);
 }
 
 /// A project of `n` real images (PNG and JPEG) plus, with `corrupt`, one broken file.
@@ -95,7 +67,7 @@ fn text_project(dir: &Path) -> PathBuf {
             let mut features = serde_json::Map::new();
             features.insert("stars".into(), serde_json::json!(5 - i * 4));
             features.insert("product".into(), serde_json::json!("phone X2"));
-            common::text_row("reviews.csv", i + 1, t, Some(features))
+            crate::common::text_row("reviews.csv", i + 1, t, Some(features))
         })
         .collect();
     project.insert_samples(&batch).unwrap();
@@ -356,11 +328,12 @@ fn remapping_a_key_refuses_clashes_and_is_saved() {
 
 /// A project of `n` short text rows (no images: quick to make in the thousands).
 fn many_rows(dir: &Path, n: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("rows.keylabel");
     let classes: Vec<String> = ["spam", "ham"].map(String::from).into();
     let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
     let batch: Vec<NewSample> = (0..n)
-        .map(|i| common::text_row("rows.csv", i + 1, &format!("message number {i}"), None))
+        .map(|i| crate::common::text_row("rows.csv", i + 1, &format!("message number {i}"), None))
         .collect();
     project.insert_samples(&batch).unwrap();
     path
@@ -369,13 +342,17 @@ fn many_rows(dir: &Path, n: usize) -> PathBuf {
 /// Grid: `G`, `Ctrl+A`, then a class key labels every selected sample, one event each.
 fn grid_select_all_and_label(h: &mut Harness<'_, App>, n: usize) {
     press(h, Key::G);
-    assert!(h.state().grid_mode);
+    assert_eq!(h.state().view_kind(), Some(ViewKind::Grid));
     wait_until(h, "the grid count", |a| {
-        a.grid.as_ref().is_some_and(|g| g.count() == Some(n as u64))
+        a.project()
+            .map(|p| &p.grid)
+            .is_some_and(|g| g.count() == Some(n as u64))
     });
     press_mod(h, Modifiers::COMMAND, Key::A);
     wait_until(h, "everything selected", |a| {
-        a.grid.as_ref().is_some_and(|g| g.selected().len() == n)
+        a.project()
+            .map(|p| &p.grid)
+            .is_some_and(|g| g.selected().len() == n)
     });
     press(h, Key::Num2);
 }
@@ -387,7 +364,7 @@ fn grid_bulk_labels_a_small_selection_at_once() {
     let mut h = open(&path, None);
     grid_select_all_and_label(&mut h, 30);
     assert!(
-        h.state().bulk.is_none(),
+        h.state().project().unwrap().bulk.is_none(),
         "a small selection is written at once"
     );
     // Outside blind mode the grid filters by annotator.
@@ -407,7 +384,9 @@ fn grid_bulk_labels_a_large_selection_in_the_background() {
     let path = many_rows(dir.path(), n);
     let mut h = open(&path, None);
     grid_select_all_and_label(&mut h, n);
-    wait_until(&mut h, "the bulk label", |a| a.bulk.is_none());
+    wait_until(&mut h, "the bulk label", |a| {
+        a.project().is_some_and(|p| p.bulk.is_none())
+    });
     let project = Project::open(&path).unwrap();
     let status = project.status().unwrap();
     assert_eq!(status.labeled, n as u64);
@@ -469,11 +448,13 @@ fn blind_mode_shows_only_the_annotators_own_labels() {
     // The grid neither colours nor filters by bob's labels.
     press(&mut h, Key::G);
     let count_with = |h: &mut Harness<'_, App>, filter: GridFilter| {
-        h.state_mut().grid.as_mut().unwrap().set_filter(filter);
+        h.state_mut().project_mut().unwrap().grid.set_filter(filter);
         wait_until(h, "the grid count", |a| {
-            a.grid.as_ref().is_some_and(|g| g.count().is_some())
+            a.project()
+                .map(|p| &p.grid)
+                .is_some_and(|g| g.count().is_some())
         });
-        h.state().grid.as_ref().unwrap().count().unwrap()
+        h.state().project().unwrap().grid.count().unwrap()
     };
     let spam_filter = GridFilter {
         class: Some(spam),
@@ -507,9 +488,9 @@ fn blind_mode_shows_only_the_annotators_own_labels() {
 
     // Labeling in the grid counts the annotator's own label.
     h.state_mut()
-        .grid
-        .as_mut()
+        .project_mut()
         .unwrap()
+        .grid
         .set_filter(GridFilter::default());
     press(&mut h, Key::G);
     grid_select_all_and_label(&mut h, 4);
@@ -684,4 +665,51 @@ fn text_sample_snapshot() {
             .labels,
         vec![class_id(&path, "positive")]
     );
+}
+
+/// Labeled samples in the project file.
+fn labeled(path: &Path) -> u64 {
+    Project::open(path).unwrap().status().unwrap().labeled
+}
+
+#[test]
+fn closing_a_project_during_a_bulk_label_leaves_the_next_project_untouched() {
+    let n = keylabel::app::BULK_IN_BACKGROUND * 2 + 17;
+    let dir = tempfile::tempdir().unwrap();
+    let first = many_rows(&dir.path().join("first"), n);
+    let second = many_rows(&dir.path().join("second"), 40);
+    let mut h = open(&first, None);
+    grid_select_all_and_label(&mut h, n);
+    assert!(
+        h.state().project().unwrap().bulk.is_some(),
+        "the selection is labeled in the background"
+    );
+    press_mod(&mut h, Modifiers::COMMAND, Key::W);
+    assert!(h.state().session().is_none(), "Ctrl+W closes the project");
+    h.get_by_label_contains("stopped when the project closed");
+    h.state_mut().open_project(&second);
+    wait_until(&mut h, "the second project", |a| a.session().is_some());
+    // Wait until the first project's job has stopped writing.
+    let mut last = labeled(&first);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        h.step();
+        let now = labeled(&first);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    // It stopped between whole chunks, in its own project.
+    assert_eq!(last % keylabel::app::BULK_IN_BACKGROUND as u64, 0, "{last}");
+    assert!(last < n as u64, "the job was cancelled ({last} of {n})");
+    // The second project: no label in its file, none counted in the window.
+    assert_eq!(labeled(&second), 0);
+    for _ in 0..5 {
+        h.step();
+    }
+    let session = h.state().session().unwrap();
+    assert_eq!(session.project.path(), second.as_path());
+    assert_eq!(session.counts.done, 0);
+    assert!(session.counts.per_class.values().all(|&c| c == 0));
 }

@@ -1,17 +1,15 @@
 //! The review view, the export view and the history panel, driven through `egui_kittest`
 //! on the real `App` with a real project file in a temporary folder.
 
-mod common;
-
-use common::window::{current, harness, press, press_mod, wait_until};
+use crate::common::window::{current, harness, press, press_mod, wait_until};
 
 use std::path::{Path, PathBuf};
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use keylabel::app::App;
 use keylabel::app::export_view::Outcome;
+use keylabel::app::{App, ViewKind};
 use keylabel::project::{ClassId, EventKind, NewEvent, NewSample, SampleId};
 use keylabel::{Project, TaskKind};
 
@@ -33,7 +31,7 @@ fn project(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
     let batch: Vec<NewSample> = TEXTS
         .iter()
         .enumerate()
-        .map(|(i, t)| common::text_row("reviews.csv", i + 1, t, None))
+        .map(|(i, t)| crate::common::text_row("reviews.csv", i + 1, t, None))
         .collect();
     project.insert_samples(&batch).unwrap();
     let ids = project
@@ -80,7 +78,12 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
     let mut h = open(&path, REVIEWER);
 
     press(&mut h, Key::R);
-    let view = h.state().review.as_ref().expect("R opens the review view");
+    let view = h
+        .state()
+        .project()
+        .unwrap()
+        .review()
+        .expect("R opens the review view");
     assert_eq!(view.items.len(), 3, "the three disagreements are queued");
     assert_eq!(current(&h), s[0], "the first disagreement is shown");
     // Both annotators side by side, with their accept keys, and the statistics table.
@@ -141,12 +144,20 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
         );
         p.integrity_check().unwrap();
     }
-    assert!(h.state().review.as_ref().unwrap().items.is_empty());
+    assert!(
+        h.state()
+            .project()
+            .unwrap()
+            .review()
+            .unwrap()
+            .items
+            .is_empty()
+    );
     h.get_by_label_contains("Nothing to review");
 
     // R again goes back to labeling.
     press(&mut h, Key::R);
-    assert!(h.state().review.is_none());
+    assert!(h.state().project().unwrap().review().is_none());
 }
 
 #[test]
@@ -157,7 +168,10 @@ fn history_panel_lists_every_event_of_the_current_sample() {
     press(&mut h, Key::R);
     assert_eq!(current(&h), s[0]);
     press(&mut h, Key::H);
-    assert!(h.state().history.is_some(), "H opens the history panel");
+    assert!(
+        h.state().project().unwrap().history.is_some(),
+        "H opens the history panel"
+    );
     h.get_by_label("label: positive");
     h.get_by_label("label: negative");
     h.get_by_label_contains("alice ·");
@@ -170,7 +184,10 @@ fn history_panel_lists_every_event_of_the_current_sample() {
     h.get_by_label("label: neutral");
     press(&mut h, Key::R);
     press(&mut h, Key::H);
-    assert!(h.state().history.is_none(), "H closes it again");
+    assert!(
+        h.state().project().unwrap().history.is_none(),
+        "H closes it again"
+    );
     let p = Project::open(&path).unwrap();
     let events = p.history(Some(s[0])).unwrap();
     assert_eq!(events.len(), 3, "two labels and one review: {events:?}");
@@ -186,20 +203,24 @@ fn a_finding_opens_its_samples_in_the_grid() {
     let mut h = open(&path, REVIEWER);
     press(&mut h, Key::E);
     wait_until(&mut h, "the validation", |a| {
-        a.export.as_ref().is_some_and(|e| e.check.is_none())
+        a.project()
+            .and_then(|p| p.export())
+            .is_some_and(|e| e.check.is_none())
     });
     h.get_by_label("Show the UNLABELED_SAMPLES samples in the grid")
         .click();
     h.run();
     assert!(
-        h.state().export.is_none(),
+        h.state().project().unwrap().export().is_none(),
         "the export view gave way to the grid"
     );
-    assert!(h.state().grid_mode);
+    assert_eq!(h.state().view_kind(), Some(ViewKind::Grid));
     wait_until(&mut h, "the grid count", |a| {
-        a.grid.as_ref().is_some_and(|g| g.count().is_some())
+        a.project()
+            .map(|p| &p.grid)
+            .is_some_and(|g| g.count().is_some())
     });
-    let grid = h.state().grid.as_ref().unwrap();
+    let grid = &h.state().project().unwrap().grid;
     assert_eq!(grid.count(), Some(2));
     assert_eq!(
         grid.filter()
@@ -215,9 +236,11 @@ fn a_finding_opens_its_samples_in_the_grid() {
     h.get_by_label_contains("UNLABELED_SAMPLES (2)").click();
     h.run();
     wait_until(&mut h, "the grid count", |a| {
-        a.grid.as_ref().is_some_and(|g| g.count() == Some(4))
+        a.project()
+            .map(|p| &p.grid)
+            .is_some_and(|g| g.count() == Some(4))
     });
-    assert!(h.state().grid.as_ref().unwrap().filter().finding.is_none());
+    assert!(h.state().project().unwrap().grid.filter().finding.is_none());
 }
 
 #[test]
@@ -229,12 +252,17 @@ fn export_view_validates_charts_and_exports_with_progress() {
     }
     let mut h = open(&path, REVIEWER);
     press(&mut h, Key::E);
-    assert!(h.state().export.is_some(), "E opens the export view");
+    assert!(
+        h.state().project().unwrap().export().is_some(),
+        "E opens the export view"
+    );
     wait_until(&mut h, "the validation", |a| {
-        a.export.as_ref().is_some_and(|e| e.check.is_none())
+        a.project()
+            .and_then(|p| p.export())
+            .is_some_and(|e| e.check.is_none())
     });
     {
-        let view = h.state().export.as_ref().unwrap();
+        let view = h.state().project().unwrap().export().unwrap();
         let check = view.checked.as_ref().unwrap().as_ref().unwrap();
         assert!(check.report.ok, "{:?}", check.report);
         let total: u64 = check.counts.iter().flatten().sum();
@@ -250,7 +278,12 @@ fn export_view_validates_charts_and_exports_with_progress() {
         .type_text(&format!("{}", out.display()));
     h.run();
     // The field held the default folder; keep only what was typed.
-    h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
+    h.state_mut()
+        .project_mut()
+        .unwrap()
+        .export_mut()
+        .unwrap()
+        .out = out.display().to_string();
     // TFRecord (the default) offers shards; JSON Lines does not.
     h.get_by_label("Files per split");
     h.get_by_label("JSONL").click();
@@ -260,9 +293,20 @@ fn export_view_validates_charts_and_exports_with_progress() {
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();
     wait_until(&mut h, "the export", |a| {
-        a.export.as_ref().is_some_and(|e| e.outcome.is_some())
+        a.project()
+            .and_then(|p| p.export())
+            .is_some_and(|e| e.outcome.is_some())
     });
-    match h.state().export.as_ref().unwrap().outcome.as_ref().unwrap() {
+    match h
+        .state()
+        .project()
+        .unwrap()
+        .export()
+        .unwrap()
+        .outcome
+        .as_ref()
+        .unwrap()
+    {
         Outcome::Done(summary) => {
             assert_eq!(summary.out, out);
             let n: u64 = summary.splits.values().map(|s| s.count).sum();
@@ -289,7 +333,7 @@ fn export_view_validates_charts_and_exports_with_progress() {
             .is_none()
     );
     press(&mut h, Key::E);
-    assert!(h.state().export.is_none());
+    assert!(h.state().project().unwrap().export().is_none());
 }
 
 #[test]
@@ -300,21 +344,124 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     let mut h = open(&path, REVIEWER);
     press(&mut h, Key::E);
     wait_until(&mut h, "the validation", |a| {
-        a.export.as_ref().is_some_and(|e| e.check.is_none())
+        a.project()
+            .and_then(|p| p.export())
+            .is_some_and(|e| e.check.is_none())
     });
     h.get_by_label("UNRESOLVED_DISAGREEMENTS");
     let out = dir.path().join("never");
-    h.state_mut().export.as_mut().unwrap().out = out.display().to_string();
+    h.state_mut()
+        .project_mut()
+        .unwrap()
+        .export_mut()
+        .unwrap()
+        .out = out.display().to_string();
     h.get_by_label("Export dataset").click();
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();
     wait_until(&mut h, "the export", |a| {
-        a.export.as_ref().is_some_and(|e| e.outcome.is_some())
+        a.project()
+            .and_then(|p| p.export())
+            .is_some_and(|e| e.outcome.is_some())
     });
     assert!(matches!(
-        h.state().export.as_ref().unwrap().outcome,
+        h.state().project().unwrap().export().unwrap().outcome,
         Some(Outcome::Invalid(_))
     ));
     assert!(!out.exists());
     h.get_by_label_contains("nothing was written");
+}
+
+/// Every event in the project file (withdrawn ones too).
+fn event_count(path: &Path) -> usize {
+    Project::open(path).unwrap().history(None).unwrap().len()
+}
+
+/// In each view, every key bound only to commands the view does not take changes nothing:
+/// no event is written, the view stays, no dialog opens. Class keys label only where the
+/// view takes them.
+#[test]
+fn each_view_takes_exactly_its_commands() {
+    use keylabel::app::commands::{Action, Command};
+    use keylabel::app::keymap::Keymap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = disagreeing(dir.path());
+    let keymap = Keymap::default();
+    let mut h = open(&path, REVIEWER);
+    for view in [ViewKind::Grid, ViewKind::Review, ViewKind::Export] {
+        let toggle = view.toggle().unwrap();
+        press(&mut h, toggle_key(&keymap, toggle));
+        assert_eq!(
+            h.state().view_kind(),
+            Some(view),
+            "{toggle:?} opens {view:?}"
+        );
+        let before = event_count(&path);
+        let mut tried = 0;
+        for cmd in Command::all().filter(|c| !view.takes(*c)) {
+            for sc in keymap.shortcuts(cmd) {
+                // A key that another command of this view uses belongs to that command
+                // here (the arrows move through the grid).
+                if let Some(Action::Command(other)) = keymap.action_for(*sc, &[], view)
+                    && view.takes(other)
+                {
+                    continue;
+                }
+                let mods = Modifiers {
+                    ctrl: sc.ctrl,
+                    command: sc.ctrl,
+                    alt: sc.alt,
+                    shift: sc.shift,
+                    ..Modifiers::NONE
+                };
+                press_mod(&mut h, mods, sc.key);
+                // The export view is a form: Tab goes from field to field there, as in any
+                // form. Elsewhere a key never moves the focus (it would hold every
+                // shortcut until it let go).
+                let focused = h.ctx.memory(|m| m.focused());
+                match (view, focused) {
+                    (ViewKind::Export, Some(id)) => h.ctx.memory_mut(|m| m.surrender_focus(id)),
+                    _ => assert_eq!(
+                        focused, None,
+                        "{sc} ({cmd:?}) moved the keyboard focus in {view:?}"
+                    ),
+                }
+                tried += 1;
+                assert_eq!(
+                    h.state().view_kind(),
+                    Some(view),
+                    "{sc} ({cmd:?}) left {view:?}"
+                );
+                assert!(
+                    matches!(h.state().overlay, keylabel::app::Overlay::None),
+                    "{sc} ({cmd:?}) opened a dialog in {view:?}"
+                );
+                assert_eq!(
+                    event_count(&path),
+                    before,
+                    "{sc} ({cmd:?}) wrote an event in {view:?}"
+                );
+            }
+        }
+        assert!(tried > 10, "{view:?}: only {tried} keys tried");
+        // A class key: sets the reviewed label in the review view, does nothing in the
+        // export view (and in the grid, with nothing selected, asks for a selection).
+        press(&mut h, Key::Num2);
+        let after = event_count(&path);
+        match view {
+            ViewKind::Review => assert_eq!(after, before + 1, "the review decision"),
+            _ => assert_eq!(after, before, "a class key in {view:?}"),
+        }
+        // Back to labeling with the same key.
+        press(&mut h, toggle_key(&keymap, toggle));
+        assert_eq!(h.state().view_kind(), Some(ViewKind::Label));
+    }
+}
+
+fn toggle_key(
+    keymap: &keylabel::app::keymap::Keymap,
+    cmd: keylabel::app::commands::Command,
+) -> Key {
+    keymap.shortcuts(cmd)[0].key
 }

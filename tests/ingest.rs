@@ -4,46 +4,26 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use image::{ImageFormat, Rgb, RgbImage};
+use crate::common::images;
+use image::ImageFormat;
 use keylabel::ingest::{self, ImportOptions, ImportReport};
 use keylabel::project::{EventKind, SampleKind, SampleQuery, Source};
 use keylabel::{Project, TaskKind};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
-
 fn project(dir: &Path, classes: &[&str], task: TaskKind) -> Project {
-    let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
-    Project::create(&dir.join("p.keylabel"), &names, task).expect("create project")
-}
-
-/// An image whose pixels depend on `seed`, so that different seeds give different bytes.
-fn picture(w: u32, h: u32, seed: u8) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| {
-        Rgb([
-            (x as u8).wrapping_mul(7).wrapping_add(seed),
-            (y as u8).wrapping_mul(13),
-            seed.wrapping_mul(31),
-        ])
-    })
+    keylabel_testkit::fixtures::project(&dir.join("p.keylabel"), classes, task)
 }
 
 fn write_image(path: &Path, w: u32, h: u32, seed: u8, format: ImageFormat) {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).unwrap();
-    }
-    picture(w, h, seed)
-        .save_with_format(path, format)
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    images::save(path, images::pattern(w, h, seed.into()), format);
 }
 
 fn encoded(w: u32, h: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    picture(w, h, seed).write_to(&mut out, format).unwrap();
-    out.into_inner()
+    images::encode(images::pattern(w, h, seed.into()), format)
 }
 
 fn no_progress(_: u64, _: u64) {}
@@ -76,14 +56,11 @@ fn reason_of<'a>(report: &'a ImportReport, path_end: &str) -> &'a str {
 
 /// Runs the real binary in `dir` on the project `p.keylabel`.
 fn keylabel(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .env("KEYLABEL_ANNOTATOR", "cli-user")
-        .arg("-p")
-        .arg("p.keylabel")
-        .args(args)
-        .output()
-        .expect("run keylabel")
+    crate::common::cli()
+        .cwd(dir)
+        .annotator("cli-user")
+        .project("p.keylabel")
+        .run(args)
 }
 
 fn json_of(out: &Output) -> Value {
@@ -784,9 +761,9 @@ fn two_processes_import_into_one_project_at_once() {
         }
     }
     let spawn = |a: &str, b: &str| {
-        Command::new(BIN)
-            .current_dir(root)
-            .args(["-p", "p.keylabel", "import", a, b, "--json"])
+        crate::common::cli()
+            .cwd(root)
+            .command(&["-p", "p.keylabel", "import", a, b, "--json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -1,46 +1,26 @@
 //! The background image loader, the thumbnail cache, the demo project and the grid view,
 //! on real files in temporary folders.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::{image_sample, images};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
+use keylabel::app::commands::Action;
 use keylabel::app::grid::{GridAction, GridFilter, GridView, StatusFilter};
+use keylabel::app::keymap::Keymap;
 use keylabel::app::loader::{ImageKey, ImageLoader, ImageState, decode_file};
 use keylabel::app::thumbs::{THUMB_SIDE, ThumbKey, load_or_make, thumb_file, thumbs_dir};
+use keylabel::app::{ViewKind, key_actions};
 use keylabel::demo::{DEMO_CLASSES, DEMO_IMAGES, DEMO_MODEL, ensure_demo_project};
 use keylabel::project::{
     EventKind, NewEvent, NewSample, Project, SampleKind, SampleQuery, SampleStatus, TaskKind,
 };
 
-/// A colourful test picture (a gradient with a disc), so that down-scaling has content.
-fn picture(w: u32, h: u32, seed: u8) -> image::RgbaImage {
-    image::RgbaImage::from_fn(w, h, |x, y| {
-        let dx = x as i64 - w as i64 / 2;
-        let dy = y as i64 - h as i64 / 2;
-        let inside = dx * dx + dy * dy < (w.min(h) as i64 / 3).pow(2);
-        let r = (x * 255 / w.max(1)) as u8 ^ seed;
-        let g = (y * 255 / h.max(1)) as u8;
-        let b = if inside { 230 } else { seed.wrapping_mul(3) };
-        image::Rgba([r, g, b, 255])
-    })
-}
-
 fn save(dir: &Path, name: &str, w: u32, h: u32, format: image::ImageFormat, seed: u8) -> PathBuf {
     let path = dir.join(name);
-    let img = image::DynamicImage::ImageRgba8(picture(w, h, seed));
-    let img = match format {
-        image::ImageFormat::Jpeg | image::ImageFormat::Bmp => {
-            image::DynamicImage::ImageRgb8(img.to_rgb8())
-        }
-        _ => img,
-    };
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, format).expect("encode test image");
-    std::fs::write(&path, bytes.into_inner()).expect("write test image");
+    images::save(&path, images::disc(w, h, seed), format);
     path
 }
 
@@ -515,6 +495,13 @@ fn grid_harness(project_path: &Path, size: egui::Vec2) -> Harness<'static, GridA
     };
     Harness::builder().with_size(size).build_ui_state(
         |ui, app: &mut GridApp| {
+            // The window routes the grid's keys as commands of the default keymap.
+            let keymap = Keymap::default();
+            for action in key_actions(ui.ctx(), &keymap, &[], ViewKind::Grid) {
+                if let Action::Command(cmd) = action {
+                    app.actions.extend(app.grid.command(cmd));
+                }
+            }
             let actions = app.grid.show(ui, &app.project);
             app.actions.extend(actions);
         },
@@ -552,25 +539,11 @@ fn mixed_project(dir: &Path, texts: usize) -> PathBuf {
             image::ImageFormat::Png,
             i * 30,
         );
-        let bytes = std::fs::read(&f).unwrap();
-        let stored = p.stored_path(&f);
-        batch.push(NewSample {
-            kind: SampleKind::Image,
-            name: stored.clone(),
-            path: stored,
-            row: None,
-            hash: blake3::hash(&bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-            width: Some(120),
-            height: Some(90),
-            format: Some("png".into()),
-            text: None,
-            features: None,
-        });
+        batch.push(image_sample(&p, &f));
     }
     for i in 0..texts {
         let text = format!("Review {i}: the delivery was late but the product works well.");
-        batch.push(common::text_row("reviews.csv", i + 1, &text, None));
+        batch.push(crate::common::text_row("reviews.csv", i + 1, &text, None));
     }
     p.insert_samples(&batch).unwrap();
     path

@@ -1,28 +1,16 @@
 //! The project file: creation, refusal of foreign and newer files, the event log and the
 //! state derived from it, undo, classes, merge, and the command line over them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::text_sample;
 use keylabel::project::{
     EventKind, NewEvent, NewSample, Project, SampleQuery, SampleStatus, Source, TaskKind,
 };
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keylabel"));
-    c.env_remove("KEYLABEL_ANNOTATOR");
-    c
-}
-
-/// A text sample under any name (not a table row's `file#row`).
-fn text_sample(name: &str, text: &str) -> NewSample {
-    NewSample {
-        name: name.to_string(),
-        row: None,
-        ..common::text_row("rows.csv", 1, text, None)
-    }
+    crate::common::cli().command(&[])
 }
 
 /// A project with `n` text samples `s0…` and classes cat, dog, bird.

@@ -87,25 +87,11 @@ fn label(p: &mut Project, sample: SampleId, who: &str, classes: &[ClassId]) {
 }
 
 fn bin(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keylabel"))
-        .arg("-p")
-        .arg(project)
-        .args(args)
-        .env_remove("KEYLABEL_ANNOTATOR")
-        .output()
-        .unwrap()
+    crate::common::cli().project(project).run(args)
 }
 
 fn bin_json(project: &Path, args: &[&str]) -> Value {
-    let out = bin(project, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
-    })
+    crate::common::cli().project(project).json(args)
 }
 
 fn close(v: &Value, want: f64) {

@@ -4,34 +4,17 @@
 //! goes through the same core calls the window makes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use keylabel::project::{EventKind, NewEvent, Project, SampleQuery, SampleStatus};
 use keylabel::review::queue::{ReviewReason, accept, review_queue, set_label};
 
 fn keylabel(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keylabel"))
-        .arg("-p")
-        .arg(project)
-        .args(args)
-        .env_remove("KEYLABEL_ANNOTATOR")
-        .output()
-        .expect("run keylabel")
+    crate::common::cli().project(project).run(args)
 }
 
 fn ok_json(project: &Path, args: &[&str]) -> serde_json::Value {
-    let out = keylabel(project, args);
-    assert!(
-        out.status.success(),
-        "keylabel {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "keylabel {args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    crate::common::cli().project(project).json(args)
 }
 
 /// Twelve photos-like images in three class folders, two formats.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::common::{image_sample_of, images};
 use image::{GrayImage, ImageFormat, Rgb, RgbImage};
 use keylabel::TaskKind;
 use keylabel::project::{
@@ -16,65 +16,6 @@ use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// A deterministic photo-like image: a tilted gradient, a few soft blobs and sensor noise.
-fn photo(w: u32, h: u32, seed: u64) -> RgbImage {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let angle = (next() % 360) as f32 * std::f32::consts::PI / 180.0;
-    let (ca, sa) = (angle.cos(), angle.sin());
-    let base: [f32; 3] = [
-        (next() % 200) as f32,
-        (next() % 200) as f32,
-        (next() % 200) as f32,
-    ];
-    let blobs: Vec<(f32, f32, f32, [f32; 3])> = (0..6)
-        .map(|_| {
-            (
-                (next() % w as u64) as f32,
-                (next() % h as u64) as f32,
-                (w.min(h) as f32) * (0.08 + (next() % 20) as f32 / 100.0),
-                [
-                    (next() % 255) as f32,
-                    (next() % 255) as f32,
-                    (next() % 255) as f32,
-                ],
-            )
-        })
-        .collect();
-    RgbImage::from_fn(w, h, |x, y| {
-        let (xf, yf) = (x as f32, y as f32);
-        let t = (xf * ca + yf * sa) / (w + h) as f32;
-        let mut px = [0f32; 3];
-        for c in 0..3 {
-            px[c] = base[c] + 55.0 * t;
-        }
-        for (bx, by, r, col) in &blobs {
-            let d2 = ((xf - bx).powi(2) + (yf - by).powi(2)) / (r * r);
-            if d2 < 1.0 {
-                let k = 1.0 - d2;
-                for c in 0..3 {
-                    px[c] = px[c] * (1.0 - k) + col[c] * k;
-                }
-            }
-        }
-        let noise = (next() % 9) as f32 - 4.0;
-        Rgb(px.map(|v| (v + noise).clamp(0.0, 255.0) as u8))
-    })
-}
-
-fn jpeg_bytes(img: &RgbImage, quality: u8) -> Vec<u8> {
-    let mut buf = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality)
-        .encode_image(img)
-        .unwrap();
-    buf
-}
 
 fn png_bytes(img: &image::DynamicImage) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
@@ -109,12 +50,12 @@ impl Fixture {
         let file = self.path(name);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, bytes).unwrap();
-        let sample = image_sample(&self.project, &file, bytes);
+        let sample = image_sample_of(&self.project, &file, bytes);
         self.insert(sample)
     }
 
     fn add_photo(&mut self, name: &str, seed: u64) -> SampleId {
-        self.add_image(name, &jpeg_bytes(&photo(160, 120, seed), 90))
+        self.add_image(name, &images::jpeg(&images::photo(160, 120, seed), 90))
     }
 
     fn add_text(&mut self, name: &str, text: &str) -> SampleId {
@@ -174,31 +115,6 @@ impl Fixture {
         let mut s = self.project.settings().unwrap();
         f(&mut s.validation);
         self.project.set_settings(&s).unwrap();
-    }
-}
-
-fn image_sample(project: &Project, file: &Path, bytes: &[u8]) -> NewSample {
-    let reader = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .unwrap();
-    let format = reader.format().map(|f| format!("{f:?}").to_lowercase());
-    let (w, h) = reader
-        .into_dimensions()
-        .map(|(w, h)| (Some(w), Some(h)))
-        .unwrap_or((None, None));
-    let stored = project.stored_path(file);
-    NewSample {
-        kind: SampleKind::Image,
-        name: stored.clone(),
-        path: stored,
-        row: None,
-        hash: blake3::hash(bytes).to_hex().to_string(),
-        bytes: bytes.len() as u64,
-        width: w,
-        height: h,
-        format,
-        text: None,
-        features: None,
     }
 }
 
@@ -296,7 +212,7 @@ fn overwritten_bytes_are_a_changed_file() {
     // Another valid image under the same name.
     std::fs::write(
         f.path("dogs/dög_0.jpg"),
-        jpeg_bytes(&photo(160, 120, 5), 90),
+        images::jpeg(&images::photo(160, 120, 5), 90),
     )
     .unwrap();
     let report = f.validate();
@@ -379,16 +295,16 @@ fn truncated_and_corrupt_files_are_unreadable() {
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
 
     // Imported already cut short (the hash matches): only the structural test sees it.
-    let whole = jpeg_bytes(&photo(160, 120, 31), 90);
+    let whole = images::jpeg(&images::photo(160, 120, 31), 90);
     let cut = f.add_image("cut.jpg", &whole[..whole.len() * 2 / 3]);
     f.label(cut, "ann", "cat");
-    let png = png_bytes(&image::DynamicImage::ImageRgb8(photo(64, 48, 32)));
+    let png = png_bytes(&image::DynamicImage::ImageRgb8(images::photo(64, 48, 32)));
     let cut_png = f.add_image("cut.png", &png[..png.len() - 40]);
     f.label(cut_png, "ann", "dog");
 
     // Whole JPEGs followed by other data (as phones append a second picture or a video)
     // are readable, even when that data holds bytes that look like a JPEG scan start.
-    let mut tailed = jpeg_bytes(&photo(160, 120, 33), 90);
+    let mut tailed = images::jpeg(&images::photo(160, 120, 33), 90);
     tailed.extend_from_slice(b"\xFF\xDAappended data that is not part of the picture");
     tailed.extend((0..5000u32).map(|i| (i * 7 % 251) as u8));
     let t = f.add_image("tailed.jpg", &tailed);
@@ -470,7 +386,7 @@ fn majority_policy_settles_a_two_to_one_vote() {
 /// different names; merging them gives two samples with one content hash.
 fn merged_duplicates(label_a: &str, label_b: &str) -> Fixture {
     let mut f = clean_images(2);
-    let bytes = jpeg_bytes(&photo(160, 120, 4242), 90);
+    let bytes = images::jpeg(&images::photo(160, 120, 4242), 90);
     let a = f.add_image("copies/a.jpg", &bytes);
     f.label(a, "ann", label_a);
 
@@ -483,7 +399,7 @@ fn merged_duplicates(label_a: &str, label_b: &str) -> Fixture {
     .unwrap();
     let file = f.path("copies/b.jpg");
     std::fs::write(&file, &bytes).unwrap();
-    let sample = image_sample(&other, &file, &bytes);
+    let sample = image_sample_of(&other, &file, &bytes);
     let b = match other.insert_samples(&[sample]).unwrap()[0] {
         keylabel::project::InsertOutcome::Added(id) => id,
         o => panic!("{o:?}"),
@@ -561,14 +477,14 @@ fn near_duplicates_are_found_and_cached() {
     assert_eq!(perceptual_rows(&f.project), 6);
 
     // A brightened copy, re-encoded at another quality.
-    let original = photo(160, 120, 100);
+    let original = images::photo(160, 120, 100);
     let brighter = RgbImage::from_fn(160, 120, |x, y| {
         Rgb(original.get_pixel(x, y).0.map(|v| v.saturating_add(18)))
     });
-    let copy = f.add_image("copies/cat 0 brighter.jpg", &jpeg_bytes(&brighter, 70));
+    let copy = f.add_image("copies/cat 0 brighter.jpg", &images::jpeg(&brighter, 70));
     f.label(copy, "ann", "cat");
     // And a half-size PNG of another photo.
-    let dog = image::DynamicImage::ImageRgb8(photo(160, 120, 201)).resize_exact(
+    let dog = image::DynamicImage::ImageRgb8(images::photo(160, 120, 201)).resize_exact(
         80,
         60,
         image::imageops::FilterType::Triangle,
@@ -622,7 +538,7 @@ fn near_duplicates_are_found_and_cached() {
     // A changed file is hashed again: its row is replaced, keyed by the new content.
     std::fs::write(
         f.path("dogs/dög_2.jpg"),
-        jpeg_bytes(&photo(160, 120, 999), 90),
+        images::jpeg(&images::photo(160, 120, 999), 90),
     )
     .unwrap();
     let report = f.validate();
@@ -647,7 +563,7 @@ fn near_duplicates_are_found_and_cached() {
 #[test]
 fn near_duplicate_pass_can_be_skipped() {
     let mut f = clean_images(1);
-    let copy = f.add_image("copy.jpg", &jpeg_bytes(&photo(160, 120, 100), 60));
+    let copy = f.add_image("copy.jpg", &images::jpeg(&images::photo(160, 120, 100), 60));
     f.label(copy, "ann", "cat");
     let report = f.validate_with(&Options {
         near_duplicates: false,
@@ -661,7 +577,7 @@ fn near_duplicate_pass_can_be_skipped() {
 #[test]
 fn near_duplicates_respect_the_distance_setting() {
     let mut f = clean_images(2);
-    let copy = f.add_image("copy.jpg", &jpeg_bytes(&photo(160, 120, 100), 60));
+    let copy = f.add_image("copy.jpg", &images::jpeg(&images::photo(160, 120, 100), 60));
     f.label(copy, "ann", "cat");
     assert!(has(&f.validate(), "NEAR_DUPLICATES"));
     // Different images are far apart: even a generous distance does not join them.
@@ -813,7 +729,7 @@ fn size_and_colour_outliers() {
     assert!(!has(&f.validate(), "SIZE_OUTLIERS"));
 
     // 256 times the median pixel count.
-    let big = f.add_image("huge.jpg", &jpeg_bytes(&photo(2560, 1920, 7), 80));
+    let big = f.add_image("huge.jpg", &images::jpeg(&images::photo(2560, 1920, 7), 80));
     f.label(big, "ann", "cat");
     let report = f.validate();
     let finding = report.finding("SIZE_OUTLIERS").unwrap();
@@ -920,7 +836,7 @@ fn a_version_1_project_is_migrated() {
 #[test]
 fn a_read_only_project_validates_without_caching() {
     let mut f = clean_images(1);
-    let copy = f.add_image("copy.jpg", &jpeg_bytes(&photo(160, 120, 100), 60));
+    let copy = f.add_image("copy.jpg", &images::jpeg(&images::photo(160, 120, 100), 60));
     f.label(copy, "ann", "cat");
     let path = f.project.path().to_path_buf();
     let ro = Project::open_read_only(&path).unwrap();
@@ -933,12 +849,7 @@ fn a_read_only_project_validates_without_caching() {
 // The command line
 
 fn keylabel(project: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keylabel"))
-        .arg("-p")
-        .arg(project)
-        .args(args)
-        .output()
-        .unwrap()
+    crate::common::cli().project(project).run(args)
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The cheat sheet (`?` / `F1`): every binding, read from the keymap and the classes, so it
 //! can never be out of date.
 
+use strum::IntoEnumIterator;
+
 use super::commands::Command;
 use super::keymap::{Keymap, class_shortcut};
+use super::screen::ViewKind;
 use super::theme;
 use crate::project::Class;
 
@@ -14,10 +17,38 @@ struct Entry {
     tooltip: Option<&'static str>,
 }
 
+/// A titled group of entries: the classes, and the commands by the views they act in.
+struct Section {
+    title: &'static str,
+    entries: Vec<Entry>,
+}
+
+/// Which section a command belongs to, from the views that take it (never a hand-kept
+/// list, so a new command lands in its place).
+fn section_of(cmd: Command) -> usize {
+    let views: Vec<ViewKind> = ViewKind::iter().filter(|v| v.takes(cmd)).collect();
+    if views.len() == ViewKind::iter().count() {
+        2
+    } else if views.contains(&ViewKind::Label) {
+        1
+    } else if views.contains(&ViewKind::Review) {
+        3
+    } else {
+        4
+    }
+}
+
 /// Draws the cheat sheet in a modal, in two columns so that it fits an 800 px window;
 /// returns `true` when the user closed it.
 pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
-    let mut entries: Vec<Entry> = classes
+    let mut sections: Vec<Section> = ["Classes", "Labeling", "Every view", "Review", "Grid"]
+        .into_iter()
+        .map(|title| Section {
+            title,
+            entries: Vec::new(),
+        })
+        .collect();
+    sections[0].entries = classes
         .iter()
         .filter(|c| !c.archived)
         .map(|c| Entry {
@@ -29,46 +60,57 @@ pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
             tooltip: None,
         })
         .collect();
-    entries.extend(Command::ALL.into_iter().map(|cmd| Entry {
-        key: keymap.labels(cmd),
-        text: cmd.text().to_string(),
-        color: None,
-        tooltip: Some(cmd.tooltip()),
-    }));
-    entries.push(Entry {
+    for cmd in Command::all() {
+        let section = &mut sections[section_of(cmd)];
+        // "Grid: select all" reads "Select all" under the Grid heading.
+        let text = cmd
+            .text()
+            .strip_prefix(section.title)
+            .and_then(|t| t.strip_prefix(": "))
+            .map(|t| {
+                let mut c = t.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| cmd.text().to_string());
+        section.entries.push(Entry {
+            key: keymap.labels(cmd),
+            text,
+            color: None,
+            tooltip: Some(cmd.tooltip()),
+        });
+    }
+    sections[1].entries.push(Entry {
         key: "Wheel / drag".into(),
         text: "Zoom / pan the image".into(),
         color: None,
         tooltip: None,
     });
-    let rows = entries.len().div_ceil(2);
+    // Three columns where the window is wide enough, else two; sections kept whole and
+    // in order, the columns of about equal height.
+    let n = if ctx.content_rect().width() >= 1100.0 {
+        3
+    } else {
+        2
+    };
+    let columns = balance(sections, n);
 
     let mut close = false;
     let modal = egui::Modal::new(egui::Id::unique("cheat_sheet")).show(ctx, |ui| {
-        ui.set_min_width(760.0);
+        ui.set_min_width(if n == 3 { 1000.0 } else { 600.0 });
         ui.heading("Keyboard shortcuts");
         ui.add_space(6.0);
         egui::ScrollArea::vertical()
             .max_height(ctx.content_rect().height() - 140.0)
             .show(ui, |ui| {
-                egui::Grid::new("cheat_sheet_grid")
-                    .num_columns(4)
-                    .spacing([24.0, 6.0])
-                    .striped(true)
-                    .show(ui, |ui| {
-                        for row in 0..rows {
-                            for entry in [entries.get(row), entries.get(row + rows)] {
-                                match entry {
-                                    Some(e) => cell(ui, e),
-                                    None => {
-                                        ui.label("");
-                                        ui.label("");
-                                    }
-                                }
-                            }
-                            ui.end_row();
+                ui.columns(n, |cols| {
+                    for (ui, sections) in cols.iter_mut().zip(&columns) {
+                        for (i, section) in sections.iter().enumerate() {
+                            column_section(ui, section, i);
                         }
-                    });
+                    }
+                });
             });
         ui.add_space(8.0);
         if ui.button("Close (Esc)").clicked() {
@@ -78,6 +120,49 @@ pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
     close || modal.should_close()
 }
 
+/// Splits `sections` in order into `n` columns of about equal rows.
+fn balance(sections: Vec<Section>, n: usize) -> Vec<Vec<Section>> {
+    let rows = |s: &Section| s.entries.len() + 1;
+    let total: usize = sections.iter().map(rows).sum();
+    let mut columns: Vec<Vec<Section>> = (0..n).map(|_| Vec::new()).collect();
+    let mut filled = 0;
+    let mut col = 0;
+    for s in sections {
+        let r = rows(&s);
+        // Move on when this section would end past the column's share by more than half.
+        let share = total * (col + 1) / n;
+        if col + 1 < n && !columns[col].is_empty() && filled + r / 2 > share {
+            col += 1;
+        }
+        filled += r;
+        columns[col].push(s);
+    }
+    columns
+}
+
+fn column_section(ui: &mut egui::Ui, section: &Section, index: usize) {
+    if section.entries.is_empty() {
+        return;
+    }
+    if index > 0 {
+        ui.add_space(8.0);
+    }
+    ui.label(
+        egui::RichText::new(section.title)
+            .strong()
+            .color(theme::ACCENT),
+    );
+    egui::Grid::new(("cheat_sheet", section.title))
+        .num_columns(2)
+        .spacing([16.0, 5.0])
+        .striped(true)
+        .show(ui, |ui| {
+            for e in &section.entries {
+                cell(ui, e);
+                ui.end_row();
+            }
+        });
+}
 fn cell(ui: &mut egui::Ui, e: &Entry) {
     ui.label(egui::RichText::new(&e.key).monospace().strong());
     ui.horizontal(|ui| {

@@ -5,13 +5,18 @@
 //! text, tooltip and default keys live here, so the cheat sheet, the settings view, the
 //! toolbar and the keymap can never disagree.
 
-use serde::{Deserialize, Serialize};
+use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use super::keymap::Shortcut;
 use crate::project::ClassId;
 
 /// A fixed command (class commands come from the project, see [`Action::Class`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The list is the enum itself (`Command::iter()`), so a new command cannot be left out of
+/// the keymap, the cheat sheet or the saved settings; its text, tooltip and default keys
+/// are exhaustive matches below, and each view's routing function (`takes`) is one too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Command {
     /// Multi-label: commit the toggled classes and advance.
     Commit,
@@ -38,10 +43,29 @@ pub enum Command {
     /// Review: send the sample back to the annotation queue.
     SendBack,
     /// Review: accept the label of the first (second, …) annotator shown.
+    #[strum(serialize = "accept_annotator_1")]
     AcceptAnnotator1,
+    #[strum(serialize = "accept_annotator_2")]
     AcceptAnnotator2,
+    #[strum(serialize = "accept_annotator_3")]
     AcceptAnnotator3,
+    #[strum(serialize = "accept_annotator_4")]
     AcceptAnnotator4,
+    /// Grid: move the focus one cell (or row); the `Extend` forms also extend the selection.
+    GridLeft,
+    GridRight,
+    GridUp,
+    GridDown,
+    GridExtendLeft,
+    GridExtendRight,
+    GridExtendUp,
+    GridExtendDown,
+    /// Grid: show the focused sample in the labeling view.
+    GridOpen,
+    /// Grid: select every sample that matches the filters.
+    SelectAll,
+    /// Grid: clear the selection.
+    ClearSelection,
 }
 
 impl Command {
@@ -53,63 +77,18 @@ impl Command {
         Command::AcceptAnnotator4,
     ];
 
-    pub const ALL: [Command; 23] = [
-        Command::Commit,
-        Command::Undo,
-        Command::Next,
-        Command::Previous,
-        Command::NextUnlabeled,
-        Command::Skip,
-        Command::Exclude,
-        Command::Flag,
-        Command::AcceptSuggestion,
-        Command::ToggleGrid,
-        Command::ZoomFit,
-        Command::ToggleInfo,
-        Command::CheatSheet,
-        Command::Settings,
-        Command::CloseProject,
-        Command::Review,
-        Command::Export,
-        Command::History,
-        Command::SendBack,
-        Command::AcceptAnnotator1,
-        Command::AcceptAnnotator2,
-        Command::AcceptAnnotator3,
-        Command::AcceptAnnotator4,
-    ];
+    /// Every command, in the order of the cheat sheet.
+    pub fn all() -> impl Iterator<Item = Command> {
+        Command::iter()
+    }
 
     /// Stable identifier used in the settings file.
     pub fn id(self) -> &'static str {
-        match self {
-            Command::Commit => "commit",
-            Command::Undo => "undo",
-            Command::Next => "next",
-            Command::Previous => "previous",
-            Command::NextUnlabeled => "next_unlabeled",
-            Command::Skip => "skip",
-            Command::Exclude => "exclude",
-            Command::Flag => "flag",
-            Command::AcceptSuggestion => "accept_suggestion",
-            Command::ToggleGrid => "toggle_grid",
-            Command::ZoomFit => "zoom_fit",
-            Command::ToggleInfo => "toggle_info",
-            Command::CheatSheet => "cheat_sheet",
-            Command::Settings => "settings",
-            Command::CloseProject => "close_project",
-            Command::Review => "review",
-            Command::Export => "export",
-            Command::History => "history",
-            Command::SendBack => "send_back",
-            Command::AcceptAnnotator1 => "accept_annotator_1",
-            Command::AcceptAnnotator2 => "accept_annotator_2",
-            Command::AcceptAnnotator3 => "accept_annotator_3",
-            Command::AcceptAnnotator4 => "accept_annotator_4",
-        }
+        self.into()
     }
 
     pub fn from_id(id: &str) -> Option<Command> {
-        Command::ALL.into_iter().find(|c| c.id() == id)
+        Command::iter().find(|c| c.id() == id)
     }
 
     /// The text on the labeling view's toolbar: [`Command::text`], shortened where the
@@ -147,6 +126,17 @@ impl Command {
             Command::AcceptAnnotator2 => "Accept annotator 2",
             Command::AcceptAnnotator3 => "Accept annotator 3",
             Command::AcceptAnnotator4 => "Accept annotator 4",
+            Command::GridLeft => "Grid: focus left",
+            Command::GridRight => "Grid: focus right",
+            Command::GridUp => "Grid: focus up",
+            Command::GridDown => "Grid: focus down",
+            Command::GridExtendLeft => "Grid: extend left",
+            Command::GridExtendRight => "Grid: extend right",
+            Command::GridExtendUp => "Grid: extend up",
+            Command::GridExtendDown => "Grid: extend down",
+            Command::GridOpen => "Grid: open sample",
+            Command::SelectAll => "Grid: select all",
+            Command::ClearSelection => "Grid: clear selection",
         }
     }
 
@@ -177,10 +167,20 @@ impl Command {
             Command::AcceptAnnotator2 => "Review: make the second annotator's label final",
             Command::AcceptAnnotator3 => "Review: make the third annotator's label final",
             Command::AcceptAnnotator4 => "Review: make the fourth annotator's label final",
+            Command::GridLeft | Command::GridRight | Command::GridUp | Command::GridDown => {
+                "Grid: move the focus to the next cell or row"
+            }
+            Command::GridExtendLeft
+            | Command::GridExtendRight
+            | Command::GridExtendUp
+            | Command::GridExtendDown => "Grid: move the focus and extend the selection to it",
+            Command::GridOpen => "Grid: show the focused sample in the labeling view",
+            Command::SelectAll => "Grid: select every sample that matches the filters",
+            Command::ClearSelection => "Grid: clear the selection",
         }
     }
 
-    /// Default keys. A unit test fails when two of these clash.
+    /// Default keys. A unit test fails when two of these clash in a view that takes both.
     pub fn default_shortcuts(self) -> Vec<Shortcut> {
         use egui::Key;
         let k = Shortcut::key;
@@ -208,6 +208,17 @@ impl Command {
             Command::AcceptAnnotator2 => vec![Shortcut::shift(Key::Num2)],
             Command::AcceptAnnotator3 => vec![Shortcut::shift(Key::Num3)],
             Command::AcceptAnnotator4 => vec![Shortcut::shift(Key::Num4)],
+            Command::GridLeft => vec![k(Key::ArrowLeft)],
+            Command::GridRight => vec![k(Key::ArrowRight)],
+            Command::GridUp => vec![k(Key::ArrowUp)],
+            Command::GridDown => vec![k(Key::ArrowDown)],
+            Command::GridExtendLeft => vec![Shortcut::shift(Key::ArrowLeft)],
+            Command::GridExtendRight => vec![Shortcut::shift(Key::ArrowRight)],
+            Command::GridExtendUp => vec![Shortcut::shift(Key::ArrowUp)],
+            Command::GridExtendDown => vec![Shortcut::shift(Key::ArrowDown)],
+            Command::GridOpen => vec![k(Key::Enter)],
+            Command::SelectAll => vec![Shortcut::ctrl(Key::A)],
+            Command::ClearSelection => vec![k(Key::Escape)],
         }
     }
 }

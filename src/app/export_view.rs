@@ -15,7 +15,8 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 
 use super::commands::{Action, Command};
 use super::jobs::Job;
-use super::{App, Screen, theme};
+use super::keymap::Keymap;
+use super::theme;
 use crate::Project;
 use crate::export::{self, ExportError, ExportOptions, ExportSummary, Format};
 use crate::validate::{self, Report, Severity};
@@ -233,50 +234,63 @@ fn check(
     })
 }
 
-/// Opens the export view (closing the review view) or closes it. A running export keeps
-/// the view open.
-pub fn toggle(app: &mut App) {
-    if let Some(v) = &app.export {
-        if v.is_running() {
-            app.info("An export is running; cancel it first");
-        } else {
-            app.export = None;
-        }
-        return;
+/// The commands the export view takes: it has no sample of its own, so only the ones
+/// every view shares; labeling keys here say where they work.
+pub fn takes(cmd: Command) -> bool {
+    match cmd {
+        Command::ToggleGrid
+        | Command::Review
+        | Command::Export
+        | Command::History
+        | Command::CheatSheet
+        | Command::Settings
+        | Command::CloseProject => true,
+        Command::Commit
+        | Command::Undo
+        | Command::Next
+        | Command::Previous
+        | Command::NextUnlabeled
+        | Command::Skip
+        | Command::Exclude
+        | Command::Flag
+        | Command::AcceptSuggestion
+        | Command::ZoomFit
+        | Command::ToggleInfo
+        | Command::SendBack
+        | Command::AcceptAnnotator1
+        | Command::AcceptAnnotator2
+        | Command::AcceptAnnotator3
+        | Command::AcceptAnnotator4
+        | Command::GridLeft
+        | Command::GridRight
+        | Command::GridUp
+        | Command::GridDown
+        | Command::GridExtendLeft
+        | Command::GridExtendRight
+        | Command::GridExtendUp
+        | Command::GridExtendDown
+        | Command::GridOpen
+        | Command::SelectAll
+        | Command::ClearSelection => false,
     }
-    let Screen::Labeling(session) = &app.screen else {
-        return;
-    };
-    app.export = Some(ExportView::new(&session.project, app.ctx.clone()));
-    app.review = None;
-    app.grid_mode = false;
 }
 
-/// Whether the window still handles `action` while the export view is open (view
-/// switches and dialogs); labeling actions do nothing here.
-pub fn passes(action: Action) -> bool {
-    matches!(
-        action,
-        Action::Command(
-            Command::Review
-                | Command::Export
-                | Command::History
-                | Command::CheatSheet
-                | Command::Settings
-                | Command::CloseProject
-        )
-    )
+/// What the export view's controls asked for in one frame.
+pub struct Shown {
+    pub actions: Vec<Action>,
+    /// "Show … in the grid" on a finding: its code and sample names.
+    pub show_in_grid: Option<(String, Vec<String>)>,
 }
 
 /// Draws the export view; returns the actions its buttons ask for.
-pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
+pub fn show(
+    view: &mut ExportView,
+    keymap: &Keymap,
+    ctx: Option<egui::Context>,
+    ui: &mut egui::Ui,
+) -> Shown {
     let mut actions = Vec::new();
     let mut show_in_grid = None;
-    let ctx = app.ctx.clone();
-    let keymap = &app.persisted.keymap;
-    let Some(view) = app.export.as_mut() else {
-        return actions;
-    };
     view.poll(ui.ctx());
 
     egui::Panel::top("export_bar")
@@ -318,27 +332,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| show_in_grid = report_ui(ui, view));
         });
-    if let Some(finding) = show_in_grid {
-        open_finding_in_grid(app, finding);
+    Shown {
+        actions,
+        show_in_grid,
     }
-    actions
-}
-
-/// Leaves the export view for the grid, filtered to the samples of one finding.
-fn open_finding_in_grid(app: &mut App, finding: (String, Vec<String>)) {
-    let Screen::Labeling(session) = &app.screen else {
-        return;
-    };
-    let grid = app
-        .grid
-        .get_or_insert_with(|| crate::app::grid_for(session));
-    grid.set_filter(crate::app::grid::GridFilter {
-        finding: Some(finding),
-        ..Default::default()
-    });
-    grid.invalidate();
-    app.export = None;
-    app.grid_mode = true;
 }
 
 fn labeled_edit(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> bool {

@@ -6,20 +6,19 @@
 //! for a frame or two. Thumbnails come from [`Thumbnails`] the same way.
 //!
 //! Mouse: click opens a sample; Ctrl+click toggles it in the selection, Shift+click selects
-//! a range, dragging on the background draws a selection rectangle. Keys: arrows move the
-//! focus (Shift extends the selection), Enter opens, Ctrl+A selects everything that
-//! matches the filters, Escape clears the selection.
+//! a range, dragging on the background draws a selection rectangle. Keys are commands of
+//! the keymap ([`GridView::command`]): by default arrows move the focus (Shift extends the
+//! selection), Enter opens, Ctrl+A selects everything that matches the filters, Escape
+//! clears the selection.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
-use egui::{
-    Align2, Color32, CornerRadius, FontId, Key, Modifiers, Pos2, Rect, Sense, Stroke, StrokeKind,
-    Vec2,
-};
+use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
+use super::commands::Command;
 use super::loader::ImageState;
 use super::thumbs::{DEFAULT_THUMB_CAP, ThumbKey, Thumbnails};
 use crate::project::{
@@ -34,6 +33,46 @@ const MAX_PAGES: usize = 64;
 const GAP: f32 = 8.0;
 /// Height of the caption under a thumbnail.
 const CAPTION: f32 = 18.0;
+
+/// The commands the grid view takes; a class key labels the selection.
+pub fn takes(cmd: Command) -> bool {
+    match cmd {
+        Command::GridLeft
+        | Command::GridRight
+        | Command::GridUp
+        | Command::GridDown
+        | Command::GridExtendLeft
+        | Command::GridExtendRight
+        | Command::GridExtendUp
+        | Command::GridExtendDown
+        | Command::GridOpen
+        | Command::SelectAll
+        | Command::ClearSelection
+        | Command::Undo => true,
+        Command::ToggleGrid
+        | Command::Review
+        | Command::Export
+        | Command::History
+        | Command::CheatSheet
+        | Command::Settings
+        | Command::CloseProject => true,
+        Command::Commit
+        | Command::Next
+        | Command::Previous
+        | Command::NextUnlabeled
+        | Command::Skip
+        | Command::Exclude
+        | Command::Flag
+        | Command::AcceptSuggestion
+        | Command::ZoomFit
+        | Command::ToggleInfo
+        | Command::SendBack
+        | Command::AcceptAnnotator1
+        | Command::AcceptAnnotator2
+        | Command::AcceptAnnotator3
+        | Command::AcceptAnnotator4 => false,
+    }
+}
 
 /// What the grid asks the window to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -584,7 +623,6 @@ impl GridView {
         }
         self.filter_bar(ui);
         ui.separator();
-        self.keyboard(ui, &mut actions);
         self.body(ui, &mut actions);
         actions
     }
@@ -682,62 +720,49 @@ impl GridView {
         }
     }
 
-    fn keyboard(&mut self, ui: &mut egui::Ui, actions: &mut Vec<GridAction>) {
-        if ui.ctx().egui_wants_keyboard_input() {
-            return;
-        }
+    /// Carries out one of the grid's own commands (moving the focus, extending or clearing
+    /// the selection, opening the focused sample). Other commands do nothing here.
+    pub fn command(&mut self, cmd: Command) -> Option<GridAction> {
         let count = self.count.unwrap_or(0);
         if count == 0 {
-            return;
+            return None;
         }
         let cols = self.columns.max(1) as i64;
-        let has_selection = !self.selection.is_empty();
-        let (moves, shift, enter, all, escape) = ui.input_mut(|i| {
-            let mut d: i64 = 0;
-            for (key, step) in [
-                (Key::ArrowRight, 1),
-                (Key::ArrowLeft, -1),
-                (Key::ArrowDown, cols),
-                (Key::ArrowUp, -cols),
-            ] {
-                if i.consume_key(Modifiers::NONE, key) || i.consume_key(Modifiers::SHIFT, key) {
-                    d += step;
-                }
+        let (step, extend) = match cmd {
+            Command::GridLeft => (-1, false),
+            Command::GridRight => (1, false),
+            Command::GridUp => (-cols, false),
+            Command::GridDown => (cols, false),
+            Command::GridExtendLeft => (-1, true),
+            Command::GridExtendRight => (1, true),
+            Command::GridExtendUp => (-cols, true),
+            Command::GridExtendDown => (cols, true),
+            Command::GridOpen => return self.focused().map(GridAction::Open),
+            Command::SelectAll => {
+                self.select_range(0, count - 1, false);
+                return None;
             }
-            (
-                d,
-                i.modifiers.shift,
-                i.consume_key(Modifiers::NONE, Key::Enter),
-                i.consume_key(Modifiers::COMMAND, Key::A),
-                // Escape is left to the window when there is nothing to clear.
-                has_selection && i.consume_key(Modifiers::NONE, Key::Escape),
-            )
-        });
-        if moves != 0 {
-            let cur = self
-                .focus
-                .map(|f| f as i64)
-                .unwrap_or(if moves > 0 { -1 } else { 0 });
-            let next = (cur + moves).clamp(0, count as i64 - 1) as u64;
-            self.focus = Some(next);
-            self.scroll_to_focus = true;
-            if shift {
-                let a = self.anchor.unwrap_or(next);
-                self.anchor = Some(a);
-                self.select_range(a, next, false);
-            } else {
-                self.anchor = Some(next);
+            Command::ClearSelection => {
+                self.clear_selection();
+                return None;
             }
+            _ => return None,
+        };
+        let cur = self
+            .focus
+            .map(|f| f as i64)
+            .unwrap_or(if step > 0 { -1 } else { 0 });
+        let next = (cur + step).clamp(0, count as i64 - 1) as u64;
+        self.focus = Some(next);
+        self.scroll_to_focus = true;
+        if extend {
+            let a = self.anchor.unwrap_or(next);
+            self.anchor = Some(a);
+            self.select_range(a, next, false);
+        } else {
+            self.anchor = Some(next);
         }
-        if enter && let Some(id) = self.focused() {
-            actions.push(GridAction::Open(id));
-        }
-        if all {
-            self.select_range(0, count - 1, false);
-        }
-        if escape {
-            self.clear_selection();
-        }
+        None
     }
 
     fn body(&mut self, ui: &mut egui::Ui, actions: &mut Vec<GridAction>) {
@@ -852,7 +877,7 @@ impl GridView {
             }
 
             let painter = ui.painter().clone();
-            let mut clicked: Option<(u64, Modifiers)> = None;
+            let mut clicked: Option<(u64, egui::Modifiers)> = None;
             for i in first..end {
                 let row = i / cols as u64;
                 let col = (i % cols as u64) as f32;

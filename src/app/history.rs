@@ -6,10 +6,10 @@
 
 use egui::RichText;
 
-use super::{App, Screen, theme};
+use super::screen::ProjectScreen;
+use super::theme;
 use crate::project::{Event, SampleId};
 
-#[derive(Default)]
 pub struct HistoryPanel {
     sample: Option<SampleId>,
     pub events: Vec<Event>,
@@ -18,20 +18,21 @@ pub struct HistoryPanel {
     pub stale: bool,
 }
 
-/// Opens or closes the panel.
-pub fn toggle(app: &mut App) {
-    app.history = match app.history.take() {
-        Some(_) => None,
-        None => Some(HistoryPanel {
+impl Default for HistoryPanel {
+    /// A panel that reads its events on the first frame.
+    fn default() -> HistoryPanel {
+        HistoryPanel {
+            sample: None,
+            events: Vec::new(),
+            error: None,
             stale: true,
-            ..HistoryPanel::default()
-        }),
-    };
+        }
+    }
 }
 
 /// Draws the panel (at the window's right edge) when it is open.
-pub fn show(app: &mut App, ui: &mut egui::Ui) {
-    let (Screen::Labeling(session), Some(panel)) = (&app.screen, app.history.as_mut()) else {
+pub fn show(p: &mut ProjectScreen, ui: &mut egui::Ui) {
+    let (session, Some(panel)) = (&p.session, p.history.as_mut()) else {
         return;
     };
     let current = session.current_id();

@@ -1,18 +1,38 @@
-//! Background work (opening a project, creating and importing one) that the UI polls each
-//! frame instead of waiting for.
+//! Background work (opening a project, creating and importing one, bulk labels, exports)
+//! that the UI polls each frame instead of waiting for.
+//!
+//! A job is cancelled when its [`Job`] is dropped: the work sees
+//! [`Progress::is_cancelled`] and stops at its next check, so a job that belonged to a
+//! closed project does not go on writing to it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
-/// Progress a job reports: `done` of `total` (0 total: unknown).
+/// Progress a job reports: `done` of `total` (0 total: unknown), and whether it was asked
+/// to stop.
 #[derive(Default)]
 pub struct Progress {
     pub done: AtomicU64,
     pub total: AtomicU64,
+    cancelled: AtomicBool,
 }
 
 impl Progress {
+    /// Asks the work to stop at its next check.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for work that takes an `AtomicBool`.
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+
     pub fn set(&self, done: u64, total: u64) {
         self.done.store(done, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
@@ -79,5 +99,11 @@ impl<T: Send + 'static> Job<T> {
                 Some(Err(format!("{} stopped unexpectedly", self.what)))
             }
         }
+    }
+}
+
+impl<T> Drop for Job<T> {
+    fn drop(&mut self) {
+        self.progress.cancel();
     }
 }

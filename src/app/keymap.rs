@@ -2,7 +2,9 @@
 //!
 //! Fixed commands have defaults in [`Command::default_shortcuts`]; the user's changes are
 //! saved in the settings file. Class hotkeys live in the project (`classes.hotkey`) and take
-//! part in the clash check, so one key can never mean two things.
+//! part in the clash check. One key may serve commands of different views (the arrows move
+//! through samples in the labeling view and through cells in the grid), but never two
+//! things in one view: two bindings clash when some view takes both.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,7 +12,10 @@ use std::fmt;
 use egui::{Key, Modifiers};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use strum::IntoEnumIterator;
+
 use super::commands::{Action, Command};
+use super::screen::ViewKind;
 use crate::project::Class;
 
 /// One key with modifiers, written like `Ctrl+Z`, `Backspace`, `?`, `1`.
@@ -154,18 +159,27 @@ impl<'de> Deserialize<'de> for Shortcut {
 
 /// The user's bindings of the fixed commands. Commands missing from the saved file get
 /// their defaults, so new commands in a newer keylabel are bound without a migration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Keymap {
     bindings: BTreeMap<Command, Vec<Shortcut>>,
+    /// Saved bindings that were dropped when the keymap was read, because they clashed;
+    /// said to the user once.
+    dropped: Vec<String>,
+}
+
+impl PartialEq for Keymap {
+    fn eq(&self, other: &Keymap) -> bool {
+        self.bindings == other.bindings
+    }
 }
 
 impl Default for Keymap {
     fn default() -> Keymap {
         Keymap {
-            bindings: Command::ALL
-                .into_iter()
+            bindings: Command::iter()
                 .map(|c| (c, c.default_shortcuts()))
                 .collect(),
+            dropped: Vec::new(),
         }
     }
 }
@@ -183,17 +197,17 @@ impl<'de> Deserialize<'de> for Keymap {
         // Unknown commands and unreadable keys are dropped rather than failing the whole
         // settings file: a keymap from another version must never lock the user out.
         let raw: BTreeMap<String, Vec<String>> = BTreeMap::deserialize(d)?;
-        let mut keymap = Keymap::default();
-        for (id, keys) in raw {
-            if let Some(cmd) = Command::from_id(&id) {
-                let keys: Vec<Shortcut> = keys.iter().filter_map(|k| Shortcut::parse(k)).collect();
-                keymap.bindings.insert(cmd, keys);
-            }
-        }
-        if !keymap.clashes(&[]).is_empty() {
-            return Ok(Keymap::default());
-        }
-        Ok(keymap)
+        let saved: BTreeMap<Command, Vec<Shortcut>> = raw
+            .iter()
+            .filter_map(|(id, keys)| {
+                let cmd = Command::from_id(id)?;
+                Some((
+                    cmd,
+                    keys.iter().filter_map(|k| Shortcut::parse(k)).collect(),
+                ))
+            })
+            .collect();
+        Ok(Keymap::from_saved(saved))
     }
 }
 
@@ -206,6 +220,39 @@ pub struct Clash {
 }
 
 impl Keymap {
+    /// The saved bindings, with defaults for commands the file does not name. A saved key
+    /// that clashes with one kept before it is dropped (and said in [`Keymap::take_dropped`]);
+    /// every other binding is kept. Saved bindings are kept before defaults, so a user's
+    /// key wins over the default of a command added in a newer keylabel.
+    fn from_saved(saved: BTreeMap<Command, Vec<Shortcut>>) -> Keymap {
+        let mut keymap = Keymap {
+            bindings: BTreeMap::new(),
+            dropped: Vec::new(),
+        };
+        let defaults: Vec<(Command, Vec<Shortcut>)> = Command::iter()
+            .filter(|c| !saved.contains_key(c))
+            .map(|c| (c, c.default_shortcuts()))
+            .collect();
+        for (cmd, keys) in saved.into_iter().chain(defaults) {
+            keymap.bindings.insert(cmd, Vec::new());
+            for sc in keys {
+                match keymap.owner_of(sc, &[], Some(Action::Command(cmd))) {
+                    None => keymap.bindings.entry(cmd).or_default().push(sc),
+                    Some(owner) => keymap.dropped.push(format!(
+                        "{sc} was dropped from “{}”: it is bound to {owner}",
+                        cmd.text()
+                    )),
+                }
+            }
+        }
+        keymap
+    }
+
+    /// What reading the saved keymap dropped, once.
+    pub fn take_dropped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dropped)
+    }
+
     pub fn shortcuts(&self, cmd: Command) -> &[Shortcut] {
         self.bindings.get(&cmd).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -227,15 +274,22 @@ impl Keymap {
             .join(" or ")
     }
 
-    /// Who owns `sc` now, ignoring `except` (the binding being changed).
-    fn owner_of(&self, sc: Shortcut, classes: &[Class], except: Option<Action>) -> Option<String> {
+    /// Who owns `sc` in a view where `of` acts too, ignoring `of` itself (the binding
+    /// being changed).
+    fn owner_of(&self, sc: Shortcut, classes: &[Class], of: Option<Action>) -> Option<String> {
+        let shares_a_view = |other: Action| match of {
+            None => true,
+            Some(of) => ViewKind::iter().any(|v| takes(v, of) && takes(v, other)),
+        };
         for (cmd, keys) in &self.bindings {
-            if Some(Action::Command(*cmd)) != except && keys.contains(&sc) {
+            let other = Action::Command(*cmd);
+            if Some(other) != of && keys.contains(&sc) && shares_a_view(other) {
                 return Some(format!("“{}”", cmd.text()));
             }
         }
         for c in classes.iter().filter(|c| !c.archived) {
-            if Some(Action::Class(c.id)) != except && class_shortcut(c) == Some(sc) {
+            let other = Action::Class(c.id);
+            if Some(other) != of && class_shortcut(c) == Some(sc) && shares_a_view(other) {
                 return Some(format!("class “{}”", c.name));
             }
         }
@@ -293,43 +347,80 @@ impl Keymap {
         }
     }
 
-    /// Every pair of bindings that share a key, described for the user.
+    /// Every pair of bindings that share a key in a view that takes both, described for
+    /// the user.
     pub fn clashes(&self, classes: &[Class]) -> Vec<String> {
-        let mut seen: Vec<(Shortcut, String)> = Vec::new();
-        let mut out = Vec::new();
-        let mut add = |sc: Shortcut, who: String| {
-            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == sc) {
-                out.push(format!("{sc} is bound to both {first} and {who}"));
-            } else {
-                seen.push((sc, who));
+        let mut out: Vec<String> = Vec::new();
+        for view in ViewKind::iter() {
+            let mut seen: Vec<(Shortcut, String)> = Vec::new();
+            let mut add = |sc: Shortcut, who: String| {
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == sc) {
+                    let line = format!("{sc} is bound to both {first} and {who}");
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                } else {
+                    seen.push((sc, who));
+                }
+            };
+            for (cmd, keys) in self.bindings.iter().filter(|(c, _)| view.takes(**c)) {
+                for k in keys {
+                    add(*k, format!("“{}”", cmd.text()));
+                }
             }
-        };
-        for (cmd, keys) in &self.bindings {
-            for k in keys {
-                add(*k, format!("“{}”", cmd.text()));
-            }
-        }
-        for c in classes.iter().filter(|c| !c.archived) {
-            if let Some(sc) = class_shortcut(c) {
-                add(sc, format!("class “{}”", c.name));
+            if view.takes_classes() {
+                for c in classes.iter().filter(|c| !c.archived) {
+                    if let Some(sc) = class_shortcut(c) {
+                        add(sc, format!("class “{}”", c.name));
+                    }
+                }
             }
         }
         out
     }
 
-    /// The action a key press stands for. Class keys are checked first: the project's
-    /// schema is what the annotator is labeling with.
-    pub fn action_for(&self, sc: Shortcut, classes: &[Class]) -> Option<Action> {
-        if let Some(c) = classes
-            .iter()
-            .find(|c| !c.archived && class_shortcut(c) == Some(sc))
+    /// The action a key press stands for in view `view`. Class keys are checked first: the
+    /// project's schema is what the annotator is labeling with. A key that no command of
+    /// the view uses gives the labeling or review command it is bound to, so that the
+    /// window can say where that command works; otherwise nothing.
+    pub fn action_for(&self, sc: Shortcut, classes: &[Class], view: ViewKind) -> Option<Action> {
+        if view.takes_classes()
+            && let Some(c) = classes
+                .iter()
+                .find(|c| !c.archived && class_shortcut(c) == Some(sc))
         {
             return Some(Action::Class(c.id));
         }
-        self.bindings
-            .iter()
-            .find(|(_, keys)| keys.contains(&sc))
-            .map(|(cmd, _)| Action::Command(*cmd))
+        let bound = || {
+            self.bindings
+                .iter()
+                .filter(move |(_, keys)| keys.contains(&sc))
+                .map(|(cmd, _)| *cmd)
+        };
+        bound()
+            .find(|cmd| view.takes(*cmd))
+            .or_else(|| {
+                bound().find(|cmd| ViewKind::Label.takes(*cmd) || ViewKind::Review.takes(*cmd))
+            })
+            .map(Action::Command)
+    }
+}
+
+impl Keymap {
+    /// Whether `sc` is bound to anything (a command of any view, or a class).
+    pub fn is_bound(&self, sc: Shortcut, classes: &[Class]) -> bool {
+        self.bindings.values().any(|keys| keys.contains(&sc))
+            || classes
+                .iter()
+                .any(|c| !c.archived && class_shortcut(c) == Some(sc))
+    }
+}
+
+/// Whether view `view` acts on `action`.
+fn takes(view: ViewKind, action: Action) -> bool {
+    match action {
+        Action::Command(cmd) => view.takes(cmd),
+        Action::Class(_) | Action::Open(_) => view.takes_classes(),
     }
 }
 
@@ -370,8 +461,12 @@ mod tests {
         let km = Keymap::default();
         assert_eq!(km.clashes(&[]), Vec::<String>::new());
         assert_eq!(km.clashes(&default_classes()), Vec::<String>::new());
-        for cmd in Command::ALL {
+        for cmd in Command::iter() {
             assert!(!cmd.default_shortcuts().is_empty(), "{cmd:?} has no key");
+            assert!(
+                ViewKind::iter().any(|v| v.takes(cmd)),
+                "{cmd:?} is taken by no view"
+            );
         }
     }
 
@@ -392,10 +487,13 @@ mod tests {
         km.bind(Command::Skip, 0, Shortcut::key(Key::K), &classes)
             .unwrap();
         assert_eq!(
-            km.action_for(Shortcut::key(Key::K), &classes),
+            km.action_for(Shortcut::key(Key::K), &classes, ViewKind::Label),
             Some(Action::Command(Command::Skip))
         );
-        assert_eq!(km.action_for(Shortcut::key(Key::S), &classes), None);
+        assert_eq!(
+            km.action_for(Shortcut::key(Key::S), &classes, ViewKind::Label),
+            None
+        );
     }
 
     #[test]
@@ -441,7 +539,71 @@ mod tests {
         );
         let km: Keymap = serde_json::from_str(r#"{"skip": ["k"], "nonsense": ["q"]}"#).unwrap();
         assert_eq!(km.shortcuts(Command::Skip), &[Shortcut::key(Key::K)]);
-        let clash: Keymap = serde_json::from_str(r#"{"skip": ["F"]}"#).unwrap();
-        assert_eq!(clash, Keymap::default());
+    }
+
+    #[test]
+    fn a_saved_clash_drops_only_the_clashing_key_and_says_so() {
+        // Skip moved to K (fine), Flag given S (free once Skip moved) and Z, the default
+        // key of "1:1 / Fit": the saved binding wins, the default is dropped.
+        let mut km: Keymap =
+            serde_json::from_str(r#"{"skip": ["k"], "flag": ["s", "z"], "undo": ["Ctrl+Z"]}"#)
+                .unwrap();
+        assert_eq!(km.shortcuts(Command::Skip), &[Shortcut::key(Key::K)]);
+        assert_eq!(
+            km.shortcuts(Command::Flag),
+            &[Shortcut::key(Key::S), Shortcut::key(Key::Z)]
+        );
+        assert!(km.shortcuts(Command::ZoomFit).is_empty());
+        assert_eq!(km.shortcuts(Command::Undo), &[Shortcut::ctrl(Key::Z)]);
+        assert_eq!(
+            km.shortcuts(Command::Next),
+            Command::Next.default_shortcuts().as_slice()
+        );
+        let dropped = km.take_dropped();
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert!(
+            dropped[0].contains("Z") && dropped[0].contains("Flag") && dropped[0].contains("1:1"),
+            "{dropped:?}"
+        );
+        assert!(km.take_dropped().is_empty(), "said once");
+        assert!(km.clashes(&[]).is_empty());
+    }
+
+    #[test]
+    fn one_key_serves_different_views_but_never_two_commands_of_one_view() {
+        let km = Keymap::default();
+        let right = Shortcut::key(Key::ArrowRight);
+        assert_eq!(
+            km.action_for(right, &[], ViewKind::Label),
+            Some(Action::Command(Command::Next))
+        );
+        assert_eq!(
+            km.action_for(right, &[], ViewKind::Grid),
+            Some(Action::Command(Command::GridRight))
+        );
+        assert_eq!(
+            km.action_for(Shortcut::key(Key::Enter), &[], ViewKind::Grid),
+            Some(Action::Command(Command::GridOpen))
+        );
+        // Escape means nothing outside the grid, and says nothing.
+        assert_eq!(
+            km.action_for(Shortcut::key(Key::Escape), &[], ViewKind::Label),
+            None
+        );
+        // Class keys do not act in the export view.
+        let classes = default_classes();
+        assert_eq!(
+            km.action_for(Shortcut::key(Key::Num1), &classes, ViewKind::Export),
+            None
+        );
+        // Binding Next to Escape clashes with "Grid: clear selection"? No: no view takes
+        // both. Binding Next to Enter does: the labeling view takes Commit.
+        let mut km = Keymap::default();
+        km.bind(Command::Next, 1, Shortcut::key(Key::Escape), &[])
+            .unwrap();
+        let err = km
+            .bind(Command::Next, 1, Shortcut::key(Key::Enter), &[])
+            .unwrap_err();
+        assert_eq!(err.owner, "“Commit”");
     }
 }

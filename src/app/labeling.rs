@@ -5,10 +5,107 @@ use egui::{Color32, Pos2, Rect, RichText, Sense, Vec2};
 use super::commands::{Action, Command};
 use super::keymap::{Keymap, class_shortcut};
 use super::loader::{ImageKey, ImageLoader, ImageState};
+use super::screen::{ProjectScreen, View};
 use super::session::Session;
-use super::{App, Screen, theme};
+use super::state::Persisted;
+use super::theme;
 use crate::TaskKind;
 use crate::project::{SampleKind, SampleStatus};
+
+/// The commands the labeling view takes; a class key labels (or toggles) the sample.
+pub fn takes(cmd: Command) -> bool {
+    match cmd {
+        Command::Commit
+        | Command::Undo
+        | Command::Next
+        | Command::Previous
+        | Command::NextUnlabeled
+        | Command::Skip
+        | Command::Exclude
+        | Command::Flag
+        | Command::AcceptSuggestion
+        | Command::ZoomFit
+        | Command::ToggleInfo => true,
+        Command::ToggleGrid
+        | Command::Review
+        | Command::Export
+        | Command::History
+        | Command::CheatSheet
+        | Command::Settings
+        | Command::CloseProject => true,
+        Command::SendBack
+        | Command::AcceptAnnotator1
+        | Command::AcceptAnnotator2
+        | Command::AcceptAnnotator3
+        | Command::AcceptAnnotator4
+        | Command::GridLeft
+        | Command::GridRight
+        | Command::GridUp
+        | Command::GridDown
+        | Command::GridExtendLeft
+        | Command::GridExtendRight
+        | Command::GridExtendUp
+        | Command::GridExtendDown
+        | Command::GridOpen
+        | Command::SelectAll
+        | Command::ClearSelection => false,
+    }
+}
+
+/// Carries out a labeling action on the current sample; returns a message for the user.
+/// (The window handles the commands every view shares, and the exclude prompt.)
+pub fn apply(
+    p: &mut ProjectScreen,
+    action: Action,
+    keymap: &Keymap,
+) -> anyhow::Result<Option<String>> {
+    let session = &mut p.session;
+    let message = match action {
+        Action::Class(id) => {
+            session.class_key(id)?;
+            None
+        }
+        Action::Open(id) => {
+            session.go_to(id)?;
+            None
+        }
+        Action::Command(cmd) => match cmd {
+            Command::Commit => {
+                if session.task() != TaskKind::MultiLabel {
+                    Some("Single-label: press a class key to label and advance".to_string())
+                } else if !session.commit()? {
+                    Some(format!(
+                        "Toggle at least one class first (or press {} to skip)",
+                        keymap.label(Command::Skip)
+                    ))
+                } else {
+                    None
+                }
+            }
+            Command::Undo => (!session.undo()?).then(|| "Nothing left to undo".to_string()),
+            Command::Next => session.go_next().map(|()| None)?,
+            Command::Previous => session.go_previous().map(|()| None)?,
+            Command::NextUnlabeled => session.next_unlabeled().map(|()| None)?,
+            Command::Skip => session.skip().map(|()| None)?,
+            Command::Flag => Some(
+                if session.toggle_flag()? {
+                    "Flagged for review"
+                } else {
+                    "Flag removed"
+                }
+                .to_string(),
+            ),
+            Command::AcceptSuggestion => (!session.accept_suggestion()?)
+                .then(|| "This sample has no model suggestion".to_string()),
+            Command::ZoomFit => {
+                p.image.toggle_zoom();
+                None
+            }
+            _ => None,
+        },
+    };
+    Ok(message)
+}
 
 /// Zoom and pan of the image, reset when another sample is shown.
 #[derive(Clone, Debug)]
@@ -83,24 +180,22 @@ fn key_for(
     })
 }
 
-/// Draws the labeling view; returns the actions its buttons sent.
-pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
+/// Draws the labeling view (or the grid in its place, under the same bars); returns the
+/// actions its buttons sent.
+pub fn show(
+    p: &mut ProjectScreen,
+    loader: &mut ImageLoader,
+    persisted: &Persisted,
+    ui: &mut egui::Ui,
+) -> Vec<Action> {
     let mut actions = Vec::new();
-    let App {
-        screen,
-        loader,
-        view,
-        persisted,
-        grid_mode,
+    let grid_mode = matches!(p.view, View::Grid);
+    let ProjectScreen {
+        session,
         grid,
+        image: view,
         ..
-    } = app;
-    let Screen::Labeling(session) = screen else {
-        return actions;
-    };
-    let Some(loader) = loader.as_mut() else {
-        return actions;
-    };
+    } = p;
     let ctx = ui.ctx().clone();
     view.drawn = None;
     view.set_window(ctx.content_rect().size(), ctx.pixels_per_point());
@@ -126,31 +221,27 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
 
     let keymap = &persisted.keymap;
     top_bar(ui, session, keymap, &mut actions);
-    class_bar(ui, session, keymap, *grid_mode, &mut actions);
+    class_bar(ui, session, keymap, grid_mode, &mut actions);
     let is_text = session
         .current
         .as_ref()
         .is_some_and(|c| c.sample.kind == SampleKind::Text);
-    if !*grid_mode && (persisted.show_info || is_text) {
+    if !grid_mode && (persisted.show_info || is_text) {
         info_panel(ui, session, persisted.show_info);
     }
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
         .show(ui, |ui| {
-            if *grid_mode {
-                if let Some(grid) = grid.as_mut() {
-                    egui::Frame::NONE
-                        .inner_margin(egui::Margin::same(8))
-                        .show(ui, |ui| {
-                            for a in grid.show(ui, &session.project) {
-                                match a {
-                                    super::grid::GridAction::Open(id) => {
-                                        actions.push(Action::Open(id))
-                                    }
-                                }
+            if grid_mode {
+                egui::Frame::NONE
+                    .inner_margin(egui::Margin::same(8))
+                    .show(ui, |ui| {
+                        for a in grid.show(ui, &session.project) {
+                            match a {
+                                super::grid::GridAction::Open(id) => actions.push(Action::Open(id)),
                             }
-                        });
-                }
+                        }
+                    });
                 return;
             }
             match &session.current {

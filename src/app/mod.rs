@@ -3,9 +3,12 @@
 //!
 //! Structure (after rerun's viewer): every user action is a [`commands::Command`] (or a
 //! class of the project); keys, buttons and menus only *send* [`commands::Action`]s, and
-//! [`App::apply`] is the one place that carries them out. State saved between runs
+//! [`App::apply`] is the one place that carries them out. What fills the window is one
+//! value, [`Screen`]; an open project shows exactly one [`View`], and each view's routing
+//! function (`takes`) decides which commands it acts on. State saved between runs
 //! ([`state::Persisted`]) is kept apart from runtime state; background work
-//! ([`jobs::Job`]) is polled each frame, never waited for.
+//! ([`jobs::Job`]) is polled each frame, never waited for, and belongs to the screen it
+//! was started from.
 
 pub mod cheatsheet;
 pub mod commands;
@@ -17,6 +20,7 @@ pub mod keymap;
 pub mod labeling;
 pub mod loader;
 pub mod review_view;
+pub mod screen;
 pub mod session;
 pub mod settings_view;
 pub mod start;
@@ -29,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use commands::{Action, Command};
 use jobs::Job;
-use keymap::Shortcut;
+use keymap::{Keymap, Shortcut};
+pub use screen::{BulkLabel, Opened, ProjectScreen, Screen, View, ViewKind};
 use session::{Counts, Session};
 use state::Persisted;
 
@@ -91,20 +96,6 @@ pub fn window_title(project: &str) -> String {
     }
 }
 
-/// Which screen fills the window.
-pub enum Screen {
-    Start(start::StartScreen),
-    /// A project is being opened or created in the background.
-    Busy(Job<Result<Opened, String>>),
-    Labeling(Box<Session>),
-}
-
-/// A project opened in the background, with a note for the user (e.g. an import summary).
-pub struct Opened {
-    pub session: Session,
-    pub note: Option<String>,
-}
-
 /// A dialog over the current screen.
 pub enum Overlay {
     None,
@@ -128,30 +119,10 @@ pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     pub loader: Option<loader::ImageLoader>,
-    pub view: labeling::ViewState,
-    pub grid_mode: bool,
-    /// The thumbnail grid of the open project (made when the project opens).
-    pub grid: Option<grid::GridView>,
     pub toast: Option<Toast>,
-    /// The review view, when open (instead of the labeling view).
-    pub review: Option<review_view::ReviewView>,
-    /// The export view, when open (instead of the labeling view).
-    pub export: Option<export_view::ExportView>,
-    /// The history panel, when open.
-    pub history: Option<history::HistoryPanel>,
-    /// A large bulk label being written on a background thread: the job (samples labeled)
-    /// and the class name.
-    pub bulk: Option<(jobs::Job<Result<usize, String>>, String)>,
     ctx: Option<egui::Context>,
     themed: bool,
     title: String,
-}
-
-/// The grid of a session's project, showing what the annotator may see.
-pub(crate) fn grid_for(session: &session::Session) -> grid::GridView {
-    let mut grid = grid::GridView::new(session.project.path());
-    grid.set_own_view(session.blind.then(|| session.annotator.clone()));
-    grid
 }
 
 /// Selections larger than this are labeled on a background thread.
@@ -159,7 +130,8 @@ pub const BULK_IN_BACKGROUND: usize = 2_000;
 
 /// Labels `ids` with `class` for `annotator`, in transactions of a few thousand events
 /// (so that the window's own single-label commits are never held up for long), reporting
-/// progress. Each chunk is complete or absent: a failure leaves whole chunks only.
+/// progress. Each chunk is complete or absent: a failure or a cancel leaves whole chunks
+/// only.
 fn bulk_label(
     path: &std::path::Path,
     annotator: &str,
@@ -173,6 +145,9 @@ fn bulk_label(
     let mut done = 0u64;
     progress.set(0, total);
     for chunk in ids.chunks(CHUNK) {
+        if progress.is_cancelled() {
+            anyhow::bail!("cancelled when the project was closed");
+        }
         session::label_all(&mut project, annotator, chunk, class)?;
         done += chunk.len() as u64;
         progress.set(done, total);
@@ -195,14 +170,7 @@ impl App {
             screen: Screen::Start(start::StartScreen::default()),
             overlay: Overlay::None,
             loader: None,
-            view: labeling::ViewState::default(),
-            grid_mode: false,
-            grid: None,
             toast: None,
-            review: None,
-            export: None,
-            history: None,
-            bulk: None,
             ctx: None,
             themed: false,
             title: String::new(),
@@ -277,18 +245,32 @@ impl App {
         }));
     }
 
-    pub fn session(&self) -> Option<&Session> {
+    /// The open project, if any.
+    pub fn project(&self) -> Option<&ProjectScreen> {
         match &self.screen {
-            Screen::Labeling(s) => Some(s),
+            Screen::Project(p) => Some(p),
             _ => None,
         }
     }
 
-    pub fn session_mut(&mut self) -> Option<&mut Session> {
+    pub fn project_mut(&mut self) -> Option<&mut ProjectScreen> {
         match &mut self.screen {
-            Screen::Labeling(s) => Some(s),
+            Screen::Project(p) => Some(p),
             _ => None,
         }
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        self.project().map(|p| &p.session)
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        self.project_mut().map(|p| &mut p.session)
+    }
+
+    /// The view of the open project.
+    pub fn view_kind(&self) -> Option<ViewKind> {
+        self.project().map(|p| p.view.kind())
     }
 
     pub fn is_busy(&self) -> bool {
@@ -322,171 +304,110 @@ impl App {
 
     /// Carries out one action. The single place where commands take effect.
     pub fn apply(&mut self, action: Action) {
-        if let Err(e) = self.try_apply(action) {
-            self.error(format!("{e:#}"));
+        match self.try_apply(action) {
+            Ok(Some(message)) => self.info(message),
+            Ok(None) => {}
+            Err(e) => self.error(format!("{e:#}")),
         }
-        if let Some(h) = self.history.as_mut() {
+        if let Some(h) = self.project_mut().and_then(|p| p.history.as_mut()) {
             h.stale = true;
         }
     }
 
-    fn try_apply(&mut self, action: Action) -> anyhow::Result<()> {
-        if self.review.is_some() && review_view::apply(self, action)? {
-            return Ok(());
-        }
-        if self.export.is_some() && !export_view::passes(action) {
-            self.info(format!(
-                "Press {} to go back to labeling",
-                self.persisted.keymap.label(Command::Export)
-            ));
-            return Ok(());
-        }
-        let failed_image = self.current_image_error();
-        let Screen::Labeling(session) = &mut self.screen else {
-            return Ok(());
+    /// Routes `action` to the window, the project screen or the current view; returns a
+    /// message for the user.
+    fn try_apply(&mut self, action: Action) -> anyhow::Result<Option<String>> {
+        let Some(kind) = self.view_kind() else {
+            return Ok(None);
         };
-        let before = session.current_id();
-        match action {
-            Action::Class(id) if self.grid_mode => {
-                let Some(grid) = self.grid.as_mut() else {
-                    return Ok(());
-                };
-                let mut targets = grid.selected();
-                if targets.is_empty() {
-                    targets.extend(grid.focused());
-                }
-                if targets.is_empty() {
-                    self.info("Select samples first: click, Shift/Ctrl+click, drag, or Ctrl+A");
-                } else if self.bulk.is_some() {
-                    self.info("Still labeling the previous selection; wait for it to finish");
-                } else if targets.len() > BULK_IN_BACKGROUND {
-                    // Thousands of events take seconds: written on their own thread and
-                    // connection, in chunks, while the window goes on.
-                    let name = session
-                        .class(id)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default();
-                    let path = session.project.path().to_path_buf();
-                    let annotator = session.annotator.clone();
-                    let job = jobs::Job::spawn("Bulk labeling", self.ctx.clone(), move |p| {
-                        bulk_label(&path, &annotator, &targets, id, p).map_err(|e| format!("{e:#}"))
-                    });
-                    grid.clear_selection();
-                    self.bulk = Some((job, name));
-                } else {
-                    let name = session
-                        .class(id)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default();
-                    let n = session.label_many(&targets, id)?;
-                    grid.clear_selection();
-                    grid.invalidate();
-                    self.info(format!("Labeled {n} samples “{name}”"));
-                }
-            }
-            Action::Class(id) => session.class_key(id)?,
-            Action::Open(id) => {
-                session.go_to(id)?;
-                self.grid_mode = false;
-            }
-            Action::Command(cmd) => match cmd {
-                Command::Commit => {
-                    if session.task() == crate::TaskKind::MultiLabel {
-                        if !session.commit()? {
-                            self.info("Toggle at least one class first (or press S to skip)");
-                        }
-                    } else {
-                        self.info("Single-label: press a class key to label and advance");
-                    }
-                }
-                Command::Undo => {
-                    if !session.undo()? {
-                        self.info("Nothing left to undo");
-                    }
-                }
-                Command::Next => session.go_next()?,
-                Command::Previous => session.go_previous()?,
-                Command::NextUnlabeled => session.next_unlabeled()?,
-                Command::Skip => session.skip()?,
-                Command::Exclude => {
-                    let reason = failed_image.map(|_| "unreadable".to_string());
-                    self.overlay = Overlay::Exclude(reason.unwrap_or_default());
-                }
-                Command::Flag => {
-                    let on = session.toggle_flag()?;
-                    self.info(if on {
-                        "Flagged for review"
-                    } else {
-                        "Flag removed"
-                    });
-                }
-                Command::AcceptSuggestion => {
-                    if !session.accept_suggestion()? {
-                        self.info("This sample has no model suggestion");
-                    }
-                }
-                Command::ToggleGrid => {
-                    self.grid_mode = !self.grid_mode;
-                    if self.grid_mode
-                        && let Some(g) = self.grid.as_mut()
-                    {
-                        // Labels may have changed since the grid last read them.
-                        g.invalidate();
-                    }
-                }
-                Command::ZoomFit => self.view.toggle_zoom(),
-                Command::ToggleInfo => {
-                    self.persisted.show_info = !self.persisted.show_info;
-                    self.save_settings();
-                }
+        if let Action::Command(cmd) = action
+            && !kind.takes(cmd)
+        {
+            return Ok(refusal(kind, cmd, &self.persisted.keymap));
+        }
+        // What the window itself does, in every view that takes it.
+        if let Action::Command(cmd) = action {
+            match cmd {
                 Command::CheatSheet => {
                     self.overlay = match self.overlay {
                         Overlay::CheatSheet => Overlay::None,
                         _ => Overlay::CheatSheet,
-                    }
+                    };
+                    return Ok(None);
                 }
                 Command::Settings => {
-                    self.overlay = Overlay::Settings(settings_view::SettingsView::default())
+                    self.overlay = Overlay::Settings(settings_view::SettingsView::default());
+                    return Ok(None);
                 }
-                Command::Review => review_view::toggle(self)?,
-                Command::Export => export_view::toggle(self),
-                Command::History => history::toggle(self),
-                Command::SendBack
-                | Command::AcceptAnnotator1
-                | Command::AcceptAnnotator2
-                | Command::AcceptAnnotator3
-                | Command::AcceptAnnotator4 => {
-                    let key = self.persisted.keymap.label(Command::Review);
-                    self.info(format!("Open the review view ({key}) to review samples"));
+                Command::ToggleInfo => {
+                    self.persisted.show_info = !self.persisted.show_info;
+                    self.save_settings();
+                    return Ok(None);
                 }
-                Command::CloseProject => {
-                    if self.export.as_ref().is_some_and(|e| e.is_running()) {
-                        self.info("An export is running; cancel it first");
-                        return Ok(());
-                    }
-                    self.review = None;
-                    self.export = None;
-                    self.history = None;
-                    self.screen = Screen::Start(start::StartScreen::default());
-                    self.overlay = Overlay::None;
-                    self.grid_mode = false;
+                Command::CloseProject => return Ok(self.close_project()),
+                Command::Exclude => {
+                    let reason = self.current_image_error().map(|_| "unreadable".to_string());
+                    self.overlay = Overlay::Exclude(reason.unwrap_or_default());
+                    return Ok(None);
                 }
+                _ => {}
+            }
+        }
+        let ctx = self.ctx.clone();
+        let keymap = self.persisted.keymap.clone();
+        let Screen::Project(p) = &mut self.screen else {
+            return Ok(None);
+        };
+        let before = p.session.current_id();
+        let message = match action {
+            Action::Command(Command::ToggleGrid) => p.toggle_view(ViewKind::Grid, ctx)?,
+            Action::Command(Command::Review) => p.toggle_view(ViewKind::Review, ctx)?,
+            Action::Command(Command::Export) => p.toggle_view(ViewKind::Export, ctx)?,
+            Action::Command(Command::History) => {
+                p.history = match p.history.take() {
+                    Some(_) => None,
+                    None => Some(history::HistoryPanel::default()),
+                };
+                None
+            }
+            _ => match kind {
+                ViewKind::Label => labeling::apply(p, action, &keymap)?,
+                ViewKind::Grid => p.grid_apply(action, ctx)?,
+                ViewKind::Review => review_view::apply(p, action)?,
+                ViewKind::Export => None,
             },
+        };
+        if p.session.current_id() != before {
+            p.image.reset();
         }
-        if let Screen::Labeling(session) = &self.screen
-            && session.current_id() != before
-        {
-            self.view.reset();
+        Ok(message)
+    }
+
+    /// Back to the start screen. The project screen, and every job it owns, is dropped: a
+    /// bulk label stops after the chunk it is writing.
+    fn close_project(&mut self) -> Option<String> {
+        let p = self.project()?;
+        if p.export_running() {
+            return Some("An export is running; cancel it first".into());
         }
-        Ok(())
+        let note = p.bulk.as_ref().map(|b| {
+            format!(
+                "Labeling “{}” in the background stopped when the project closed, at {}",
+                b.class,
+                b.job.progress.text()
+            )
+        });
+        self.screen = Screen::Start(start::StartScreen::default());
+        self.overlay = Overlay::None;
+        note
     }
 
     /// The decode error of the current image, if it could not be shown.
     fn current_image_error(&mut self) -> Option<String> {
-        let Screen::Labeling(session) = &self.screen else {
+        let Screen::Project(p) = &self.screen else {
             return None;
         };
-        let key = labeling::image_key(session, &self.view)?;
+        let key = labeling::image_key(&p.session, &p.image)?;
         match self.loader.as_mut()?.get(&key) {
             loader::ImageState::Failed(e) => Some(e),
             _ => None,
@@ -495,10 +416,10 @@ impl App {
 
     /// Whether the current sample's image is decoded and on the GPU (tests, benchmarks).
     pub fn current_image_ready(&mut self) -> bool {
-        let Screen::Labeling(session) = &self.screen else {
+        let Screen::Project(p) = &self.screen else {
             return false;
         };
-        let Some(key) = labeling::image_key(session, &self.view) else {
+        let Some(key) = labeling::image_key(&p.session, &p.image) else {
             return true; // a text sample is always ready
         };
         matches!(
@@ -571,7 +492,7 @@ impl App {
     /// Turns this frame's key presses into actions (and removes them, so that no widget
     /// also reacts to them).
     fn keyboard_actions(&mut self, ctx: &egui::Context) -> Vec<Action> {
-        let Screen::Labeling(session) = &self.screen else {
+        let Screen::Project(p) = &self.screen else {
             return Vec::new();
         };
         if !matches!(self.overlay, Overlay::None | Overlay::CheatSheet) {
@@ -582,51 +503,17 @@ impl App {
             return Vec::new();
         }
         let keymap = &self.persisted.keymap;
-        let classes = &session.classes;
-        let cheat_sheet_open = matches!(self.overlay, Overlay::CheatSheet);
-        // In the grid, arrows, Enter and Escape move the focus and open samples.
-        let grid_keys = |a: &Action| {
-            matches!(
-                a,
-                Action::Command(Command::Next | Command::Previous | Command::Commit)
-            )
-        };
-        let grid_mode = self.grid_mode;
-        let mut actions = Vec::new();
-        ctx.input_mut(|i| {
-            i.events.retain(|e| {
-                let egui::Event::Key {
-                    key,
-                    physical_key,
-                    pressed: true,
-                    modifiers,
-                    ..
-                } = e
-                else {
-                    return true;
-                };
-                // Shift+digit is a digit key whatever symbol the layout puts on it.
-                let key = match physical_key {
-                    Some(p) if modifiers.shift && is_digit(*p) => p,
-                    _ => key,
-                };
-                let sc = Shortcut::from_press(*key, *modifiers);
-                match keymap.action_for(sc, classes) {
-                    Some(a) if grid_mode && grid_keys(&a) => true,
-                    // With the cheat sheet open, only its own key (and Esc) act.
-                    Some(a @ Action::Command(Command::CheatSheet)) => {
-                        actions.push(a);
-                        false
-                    }
-                    Some(a) if !cheat_sheet_open => {
-                        actions.push(a);
-                        false
-                    }
-                    _ => true,
-                }
+        if matches!(self.overlay, Overlay::CheatSheet) {
+            // With the cheat sheet open, only its own key acts (and Esc closes it).
+            let toggle = keymap.shortcuts(Command::CheatSheet);
+            return take_keys(ctx, |sc| {
+                toggle
+                    .contains(&sc)
+                    .then_some(Action::Command(Command::CheatSheet))
+                    .ok_or(false)
             });
-        });
-        actions
+        }
+        key_actions(ctx, keymap, &p.session.classes, p.view.kind())
     }
 
     /// Draws one frame into `ui` (the whole window). Used by eframe and by tests.
@@ -642,7 +529,7 @@ impl App {
         if self.loader.is_none() {
             self.loader = Some(loader::ImageLoader::new(ctx.clone(), TEXTURE_CAP_BYTES));
         }
-        self.poll_jobs(&ctx);
+        self.poll_opening(&ctx);
         self.poll_bulk(&ctx);
         self.update_title(&ctx);
 
@@ -658,23 +545,35 @@ impl App {
         }
 
         let mut actions = Vec::new();
+        let mut request = None;
+        let mut finding = None;
         match &mut self.screen {
-            Screen::Start(start) => {
-                if let Some(req) = start.show(ui, &self.persisted.recent) {
-                    self.start_request(req);
+            Screen::Start(start) => request = start.show(ui, &self.persisted.recent),
+            Screen::Busy(job) => busy_ui(ui, job),
+            Screen::Project(p) => {
+                history::show(p, ui);
+                let Some(loader) = self.loader.as_mut() else {
+                    return;
+                };
+                let keymap = &self.persisted.keymap;
+                match &mut p.view {
+                    View::Review(_) => actions = review_view::show(p, loader, keymap, ui),
+                    View::Export(view) => {
+                        let shown = export_view::show(view, keymap, self.ctx.clone(), ui);
+                        actions = shown.actions;
+                        finding = shown.show_in_grid;
+                    }
+                    View::Label | View::Grid => {
+                        actions = labeling::show(p, loader, &self.persisted, ui)
+                    }
                 }
             }
-            Screen::Busy(job) => busy_ui(ui, job),
-            Screen::Labeling(_) => {
-                history::show(self, ui);
-                actions = if self.review.is_some() {
-                    review_view::show(self, ui)
-                } else if self.export.is_some() {
-                    export_view::show(self, ui)
-                } else {
-                    labeling::show(self, ui)
-                };
-            }
+        }
+        if let Some(req) = request {
+            self.start_request(req);
+        }
+        if let (Some(finding), Some(p)) = (finding, self.project_mut()) {
+            p.show_finding_in_grid(finding);
         }
         self.show_overlay(&ctx);
         for a in actions {
@@ -682,12 +581,13 @@ impl App {
         }
         self.show_toast(&ctx);
 
-        // Keyboard focus must never rest on a button: Enter / Space would press it.
-        if matches!(self.screen, Screen::Labeling(_))
-            && !self.grid_mode
+        // Keyboard focus must never rest on a button or a list (Enter / Space would press
+        // it, and every shortcut would wait for it to let go): only text fields keep it.
+        // The export view is a form, where Tab goes from field to field.
+        if self.view_kind().is_some_and(|k| k != ViewKind::Export)
             && matches!(self.overlay, Overlay::None)
-            && self.export.is_none()
             && let Some(id) = ctx.memory(|m| m.focused())
+            && egui::TextEdit::load_state(&ctx, id).is_none()
         {
             ctx.memory_mut(|m| m.surrender_focus(id));
         }
@@ -715,12 +615,10 @@ impl App {
                 Some(true) => {
                     let reason = reason.clone();
                     self.overlay = Overlay::None;
-                    if let Some(s) = self.session_mut() {
-                        let r = s.exclude(&reason);
-                        if let Err(e) = r {
-                            self.error(format!("{e:#}"));
-                        } else {
-                            self.view.reset();
+                    if let Some(p) = self.project_mut() {
+                        match p.session.exclude(&reason) {
+                            Ok(()) => p.image.reset(),
+                            Err(e) => self.error(format!("{e:#}")),
                         }
                     }
                 }
@@ -748,36 +646,36 @@ impl App {
 
     /// Shows a running bulk label's progress, and catches up when it is done.
     fn poll_bulk(&mut self, ctx: &egui::Context) {
-        let Some((job, name)) = &self.bulk else {
+        let Some(p) = self.project_mut() else {
             return;
         };
-        let Some(result) = job.poll() else {
-            let text = format!("Labeling “{name}”: {}", job.progress.text());
-            self.info(text);
+        let Some(bulk) = &p.bulk else {
+            return;
+        };
+        let Some(result) = bulk.job.poll() else {
+            let text = format!("Labeling “{}”: {}", bulk.class, bulk.job.progress.text());
             ctx.request_repaint_after(Duration::from_millis(100));
+            self.info(text);
             return;
         };
-        let name = name.clone();
-        let reached = job.progress.text();
-        self.bulk = None;
+        let name = bulk.class.clone();
+        let reached = bulk.job.progress.text();
+        p.bulk = None;
         let outcome = result.and_then(|r| r);
         // Also after a failure: the chunks written before it are in the file.
-        let caught_up = match &mut self.screen {
-            Screen::Labeling(session) => session
-                .after_bulk_label(*outcome.as_ref().unwrap_or(&0))
-                .map_err(|e| format!("{e:#}")),
-            _ => Ok(()),
-        };
-        if let Some(g) = self.grid.as_mut() {
-            g.invalidate();
-        }
+        let caught_up = p
+            .session
+            .after_bulk_label(*outcome.as_ref().unwrap_or(&0))
+            .map_err(|e| format!("{e:#}"));
+        p.grid.invalidate();
         match outcome.and_then(|n| caught_up.map(|()| n)) {
             Ok(n) => self.info(format!("Labeled {n} samples “{name}”")),
             Err(e) => self.error(format!("Bulk labeling stopped at {reached}: {e}")),
         }
     }
 
-    fn poll_jobs(&mut self, ctx: &egui::Context) {
+    /// Shows the project once it has opened in the background.
+    fn poll_opening(&mut self, ctx: &egui::Context) {
         let Screen::Busy(job) = &self.screen else {
             return;
         };
@@ -786,17 +684,11 @@ impl App {
             Some(Ok(Ok(Opened { session, note }))) => {
                 self.persisted.remember(session.project.path());
                 self.save_settings();
-                self.grid = Some(grid_for(&session));
-                self.grid_mode = false;
-                self.screen = Screen::Labeling(Box::new(session));
-                self.view.reset();
+                let clashes = self.persisted.keymap.clashes(&session.classes);
+                self.screen = Screen::Project(Box::new(ProjectScreen::new(session)));
                 if let Some(note) = note {
                     self.info(note);
                 }
-                let clashes = self
-                    .session()
-                    .map(|s| self.persisted.keymap.clashes(&s.classes))
-                    .unwrap_or_default();
                 if !clashes.is_empty() {
                     self.error(format!(
                         "Key clash: {}. Class keys win; change them in Settings.",
@@ -859,6 +751,198 @@ impl eframe::App for App {
     fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
         theme::BACKGROUND.to_normalized_gamma_f32()
     }
+}
+
+impl ProjectScreen {
+    /// Shows view `to`, or goes back to labeling when it is shown already. Leaving a view
+    /// drops what it owns; a running export keeps its view open.
+    fn toggle_view(
+        &mut self,
+        to: ViewKind,
+        ctx: Option<egui::Context>,
+    ) -> anyhow::Result<Option<String>> {
+        if self.export_running() {
+            return Ok(Some("An export is running; cancel it first".into()));
+        }
+        let to = if self.view.kind() == to {
+            ViewKind::Label
+        } else {
+            to
+        };
+        self.view = match to {
+            ViewKind::Label => View::Label,
+            ViewKind::Grid => {
+                // Labels may have changed since the grid last read them.
+                self.grid.invalidate();
+                View::Grid
+            }
+            ViewKind::Review => {
+                let view = review_view::ReviewView::open(&self.session.project)?;
+                if let Some(item) = view.current() {
+                    self.session.go_to(item.sample)?;
+                }
+                View::Review(view)
+            }
+            ViewKind::Export => View::Export(Box::new(export_view::ExportView::new(
+                &self.session.project,
+                ctx,
+            ))),
+        };
+        Ok(None)
+    }
+
+    /// Leaves the export view for the grid, filtered to the samples of one finding.
+    fn show_finding_in_grid(&mut self, finding: (String, Vec<String>)) {
+        self.grid.set_filter(grid::GridFilter {
+            finding: Some(finding),
+            ..Default::default()
+        });
+        self.grid.invalidate();
+        self.view = View::Grid;
+    }
+
+    /// An action in the grid view: its own commands, opening a sample, or a class key that
+    /// labels the selection.
+    fn grid_apply(
+        &mut self,
+        action: Action,
+        ctx: Option<egui::Context>,
+    ) -> anyhow::Result<Option<String>> {
+        match action {
+            Action::Command(Command::Undo) => Ok((!self.session.undo()?).then(|| {
+                self.grid.invalidate();
+                "Nothing left to undo".to_string()
+            })),
+            Action::Command(cmd) => match self.grid.command(cmd) {
+                Some(grid::GridAction::Open(id)) => self.open_sample(id),
+                None => Ok(None),
+            },
+            Action::Open(id) => self.open_sample(id),
+            Action::Class(id) => self.label_selection(id, ctx),
+        }
+    }
+
+    /// Shows sample `id` in the labeling view.
+    fn open_sample(&mut self, id: crate::project::SampleId) -> anyhow::Result<Option<String>> {
+        self.session.go_to(id)?;
+        self.view = View::Label;
+        Ok(None)
+    }
+
+    /// Labels the grid's selection (or its focused sample) with class `id`: at once for a
+    /// few, on a background thread in chunks for thousands.
+    fn label_selection(
+        &mut self,
+        id: crate::project::ClassId,
+        ctx: Option<egui::Context>,
+    ) -> anyhow::Result<Option<String>> {
+        let mut targets = self.grid.selected();
+        if targets.is_empty() {
+            targets.extend(self.grid.focused());
+        }
+        if targets.is_empty() {
+            return Ok(Some(
+                "Select samples first: click, Shift/Ctrl+click, drag, or Ctrl+A".into(),
+            ));
+        }
+        if self.bulk.is_some() {
+            return Ok(Some(
+                "Still labeling the previous selection; wait for it to finish".into(),
+            ));
+        }
+        let name = self
+            .session
+            .class(id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        if targets.len() > BULK_IN_BACKGROUND {
+            // Thousands of events take seconds: written on their own thread and
+            // connection, in chunks, while the window goes on.
+            let path = self.session.project.path().to_path_buf();
+            let annotator = self.session.annotator.clone();
+            let job = Job::spawn("Bulk labeling", ctx, move |p| {
+                bulk_label(&path, &annotator, &targets, id, p).map_err(|e| format!("{e:#}"))
+            });
+            self.grid.clear_selection();
+            self.bulk = Some(BulkLabel { job, class: name });
+            return Ok(None);
+        }
+        let n = self.session.label_many(&targets, id)?;
+        self.grid.clear_selection();
+        self.grid.invalidate();
+        Ok(Some(format!("Labeled {n} samples “{name}”")))
+    }
+}
+
+/// What to tell the user when `cmd` does nothing in view `kind` (`None`: nothing to say,
+/// e.g. Escape outside the grid).
+fn refusal(kind: ViewKind, cmd: Command, keymap: &Keymap) -> Option<String> {
+    if ViewKind::Label.takes(cmd) {
+        let back = kind.toggle().map(|t| keymap.label(t)).unwrap_or_default();
+        return Some(format!(
+            "“{}” is for labeling; {back} goes back from {}",
+            cmd.text(),
+            kind.name()
+        ));
+    }
+    if ViewKind::Review.takes(cmd) {
+        let key = keymap.label(Command::Review);
+        return Some(format!("Open the review view ({key}) to review samples"));
+    }
+    None
+}
+
+/// The actions this frame's key presses stand for in view `kind`. Every bound key is
+/// removed from the input, also where the view has no use for it, so that no widget reacts
+/// to it either (Tab, bound to "Next unlabeled", must not wander through the grid's
+/// filters); unbound keys are left to egui.
+pub fn key_actions(
+    ctx: &egui::Context,
+    keymap: &Keymap,
+    classes: &[crate::project::Class],
+    kind: ViewKind,
+) -> Vec<Action> {
+    take_keys(ctx, |sc| {
+        keymap
+            .action_for(sc, classes, kind)
+            .ok_or_else(|| keymap.is_bound(sc, classes))
+    })
+}
+
+/// Goes through this frame's key presses: `what(shortcut)` gives the action to take
+/// (the press is removed from the input), or whether to remove it anyway.
+fn take_keys(
+    ctx: &egui::Context,
+    mut what: impl FnMut(Shortcut) -> Result<Action, bool>,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ctx.input_mut(|i| {
+        i.events.retain(|e| {
+            let egui::Event::Key {
+                key,
+                physical_key,
+                pressed: true,
+                modifiers,
+                ..
+            } = e
+            else {
+                return true;
+            };
+            // Shift+digit is a digit key whatever symbol the layout puts on it.
+            let key = match physical_key {
+                Some(p) if modifiers.shift && is_digit(*p) => p,
+                _ => key,
+            };
+            match what(Shortcut::from_press(*key, *modifiers)) {
+                Ok(a) => {
+                    actions.push(a);
+                    false
+                }
+                Err(remove) => !remove,
+            }
+        });
+    });
+    actions
 }
 
 /// Opens a project and reads what the first frame needs (runs on a background thread).

@@ -10,8 +10,10 @@ use egui::{Color32, Pos2, Rect, RichText, Vec2};
 
 use super::commands::{Action, Command};
 use super::keymap::Keymap;
-use super::loader::ImageState;
-use super::{App, Screen, labeling, theme};
+use super::loader::{ImageLoader, ImageState};
+use super::screen::{ProjectScreen, View};
+use super::session::Session;
+use super::{labeling, theme};
 use crate::TaskKind;
 use crate::project::{ClassId, Project, SampleKind, SampleStatus};
 use crate::review::annotators::{AnnotatorStats, annotator_stats};
@@ -49,76 +51,96 @@ impl ReviewView {
     }
 }
 
-/// Opens the review view (closing the export view) or closes it.
-pub fn toggle(app: &mut App) -> anyhow::Result<()> {
-    if app.review.take().is_some() {
-        return Ok(());
+/// The commands the review view takes; a class key sets another label.
+pub fn takes(cmd: Command) -> bool {
+    match cmd {
+        Command::Commit
+        | Command::Next
+        | Command::Previous
+        | Command::NextUnlabeled
+        | Command::SendBack
+        | Command::AcceptAnnotator1
+        | Command::AcceptAnnotator2
+        | Command::AcceptAnnotator3
+        | Command::AcceptAnnotator4 => true,
+        Command::ToggleGrid
+        | Command::Review
+        | Command::Export
+        | Command::History
+        | Command::CheatSheet
+        | Command::Settings
+        | Command::CloseProject => true,
+        Command::Undo
+        | Command::Skip
+        | Command::Exclude
+        | Command::Flag
+        | Command::AcceptSuggestion
+        | Command::ZoomFit
+        | Command::ToggleInfo
+        | Command::GridLeft
+        | Command::GridRight
+        | Command::GridUp
+        | Command::GridDown
+        | Command::GridExtendLeft
+        | Command::GridExtendRight
+        | Command::GridExtendUp
+        | Command::GridExtendDown
+        | Command::GridOpen
+        | Command::SelectAll
+        | Command::ClearSelection => false,
     }
-    let Screen::Labeling(session) = &mut app.screen else {
-        return Ok(());
-    };
-    let view = ReviewView::open(&session.project)?;
-    if let Some(item) = view.current() {
-        session.go_to(item.sample)?;
-        app.view.reset();
-    }
-    app.export = None;
-    app.grid_mode = false;
-    app.review = Some(view);
-    Ok(())
 }
 
-/// Carries out `action` while the review view is open. `Ok(false)`: not a review action,
-/// the window handles it as usual.
-pub fn apply(app: &mut App, action: Action) -> anyhow::Result<bool> {
-    let Screen::Labeling(session) = &mut app.screen else {
-        return Ok(false);
-    };
-    let Some(view) = app.review.as_mut() else {
-        return Ok(false);
+/// Carries out a review action on the queue's current sample; returns a message for the
+/// user.
+pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<String>> {
+    let ProjectScreen { session, view, .. } = p;
+    let View::Review(view) = view else {
+        return Ok(None);
     };
     let reviewer = session.annotator.clone();
     let multi = session.task() == TaskKind::MultiLabel;
-    let item = view.current().cloned();
+    let Some(item) = view.current().cloned() else {
+        return Ok(None);
+    };
     let message: String = match action {
         Action::Class(id) => {
-            let Some(item) = item else { return Ok(true) };
             if multi {
                 if let Some(p) = view.pending.iter().position(|c| *c == id) {
                     view.pending.remove(p);
                 } else {
                     view.pending.push(id);
                 }
-                return Ok(true);
+                return Ok(None);
             }
             queue::set_label(&mut session.project, item.sample, &reviewer, &[id])?;
             let name = class_name(&session.classes, id);
             format!("{}: set to “{name}”", item.name)
         }
         Action::Command(Command::Commit) if multi => {
-            let Some(item) = item else { return Ok(true) };
             let mut labels = view.pending.clone();
             labels.sort_unstable();
             queue::set_label(&mut session.project, item.sample, &reviewer, &labels)?;
             format!("{}: labels set", item.name)
         }
+        Action::Command(Command::Commit) => {
+            return Ok(Some("A class key sets the label of this sample".into()));
+        }
         Action::Command(cmd) if Command::ACCEPT.contains(&cmd) => {
-            let Some(item) = item else { return Ok(true) };
             let n = Command::ACCEPT.iter().position(|c| *c == cmd).unwrap_or(0);
             let Some(d) = item.decisions.get(n) else {
-                app.info(format!("This sample has no annotator {}", n + 1));
-                return Ok(true);
+                return Ok(Some(format!("This sample has no annotator {}", n + 1)));
             };
             if d.status != SampleStatus::Labeled {
-                let who = d.annotator.clone();
-                app.info(format!("{who} has no label on this sample to accept"));
-                return Ok(true);
+                return Ok(Some(format!(
+                    "{} has no label on this sample to accept",
+                    d.annotator
+                )));
             }
             queue::accept(&mut session.project, item.sample, &reviewer, &d.annotator)?;
             format!("{}: accepted the label of {}", item.name, d.annotator)
         }
         Action::Command(Command::SendBack) => {
-            let Some(item) = item else { return Ok(true) };
             queue::send_back(&mut session.project, item.sample, &reviewer)?;
             format!("{}: sent back to the annotators", item.name)
         }
@@ -126,33 +148,16 @@ pub fn apply(app: &mut App, action: Action) -> anyhow::Result<bool> {
             if view.index + 1 < view.items.len() {
                 view.index += 1;
             }
-            show_current(app)?;
-            return Ok(true);
+            show_current(session, view)?;
+            return Ok(None);
         }
         Action::Command(Command::Previous) => {
             view.index = view.index.saturating_sub(1);
-            show_current(app)?;
-            return Ok(true);
+            show_current(session, view)?;
+            return Ok(None);
         }
-        Action::Command(
-            Command::Review
-            | Command::Export
-            | Command::History
-            | Command::CheatSheet
-            | Command::Settings
-            | Command::CloseProject
-            | Command::ToggleInfo
-            | Command::ZoomFit,
-        ) => return Ok(false),
         // Opening a sample from the grid is the labeling view's business.
-        Action::Open(_) => return Ok(false),
-        Action::Command(cmd) => {
-            app.info(format!(
-                "“{}” is for labeling; leave the review view first",
-                cmd.text()
-            ));
-            return Ok(true);
-        }
+        Action::Open(_) | Action::Command(_) => return Ok(None),
     };
     // The decided sample leaves the queue.
     view.items.remove(view.index);
@@ -161,25 +166,17 @@ pub fn apply(app: &mut App, action: Action) -> anyhow::Result<bool> {
     }
     view.decided += 1;
     view.pending.clear();
-    show_current(app)?;
-    if let Some(h) = app.history.as_mut() {
-        h.stale = true;
-    }
-    app.info(message);
-    Ok(true)
+    show_current(session, view)?;
+    Ok(Some(message))
 }
 
 /// Makes the session show the review view's current sample (its image, its history).
-fn show_current(app: &mut App) -> anyhow::Result<()> {
-    let (Screen::Labeling(session), Some(view)) = (&mut app.screen, app.review.as_mut()) else {
-        return Ok(());
-    };
+fn show_current(session: &mut Session, view: &mut ReviewView) -> anyhow::Result<()> {
     if let Some(item) = view.items.get(view.index)
         && session.current_id() != Some(item.sample)
     {
         session.go_to(item.sample)?;
         view.pending.clear();
-        app.view.reset();
     }
     Ok(())
 }
@@ -193,20 +190,22 @@ fn class_name(classes: &[crate::project::Class], id: ClassId) -> String {
 }
 
 /// Draws the review view; returns the actions its buttons ask for.
-pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
+pub fn show(
+    p: &mut ProjectScreen,
+    loader: &mut ImageLoader,
+    keymap: &Keymap,
+    ui: &mut egui::Ui,
+) -> Vec<Action> {
     let mut actions = Vec::new();
-    let App {
-        screen,
-        loader,
-        view: image_view,
-        persisted,
-        review,
+    let ProjectScreen {
+        session,
+        view,
+        image: image_view,
         ..
-    } = app;
-    let (Screen::Labeling(session), Some(view)) = (screen, review.as_ref()) else {
+    } = p;
+    let View::Review(view) = view else {
         return actions;
     };
-    let keymap = &persisted.keymap;
     let item = view.current();
 
     egui::Panel::top("review_bar")
@@ -308,9 +307,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) -> Vec<Action> {
                 });
                 return;
             }
-            let (Some(key), Some(loader)) =
-                (labeling::image_key(session, image_view), loader.as_mut())
-            else {
+            let Some(key) = labeling::image_key(session, image_view) else {
                 return;
             };
             loader.prefetch(std::slice::from_ref(&key));

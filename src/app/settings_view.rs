@@ -112,7 +112,7 @@ impl SettingsView {
                                 }
                                 ui.end_row();
                             }
-                            for cmd in Command::ALL {
+                            for cmd in Command::all() {
                                 ui.label(cmd.text()).on_hover_text(cmd.tooltip());
                                 ui.horizontal(|ui| {
                                     let keys = keymap.shortcuts(cmd);

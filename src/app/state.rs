@@ -27,8 +27,19 @@ impl Persisted {
     /// reason, to show once) instead of stopping the window from opening.
     pub fn load(path: &Path) -> (Persisted, Option<String>) {
         match std::fs::read_to_string(path) {
-            Ok(text) => match serde_json::from_str(&text) {
-                Ok(p) => (p, None),
+            Ok(text) => match serde_json::from_str::<Persisted>(&text) {
+                Ok(mut p) => {
+                    let dropped = p.keymap.take_dropped();
+                    let problem = (!dropped.is_empty()).then(|| {
+                        format!(
+                            "Key clash in `{}`: {}. Every other key is kept; change it in \
+                             Settings.",
+                            path.display(),
+                            dropped.join("; ")
+                        )
+                    });
+                    (p, problem)
+                }
                 Err(e) => (
                     Persisted::default(),
                     Some(format!(

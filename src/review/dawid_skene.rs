@@ -174,35 +174,17 @@ mod tests {
     use super::*;
     use crate::review::agreement::Rating;
 
-    /// A small deterministic generator (SplitMix64) so that the test data is reproducible.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            (self.next() % n as u64) as u32
-        }
-    }
-
     #[test]
     fn recovers_truth_better_than_majority_with_an_adversarial_annotator() {
         let k = 3u32;
         let items = 3000;
-        let mut rng = Rng(7);
+        let mut rng = keylabel_testkit::Rng::new(7);
         let mut truth = Vec::new();
         let mut ratings = Ratings::new(3, k as usize);
         for _ in 0..items {
             let t = rng.below(k);
             truth.push(t);
-            let noisy = |rng: &mut Rng, acc: f64| {
+            let noisy = |rng: &mut keylabel_testkit::Rng, acc: f64| {
                 if rng.unit() < acc {
                     t
                 } else {

@@ -1,0 +1,168 @@
+//! What fills the window, as one value: the start screen, a project being opened, or an
+//! open project showing exactly one view.
+//!
+//! Everything that lives as long as a project (its session, the grid's filters and
+//! selection, the history panel, a background bulk label) belongs to [`ProjectScreen`], so
+//! closing the project drops it all at once: a job can never outlive its project and
+//! touch the next one.
+
+use strum::EnumIter;
+
+use super::commands::Command;
+use super::jobs::Job;
+use super::session::Session;
+use super::{export_view, grid, history, labeling, review_view, start};
+
+/// Which screen fills the window.
+pub enum Screen {
+    Start(start::StartScreen),
+    /// A project is being opened or created in the background.
+    Busy(Job<Result<Opened, String>>),
+    Project(Box<ProjectScreen>),
+}
+
+/// A project opened in the background, with a note for the user (e.g. an import summary).
+pub struct Opened {
+    pub session: Session,
+    pub note: Option<String>,
+}
+
+/// An open project.
+pub struct ProjectScreen {
+    pub session: Session,
+    /// The one view shown, with what only it owns.
+    pub view: View,
+    /// The thumbnail grid keeps its filters, selection and scroll position while other
+    /// views are shown.
+    pub grid: grid::GridView,
+    /// Zoom and pan of the labeling view's image.
+    pub image: labeling::ViewState,
+    /// The history panel beside any view, when open.
+    pub history: Option<history::HistoryPanel>,
+    /// A large grid selection being labeled on a background thread. Dropped (and so
+    /// cancelled between chunks) with the project.
+    pub bulk: Option<BulkLabel>,
+}
+
+/// A bulk label running on its own thread and connection.
+pub struct BulkLabel {
+    /// Samples labeled when it finishes.
+    pub job: Job<Result<usize, String>>,
+    /// The class's name, for the messages.
+    pub class: String,
+}
+
+/// The view of an open project.
+pub enum View {
+    /// One sample at a time.
+    Label,
+    /// Every sample as a thumbnail.
+    Grid,
+    Review(review_view::ReviewView),
+    Export(Box<export_view::ExportView>),
+}
+
+/// The views, without what they own: what key routing and clash checks work on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter)]
+pub enum ViewKind {
+    Label,
+    Grid,
+    Review,
+    Export,
+}
+
+impl View {
+    pub fn kind(&self) -> ViewKind {
+        match self {
+            View::Label => ViewKind::Label,
+            View::Grid => ViewKind::Grid,
+            View::Review(_) => ViewKind::Review,
+            View::Export(_) => ViewKind::Export,
+        }
+    }
+}
+
+impl ViewKind {
+    /// Whether this view acts on `cmd`. Each view's own routing function decides.
+    pub fn takes(self, cmd: Command) -> bool {
+        match self {
+            ViewKind::Label => labeling::takes(cmd),
+            ViewKind::Grid => grid::takes(cmd),
+            ViewKind::Review => review_view::takes(cmd),
+            ViewKind::Export => export_view::takes(cmd),
+        }
+    }
+
+    /// Whether a class key means something here (label, label the selection, set the
+    /// reviewed label).
+    pub fn takes_classes(self) -> bool {
+        match self {
+            ViewKind::Label | ViewKind::Grid | ViewKind::Review => true,
+            ViewKind::Export => false,
+        }
+    }
+
+    /// The command that opens (and closes) this view from the labeling view.
+    pub fn toggle(self) -> Option<Command> {
+        match self {
+            ViewKind::Label => None,
+            ViewKind::Grid => Some(Command::ToggleGrid),
+            ViewKind::Review => Some(Command::Review),
+            ViewKind::Export => Some(Command::Export),
+        }
+    }
+
+    /// How the view is named in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Label => "the labeling view",
+            ViewKind::Grid => "the grid",
+            ViewKind::Review => "the review view",
+            ViewKind::Export => "the export view",
+        }
+    }
+}
+
+impl ProjectScreen {
+    /// A project just opened: the labeling view on its first sample.
+    pub fn new(session: Session) -> ProjectScreen {
+        let mut grid = grid::GridView::new(session.project.path());
+        grid.set_own_view(session.blind.then(|| session.annotator.clone()));
+        ProjectScreen {
+            session,
+            view: View::Label,
+            grid,
+            image: labeling::ViewState::default(),
+            history: None,
+            bulk: None,
+        }
+    }
+
+    /// The export view, when it is the one shown.
+    pub fn export(&self) -> Option<&export_view::ExportView> {
+        match &self.view {
+            View::Export(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn export_mut(&mut self) -> Option<&mut export_view::ExportView> {
+        match &mut self.view {
+            View::Export(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The review view, when it is the one shown.
+    pub fn review(&self) -> Option<&review_view::ReviewView> {
+        match &self.view {
+            View::Review(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether something runs that closing the project or leaving the view would lose.
+    pub fn export_running(&self) -> bool {
+        self.export().is_some_and(|e| e.is_running())
+    }
+}

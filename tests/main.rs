@@ -1,0 +1,14 @@
+//! keylabel's integration tests: one binary (linked once), a module per area, helpers from
+//! `keylabel-testkit` and `common`.
+
+mod common;
+
+mod export;
+mod gui;
+mod gui_views;
+mod ingest;
+mod loader;
+mod project;
+mod review;
+mod team;
+mod validate;
