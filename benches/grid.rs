@@ -54,7 +54,8 @@ fn build_project(dir: &Path, samples: usize) -> anyhow::Result<PathBuf> {
     {
         // One big transaction straight into the samples table: the import path checks
         // every file for duplicates, which is not what is measured here.
-        let tx = project.conn().unchecked_transaction()?;
+        let mut conn = keylabel_testkit::fixtures::sql(&project);
+        let tx = conn.transaction()?;
         let mut stmt = tx.prepare(
             "INSERT INTO samples(kind, name, path, hash, hash_key, bytes, width, height, \
              format, imported_at) VALUES ('image', ?1, ?2, ?3, ?4, ?5, 320, 240, 'jpeg', \

@@ -123,7 +123,7 @@ fn text_project() -> PathBuf {
             "neutral": 100000, "mixed": 100000, "spam": 100000}, "total": 1000000}),
     )
     .expect("setting");
-    p.conn()
+    keylabel_testkit::fixtures::sql(&p)
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .expect("checkpoint");
     drop(p);
@@ -226,8 +226,7 @@ fn bench_near_duplicates(c: &mut Criterion) {
         eprintln!("  {} {:?} {}", f.code, f.severity, f.count);
     }
     // On a shared machine wall time depends on the other load; CPU time per image does not.
-    project
-        .conn()
+    keylabel_testkit::fixtures::sql(&project)
         .execute("DELETE FROM perceptual_hashes", [])
         .expect("clear cache");
     let (wall, cpu) = (Instant::now(), cpu_seconds());
@@ -250,8 +249,7 @@ fn bench_near_duplicates(c: &mut Criterion) {
     group.bench_function("first_run", |b| {
         b.iter_batched(
             || {
-                project
-                    .conn()
+                keylabel_testkit::fixtures::sql(&project)
                     .execute("DELETE FROM perceptual_hashes", [])
                     .expect("clear cache");
             },

@@ -229,9 +229,7 @@ fn build(dir: &Path) -> anyhow::Result<()> {
     project.record_all(&events)?;
     project.integrity_check()?;
     // Close the file (and fold the WAL back in) before the folder is renamed.
-    project
-        .conn()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    project.checkpoint()?;
     drop(project);
     Ok(())
 }

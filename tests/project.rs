@@ -117,8 +117,7 @@ fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
         .unwrap();
     }
     let mut p = Project::open(&path).unwrap();
-    let keys: Vec<(String, Option<i64>)> = p
-        .conn()
+    let keys: Vec<(String, Option<i64>)> = keylabel_testkit::fixtures::sql(&p)
         .prepare("SELECT hash, hash_key FROM samples ORDER BY id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -153,8 +152,7 @@ fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
     assert!(matches!(out[2], keylabel::project::InsertOutcome::Added(_)));
     p.integrity_check().unwrap();
     // The cached statement plan uses the new index, not a scan of every sample.
-    let plan: String = p
-        .conn()
+    let plan: String = keylabel_testkit::fixtures::sql(&p)
         .query_row(
             "EXPLAIN QUERY PLAN SELECT id FROM samples WHERE hash_key = ?1 AND hash = ?2",
             rusqlite::params![1, "x"],
@@ -168,8 +166,7 @@ fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
 fn project_uses_wal_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);
-    let mode: String = p
-        .conn()
+    let mode: String = keylabel_testkit::fixtures::sql(&p)
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
@@ -606,4 +603,112 @@ fn annotator_name_comes_from_flag_then_environment() {
     assert_eq!(keylabel::annotator_name(Some("zoe")), "zoe");
     let from_env = keylabel::annotator_name(None);
     assert!(!from_env.is_empty());
+}
+
+/// A project whose file was edited behind keylabel's back (as with the `sqlite3` tool) to
+/// hold a value keylabel does not know: every command that reads it refuses, naming the
+/// table, the row and the value, and nothing is changed or made up.
+#[test]
+fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
+    use keylabel_testkit::fixtures::sql;
+
+    struct Case {
+        edit: &'static str,
+        value: &'static str,
+        table: &'static str,
+        /// Commands that read the edited value.
+        commands: &'static [&'static [&'static str]],
+    }
+    let cases = [
+        Case {
+            edit: "UPDATE events SET kind = 'teleport' WHERE kind = 'label'",
+            value: "teleport",
+            table: "events",
+            commands: &[&["history", "--json"], &["history", "s0"]],
+        },
+        Case {
+            edit: "UPDATE events SET source = 'telepathy'",
+            value: "telepathy",
+            table: "events",
+            commands: &[&["history", "--json"]],
+        },
+        Case {
+            edit: "UPDATE events SET labels = '[1, oops' WHERE kind = 'label'",
+            value: "[1, oops",
+            table: "events",
+            commands: &[&["history", "--json"]],
+        },
+        Case {
+            edit: "UPDATE annotations SET labels = 'cat'",
+            value: "cat",
+            table: "annotations",
+            commands: &[&["agreement", "--json"], &["validate"], &["annotators"]],
+        },
+        Case {
+            // (The schema itself refuses an unknown sample kind: a CHECK constraint.)
+            edit: "UPDATE samples SET features = '{\"stars\": 4' WHERE name = 's1'",
+            value: "{\"stars\": 4",
+            table: "samples",
+            commands: &[&[
+                "export",
+                "--format",
+                "jsonl",
+                "--out",
+                "out",
+                "--only-labeled",
+            ]],
+        },
+        Case {
+            edit: "UPDATE meta SET value = 'multi-class' WHERE key = 'task'",
+            value: "multi-class",
+            table: "meta",
+            commands: &[&["status"], &["history"]],
+        },
+    ];
+    for case in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);
+        let (cat, dog) = (class_id(&p, "cat"), class_id(&p, "dog"));
+        p.record(NewEvent::label(1, "alice", vec![cat])).unwrap();
+        p.record(NewEvent::label(1, "bob", vec![cat])).unwrap();
+        p.record(NewEvent::label(2, "alice", vec![dog])).unwrap();
+        drop(p);
+        let changed = sql(&Project::open(&path).unwrap())
+            .execute(case.edit, [])
+            .unwrap();
+        assert!(changed > 0, "{} changed nothing", case.edit);
+        let cli = crate::common::cli().cwd(dir.path()).project(&path);
+        for args in case.commands {
+            let out = cli.run(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{args:?} after `{}` succeeded",
+                case.edit
+            );
+            assert!(
+                err.contains(&format!("`{}`", case.value))
+                    && err.contains(&format!("table `{}`", case.table))
+                    && (err.contains("event ") || err.contains("sample ") || err.contains("key ")),
+                "{args:?} after `{}`: {err}",
+                case.edit
+            );
+            assert_eq!(err.matches("does not know").count(), 1, "said once: {err}");
+        }
+        assert!(!dir.path().join("out").exists(), "no export was written");
+        // Recording on the sample whose events were edited is refused too (its state is
+        // derived from their kinds and labels), and changes nothing.
+        if case.table == "events" && !case.edit.contains("source") {
+            let mut p = Project::open(&path).unwrap();
+            let err = p
+                .record(NewEvent::label(1, "carol", vec![cat]))
+                .expect_err(case.edit);
+            assert!(format!("{err:#}").contains(case.value), "{err:#}");
+            drop(p);
+            let count: i64 = sql(&Project::open(&path).unwrap())
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(count, 3, "no event was added after `{}`", case.edit);
+        }
+    }
 }

@@ -123,8 +123,7 @@ fn has(report: &Report, code: &str) -> bool {
 }
 
 fn perceptual_rows(project: &Project) -> i64 {
-    project
-        .conn()
+    keylabel_testkit::fixtures::sql(project)
         .query_row("SELECT count(*) FROM perceptual_hashes", [], |r| r.get(0))
         .unwrap()
 }
@@ -227,9 +226,7 @@ fn overwritten_bytes_are_a_changed_file() {
 fn a_second_validation_trusts_unchanged_stamps_only() {
     let f = clean_images(3);
     assert!(f.validate().ok);
-    let rows: i64 = f
-        .project
-        .conn()
+    let rows: i64 = keylabel_testkit::fixtures::sql(&f.project)
         .query_row("SELECT count(*) FROM file_checks", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 6, "every intact file is remembered");
@@ -237,8 +234,7 @@ fn a_second_validation_trusts_unchanged_stamps_only() {
     // The second run takes the remembered result instead of reading the file: a row
     // tampered with (a pixel count no file has) shows through as a size outlier, while
     // `rehash` reads the file, does not see it and puts the true row back.
-    f.project
-        .conn()
+    keylabel_testkit::fixtures::sql(&f.project)
         .execute(
             "UPDATE file_checks SET pixels = 4000000000 WHERE sample_id = \
              (SELECT id FROM samples WHERE name = 'cats/cat 0.jpg')",
@@ -511,9 +507,7 @@ fn near_duplicates_are_found_and_cached() {
     // The second run reads the cache: no new rows, and a hash planted in the cache is
     // what the check compares (the file is not hashed again).
     let before: i64 = perceptual_rows(&f.project);
-    let planted: i64 = f
-        .project
-        .conn()
+    let planted: i64 = keylabel_testkit::fixtures::sql(&f.project)
         .query_row(
             "SELECT phash FROM perceptual_hashes p JOIN samples s ON s.id = p.sample_id \
              WHERE s.name = 'cats/cat 2.jpg'",
@@ -521,8 +515,7 @@ fn near_duplicates_are_found_and_cached() {
             |r| r.get(0),
         )
         .unwrap();
-    f.project
-        .conn()
+    keylabel_testkit::fixtures::sql(&f.project)
         .execute(
             "UPDATE perceptual_hashes SET phash = ?1 WHERE sample_id = \
              (SELECT id FROM samples WHERE name = 'dogs/dög_2.jpg')",
@@ -547,9 +540,7 @@ fn near_duplicates_are_found_and_cached() {
     let new_hash = blake3::hash(&std::fs::read(f.path("dogs/dög_2.jpg")).unwrap())
         .to_hex()
         .to_string();
-    let cached_for: String = f
-        .project
-        .conn()
+    let cached_for: String = keylabel_testkit::fixtures::sql(&f.project)
         .query_row(
             "SELECT content_hash FROM perceptual_hashes WHERE sample_id = \
              (SELECT id FROM samples WHERE name = 'dogs/dög_2.jpg')",
@@ -821,8 +812,7 @@ fn a_version_1_project_is_migrated() {
         .unwrap();
     }
     let project = Project::open(&path).unwrap();
-    let version: i64 = project
-        .conn()
+    let version: i64 = keylabel_testkit::fixtures::sql(&project)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, keylabel::project::schema::SCHEMA_VERSION);

@@ -206,30 +206,29 @@ fn check(
             ..validate::Options::default()
         },
     )?;
-    let classes = project.active_classes()?;
-    let index: std::collections::HashMap<_, _> =
-        classes.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-    let hashes: std::collections::HashMap<i64, String> = {
-        let mut stmt = project.conn().prepare("SELECT id, hash FROM samples")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
+    // The export's own planning; when it cannot plan (a finding the report names), the
+    // chart stays empty.
+    let classes: Vec<String> = project
+        .active_classes()?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let counts = match export::preview(&project, splits, seed) {
+        Ok(preview) => preview
+            .iter()
+            .map(|(_, split)| {
+                classes
+                    .iter()
+                    .map(|c| split.classes.get(c).copied().unwrap_or(0))
+                    .collect()
+            })
+            .collect(),
+        Err(_) => vec![vec![0u64; classes.len()]; splits.len()],
     };
-    let mut counts = vec![vec![0u64; classes.len()]; splits.len()];
-    for (sample, resolution) in crate::review::consensus::final_labels(&project)? {
-        let (Some(labels), Some(hash)) = (resolution.labels(), hashes.get(&sample)) else {
-            continue;
-        };
-        let split = export::split_of(hash, seed, splits);
-        for l in labels {
-            if let Some(&c) = index.get(l) {
-                counts[split][c] += 1;
-            }
-        }
-    }
     Ok(Check {
         report,
         splits: splits.iter().map(|(n, _)| n.clone()).collect(),
-        classes: classes.into_iter().map(|c| c.name).collect(),
+        classes,
         counts,
     })
 }

@@ -30,27 +30,8 @@ impl Counts {
     /// The counts `annotator` sees. In blind mode a class's count is of their own labels
     /// only; otherwise of every sample's current label.
     pub fn read(project: &Project, annotator: &str) -> Result<Counts> {
-        let mut per_class = HashMap::new();
-        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
-        let rows: Vec<(i64, i64)> = if project.settings()?.is_blind() {
-            project
-                .conn()
-                .prepare(
-                    "SELECT j.value, count(*) FROM annotations an, json_each(an.labels) j \
-                     WHERE an.annotator = ?1 AND an.state = 'labeled' GROUP BY j.value",
-                )?
-                .query_map([annotator], pair)?
-                .collect::<rusqlite::Result<_>>()?
-        } else {
-            project
-                .conn()
-                .prepare("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?
-                .query_map([], pair)?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for (c, n) in rows {
-            per_class.insert(c, n as u64);
-        }
+        let blind = project.settings()?.is_blind();
+        let per_class = project.class_counts(blind.then_some(annotator))?;
         Ok(Counts {
             total: project.sample_count()?,
             done: project.decided_by(annotator)?,

@@ -33,7 +33,7 @@ pub use manifest::{Manifest, SplitSummary};
 pub use sink::FileEntry;
 pub use split::{DEFAULT_SPLITS, parse_splits, split_of};
 
-use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, TaskKind};
+use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, SampleStatus, TaskKind};
 use crate::validate::{self, Report};
 
 /// At most how many samples, and how many bytes of files, are read and encoded in parallel
@@ -153,13 +153,7 @@ pub fn export(
         return Err(ExportError::Invalid(report));
     }
 
-    let classes = project.active_classes()?;
-    let label_map: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
-    let class_index: HashMap<ClassId, u32> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id, i as u32))
-        .collect();
+    let (label_map, class_index) = label_map(project)?;
     let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index)?;
     if plan.is_empty() {
         return Err(anyhow!(
@@ -330,6 +324,47 @@ fn check_options(options: &ExportOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The active classes' names in schema order (an exported label is an index into it), and
+/// each class id's index.
+fn label_map(project: &Project) -> anyhow::Result<(Vec<String>, HashMap<ClassId, u32>)> {
+    let classes = project.active_classes()?;
+    let names = classes.iter().map(|c| c.name.clone()).collect();
+    let index = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i as u32))
+        .collect();
+    Ok((names, index))
+}
+
+/// What an export with `splits` and `seed` would write, per split: its labeled samples
+/// and their classes (the export view's preview). Planned exactly as [`export`] plans, so
+/// the preview and the dataset never disagree; samples without a final label are left
+/// out (validation names them).
+pub fn preview(
+    project: &Project,
+    splits: &[(String, u32)],
+    seed: u64,
+) -> anyhow::Result<Vec<(String, SplitSummary)>> {
+    let options = ExportOptions {
+        format: Format::Jsonl,
+        out: PathBuf::new(),
+        splits: splits.to_vec(),
+        seed,
+        gzip: false,
+        shards: 1,
+        only_labeled: true,
+        force: false,
+    };
+    let (label_map, class_index) = label_map(project)?;
+    let (_, _, summaries) = plan(project, &options, &label_map, &class_index)?;
+    Ok(splits
+        .iter()
+        .map(|(n, _)| n.clone())
+        .zip(summaries)
+        .collect())
+}
+
 /// Decides, in sample-name order, which samples are written to which split, and gathers
 /// what the layout needs. Memory: a few words per exported sample, no file content.
 fn plan(
@@ -346,25 +381,17 @@ fn plan(
     let mut counts: Vec<(u64, Vec<u64>)> =
         vec![(0, vec![0; label_map.len()]); options.splits.len()];
     let mut plan = Vec::new();
-    let mut stmt = project.conn().prepare(
-        "SELECT s.id, s.name, s.kind, s.hash, s.width IS NOT NULL, s.height IS NOT NULL, \
-         s.format, s.text IS NOT NULL, s.features, st.status, s.bytes FROM samples s \
-         LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.name",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: SampleId = r.get(0)?;
-        let name: String = r.get(1)?;
-        let status: Option<String> = r.get(9)?;
-        if status.as_deref() == Some("excluded") {
-            continue;
+    project.each_sample_to_export(|s| {
+        if s.status == SampleStatus::Excluded {
+            return Ok(());
         }
-        let labels = match finals.get(&id) {
+        let labels = match finals.get(&s.id) {
             Some(Some(labels)) => labels,
-            _ if options.only_labeled => continue,
+            _ if options.only_labeled => return Ok(()),
             _ => {
                 return Err(anyhow!(
-                    "sample `{name}` has no final label; label it, or export with --only-labeled"
+                    "sample `{}` has no final label; label it, or export with --only-labeled",
+                    s.name
                 ));
             }
         };
@@ -374,51 +401,40 @@ fn plan(
                 Some(&i) => idx.push(i),
                 None => {
                     return Err(anyhow!(
-                        "sample `{name}` is labeled with a class that is archived or unknown"
+                        "sample `{}` is labeled with a class that is archived or unknown",
+                        s.name
                     ));
                 }
             }
         }
         idx.sort_unstable();
         idx.dedup();
-        let kind = if r.get::<_, String>(2)? == "text" {
-            SampleKind::Text
-        } else {
-            SampleKind::Image
-        };
-        let hash: String = r.get(3)?;
-        let format: Option<String> = r.get(6)?;
-        let features: Option<serde_json::Map<String, serde_json::Value>> = match kind {
-            SampleKind::Text => r
-                .get::<_, Option<String>>(8)?
-                .and_then(|f| serde_json::from_str(&f).ok()),
-            SampleKind::Image => None,
-        };
         stats.add(
-            kind,
-            format.as_deref(),
-            (r.get(5)?, r.get(4)?),
-            r.get(7)?,
-            features.as_ref(),
+            s.kind,
+            s.format.as_deref(),
+            s.size_known,
+            s.has_text,
+            s.features.as_ref(),
         );
         if stats.images > 0 && stats.rows > 0 {
             return Err(anyhow!(
                 "this project holds both images and table rows; an export holds one kind"
             ));
         }
-        let split = split_of(&hash, options.seed, &options.splits);
+        let split = split_of(&s.hash, options.seed, &options.splits);
         let c = &mut counts[split];
         c.0 += 1;
         for &i in &idx {
             c.1[i as usize] += 1;
         }
         plan.push(Planned {
-            id,
+            id: s.id,
             split,
             labels: idx,
-            bytes: r.get::<_, i64>(10)?.max(0) as u64,
+            bytes: s.bytes,
         });
-    }
+        Ok(())
+    })?;
     let summaries = counts
         .into_iter()
         .map(|(count, per_class)| SplitSummary {

@@ -295,7 +295,7 @@ fn import_images(
                 None => continue,
             };
             if let Some(class) = folder_class[i]
-                && !has_imported_label(project, id)?
+                && !project.has_imported_label(id)?
             {
                 labels.push(NewEvent {
                     labels: vec![class],
@@ -331,11 +331,7 @@ fn tally(
             None
         }
         InsertOutcome::AlreadyPresent(id) => {
-            let mut stmt = project
-                .conn()
-                .prepare_cached("SELECT hash FROM samples WHERE id = ?1")?;
-            let stored: String = stmt.query_row([id], |r| r.get(0))?;
-            let same = stored == sample.hash;
+            let same = project.hash_of(id)? == sample.hash;
             if same {
                 report.already_present += 1;
                 Some(id)
@@ -363,16 +359,6 @@ fn tally(
     })
 }
 
-/// Whether the sample already carries a label imported from a file or folder name, so that
-/// importing a folder again does not label it twice.
-fn has_imported_label(project: &Project, sample: SampleId) -> Result<bool> {
-    let mut stmt = project.conn().prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE sample_id = ?1 AND kind = 'label' \
-         AND source = 'imported')",
-    )?;
-    Ok(stmt.query_row([sample], |r| r.get(0))?)
-}
-
 fn import_table(
     project: &mut Project,
     path: &Path,
@@ -384,17 +370,9 @@ fn import_table(
     let shown = path.display().to_string();
     let stored = project.stored_path(path);
     let mut schema_saved = false;
-    // In WAL mode `synchronous = NORMAL` cannot corrupt the file; a power cut may only lose
-    // the last batches, which importing again restores. It spares an fsync per batch. A
-    // larger checkpoint interval copies each index page touched by several batches once.
-    let wal: String = project
-        .conn()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-    if wal.eq_ignore_ascii_case("wal") {
-        project
-            .conn()
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 65536;")?;
-    }
+    // A power cut during a table import may lose only its last batches, which importing
+    // again restores (see `Project::set_bulk_writes`).
+    project.set_bulk_writes(true)?;
     let read = table::stream_table(path, &shown, &stored, format, options, |chunk| {
         report.unreadable.extend(chunk.bad);
         if !chunk.rows.is_empty() {
@@ -421,9 +399,7 @@ fn import_table(
         tick(chunk.read);
         Ok(())
     });
-    project
-        .conn()
-        .execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;")?;
+    project.set_bulk_writes(false)?;
     let read = read?;
     if let Err(reason) = read {
         report.unreadable.push(Unreadable {

@@ -11,9 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use strum::EnumIter;
+
+use super::stored::{self, StoredEnum, labels_to_json};
 use super::{ClassId, Project, ProjectError, Result, SampleId, SampleStatus};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Assigns the event's labels (replacing this annotator's previous decision).
@@ -37,19 +40,21 @@ pub enum EventKind {
     Undo,
 }
 
-impl EventKind {
-    pub const ALL: [EventKind; 9] = [
-        EventKind::Label,
-        EventKind::Skip,
-        EventKind::Exclude,
-        EventKind::Flag,
-        EventKind::Unflag,
-        EventKind::Suggest,
-        EventKind::Review,
-        EventKind::SendBack,
-        EventKind::Undo,
-    ];
+impl StoredEnum for EventKind {
+    const WHAT: &'static str = "the event kind";
+    fn as_str(self) -> &'static str {
+        EventKind::as_str(self)
+    }
+}
 
+impl StoredEnum for Source {
+    const WHAT: &'static str = "the event source";
+    fn as_str(self) -> &'static str {
+        Source::as_str(self)
+    }
+}
+
+impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Label => "label",
@@ -64,17 +69,13 @@ impl EventKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// Kinds an annotator's undo steps back through.
     pub fn is_undoable(self) -> bool {
         !matches!(self, EventKind::Undo | EventKind::Suggest)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Typed by a person in keylabel.
@@ -91,14 +92,6 @@ impl Source {
             Source::Human => "human",
             Source::Imported => "imported",
             Source::Model => "model",
-        }
-    }
-
-    pub fn parse(s: &str) -> Source {
-        match s {
-            "imported" => Source::Imported,
-            "model" => Source::Model,
-            _ => Source::Human,
         }
     }
 }
@@ -194,17 +187,6 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub(super) fn labels_to_json(labels: &[ClassId]) -> String {
-    let mut sorted: Vec<ClassId> = labels.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    serde_json::to_string(&sorted).unwrap_or_else(|_| "[]".into())
-}
-
-pub(super) fn labels_from_json(s: &str) -> Vec<ClassId> {
-    serde_json::from_str(s).unwrap_or_default()
-}
-
 /// Inserts one event (no derived-state refresh) and returns its uid.
 pub(super) fn insert_event(conn: &Connection, ev: &NewEvent, at: &str) -> Result<String> {
     let uid = uuid::Uuid::now_v7().to_string();
@@ -226,12 +208,12 @@ pub(super) fn insert_event_with_uid(
         uid,
         ev.sample,
         ev.annotator,
-        ev.kind.as_str(),
+        ev.kind,
         labels_to_json(&ev.labels),
         ev.target,
         ev.note,
         ev.score,
-        ev.source.as_str(),
+        ev.source,
         at,
         ev.spent_ms.map(|m| m as i64),
     ])?;
@@ -255,17 +237,20 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
     )?;
     let rows = stmt
         .query_map([sample], |r| {
+            let uid: String = r.get(0)?;
+            let row = format!("event {uid}");
             Ok(Row {
-                uid: r.get(0)?,
                 annotator: r.get(1)?,
-                kind: EventKind::parse(&r.get::<_, String>(2)?).unwrap_or(EventKind::Suggest),
-                labels: labels_from_json(&r.get::<_, String>(3)?),
+                kind: stored::get(r, 2, "events", &row)?,
+                labels: stored::labels(&r.get::<_, String>(3)?, "events", &row)?,
                 at: r.get(4)?,
                 spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
                 target: r.get(6)?,
+                uid,
             })
         })?
-        .collect::<rusqlite::Result<Vec<Row>>>()?;
+        .collect::<rusqlite::Result<Vec<Row>>>()
+        .map_err(stored::lift)?;
 
     let undone: BTreeSet<&str> = rows
         .iter()
@@ -335,7 +320,7 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         insert.execute(params![
             sample,
             d.annotator,
-            d.status.as_str(),
+            d.status,
             labels_to_json(&d.labels),
             d.event_uid,
             d.at,
@@ -364,7 +349,7 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         )?
         .execute(params![
             sample,
-            status.as_str(),
+            status,
             flagged,
             labelers as i64,
             review.as_ref().map(|(l, _)| labels_to_json(l)),
@@ -483,16 +468,19 @@ impl Project {
         )?;
         let rows = stmt
             .query_map([sample], |r| {
+                let annotator: String = r.get(0)?;
+                let row = format!("sample {sample}, annotator {annotator}");
                 Ok(Decision {
-                    annotator: r.get(0)?,
-                    status: SampleStatus::parse(&r.get::<_, String>(1)?),
-                    labels: labels_from_json(&r.get::<_, String>(2)?),
+                    status: stored::get(r, 1, "annotations", &row)?,
+                    labels: stored::labels(&r.get::<_, String>(2)?, "annotations", &row)?,
                     event_uid: r.get(3)?,
                     at: r.get(4)?,
                     spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
+                    annotator,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(stored::lift)?;
         Ok(rows)
     }
 
@@ -506,13 +494,14 @@ impl Project {
 
     /// The sample's derived status.
     pub fn sample_status(&self, sample: SampleId) -> Result<SampleStatus> {
-        let s: Option<String> = self
+        let row = format!("sample {sample}");
+        let s: Option<SampleStatus> = self
             .conn
             .prepare_cached("SELECT status FROM sample_state WHERE sample_id = ?1")?
-            .query_row([sample], |r| r.get(0))
-            .optional()?;
-        Ok(s.map(|s| SampleStatus::parse(&s))
-            .unwrap_or(SampleStatus::Unlabeled))
+            .query_row([sample], |r| stored::get(r, 0, "sample_state", &row))
+            .optional()
+            .map_err(stored::lift)?;
+        Ok(s.unwrap_or(SampleStatus::Unlabeled))
     }
 
     pub fn is_flagged(&self, sample: SampleId) -> Result<bool> {
@@ -534,7 +523,10 @@ impl Project {
             .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(match row {
-            Some((Some(labels), Some(who))) => Some((labels_from_json(&labels), who)),
+            Some((Some(labels), Some(who))) => Some((
+                stored::labels(&labels, "sample_state", format!("sample {sample}"))?,
+                who,
+            )),
             _ => None,
         })
     }
@@ -559,11 +551,15 @@ impl Project {
              AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
              ORDER BY e.at DESC, e.uid DESC LIMIT 1",
         )?;
-        Ok(stmt
-            .query_row([sample], |r| {
-                Ok((labels_from_json(&r.get::<_, String>(0)?), r.get(1)?))
-            })
-            .optional()?)
+        let row = format!("suggestion for sample {sample}");
+        stmt.query_row([sample], |r| {
+            Ok((
+                stored::labels(&r.get::<_, String>(0)?, "events", &row)?,
+                r.get(1)?,
+            ))
+        })
+        .optional()
+        .map_err(stored::lift)
     }
 
     /// The event log, for one sample or (with `None`) all, in order.
@@ -581,13 +577,14 @@ impl Project {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt
             .query_map([sample], |r| {
-                let label_ids = labels_from_json(&r.get::<_, String>(5)?);
+                let uid: String = r.get(0)?;
+                let row = format!("event {uid}");
+                let label_ids = stored::labels(&r.get::<_, String>(5)?, "events", &row)?;
                 Ok(Event {
-                    uid: r.get(0)?,
                     sample_id: r.get(1)?,
                     sample: r.get(2)?,
                     annotator: r.get(3)?,
-                    kind: EventKind::parse(&r.get::<_, String>(4)?).unwrap_or(EventKind::Suggest),
+                    kind: stored::get(r, 4, "events", &row)?,
                     labels: label_ids
                         .iter()
                         .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("#{id}")))
@@ -596,13 +593,15 @@ impl Project {
                     target: r.get(6)?,
                     note: r.get(7)?,
                     score: r.get(8)?,
-                    source: Source::parse(&r.get::<_, String>(9)?),
+                    source: stored::get(r, 9, "events", &row)?,
                     at: r.get(10)?,
                     spent_ms: r.get::<_, Option<i64>>(11)?.map(|m| m as u64),
                     undone: r.get(12)?,
+                    uid,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(stored::lift)?;
         Ok(rows)
     }
 

@@ -9,9 +9,10 @@ use std::path::Path;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::events::{NewEvent, insert_event_with_uid, labels_from_json, refresh_sample};
+use super::events::{NewEvent, insert_event_with_uid, refresh_sample};
 use super::samples::{SAMPLE_COLUMNS, row_to_sample};
-use super::{ClassId, EventKind, Project, ProjectError, Result, Source};
+use super::stored;
+use super::{ClassId, Project, ProjectError, Result};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MergeReport {
@@ -129,18 +130,20 @@ impl Project {
                 let Some(&sample) = sample_map.get(&their_sample) else {
                     continue;
                 };
-                let labels = labels_from_json(&r.get::<_, String>(4)?)
+                // Their file's own values, refused (naming it) when not understood.
+                let row = format!("event {uid}");
+                let theirs_named = |e: anyhow::Error| {
+                    e.context(format!("`{}` cannot be merged", other_path.display()))
+                };
+                let labels = stored::labels(&r.get::<_, String>(4)?, "events", &row)
+                    .map_err(|e| theirs_named(e.into()))?
                     .into_iter()
                     .filter_map(|l| class_map.get(&l).copied())
                     .collect();
-                let kind_text: String = r.get(3)?;
-                let Some(kind) = EventKind::parse(&kind_text) else {
-                    return Err(ProjectError::Invalid(format!(
-                        "`{}` has an event of unknown kind `{kind_text}`",
-                        other_path.display()
-                    ))
-                    .into());
-                };
+                let kind =
+                    stored::get(r, 3, "events", &row).map_err(|e| theirs_named(stored::lift(e)))?;
+                let source =
+                    stored::get(r, 8, "events", &row).map_err(|e| theirs_named(stored::lift(e)))?;
                 let ev = NewEvent {
                     sample,
                     annotator: r.get(2)?,
@@ -149,7 +152,7 @@ impl Project {
                     target: r.get(5)?,
                     note: r.get(6)?,
                     score: r.get(7)?,
-                    source: Source::parse(&r.get::<_, String>(8)?),
+                    source,
                     spent_ms: r.get::<_, Option<i64>>(10)?.map(|m| m as u64),
                 };
                 let at: String = r.get(9)?;

@@ -11,6 +11,7 @@ mod samples;
 pub mod schema;
 mod settings;
 mod status;
+pub mod stored;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
-    SampleStatus, SampleSummary, hash_key, qa_selected,
+    SampleStatus, SampleSummary, SampleToExport, hash_key, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, Status};
@@ -72,11 +73,18 @@ pub enum ProjectError {
 pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
 /// Single-label (one class per sample) or multi-label (any subset of classes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskKind {
     SingleLabel,
     MultiLabel,
+}
+
+impl stored::StoredEnum for TaskKind {
+    const WHAT: &'static str = "the task";
+    fn as_str(self) -> &'static str {
+        TaskKind::as_str(self)
+    }
 }
 
 impl TaskKind {
@@ -214,17 +222,13 @@ impl Project {
     }
 
     fn from_conn(conn: Connection, path: &Path) -> Result<Project> {
-        let task: String = conn
+        let task: TaskKind = conn
             .query_row("SELECT value FROM meta WHERE key = 'task'", [], |r| {
-                r.get(0)
+                stored::get(r, 0, "meta", "key `task`")
             })
-            .optional()?
-            .unwrap_or_else(|| "single-label".into());
-        let task = if task == "multi-label" {
-            TaskKind::MultiLabel
-        } else {
-            TaskKind::SingleLabel
-        };
+            .optional()
+            .map_err(stored::lift)?
+            .unwrap_or(TaskKind::SingleLabel);
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let root = abs
             .parent()
@@ -260,9 +264,41 @@ impl Project {
         self.task
     }
 
-    /// The underlying connection, for the core modules that run their own queries.
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection, for the core modules that run their own queries
+    /// (review, validation). Front ends, import and export call typed functions instead.
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Bulk writes (a table import of millions of rows) with `on`, ordinary ones without.
+    ///
+    /// In WAL mode `synchronous = NORMAL` cannot corrupt the file; a power cut may only
+    /// lose the last batches, which importing again restores. It spares an fsync per batch.
+    /// A larger checkpoint interval copies each index page touched by several batches once.
+    /// Back off, every commit is `synchronous = FULL` again: a decision the user has seen
+    /// as saved is on disk.
+    pub fn set_bulk_writes(&self, on: bool) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        self.conn.execute_batch(if on {
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 65536;"
+        } else {
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;"
+        })?;
+        Ok(())
+    }
+
+    /// Folds the write-ahead log back into the project file, so that the file alone holds
+    /// every committed write (before it is copied or moved by other means than
+    /// [`Project::backup_to`]).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
     }
 
     /// Runs SQLite's own consistency check; `Ok(())` when it reports `ok`.

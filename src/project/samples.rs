@@ -3,11 +3,28 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
+use strum::EnumIter;
+
+use super::stored::{self, StoredEnum};
 use super::{Project, Result, events::now_rfc3339};
+
+impl StoredEnum for SampleKind {
+    const WHAT: &'static str = "the sample kind";
+    fn as_str(self) -> &'static str {
+        SampleKind::as_str(self)
+    }
+}
+
+impl StoredEnum for SampleStatus {
+    const WHAT: &'static str = "the sample status";
+    fn as_str(self) -> &'static str {
+        SampleStatus::as_str(self)
+    }
+}
 
 pub type SampleId = i64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "lowercase")]
 pub enum SampleKind {
     Image,
@@ -21,19 +38,11 @@ impl SampleKind {
             SampleKind::Text => "text",
         }
     }
-
-    fn parse(s: &str) -> SampleKind {
-        if s == "text" {
-            SampleKind::Text
-        } else {
-            SampleKind::Image
-        }
-    }
 }
 
 /// Where a sample stands, derived from every annotator's current decision.
 /// Excluded wins over labeled, labeled over skipped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "lowercase")]
 pub enum SampleStatus {
     Unlabeled,
@@ -52,13 +61,9 @@ impl SampleStatus {
         }
     }
 
-    pub fn parse(s: &str) -> SampleStatus {
-        match s {
-            "labeled" => SampleStatus::Labeled,
-            "skipped" => SampleStatus::Skipped,
-            "excluded" => SampleStatus::Excluded,
-            _ => SampleStatus::Unlabeled,
-        }
+    /// The status a user names (`labeled`, …), for filters on the command line.
+    pub fn parse(s: &str) -> Option<SampleStatus> {
+        <SampleStatus as StoredEnum>::from_stored(s)
     }
 }
 
@@ -106,10 +111,22 @@ pub(super) const SAMPLE_COLUMNS: &str =
     "id, kind, name, path, row, hash, bytes, width, height, format, text, features, imported_at";
 
 pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
-    let features: Option<String> = r.get(11)?;
+    let id: i64 = r.get(0)?;
+    let row = format!("sample {id}");
+    let features = r
+        .get::<_, Option<String>>(11)?
+        .map(|f| {
+            serde_json::from_str(&f).map_err(|_| stored::UnknownValue {
+                table: "samples",
+                row: row.clone(),
+                what: "the feature columns",
+                value: f,
+            })
+        })
+        .transpose()?;
     Ok(Sample {
-        id: r.get(0)?,
-        kind: SampleKind::parse(&r.get::<_, String>(1)?),
+        id,
+        kind: stored::get(r, 1, "samples", &row)?,
         name: r.get(2)?,
         path: r.get(3)?,
         row: r.get(4)?,
@@ -119,7 +136,7 @@ pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
         height: r.get(8)?,
         format: r.get(9)?,
         text: r.get(10)?,
-        features: features.and_then(|f| serde_json::from_str(&f).ok()),
+        features,
         imported_at: r.get(12)?,
     })
 }
@@ -303,6 +320,29 @@ impl Project {
         }
         let stored = self.stored_path(std::path::Path::new(name_or_path));
         self.sample_by_name(&stored)
+    }
+
+    /// The content hash recorded for sample `id` at import.
+    pub fn hash_of(&self, id: SampleId) -> Result<String> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT hash FROM samples WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    /// Whether sample `id` has a label imported from a file or folder names (so that
+    /// importing a folder again does not label it twice).
+    pub fn has_imported_label(&self, id: SampleId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE sample_id = ?1 AND kind = ?2 \
+                 AND source = ?3)",
+            )?
+            .query_row(
+                params![id, super::EventKind::Label, super::Source::Imported],
+                |r| r.get(0),
+            )?)
     }
 
     pub fn sample_count(&self) -> Result<u64> {
@@ -575,23 +615,22 @@ impl Project {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
-                let status: Option<String> = r.get(6)?;
+                let id: i64 = r.get(0)?;
+                let row = format!("sample {id}");
+                let status: Option<SampleStatus> = stored::get(r, 6, "sample_state", &row)?;
                 let classes: Option<String> = r.get(8)?;
                 let mut classes: Vec<super::ClassId> = classes
                     .map(|c| c.split(',').filter_map(|v| v.parse().ok()).collect())
                     .unwrap_or_default();
                 classes.sort_unstable();
                 Ok(SampleSummary {
-                    id: r.get(0)?,
-                    kind: SampleKind::parse(&r.get::<_, String>(1)?),
+                    id,
+                    kind: stored::get(r, 1, "samples", &row)?,
                     name: r.get(2)?,
                     path: r.get(3)?,
                     hash: r.get(4)?,
                     text: r.get(5)?,
-                    status: status
-                        .as_deref()
-                        .map(SampleStatus::parse)
-                        .unwrap_or(SampleStatus::Unlabeled),
+                    status: status.unwrap_or(SampleStatus::Unlabeled),
                     flagged: r.get::<_, i64>(7)? != 0,
                     classes,
                 })
@@ -619,4 +658,72 @@ pub fn qa_selected(hash: &str, fraction: f64) -> bool {
     let x = u64::from_le_bytes(first);
     // fraction·2^64 < 2^64 here, so the product fits a u64 after truncation.
     x < (fraction * 18_446_744_073_709_551_616.0) as u64
+}
+
+/// What export planning needs of one sample: no file content and no text, so that a
+/// million samples stream through in a few words each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleToExport {
+    pub id: SampleId,
+    pub name: String,
+    pub kind: SampleKind,
+    pub hash: String,
+    /// Whether the height and the width are known.
+    pub size_known: (bool, bool),
+    pub format: Option<String>,
+    pub has_text: bool,
+    /// A table row's typed columns (images have none).
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+    pub status: SampleStatus,
+    pub bytes: u64,
+}
+
+impl Project {
+    /// Calls `f` with every sample, in name order (the order of an export's records),
+    /// streamed from one query.
+    pub fn each_sample_to_export(
+        &self,
+        mut f: impl FnMut(SampleToExport) -> anyhow::Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.name, s.kind, s.hash, s.height IS NOT NULL, s.width IS NOT NULL, \
+             s.format, s.text IS NOT NULL, s.features, st.status, s.bytes FROM samples s \
+             LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: SampleId = r.get(0)?;
+            let row = format!("sample {id}");
+            let kind: SampleKind = stored::get(r, 2, "samples", &row).map_err(stored::lift)?;
+            let features = match kind {
+                SampleKind::Text => r
+                    .get::<_, Option<String>>(8)?
+                    .map(|f| {
+                        serde_json::from_str(&f).map_err(|_| stored::UnknownValue {
+                            table: "samples",
+                            row: row.clone(),
+                            what: "the feature columns",
+                            value: f,
+                        })
+                    })
+                    .transpose()?,
+                SampleKind::Image => None,
+            };
+            let status: Option<SampleStatus> =
+                stored::get(r, 9, "sample_state", &row).map_err(stored::lift)?;
+            f(SampleToExport {
+                id,
+                name: r.get(1)?,
+                kind,
+                hash: r.get(3)?,
+                size_known: (r.get(4)?, r.get(5)?),
+                format: r.get(6)?,
+                has_text: r.get(7)?,
+                features,
+                status: status.unwrap_or(SampleStatus::Unlabeled),
+                bytes: r.get::<_, i64>(10)?.max(0) as u64,
+            })?;
+        }
+        Ok(())
+    }
 }

@@ -116,4 +116,32 @@ impl Project {
         )?;
         Ok(n as u64)
     }
+
+    /// Labeled samples per class: of every sample's current label, or with `own` of that
+    /// annotator's own labels only (blind mode).
+    pub fn class_counts(
+        &self,
+        own: Option<&str>,
+    ) -> Result<std::collections::HashMap<super::ClassId, u64>> {
+        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
+        let rows: Vec<(i64, i64)> = match own {
+            Some(annotator) => self
+                .conn
+                .prepare(
+                    "SELECT j.value, count(*) FROM annotations an, json_each(an.labels) j \
+                     WHERE an.annotator = ?1 AND an.state = ?2 GROUP BY j.value",
+                )?
+                .query_map(
+                    rusqlite::params![annotator, super::SampleStatus::Labeled],
+                    pair,
+                )?
+                .collect::<rusqlite::Result<_>>()?,
+            None => self
+                .conn
+                .prepare("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?
+                .query_map([], pair)?
+                .collect::<rusqlite::Result<_>>()?,
+        };
+        Ok(rows.into_iter().map(|(c, n)| (c, n as u64)).collect())
+    }
 }

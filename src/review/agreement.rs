@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::project::stored;
 use crate::project::{Class, Project, Result, SampleId, TaskKind};
 
 /// One rating: which rater gave which category.
@@ -554,9 +555,7 @@ impl Annotations {
             let s = match set_idx.get(raw) {
                 Some(&s) => s,
                 None => {
-                    let ids: Vec<i64> = serde_json::from_str(raw).map_err(|e| {
-                        anyhow::anyhow!("sample {sample}: unreadable stored labels `{raw}`: {e}")
-                    })?;
+                    let ids = stored::labels(raw, "annotations", format!("sample {sample}"))?;
                     let mut set: Vec<usize> = ids
                         .iter()
                         .map(|id| {

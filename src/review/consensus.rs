@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::agreement::Annotations;
 use super::dawid_skene::{Options as DsOptions, dawid_skene};
+use crate::project::stored;
 use crate::project::{ClassId, ConsensusPolicy, Project, Result, SampleId, TaskKind};
 
 /// How a sample's final label was reached.
@@ -107,7 +108,6 @@ pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     let mut current: Option<Pending> = None;
-    let parse = |s: &str| -> Vec<ClassId> { serde_json::from_str(s).unwrap_or_default() };
     let flush = |cur: Option<Pending>, out: &mut Vec<FinalLabel>| {
         let Some((id, review, labels)) = cur else {
             return;
@@ -141,12 +141,15 @@ pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>
         if current.as_ref().map(|c| c.0) != Some(id) {
             flush(current.take(), &mut out);
             let review: Option<String> = r.get(1)?;
-            current = Some((id, review.map(|s| parse(&s)), Vec::new()));
+            let review = review
+                .map(|s| stored::labels(&s, "sample_state", format!("sample {id}")))
+                .transpose()?;
+            current = Some((id, review, Vec::new()));
         }
         if let Some(l) = r.get::<_, Option<String>>(2)?
             && let Some(c) = current.as_mut()
         {
-            c.2.push(parse(&l));
+            c.2.push(stored::labels(&l, "annotations", format!("sample {id}"))?);
         }
     }
     flush(current.take(), &mut out);
@@ -234,7 +237,7 @@ fn reviewed_samples(project: &Project) -> Result<HashMap<SampleId, Vec<ClassId>>
     let mut out = HashMap::new();
     for row in rows {
         let (id, labels) = row?;
-        let mut l: Vec<ClassId> = serde_json::from_str(&labels).unwrap_or_default();
+        let mut l = stored::labels(&labels, "sample_state", format!("sample {id}"))?;
         l.sort_unstable();
         out.insert(id, l);
     }

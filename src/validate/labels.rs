@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{Finding, MAX_LISTED, Options, Severity, names_of, plural};
+use crate::project::stored;
 use crate::project::{ClassId, ConsensusPolicy, Project, Result, SampleId};
 use crate::review::{Resolution, resolve};
 
@@ -121,7 +122,11 @@ pub(super) fn check(
         };
         while let Some(r) = rows.next()? {
             let id: SampleId = r.get(0)?;
-            let labels = parse_labels(&r.get::<_, String>(1)?);
+            let labels = stored::labels(
+                &r.get::<_, String>(1)?,
+                "annotations",
+                format!("sample {id}"),
+            )?;
             match &mut group {
                 Some((g, l)) if *g == id => l.push(labels),
                 _ => {
@@ -255,13 +260,10 @@ pub(super) fn final_label(
              ORDER BY annotator",
         )?
         .query_map([id], |r| r.get::<_, String>(0))?
-        .map(|l| l.map(|l| parse_labels(&l)))
-        .collect::<rusqlite::Result<_>>()?;
-    let review = review.map(|r| parse_labels(&r));
+        .map(|l| Ok(stored::labels(&l?, "annotations", format!("sample {id}"))?))
+        .collect::<Result<_>>()?;
+    let review = review
+        .map(|r| stored::labels(&r, "sample_state", format!("sample {id}")))
+        .transpose()?;
     Ok(resolve(&labels, review.as_deref(), policy))
-}
-
-/// The stored JSON list of class ids (written by the project itself; sorted).
-fn parse_labels(json: &str) -> Vec<ClassId> {
-    serde_json::from_str(json).unwrap_or_default()
 }

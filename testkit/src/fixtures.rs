@@ -6,6 +6,16 @@ use std::path::Path;
 use keylabel::project::{NewSample, Project, SampleKind, TaskKind};
 use serde_json::{Map, Value};
 
+/// A plain SQLite connection to the project's file, as the `sqlite3` tool would open it:
+/// for tests and benchmarks that look inside the file, or change it behind keylabel's back.
+pub fn sql(project: &Project) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(project.path())
+        .unwrap_or_else(|e| panic!("open {}: {e}", project.path().display()));
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .expect("set a busy timeout");
+    conn
+}
+
 /// Creates a project at `file` with these classes.
 pub fn project(file: &Path, classes: &[&str], task: TaskKind) -> Project {
     let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();

@@ -1,0 +1,150 @@
+//! How keylabel's own values are stored in the project file, in one place: each enum as
+//! one text per variant (written with `ToSql`, read back with `FromSql`), label lists as
+//! JSON arrays of class ids.
+//!
+//! A stored value this keylabel does not understand (written by a newer keylabel, or by
+//! hand) is an error that names the table, the row and the value. It never becomes a
+//! default: reading `kind = 'bogus'` as a suggestion, or unreadable labels as "no labels",
+//! would silently change what the project says.
+
+use std::fmt::Display;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use strum::IntoEnumIterator;
+
+use super::ClassId;
+
+/// A value in the project file that this keylabel does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the project file holds {what} `{value}` in table `{table}`, {row}, which this keylabel \
+     does not know (the file was written by a newer keylabel, or edited by hand); nothing \
+     was changed"
+)]
+pub struct UnknownValue {
+    pub table: &'static str,
+    /// Which row, e.g. `row 17` or `event 0192…`.
+    pub row: String,
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl UnknownValue {
+    fn new(what: &'static str, value: impl Into<String>) -> UnknownValue {
+        UnknownValue {
+            table: "?",
+            row: "row ?".into(),
+            what,
+            value: value.into(),
+        }
+    }
+}
+
+impl From<UnknownValue> for rusqlite::Error {
+    fn from(u: UnknownValue) -> rusqlite::Error {
+        rusqlite::Error::UserFunctionError(Box::new(u))
+    }
+}
+
+/// An enum stored as one text per variant.
+pub trait StoredEnum: Sized + Copy + IntoEnumIterator + 'static {
+    /// What the value is, for messages ("event kind").
+    const WHAT: &'static str;
+
+    /// The stored text.
+    fn as_str(self) -> &'static str;
+
+    /// The variant stored as `text`.
+    fn from_stored(text: &str) -> Option<Self> {
+        Self::iter().find(|v| v.as_str() == text)
+    }
+}
+
+/// Implements `ToSql` / `FromSql` for a [`StoredEnum`].
+macro_rules! stored_enum {
+    ($ty:ty) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(StoredEnum::as_str(*self)))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                <$ty as StoredEnum>::from_stored(text).ok_or_else(|| {
+                    FromSqlError::Other(Box::new(UnknownValue::new(
+                        <$ty as StoredEnum>::WHAT,
+                        text,
+                    )))
+                })
+            }
+        }
+    };
+}
+
+stored_enum!(super::EventKind);
+stored_enum!(super::Source);
+stored_enum!(super::SampleKind);
+stored_enum!(super::SampleStatus);
+stored_enum!(super::TaskKind);
+
+/// Column `idx` of `r`, naming `table` and `row` when the stored value is not understood.
+pub(crate) fn get<T: FromSql>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    table: &'static str,
+    row: impl Display,
+) -> rusqlite::Result<T> {
+    r.get(idx).map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
+            match inner.downcast::<UnknownValue>() {
+                Ok(mut u) => {
+                    u.table = table;
+                    u.row = row.to_string();
+                    rusqlite::Error::UserFunctionError(u)
+                }
+                Err(inner) => rusqlite::Error::FromSqlConversionFailure(
+                    idx,
+                    rusqlite::types::Type::Text,
+                    inner,
+                ),
+            }
+        }
+        other => other,
+    })
+}
+
+/// A stored label list (a JSON array of class ids).
+pub(crate) fn labels(
+    json: &str,
+    table: &'static str,
+    row: impl Display,
+) -> Result<Vec<ClassId>, UnknownValue> {
+    serde_json::from_str(json).map_err(|_| UnknownValue {
+        table,
+        row: row.to_string(),
+        what: "a label list",
+        value: json.to_string(),
+    })
+}
+
+/// The stored text of a label list: sorted, without repeats.
+pub(crate) fn labels_to_json(labels: &[ClassId]) -> String {
+    let mut sorted: Vec<ClassId> = labels.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    serde_json::to_string(&sorted).unwrap_or_else(|_| "[]".into())
+}
+
+/// A rusqlite error as an `anyhow` error, with an unknown stored value lifted out so that
+/// its message is said once.
+pub(crate) fn lift(e: rusqlite::Error) -> anyhow::Error {
+    match e {
+        rusqlite::Error::UserFunctionError(inner) => match inner.downcast::<UnknownValue>() {
+            Ok(u) => anyhow::Error::new(*u),
+            Err(inner) => anyhow::Error::new(rusqlite::Error::UserFunctionError(inner)),
+        },
+        other => anyhow::Error::new(other),
+    }
+}
