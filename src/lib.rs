@@ -3,9 +3,10 @@
 //!
 //! The library holds everything that can be tested without a window: the project file
 //! ([`project`]), importing samples ([`ingest`]), agreement and review ([`review`]),
-//! validation ([`validate`]) and export ([`export`]). The GUI ([`app`]) and the command line
-//! ([`cli`]) are thin front ends over it.
+//! validation ([`validate`]) and export ([`export`]). The GUI (`app`, behind the default
+//! cargo feature `gui`) and the command line ([`cli`]) are thin front ends over it.
 
+#[cfg(feature = "gui")]
 pub mod app;
 pub mod cli;
 pub mod demo;

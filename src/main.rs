@@ -11,8 +11,8 @@ fn main() -> ExitCode {
     let annotator = cli.annotator_name();
     let outcome = keylabel::cli::run(cli).and_then(|outcome| match outcome {
         Outcome::Exit(code) => Ok(code),
-        Outcome::Gui(project) => keylabel::app::run(project, annotator).map(|()| 0),
-        Outcome::Demo => keylabel::app::run_demo(annotator).map(|()| 0),
+        Outcome::Gui(project) => window(project, annotator),
+        Outcome::Demo => demo(annotator),
     });
     match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -21,6 +21,35 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+#[cfg(feature = "gui")]
+fn window(project: Option<std::path::PathBuf>, annotator: String) -> anyhow::Result<i32> {
+    keylabel::app::run(project, annotator).map(|()| 0)
+}
+
+#[cfg(feature = "gui")]
+fn demo(annotator: String) -> anyhow::Result<i32> {
+    keylabel::app::run_demo(annotator).map(|()| 0)
+}
+
+#[cfg(not(feature = "gui"))]
+fn window(_: Option<std::path::PathBuf>, _: String) -> anyhow::Result<i32> {
+    Err(no_window())
+}
+
+#[cfg(not(feature = "gui"))]
+fn demo(_: String) -> anyhow::Result<i32> {
+    Err(no_window())
+}
+
+#[cfg(not(feature = "gui"))]
+fn no_window() -> anyhow::Error {
+    anyhow::anyhow!(
+        "this keylabel was built without its window (cargo feature `gui`); every other \
+         command works: see `keylabel --help`, or build with the default features for the \
+         window"
+    )
 }
 
 /// A command whose output is piped into `head` should end quietly when the pipe closes, as
