@@ -14,7 +14,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use image::{ImageFormat, Rgb, RgbImage};
@@ -123,11 +122,15 @@ fn main() {
         only_labeled: false,
         force: true,
     };
-    let cancel = AtomicBool::new(false);
     // Warm-up: validation caches and the page cache, as for TensorFlow below. Its time is
     // the first export of a project never validated before.
     let t = Instant::now();
-    export::export(&mut project, &options("run"), &|_, _| {}, &cancel).unwrap();
+    export::export(
+        &mut project,
+        &options("run"),
+        &keylabel::progress::NoProgress,
+    )
+    .unwrap();
     println!(
         "first export (nothing cached yet: every file read and hashed twice, perceptual hashes \
          computed): {:.3} s",
@@ -137,7 +140,12 @@ fn main() {
     for _ in 0..RUNS {
         // Each run replaces the previous one (--force), as a re-export would.
         let t = Instant::now();
-        let s = export::export(&mut project, &options("run"), &|_, _| {}, &cancel).unwrap();
+        let s = export::export(
+            &mut project,
+            &options("run"),
+            &keylabel::progress::NoProgress,
+        )
+        .unwrap();
         times.push(t.elapsed().as_secs_f64());
         assert_eq!(s.splits.values().map(|s| s.count).sum::<u64>(), n as u64);
     }

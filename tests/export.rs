@@ -14,8 +14,10 @@ use keylabel::export::tfrecord::{RecordReader, write_record};
 use keylabel::export::{
     self, ExportError, ExportOptions, Format, Manifest, parse_splits, split_of,
 };
+use keylabel::progress::NoProgress;
 use keylabel::project::{EventKind, NewEvent, NewSample, SampleId};
 use keylabel::{Project, TaskKind};
+use keylabel_testkit::progress::Watch;
 use proptest::prelude::*;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -193,8 +195,7 @@ fn options(format: Format, out: PathBuf) -> ExportOptions {
 }
 
 fn run(f: &mut Fixture, o: &ExportOptions) -> Result<export::ExportSummary, ExportError> {
-    let cancel = AtomicBool::new(false);
-    let r = export::export(&mut f.project, o, &|_, _| {}, &cancel);
+    let r = export::export(&mut f.project, o, &NoProgress);
     f.project.integrity_check().unwrap();
     r
 }
@@ -716,18 +717,20 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
         f.root().join(names.last().unwrap())
     };
     let started = AtomicBool::new(false);
-    let progress = |done: u64, total: u64| {
-        assert_eq!(total, 520);
-        if done == 1 {
-            std::fs::remove_file(&last).unwrap();
-            started.store(true, Ordering::SeqCst);
+    let progress = Watch::new(|pass, done, total| {
+        if pass == "Exporting" {
+            assert_eq!(total, 520);
+            if done == 1 {
+                std::fs::remove_file(&last).unwrap();
+                started.store(true, Ordering::SeqCst);
+            }
         }
-    };
+        false
+    });
     let err = export::export(
         &mut f.project,
         &options(Format::TfRecord, out.clone()),
         &progress,
-        &AtomicBool::new(false),
     )
     .unwrap_err();
     assert!(started.load(Ordering::SeqCst));
@@ -741,17 +744,11 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     assert!(leftovers(f.root()).is_empty(), "{:?}", leftovers(f.root()));
 
     let mut f = image_fixture(70);
-    let cancel = AtomicBool::new(false);
-    let progress = |done: u64, _| {
-        if done == 40 {
-            cancel.store(true, Ordering::SeqCst);
-        }
-    };
+    let progress = Watch::new(|pass, done, _| pass == "Exporting" && done == 40);
     let r = export::export(
         &mut f.project,
         &options(Format::TfRecord, out.clone()),
         &progress,
-        &cancel,
     );
     assert!(matches!(r, Err(ExportError::Cancelled)), "{r:?}");
     assert!(!f.out("ds").exists());

@@ -26,10 +26,8 @@ fn encoded(w: u32, h: u32, seed: u8, format: ImageFormat) -> Vec<u8> {
     images::encode(images::pattern(w, h, seed.into()), format)
 }
 
-fn no_progress(_: u64, _: u64) {}
-
 fn import(project: &mut Project, paths: &[PathBuf], options: &ImportOptions) -> ImportReport {
-    ingest::import(project, paths, options, &no_progress).expect("import")
+    ingest::import(project, paths, options, &keylabel::progress::NoProgress).expect("import")
 }
 
 fn options() -> ImportOptions {

@@ -6,8 +6,6 @@
 //! project file on a background thread; the UI thread only polls them.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use egui::RichText;
@@ -37,9 +35,9 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// An export on its background thread; its progress also carries the cancel.
 pub struct Running {
     pub job: Job<Outcome>,
-    pub cancel: Arc<AtomicBool>,
 }
 
 pub struct ExportView {
@@ -140,27 +138,20 @@ impl ExportView {
             force: self.force,
         };
         let path = self.project.clone();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&cancel);
         self.outcome = None;
         let job = Job::spawn("Exporting", ctx, move |progress| {
             let mut project = match Project::open(&path) {
                 Ok(p) => p,
                 Err(e) => return Outcome::Failed(format!("{e:#}")),
             };
-            match export::export(
-                &mut project,
-                &options,
-                &|done, total| progress.set(done, total),
-                &flag,
-            ) {
+            match export::export(&mut project, &options, progress) {
                 Ok(s) => Outcome::Done(s),
                 Err(ExportError::Invalid(r)) => Outcome::Invalid(r),
                 Err(ExportError::Cancelled) => Outcome::Cancelled,
                 Err(ExportError::Other(e)) => Outcome::Failed(format!("{e:#}")),
             }
         });
-        self.running = Some(Running { job, cancel });
+        self.running = Some(Running { job });
     }
 
     /// Picks up finished background work.
@@ -407,11 +398,11 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
             Some(f) => egui::ProgressBar::new(f).text(run.job.progress.text()),
             None => egui::ProgressBar::new(0.0)
                 .animate(true)
-                .text("validating…"),
+                .text("Validating…"),
         };
         ui.add(bar);
         if ui.button("Cancel export").clicked() {
-            run.cancel.store(true, Ordering::Relaxed);
+            run.job.progress.cancel();
         }
     }
     ui.add_space(8.0);

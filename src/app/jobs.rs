@@ -2,35 +2,28 @@
 //! that the UI polls each frame instead of waiting for.
 //!
 //! A job is cancelled when its [`Job`] is dropped: the work sees
-//! [`Progress::is_cancelled`] and stops at its next check, so a job that belonged to a
-//! closed project does not go on writing to it.
+//! [`Progress::cancelled`] and stops at its next check, so a job that belonged to a closed
+//! project does not go on writing to it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
-/// Progress a job reports: `done` of `total` (0 total: unknown), and whether it was asked
-/// to stop.
+pub use crate::progress::Progress;
+
+/// What a job has done: the pass it is in, `done` of `total` (0 total: unknown), and
+/// whether it was asked to stop. The core's long jobs report to it through [`Progress`].
 #[derive(Default)]
-pub struct Progress {
-    pub done: AtomicU64,
-    pub total: AtomicU64,
+pub struct JobProgress {
+    done: AtomicU64,
+    total: AtomicU64,
+    pass: Mutex<String>,
     cancelled: AtomicBool,
 }
 
-impl Progress {
+impl JobProgress {
     /// Asks the work to stop at its next check.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-    }
-
-    /// The flag itself, for work that takes an `AtomicBool`.
-    pub fn cancel_flag(&self) -> &AtomicBool {
-        &self.cancelled
     }
 
     pub fn set(&self, done: u64, total: u64) {
@@ -41,19 +34,39 @@ impl Progress {
     /// Fraction done, when the total is known.
     pub fn fraction(&self) -> Option<f32> {
         let total = self.total.load(Ordering::Relaxed);
-        (total > 0).then(|| self.done.load(Ordering::Relaxed) as f32 / total as f32)
+        (total > 0).then(|| (self.done.load(Ordering::Relaxed) as f32 / total as f32).min(1.0))
     }
 
+    /// `Checking image files: 120 / 2000`, `120 / 2000`, or nothing before any report.
     pub fn text(&self) -> String {
         let (d, t) = (
             self.done.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
         );
-        if t > 0 {
-            format!("{d} / {t}")
-        } else {
-            String::new()
+        let pass = self.pass.lock().map(|p| p.clone()).unwrap_or_default();
+        match (t > 0, pass.is_empty()) {
+            (true, true) => format!("{} / {t}", d.min(t)),
+            (true, false) => format!("{pass}: {} / {t}", d.min(t)),
+            (false, false) => pass,
+            (false, true) => String::new(),
         }
+    }
+}
+
+impl Progress for JobProgress {
+    fn start(&self, what: &str, total: u64) {
+        if let Ok(mut p) = self.pass.lock() {
+            *p = what.to_string();
+        }
+        self.set(0, total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -61,7 +74,7 @@ impl Progress {
 pub struct Job<T> {
     /// What the job is doing, for the progress screen.
     pub what: String,
-    pub progress: Arc<Progress>,
+    pub progress: Arc<JobProgress>,
     rx: mpsc::Receiver<T>,
 }
 
@@ -71,10 +84,10 @@ impl<T: Send + 'static> Job<T> {
     pub fn spawn(
         what: impl Into<String>,
         ctx: Option<egui::Context>,
-        work: impl FnOnce(&Progress) -> T + Send + 'static,
+        work: impl FnOnce(&JobProgress) -> T + Send + 'static,
     ) -> Job<T> {
         let (tx, rx) = mpsc::channel();
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(JobProgress::default());
         let p = Arc::clone(&progress);
         std::thread::spawn(move || {
             let out = work(&p);

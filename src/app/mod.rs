@@ -137,7 +137,7 @@ fn bulk_label(
     annotator: &str,
     ids: &[crate::project::SampleId],
     class: crate::project::ClassId,
-    progress: &jobs::Progress,
+    progress: &jobs::JobProgress,
 ) -> anyhow::Result<usize> {
     const CHUNK: usize = 2_000;
     let mut project = Project::open(path)?;
@@ -145,7 +145,7 @@ fn bulk_label(
     let mut done = 0u64;
     progress.set(0, total);
     for chunk in ids.chunks(CHUNK) {
-        if progress.is_cancelled() {
+        if jobs::Progress::cancelled(progress) {
             anyhow::bail!("cancelled when the project was closed");
         }
         session::label_all(&mut project, annotator, chunk, class)?;
@@ -231,10 +231,7 @@ impl App {
                     annotator: annotator.clone(),
                     ..Default::default()
                 };
-                let report =
-                    crate::ingest::import(&mut project, &spec.sources, &options, &|done, total| {
-                        progress.set(done, total)
-                    })
+                let report = crate::ingest::import(&mut project, &spec.sources, &options, progress)
                     .map_err(|e| format!("the project was created, but import failed: {e:#}"))?;
                 Some(import_note(&report))
             };

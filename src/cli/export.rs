@@ -1,8 +1,5 @@
 //! `validate` and `export`.
 
-use std::io::IsTerminal;
-use std::sync::atomic::AtomicBool;
-
 use super::{Cli, ExportArgs, ExportFormat, Outcome, ValidateArgs, open};
 use crate::export::{self, ExportError, ExportOptions, Format};
 use crate::validate::{Report, Severity};
@@ -27,28 +24,8 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
         force: args.force,
     };
     let mut project = open(cli)?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} exporting [{bar:40}] {pos}/{len} records ({per_sec}, {eta} left)",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    });
-    let progress = |done: u64, total: u64| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    };
-    let cancel = AtomicBool::new(false);
-    let result = export::export(&mut project, &options, &progress, &cancel);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let progress = super::progress::TerminalProgress::new();
+    let result = export::export(&mut project, &options, &progress);
     let summary = match result {
         Ok(s) => s,
         Err(ExportError::Invalid(report)) => {

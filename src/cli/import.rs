@@ -1,9 +1,5 @@
 //! `import` and `import-labels`.
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use super::{Cli, ImportArgs, ImportLabelsArgs, Outcome, open, print_json};
 use crate::ingest::{self, ImportOptions};
 
@@ -15,30 +11,8 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
         labels_from_folders: args.labels_from_folders,
         annotator: cli.annotator_name(),
     };
-    // The bar goes to stderr, and only on a terminal: `--json` output and logs stay clean.
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} importing [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
-            )
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        Some(bar)
-    } else {
-        None
-    };
-    let progress = |done: u64, total: u64| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    };
+    let progress = super::progress::TerminalProgress::new();
     let report = ingest::import(&mut project, &args.paths, &options, &progress);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
     let report = report?;
     if args.json {
         print_json(&report)?;

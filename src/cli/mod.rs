@@ -3,6 +3,7 @@
 
 mod export;
 mod import;
+mod progress;
 mod project_cmds;
 mod review;
 mod validate;

@@ -1,18 +1,14 @@
 //! `keylabel validate`: runs every check and prints the findings, grouped by severity.
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::{Cli, Outcome, ValidateArgs, open, print_json};
-use crate::validate::{Finding, Options, Progress, Report, Severity, validate_with};
+use crate::validate::{Finding, Options, Report, Severity, validate_with};
 
 /// Sample names shown per finding in the text output (`--json` lists up to 100).
 const SHOWN: usize = 10;
 
 pub fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
-    let progress = TerminalProgress::new();
+    let progress = super::progress::TerminalProgress::new();
     let options = Options {
         rehash: args.rehash,
         ..Options::default()
@@ -77,46 +73,5 @@ fn count(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
-    }
-}
-
-/// A progress bar on stderr, only when stderr is a terminal.
-struct TerminalProgress {
-    bar: Option<ProgressBar>,
-}
-
-impl TerminalProgress {
-    fn new() -> TerminalProgress {
-        TerminalProgress {
-            bar: std::io::stderr().is_terminal().then(ProgressBar::hidden),
-        }
-    }
-}
-
-impl Progress for TerminalProgress {
-    fn start(&self, what: &str, total: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(total);
-            bar.set_position(0);
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} left)")
-            {
-                bar.set_style(style);
-            }
-            bar.set_message(what.to_string());
-        }
-    }
-
-    fn advance(&self, n: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(n);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }

@@ -22,7 +22,6 @@ pub mod tfrecord;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, anyhow};
 use rayon::prelude::*;
@@ -33,6 +32,7 @@ pub use manifest::{Manifest, SplitSummary};
 pub use sink::FileEntry;
 pub use split::{DEFAULT_SPLITS, parse_splits, split_of};
 
+use crate::progress::Progress;
 use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, SampleStatus, TaskKind};
 use crate::validate::{self, Report};
 
@@ -130,25 +130,32 @@ fn batches(plan: &[Planned]) -> impl Iterator<Item = &[Planned]> {
 
 /// Validates the project and writes the dataset described by `options`.
 ///
-/// `progress(done, total)` is called after every record; `cancel` is checked between
-/// records. On success the class distribution is stored in the project setting
+/// `progress` sees validation's passes, then one pass over the records ("Exporting"); a
+/// cancel is honoured between records and before the dataset is put in place. On success the class distribution is stored in the project setting
 /// `last_export` (read by the `LABEL_DRIFT` check of the next validation).
 pub fn export(
     project: &mut Project,
     options: &ExportOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    progress: &dyn Progress,
 ) -> Result<ExportSummary, ExportError> {
     check_options(options)?;
     let target = Target::check(&options.out, options.force)?;
-    let report = validate::validate(
+    let report = validate::validate_with(
         project,
         &validate::Options {
             only_labeled: options.only_labeled,
             splits: options.splits.len(),
             ..validate::Options::default()
         },
-    )?;
+        progress,
+    )
+    .map_err(|e| {
+        if progress.cancelled() {
+            ExportError::Cancelled
+        } else {
+            ExportError::Other(e)
+        }
+    })?;
     if !report.ok {
         return Err(ExportError::Invalid(report));
     }
@@ -192,11 +199,11 @@ pub fn export(
     // While one batch is written in order (with the output hashes), the next one is read,
     // checked and encoded on the other cores.
     let total = plan.len() as u64;
-    let mut done = 0u64;
+    progress.start("Exporting", total);
     let read_bytes = options.format == Format::TfRecord && layout.kind == SampleKind::Image;
     let mut ready: Vec<(usize, sink::Prepared)> = Vec::new();
     for batch in batches(&plan) {
-        if cancel.load(Ordering::Relaxed) {
+        if progress.cancelled() {
             return Err(ExportError::Cancelled);
         }
         let ids: Vec<SampleId> = batch.iter().map(|p| p.id).collect();
@@ -223,14 +230,13 @@ pub fn export(
                 .collect::<anyhow::Result<Vec<_>>>()
         };
         let previous = std::mem::take(&mut ready);
-        let (written, produced) = rayon::join(
-            || write_batch(&mut sinks, previous, &mut done, total, progress, cancel),
-            produce,
-        );
+        let (written, produced) =
+            rayon::join(|| write_batch(&mut sinks, previous, progress), produce);
         written?;
         ready = produced?;
     }
-    write_batch(&mut sinks, ready, &mut done, total, progress, cancel)?;
+    write_batch(&mut sinks, ready, progress)?;
+    progress.finish();
 
     let mut files = Vec::new();
     for s in sinks {
@@ -263,7 +269,7 @@ pub fn export(
         serde_json::to_vec_pretty(&manifest).context("could not serialise the manifest")?;
     manifest_json.push(b'\n');
     staging.write_file("manifest.json", &manifest_json)?;
-    if cancel.load(Ordering::Relaxed) {
+    if progress.cancelled() {
         return Err(ExportError::Cancelled);
     }
     let out = staging.commit()?;
@@ -290,18 +296,14 @@ pub fn export(
 fn write_batch(
     sinks: &mut [sink::SplitSink],
     records: Vec<(usize, sink::Prepared)>,
-    done: &mut u64,
-    total: u64,
-    progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    progress: &dyn Progress,
 ) -> Result<(), ExportError> {
     for (split, record) in records {
-        if cancel.load(Ordering::Relaxed) {
+        if progress.cancelled() {
             return Err(ExportError::Cancelled);
         }
         sinks[split].write(record)?;
-        *done += 1;
-        progress(*done, total);
+        progress.advance(1);
     }
     Ok(())
 }

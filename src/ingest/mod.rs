@@ -13,9 +13,10 @@ mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
+
+use crate::progress::Progress;
 use serde::Serialize;
 
 use crate::project::{
@@ -83,14 +84,14 @@ struct Candidate {
 /// Imports image files, folders (walked recursively; their images are recognised by
 /// content) and CSV / TSV / JSON Lines files (rows; only when named explicitly).
 ///
-/// `progress(done, total)` counts files and rows (the row total is estimated from line
-/// counts) and is called from any thread. Errors are returned only for failures of the
+/// `progress` counts files and rows (the row total is estimated from line counts) and is
+/// told from any thread. Errors are returned only for failures of the
 /// project file itself; everything wrong with the inputs is in the report.
 pub fn import(
     project: &mut Project,
     paths: &[PathBuf],
     options: &ImportOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     let own = OwnFiles::of(project);
@@ -132,20 +133,13 @@ pub fn import(
         .map(|(p, f)| table::estimate_rows(p, *f))
         .sum();
     let total = candidates.len() as u64 + rows;
-    let done = AtomicU64::new(0);
-    progress(0, total);
-
-    import_images(project, &candidates, options, &mut report, &|n| {
-        let d = done.fetch_add(n, Ordering::Relaxed) + n;
-        progress(d.min(total), total);
-    })?;
+    progress.start("Importing", total);
+    let tick = |n| progress.advance(n);
+    import_images(project, &candidates, options, &mut report, &tick)?;
     for (path, format) in &tables {
-        import_table(project, path, *format, options, &mut report, &|n| {
-            let d = done.fetch_add(n, Ordering::Relaxed) + n;
-            progress(d.min(total), total);
-        })?;
+        import_table(project, path, *format, options, &mut report, &tick)?;
     }
-    progress(total, total);
+    progress.finish();
     Ok(report)
 }
 

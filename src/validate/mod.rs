@@ -136,25 +136,7 @@ impl Default for Options {
     }
 }
 
-/// Receives progress of the long passes (reading and hashing image files) and may cancel
-/// the validation. Called from worker threads.
-pub trait Progress: Sync {
-    /// A pass over `total` items begins.
-    fn start(&self, _what: &str, _total: u64) {}
-    /// `n` more items are done.
-    fn advance(&self, _n: u64) {}
-    /// The pass is over.
-    fn finish(&self) {}
-    /// When true, validation stops at the next batch with an error.
-    fn cancelled(&self) -> bool {
-        false
-    }
-}
-
-/// Progress that nobody watches.
-pub struct NoProgress;
-
-impl Progress for NoProgress {}
+pub use crate::progress::{NoProgress, Progress};
 
 /// Runs every check over the whole project.
 pub fn validate(project: &Project, options: &Options) -> Result<Report> {

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod fixtures;
 pub mod images;
+pub mod progress;
 pub mod rng;
 pub mod window;
 
