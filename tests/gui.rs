@@ -195,6 +195,51 @@ fn multi_label_toggles_then_enter_commits() {
 }
 
 #[test]
+fn multi_label_toggles_are_saved_when_moving_away_and_undo_takes_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image_project(dir.path(), TaskKind::MultiLabel, 4, false);
+    let (cat, bird) = (class_id(&path, "cat"), class_id(&path, "bird"));
+    let mut h = open(&path, None);
+    let first = current(&h);
+    press(&mut h, Key::Num1);
+    press(&mut h, Key::Num3);
+    h.get_by_label_contains("2 selected, not saved");
+    let decided = |id| {
+        Project::open(&path)
+            .unwrap()
+            .decision_of(id, ANNOTATOR)
+            .unwrap()
+            .map(|d| {
+                let mut l = d.labels;
+                l.sort();
+                l
+            })
+    };
+    assert_eq!(decided(first), None, "toggling writes nothing");
+    // Right moves on, and the toggles become the decision.
+    press(&mut h, Key::ArrowRight);
+    assert_ne!(current(&h), first);
+    assert_eq!(decided(first), Some(vec![cat, bird]));
+    h.get_by_label_contains("Saved the 2 toggled classes");
+    assert!(h.query_by_label_contains("not saved").is_none());
+    // Back on it, the saved classes show as chosen and nothing is pending.
+    press(&mut h, Key::ArrowLeft);
+    assert_eq!(current(&h), first);
+    assert!(h.query_by_label_contains("not saved").is_none());
+    // Toggle one more, then open the grid: saved as well.
+    press(&mut h, Key::Num2);
+    h.get_by_label_contains("3 selected, not saved");
+    press(&mut h, Key::G);
+    assert_eq!(decided(first).map(|l| l.len()), Some(3));
+    press(&mut h, Key::G);
+    // Undo takes back one saved decision at a time.
+    press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    assert_eq!(decided(first), Some(vec![cat, bird]));
+    press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    assert_eq!(decided(first), None);
+}
+
+#[test]
 fn skip_exclude_with_reason_and_flag() {
     let dir = tempfile::tempdir().unwrap();
     let path = image_project(dir.path(), TaskKind::SingleLabel, 4, false);

@@ -52,6 +52,17 @@ pub fn takes(cmd: Command) -> bool {
     }
 }
 
+/// What to say when moving away saved `n` toggled classes.
+pub fn saved_note(n: usize, keymap: &Keymap) -> Option<String> {
+    (n > 0).then(|| {
+        let classes = if n == 1 { "class" } else { "classes" };
+        format!(
+            "Saved the {n} toggled {classes} on leaving the sample ({} undoes)",
+            keymap.label(Command::Undo)
+        )
+    })
+}
+
 /// Carries out a labeling action on the current sample; returns a message for the user.
 /// (The window handles the commands every view shares, and the exclude prompt.)
 pub fn apply(
@@ -65,10 +76,7 @@ pub fn apply(
             session.class_key(id)?;
             None
         }
-        Action::Open(id) => {
-            session.go_to(id)?;
-            None
-        }
+        Action::Open(id) => saved_note(session.move_to(id)?, keymap),
         Action::Command(cmd) => match cmd {
             Command::Commit => {
                 if session.task() != TaskKind::MultiLabel {
@@ -83,9 +91,9 @@ pub fn apply(
                 }
             }
             Command::Undo => (!session.undo()?).then(|| "Nothing left to undo".to_string()),
-            Command::Next => session.go_next().map(|()| None)?,
-            Command::Previous => session.go_previous().map(|()| None)?,
-            Command::NextUnlabeled => session.next_unlabeled().map(|()| None)?,
+            Command::Next => saved_note(session.go_next()?, keymap),
+            Command::Previous => saved_note(session.go_previous()?, keymap),
+            Command::NextUnlabeled => saved_note(session.next_unlabeled()?, keymap),
             Command::Skip => session.skip().map(|()| None)?,
             Command::Flag => Some(
                 if session.toggle_flag()? {
@@ -458,6 +466,18 @@ fn class_bar(
                     },
                 };
                 ui.label(state.size(15.0));
+                if let Some(pending) = session.unsaved() {
+                    let text = if pending.is_empty() {
+                        "Nothing selected, not saved".to_string()
+                    } else {
+                        format!(
+                            "{} selected, not saved: {} saves (moving on saves too)",
+                            pending.len(),
+                            keymap.label(Command::Commit)
+                        )
+                    };
+                    ui.label(RichText::new(text).color(theme::WARN).size(15.0));
+                }
                 if cur.flagged {
                     ui.label(RichText::new("Flagged for review").color(theme::WARN));
                 }
@@ -486,8 +506,10 @@ fn class_bar(
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let hint = if grid_mode {
                         format!(
-                            "Select samples (click, Shift/Ctrl+click, drag, Ctrl+A), then a class \
-                             key labels them all · Enter opens · {} back",
+                            "Click or {} opens a sample · Ctrl/Shift+click, drag or {} selects, \
+                             then a class key labels them all · {} back",
+                            keymap.label(Command::GridOpen),
+                            keymap.label(Command::SelectAll),
                             keymap.label(Command::ToggleGrid)
                         )
                     } else if multi {

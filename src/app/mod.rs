@@ -383,9 +383,12 @@ impl App {
     /// Back to the start screen. The project screen, and every job it owns, is dropped: a
     /// bulk label stops after the chunk it is writing.
     fn close_project(&mut self) -> Option<String> {
-        let p = self.project()?;
+        let p = self.project_mut()?;
         if p.export_running() {
             return Some("An export is running; cancel it first".into());
+        }
+        if let Err(e) = p.session.save_unsaved() {
+            return Some(format!("The toggled classes could not be saved: {e:#}"));
         }
         let note = p.bulk.as_ref().map(|b| {
             format!(
@@ -766,6 +769,8 @@ impl ProjectScreen {
         } else {
             to
         };
+        // Toggled classes are a decision in the making: leaving the sample's view keeps it.
+        let saved = self.session.save_unsaved()?;
         self.view = match to {
             ViewKind::Label => View::Label,
             ViewKind::Grid => {
@@ -785,7 +790,7 @@ impl ProjectScreen {
                 ctx,
             ))),
         };
-        Ok(None)
+        Ok((saved > 0).then(|| format!("Saved the {saved} toggled classes of the sample")))
     }
 
     /// Leaves the export view for the grid, filtered to the samples of one finding.
@@ -821,7 +826,7 @@ impl ProjectScreen {
 
     /// Shows sample `id` in the labeling view.
     fn open_sample(&mut self, id: crate::project::SampleId) -> anyhow::Result<Option<String>> {
-        self.session.go_to(id)?;
+        self.session.move_to(id)?;
         self.view = View::Label;
         Ok(None)
     }

@@ -449,7 +449,62 @@ impl Session {
         Ok(true)
     }
 
-    pub fn go_next(&mut self) -> Result<()> {
+    /// Multi-label: the classes toggled on the current sample when they differ from its
+    /// saved decision ("2 selected, not saved").
+    pub fn unsaved(&self) -> Option<&[ClassId]> {
+        let cur = self.current.as_ref()?;
+        if self.task() != TaskKind::MultiLabel {
+            return None;
+        }
+        let mut saved: Vec<ClassId> = cur
+            .decision
+            .as_ref()
+            .filter(|d| d.status == crate::project::SampleStatus::Labeled)
+            .map(|d| d.labels.clone())
+            .unwrap_or_default();
+        let mut pending = self.pending.clone();
+        saved.sort_unstable();
+        pending.sort_unstable();
+        (saved != pending).then_some(self.pending.as_slice())
+    }
+
+    /// Multi-label: saves toggled classes that are not saved yet as the annotator's
+    /// decision on the current sample (one undoable event), before the view moves away
+    /// from it. Toggling every class off is not a decision: nothing is written then.
+    /// Returns how many classes were saved.
+    pub fn save_unsaved(&mut self) -> Result<usize> {
+        let (Some(id), Some(pending)) = (self.current_id(), self.unsaved()) else {
+            return Ok(0);
+        };
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let n = pending.len();
+        let ev =
+            NewEvent::label(id, &self.annotator, pending.to_vec()).with_spent_ms(self.spent_ms());
+        self.record_counted(ev)?;
+        self.session_decisions += 1;
+        // The saved decision is now the sample's own.
+        self.go_to(id)?;
+        Ok(n)
+    }
+
+    /// Shows `id` after saving toggled classes of the current sample (the user moves on:
+    /// from the grid, the review queue, a view switch).
+    pub fn move_to(&mut self, id: SampleId) -> Result<usize> {
+        let saved = self.save_unsaved()?;
+        self.go_to(id)?;
+        Ok(saved)
+    }
+
+    /// The next sample in import order (toggled classes are saved first).
+    pub fn go_next(&mut self) -> Result<usize> {
+        let saved = self.save_unsaved()?;
+        self.step_next()?;
+        Ok(saved)
+    }
+
+    fn step_next(&mut self) -> Result<()> {
         if let Some(id) = self.current_id()
             && let Some(next) = self.project.sample_ids_after(Some(id), 1)?.first()
         {
@@ -458,20 +513,25 @@ impl Session {
         Ok(())
     }
 
-    pub fn go_previous(&mut self) -> Result<()> {
+    /// The previous sample in import order (toggled classes are saved first).
+    pub fn go_previous(&mut self) -> Result<usize> {
+        let saved = self.save_unsaved()?;
         if let Some(id) = self.current_id()
             && let Some(prev) = self.project.previous_sample(id)?
         {
             self.go_to(prev)?;
         }
-        Ok(())
+        Ok(saved)
     }
 
-    pub fn next_unlabeled(&mut self) -> Result<()> {
-        match self.current_id() {
-            Some(id) => self.advance_from(id),
-            None => Ok(()),
+    /// The next sample this annotator has not decided on (toggled classes are saved
+    /// first).
+    pub fn next_unlabeled(&mut self) -> Result<usize> {
+        let saved = self.save_unsaved()?;
+        if let Some(id) = self.current_id() {
+            self.advance_from(id)?;
         }
+        Ok(saved)
     }
 
     /// The class with `id`, if it is offered for labeling.
