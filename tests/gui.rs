@@ -650,6 +650,54 @@ fn start_screen_offers_new_open_and_demo() {
     h.snapshot("start_screen");
 }
 
+/// On a desktop without a file-dialog service every path can be typed: the project to
+/// open, the samples and the project file of a new one, each checked as it is typed.
+#[test]
+fn paths_are_typed_checked_and_completed_without_a_file_dialog() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = image_project(dir.path(), TaskKind::SingleLabel, 2, false);
+    let mut h = harness(App::new(None, ANNOTATOR.into()));
+    h.run();
+    h.get_by_label("Open project…").click();
+    h.run();
+    // A partial path: said not to exist, and the folder's entries that continue it are
+    // offered; one click takes it.
+    let partial = dir.path().join("anim");
+    type_into(&mut h, "Project to open", &partial.display().to_string());
+    h.get_by_label_contains("does not exist");
+    h.get_by_label("animals.keylabel").click();
+    h.run();
+    h.get_by_label_contains("file of");
+    h.get_by_label("Open").click();
+    wait_until(&mut h, "the typed project to open", |a| {
+        a.session().is_some()
+    });
+    assert_eq!(
+        h.state().session().unwrap().project.path(),
+        existing.as_path()
+    );
+
+    // A new project from a typed folder of images: the project file is suggested beside it.
+    press_mod(&mut h, Modifiers::COMMAND, Key::W);
+    h.get_by_label("New project").click();
+    h.run();
+    let images = dir.path().join("images");
+    type_into(&mut h, "Samples", &images.display().to_string());
+    h.get_by_label_contains("folder with 2 entries");
+    let suggested = images.join("images.keylabel");
+    assert_eq!(
+        h.get_by_label("Project file").value().as_deref(),
+        Some(suggested.display().to_string().as_str())
+    );
+    type_into(&mut h, "Classes", "cat, dog");
+    h.get_by_label("Create project").click();
+    wait_until(&mut h, "the new project to open", |a| a.session().is_some());
+    assert_eq!(
+        Project::open(&suggested).unwrap().sample_count().unwrap(),
+        2
+    );
+}
+
 #[test]
 fn new_project_from_the_start_screen_is_created_and_opened() {
     let dir = tempfile::tempdir().unwrap();

@@ -283,7 +283,8 @@ fn export_view_validates_charts_and_exports_with_progress() {
         .unwrap()
         .export_mut()
         .unwrap()
-        .out = out.display().to_string();
+        .out
+        .text = out.display().to_string();
     // TFRecord (the default) offers shards; JSON Lines does not.
     h.get_by_label("Files per split");
     h.get_by_label("JSONL").click();
@@ -355,7 +356,8 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
         .unwrap()
         .export_mut()
         .unwrap()
-        .out = out.display().to_string();
+        .out
+        .text = out.display().to_string();
     h.get_by_label("Export dataset").click();
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();

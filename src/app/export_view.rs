@@ -14,6 +14,7 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 use super::commands::{Action, Command};
 use super::jobs::Job;
 use super::keymap::Keymap;
+use super::path_field::{PathField, Want};
 use super::theme;
 use crate::Project;
 use crate::export::{self, ExportError, ExportOptions, ExportSummary, Format};
@@ -50,11 +51,13 @@ pub struct ExportView {
     pub shards: u32,
     pub only_labeled: bool,
     pub force: bool,
-    pub out: String,
+    pub out: PathField,
     pub check: Option<Job<Result<Check, String>>>,
     pub checked: Option<Result<Check, String>>,
     pub running: Option<Running>,
     pub outcome: Option<Outcome>,
+    /// What asking the file manager to show the dataset gave.
+    pub opened: Option<Result<(), String>>,
 }
 
 impl ExportView {
@@ -73,11 +76,15 @@ impl ExportView {
             shards: 1,
             only_labeled: false,
             force: false,
-            out: out.display().to_string(),
+            out: PathField {
+                text: out.display().to_string(),
+                ..PathField::new(Want::NewFolder)
+            },
             check: None,
             checked: None,
             running: None,
             outcome: None,
+            opened: None,
         };
         view.start_check(ctx);
         view
@@ -119,13 +126,16 @@ impl ExportView {
                 return;
             }
         };
-        if self.out.trim().is_empty() {
-            self.outcome = Some(Outcome::Failed("Choose an output folder".into()));
-            return;
-        }
+        let out = match self.out.checked() {
+            Ok(out) => out,
+            Err(e) => {
+                self.outcome = Some(Outcome::Failed(format!("Output folder: {e}")));
+                return;
+            }
+        };
         let options = ExportOptions {
             format: self.format,
-            out: PathBuf::from(self.out.trim()),
+            out,
             splits,
             seed,
             gzip: self.gzip && self.format == Format::TfRecord,
@@ -222,6 +232,47 @@ fn check(
         classes,
         counts,
     })
+}
+
+/// A message of the core, in the window's words: its flags named as the export view's
+/// controls.
+fn window_terms(message: &str) -> String {
+    [
+        ("--only-labeled", "“Only labeled samples”"),
+        ("--force", "“Replace an earlier export in that folder”"),
+        ("--split", "Splits"),
+        ("--shards", "Files per split"),
+        ("--gzip", "GZIP"),
+    ]
+    .into_iter()
+    .fold(message.to_string(), |m, (flag, control)| {
+        m.replace(&format!("use {flag}"), &format!("tick {control}"))
+            .replace(&format!("with {flag}"), &format!("with {control}"))
+            .replace(flag, control)
+    })
+}
+
+/// Asks the system's file manager to show `folder`; when there is none, says where it is.
+fn open_folder(folder: &std::path::Path) -> Result<(), String> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(folder)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "No file manager could be started ({opener}: {e}); the dataset is in {}",
+                folder.display()
+            )
+        })
 }
 
 /// The commands the export view takes: it has no sample of its own, so only the ones
@@ -368,7 +419,9 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
             .on_hover_text("Leave unlabeled and skipped samples out")
             .changed();
         ui.add_space(6.0);
-        labeled_edit(ui, "Output folder", &mut view.out, "folder to create");
+        let label = ui.label(RichText::new("Output folder").color(theme::MUTED));
+        view.out
+            .show(ui, label.id, "Output folder", "folder to create");
         ui.checkbox(&mut view.force, "Replace an earlier export in that folder");
         if changed && view.check.is_none() {
             view.start_check(ctx.clone());
@@ -422,6 +475,16 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
                 RichText::new(format!("{} files, {records} records", s.files.len()))
                     .color(theme::MUTED),
             );
+            if ui
+                .button("Open folder")
+                .on_hover_text("Show the dataset in the system's file manager")
+                .clicked()
+            {
+                view.opened = Some(open_folder(&s.out));
+            }
+            if let Some(Err(e)) = &view.opened {
+                ui.add(egui::Label::new(RichText::new(e).color(theme::WARN)).wrap());
+            }
         }
         Some(Outcome::Invalid(r)) => {
             ui.label(
@@ -436,7 +499,7 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
             ui.label(RichText::new("Cancelled; nothing was written").color(theme::WARN));
         }
         Some(Outcome::Failed(e)) => {
-            ui.add(egui::Label::new(RichText::new(e).color(theme::ERROR)).wrap());
+            ui.add(egui::Label::new(RichText::new(window_terms(e)).color(theme::ERROR)).wrap());
         }
     }
 }
@@ -476,7 +539,7 @@ fn report_ui(ui: &mut egui::Ui, view: &ExportView) -> Option<(String, Vec<String
             ui.label(RichText::new(tag).color(color).strong());
             ui.label(RichText::new(&f.code).monospace());
             ui.label(format!("×{}", f.count));
-            ui.add(egui::Label::new(&f.message).wrap());
+            ui.add(egui::Label::new(window_terms(&f.message)).wrap());
         });
         if !f.samples.is_empty() {
             ui.horizontal(|ui| {
@@ -566,4 +629,25 @@ fn distribution_chart(ui: &mut egui::Ui, check: &Check) {
                 );
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_terms;
+
+    #[test]
+    fn core_messages_name_the_export_views_controls_instead_of_flags() {
+        assert_eq!(
+            window_terms(
+                "`ds` already exists; choose another folder, or use --force to replace it"
+            ),
+            "`ds` already exists; choose another folder, or tick “Replace an earlier export in \
+             that folder” to replace it"
+        );
+        assert_eq!(
+            window_terms("label it, or export with --only-labeled"),
+            "label it, or export with “Only labeled samples”"
+        );
+        assert!(!window_terms("--shards applies to TFRecord files only").contains("--"));
+    }
 }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod keymap;
 pub mod labeling;
 pub mod loader;
+pub mod path_field;
 pub mod review_view;
 pub mod screen;
 pub mod session;
@@ -167,7 +168,7 @@ impl App {
             persisted,
             settings_path,
             annotator,
-            screen: Screen::Start(start::StartScreen::default()),
+            screen: Screen::Start(Box::default()),
             overlay: Overlay::None,
             loader: None,
             toast: None,
@@ -397,7 +398,7 @@ impl App {
                 b.job.progress.text()
             )
         });
-        self.screen = Screen::Start(start::StartScreen::default());
+        self.screen = Screen::Start(Box::default());
         self.overlay = Overlay::None;
         note
     }
@@ -631,14 +632,6 @@ impl App {
     fn start_request(&mut self, req: start::Request) {
         match req {
             start::Request::Open(p) => self.open_project(&p),
-            start::Request::OpenDialog => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("keylabel project", &["keylabel", "db", "sqlite"])
-                    .pick_file()
-                {
-                    self.open_project(&p);
-                }
-            }
             start::Request::Demo => self.open_demo(),
             start::Request::Create(spec) => self.create_project(spec),
         }
@@ -697,7 +690,7 @@ impl App {
                 }
             }
             Some(Ok(Err(e)) | Err(e)) => {
-                self.screen = Screen::Start(start::StartScreen::default());
+                self.screen = Screen::Start(Box::default());
                 self.error(e);
             }
         }

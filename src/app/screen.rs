@@ -15,7 +15,7 @@ use super::{export_view, grid, history, labeling, review_view, start};
 
 /// Which screen fills the window.
 pub enum Screen {
-    Start(start::StartScreen),
+    Start(Box<start::StartScreen>),
     /// A project is being opened or created in the background.
     Busy(Job<Result<Opened, String>>),
     Project(Box<ProjectScreen>),

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::path_field::{PathField, Want};
 use super::theme;
 use crate::TaskKind;
 
@@ -9,7 +10,6 @@ use crate::TaskKind;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
     Open(PathBuf),
-    OpenDialog,
     Demo,
     Create(NewProject),
 }
@@ -25,30 +25,44 @@ pub struct NewProject {
     pub text_column: String,
 }
 
-/// The "New project" form.
+/// The start screen's forms: open a project, or make a new one.
 pub struct StartScreen {
     pub creating: bool,
-    pub source: Option<PathBuf>,
-    pub file: String,
+    /// The "Open project" row is shown.
+    pub opening: bool,
+    pub open: PathField,
+    /// A folder of images or a CSV / JSON Lines file (none: an empty project).
+    pub source: PathField,
+    pub file: PathField,
     pub classes: String,
     pub multi: bool,
     pub text_column: String,
     pub error: Option<String>,
+    /// The project file's path was filled in from the source, not typed.
+    file_suggested: bool,
+    open_error: Option<String>,
 }
 
 impl Default for StartScreen {
     fn default() -> Self {
         StartScreen {
             creating: false,
-            source: None,
-            file: String::new(),
+            opening: false,
+            open: PathField::new(Want::File).with_filter("keylabel project", PROJECT_EXTENSIONS),
+            source: PathField::new(Want::FolderOrFile),
+            file: PathField::new(Want::NewFile).with_filter("keylabel project", PROJECT_EXTENSIONS),
             classes: String::new(),
             multi: false,
             text_column: "text".into(),
             error: None,
+            file_suggested: false,
+            open_error: None,
         }
     }
 }
+
+/// Suffixes offered for project files in the file dialog.
+const PROJECT_EXTENSIONS: &[&str] = &["keylabel", "db", "sqlite"];
 
 /// The project file suggested for a source: `<folder>/<folder name>.keylabel`, or
 /// `<file's folder>/<file stem>.keylabel`.
@@ -69,9 +83,14 @@ pub fn suggested_file(source: &Path) -> PathBuf {
 }
 
 impl StartScreen {
-    fn set_source(&mut self, source: PathBuf) {
-        self.file = suggested_file(&source).display().to_string();
-        self.source = Some(source);
+    /// A new source suggests the project file beside it (until the user names one).
+    fn source_changed(&mut self) {
+        if let Ok(source) = self.source.checked()
+            && (self.file.text.is_empty() || self.file_suggested)
+        {
+            self.file.text = suggested_file(&source).display().to_string();
+            self.file_suggested = true;
+        }
     }
 
     /// Checks the form and turns it into a request.
@@ -85,12 +104,17 @@ impl StartScreen {
         if classes.is_empty() {
             return Err("type at least one class, e.g. “cat, dog, bird”".into());
         }
-        if self.file.trim().is_empty() {
-            return Err("choose where to save the project file".into());
-        }
+        let file = self
+            .file
+            .checked()
+            .map_err(|e| format!("project file: {e}"))?;
+        let sources = match self.source.path() {
+            None => Vec::new(),
+            Some(_) => vec![self.source.checked().map_err(|e| format!("samples: {e}"))?],
+        };
         Ok(NewProject {
-            file: PathBuf::from(self.file.trim()),
-            sources: self.source.iter().cloned().collect(),
+            file,
+            sources,
             classes,
             task: if self.multi {
                 TaskKind::MultiLabel
@@ -132,7 +156,7 @@ impl StartScreen {
                         .on_hover_text("Open an existing .keylabel project file")
                         .clicked()
                     {
-                        out = Some(Request::OpenDialog);
+                        self.opening = !self.opening;
                     }
                     if ui
                         .add(big("Try the demo"))
@@ -143,6 +167,11 @@ impl StartScreen {
                     }
                 });
                 ui.add_space(16.0);
+                if self.opening
+                    && let Some(r) = self.open_form(ui)
+                {
+                    out = Some(r);
+                }
                 if self.creating
                     && let Some(r) = self.new_project_form(ui)
                 {
@@ -171,6 +200,27 @@ impl StartScreen {
         out
     }
 
+    fn open_form(&mut self, ui: &mut egui::Ui) -> Option<Request> {
+        let mut out = None;
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            let label = ui.label("Project to open");
+            self.open
+                .show(ui, label.id, "Project to open", "/path/to/project.keylabel");
+            let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Open").clicked() || (enter && self.open.checked().is_ok()) {
+                match self.open.checked() {
+                    Ok(p) => out = Some(Request::Open(p)),
+                    Err(e) => self.open_error = Some(format!("project to open: {e}")),
+                }
+            }
+            if let Some(e) = &self.open_error {
+                ui.label(egui::RichText::new(e).color(theme::ERROR));
+            }
+        });
+        out
+    }
+
     fn new_project_form(&mut self, ui: &mut egui::Ui) -> Option<Request> {
         let mut out = None;
         egui::Frame::group(ui.style()).show(ui, |ui| {
@@ -179,36 +229,23 @@ impl StartScreen {
                 .num_columns(2)
                 .spacing([12.0, 10.0])
                 .show(ui, |ui| {
-                    ui.label("Samples");
-                    ui.horizontal(|ui| {
-                        if ui.button("Folder of images…").clicked()
-                            && let Some(dir) = rfd::FileDialog::new().pick_folder()
-                        {
-                            self.set_source(dir);
-                        }
-                        if ui.button("CSV / JSONL file…").clicked()
-                            && let Some(f) = rfd::FileDialog::new()
-                                .add_filter("Tables", &["csv", "jsonl", "ndjson"])
-                                .pick_file()
-                        {
-                            self.set_source(f);
-                        }
-                    });
-                    ui.end_row();
-                    ui.label("");
-                    let chosen = match &self.source {
-                        Some(s) => s.display().to_string(),
-                        None => "nothing chosen yet".into(),
-                    };
-                    ui.label(egui::RichText::new(chosen).color(theme::MUTED));
+                    let label = ui.label("Samples");
+                    if self.source.show(
+                        ui,
+                        label.id,
+                        "Samples",
+                        "a folder of images, or a CSV / JSON Lines file",
+                    ) {
+                        self.source_changed();
+                    }
                     ui.end_row();
                     let label = ui.label("Project file");
-                    ui.add(
-                        egui::TextEdit::singleline(&mut self.file)
-                            .hint_text("/path/to/project.keylabel")
-                            .desired_width(420.0),
-                    )
-                    .labelled_by(label.id);
+                    if self
+                        .file
+                        .show(ui, label.id, "Project file", "/path/to/project.keylabel")
+                    {
+                        self.file_suggested = false;
+                    }
                     ui.end_row();
                     let label = ui.label("Classes");
                     ui.add(
@@ -218,7 +255,7 @@ impl StartScreen {
                     )
                     .labelled_by(label.id);
                     ui.end_row();
-                    if self.source.as_ref().is_some_and(|s| s.is_file()) {
+                    if self.source.path().is_some_and(|s| s.is_file()) {
                         let label = ui.label("Text column");
                         ui.add(
                             egui::TextEdit::singleline(&mut self.text_column)

@@ -145,9 +145,9 @@ pub(super) fn check(
                 Severity::Error,
                 disagreeing_count,
                 format!(
-                    "{} annotators who disagree and no review decision; review them \
-                     (`keylabel review`, or the review queue in the window), or change the \
-                     consensus policy",
+                    "{} annotators who disagree and no review decision; decide them in the \
+                     window's review view (R), or change the consensus policy (`keylabel \
+                     settings set consensus majority`)",
                     plural(disagreeing_count, "sample has", "samples have")
                 ),
             )
