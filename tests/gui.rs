@@ -723,6 +723,55 @@ fn new_project_from_the_start_screen_is_created_and_opened() {
     assert_eq!(names, ["cat", "dog"]);
     assert_eq!(project.task(), TaskKind::MultiLabel);
     h.get_by_label("This project has no samples yet");
+    assert!(
+        h.query_by_label_contains("Every sample is decided")
+            .is_none(),
+        "an empty project is not a finished one"
+    );
+
+    // The empty project is no dead end: import into it, and edit its classes.
+    let images = dir.path().join("later");
+    std::fs::create_dir(&images).unwrap();
+    for i in 0..3 {
+        write_image(&images.join(format!("pic {i}.png")), 64, 48, i);
+    }
+    h.get_by_label_contains("Import samples…").click();
+    h.run();
+    type_into(&mut h, "Samples to add", &images.display().to_string());
+    h.get_by_label("Import").click();
+    wait_until(&mut h, "the import", |a| {
+        a.project().is_some_and(|p| p.import.is_none())
+            && a.session().is_some_and(|s| s.current.is_some())
+    });
+    h.get_by_label_contains("Imported 3 samples");
+    assert_eq!(Project::open(&file).unwrap().sample_count().unwrap(), 3);
+    assert_eq!(h.state().session().unwrap().counts.total, 3);
+    type_into(&mut h, "New class", "bird");
+    h.get_by_label("Add class").click();
+    h.run();
+    h.get_by_label_contains("Added “bird” (key 3)");
+    h.get_by_label("Archive “dog”").click();
+    h.run();
+    let classes: Vec<String> = Project::open(&file)
+        .unwrap()
+        .active_classes()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(classes, ["cat", "bird"]);
+    let names: Vec<String> = h
+        .state()
+        .session()
+        .unwrap()
+        .classes
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["cat", "bird"], "the class bar follows");
+    h.get_by_label("Close (Esc)").click();
+    h.run();
+    assert!(matches!(h.state().overlay, keylabel::app::Overlay::None));
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub enum Command {
     Export,
     /// Show or hide the current sample's history panel.
     History,
+    /// The project dialog: import samples, add, rename and archive classes.
+    ManageProject,
     /// Review: send the sample back to the annotation queue.
     SendBack,
     /// Review: accept the label of the first (second, …) annotator shown.
@@ -96,6 +98,8 @@ impl Command {
     pub fn toolbar_text(self) -> &'static str {
         match self {
             Command::CloseProject => "Close",
+            Command::NextUnlabeled => "Unlabeled",
+            Command::CheatSheet => "Keys",
             other => other.text(),
         }
     }
@@ -121,6 +125,7 @@ impl Command {
             Command::Review => "Review",
             Command::Export => "Export",
             Command::History => "History",
+            Command::ManageProject => "Project",
             Command::SendBack => "Send back",
             Command::AcceptAnnotator1 => "Accept annotator 1",
             Command::AcceptAnnotator2 => "Accept annotator 2",
@@ -162,6 +167,7 @@ impl Command {
             }
             Command::Export => "Validate the project and export the dataset",
             Command::History => "Show every event of the current sample",
+            Command::ManageProject => "Import more samples; add, rename or archive classes",
             Command::SendBack => "Review: send the sample back to the annotators",
             Command::AcceptAnnotator1 => "Review: make the first annotator's label final",
             Command::AcceptAnnotator2 => "Review: make the second annotator's label final",
@@ -203,6 +209,7 @@ impl Command {
             Command::Review => vec![k(Key::R)],
             Command::Export => vec![k(Key::E)],
             Command::History => vec![k(Key::H)],
+            Command::ManageProject => vec![k(Key::P)],
             Command::SendBack => vec![k(Key::B)],
             Command::AcceptAnnotator1 => vec![Shortcut::shift(Key::Num1)],
             Command::AcceptAnnotator2 => vec![Shortcut::shift(Key::Num2)],

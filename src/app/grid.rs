@@ -53,6 +53,7 @@ pub fn takes(cmd: Command) -> bool {
         | Command::Review
         | Command::Export
         | Command::History
+        | Command::ManageProject
         | Command::CheatSheet
         | Command::Settings
         | Command::CloseProject => true,

@@ -30,6 +30,7 @@ pub fn takes(cmd: Command) -> bool {
         | Command::Review
         | Command::Export
         | Command::History
+        | Command::ManageProject
         | Command::CheatSheet
         | Command::Settings
         | Command::CloseProject => true,
@@ -254,7 +255,23 @@ pub fn show(
             }
             match &session.current {
                 None => {
-                    centered(ui, "This project has no samples yet", theme::MUTED);
+                    ui.vertical_centered(|ui| {
+                        ui.add_space(ui.available_height() * 0.35);
+                        ui.label(
+                            RichText::new("This project has no samples yet")
+                                .size(20.0)
+                                .color(theme::MUTED),
+                        );
+                        ui.add_space(8.0);
+                        let key = keymap.label(Command::ManageProject);
+                        if ui
+                            .button(RichText::new(format!("Import samples…  {key}")).size(17.0))
+                            .on_hover_text(Command::ManageProject.tooltip())
+                            .clicked()
+                        {
+                            actions.push(Action::Command(Command::ManageProject));
+                        }
+                    });
                 }
                 Some(cur) if cur.sample.kind == SampleKind::Text => {
                     text_sample(ui, cur.sample.text.as_deref().unwrap_or(""));
@@ -265,17 +282,11 @@ pub fn show(
                     }
                 }
             }
-            if session.finished {
+            if session.finished && session.counts.total > 0 {
                 finished_banner(ui, keymap);
             }
         });
     actions
-}
-
-fn centered(ui: &mut egui::Ui, text: &str, color: Color32) {
-    ui.centered_and_justified(|ui| {
-        ui.label(RichText::new(text).size(20.0).color(color));
-    });
 }
 
 fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
@@ -376,7 +387,12 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
                     tool_button(ui, keymap, cmd, actions);
                 }
                 ui.separator();
-                for cmd in [Command::Review, Command::History, Command::Export] {
+                for cmd in [
+                    Command::Review,
+                    Command::History,
+                    Command::Export,
+                    Command::ManageProject,
+                ] {
                     tool_button(ui, keymap, cmd, actions);
                 }
                 ui.separator();

@@ -20,6 +20,7 @@ pub mod keymap;
 pub mod labeling;
 pub mod loader;
 pub mod path_field;
+pub mod project_dialog;
 pub mod review_view;
 pub mod screen;
 pub mod session;
@@ -104,6 +105,8 @@ pub enum Overlay {
     Settings(settings_view::SettingsView),
     /// Exclude prompt, with the reason typed so far.
     Exclude(String),
+    /// Import samples, edit classes.
+    Project(project_dialog::ProjectDialog),
 }
 
 /// A message shown for a few seconds.
@@ -343,6 +346,10 @@ impl App {
                     return Ok(None);
                 }
                 Command::CloseProject => return Ok(self.close_project()),
+                Command::ManageProject => {
+                    self.overlay = Overlay::Project(project_dialog::ProjectDialog::default());
+                    return Ok(None);
+                }
                 Command::Exclude => {
                     let reason = self.current_image_error().map(|_| "unreadable".to_string());
                     self.overlay = Overlay::Exclude(reason.unwrap_or_default());
@@ -532,6 +539,7 @@ impl App {
         }
         self.poll_opening(&ctx);
         self.poll_bulk(&ctx);
+        self.poll_import(&ctx);
         self.update_title(&ctx);
 
         // Keys first: a decision is written and the next sample chosen before this frame
@@ -599,6 +607,10 @@ impl App {
             .session()
             .map(|s| s.classes.clone())
             .unwrap_or_default();
+        let importing = self
+            .project()
+            .and_then(|p| p.import.as_ref())
+            .map(|j| std::sync::Arc::clone(&j.progress));
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::CheatSheet => {
@@ -610,6 +622,12 @@ impl App {
                 let reqs = view.show(ctx, &self.persisted.keymap, &classes);
                 for r in reqs {
                     self.apply_settings_request(r);
+                }
+            }
+            Overlay::Project(dialog) => {
+                let requests = dialog.show(ctx, &classes, importing.as_deref());
+                for r in requests {
+                    self.apply_project_request(r);
                 }
             }
             Overlay::Exclude(reason) => match labeling::exclude_prompt(ctx, reason) {
@@ -626,6 +644,108 @@ impl App {
                 Some(false) => self.overlay = Overlay::None,
                 None => {}
             },
+        }
+    }
+
+    /// Carries out what the project dialog asked for; its outcome is said in the dialog.
+    fn apply_project_request(&mut self, req: project_dialog::Request) {
+        use project_dialog::Request;
+        let ctx = self.ctx.clone();
+        let annotator = self.annotator.clone();
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let result: Result<String, String> = match req {
+            Request::Close => {
+                self.overlay = Overlay::None;
+                return;
+            }
+            Request::Import {
+                source,
+                text_column,
+                labels_from_folders,
+            } => {
+                let path = p.session.project.path().to_path_buf();
+                let what = format!("Importing {}", source.display());
+                p.import = Some(Job::spawn(what, ctx, move |progress| {
+                    let options = crate::ingest::ImportOptions {
+                        text_column,
+                        labels_from_folders,
+                        annotator,
+                        ..Default::default()
+                    };
+                    let mut project = Project::open(&path).map_err(|e| format!("{e:#}"))?;
+                    crate::ingest::import(&mut project, &[source], &options, progress)
+                        .map_err(|e| format!("{e:#}"))
+                }));
+                return;
+            }
+            Request::AddClass(name) => {
+                p.session
+                    .project
+                    .add_class(&name, None, None)
+                    .map(|c| match c.key {
+                        Some(k) => format!("Added “{}” (key {k})", c.name),
+                        None => {
+                            format!("Added “{}” (no free key: give it one in Settings)", c.name)
+                        }
+                    })
+            }
+            Request::Rename { old, new } => p
+                .session
+                .project
+                .rename_class(&old, &new)
+                .map(|_| format!("Renamed “{old}” to “{new}”")),
+            Request::Archive(name) => p
+                .session
+                .project
+                .archive_class(&name)
+                .map(|_| format!("Archived “{name}”; its labels stay in the history")),
+        }
+        .map_err(|e| format!("{e:#}"));
+        let reloaded = p.session.reload_classes().map_err(|e| format!("{e:#}"));
+        p.grid.invalidate();
+        if let Overlay::Project(dialog) = &mut self.overlay {
+            if result.is_ok() {
+                dialog.new_class.clear();
+                dialog.names.clear();
+            }
+            dialog.message = Some(match result.and_then(|m| reloaded.map(|()| m)) {
+                Ok(m) => (m, true),
+                Err(e) => (e, false),
+            });
+        }
+    }
+
+    /// Picks up an import into the open project when it is done.
+    fn poll_import(&mut self, ctx: &egui::Context) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let Some(job) = &p.import else {
+            return;
+        };
+        let Some(result) = job.poll() else {
+            ctx.request_repaint_after(Duration::from_millis(100));
+            return;
+        };
+        p.import = None;
+        let outcome = result.and_then(|r| r).and_then(|report| {
+            p.session
+                .after_import()
+                .map(|()| report)
+                .map_err(|e| format!("{e:#}"))
+        });
+        p.grid.invalidate();
+        p.image.reset();
+        let message = match outcome {
+            Ok(report) => (import_note(&report), true),
+            Err(e) => (format!("Import failed: {e}"), false),
+        };
+        match &mut self.overlay {
+            Overlay::Project(dialog) => dialog.message = Some(message),
+            _ if message.1 => self.info(message.0),
+            _ => self.error(message.0),
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ProjectScreen {
     /// A large grid selection being labeled on a background thread. Dropped (and so
     /// cancelled between chunks) with the project.
     pub bulk: Option<BulkLabel>,
+    /// Samples being imported into the project on a background thread.
+    pub import: Option<Job<Result<crate::ingest::ImportReport, String>>>,
 }
 
 /// A bulk label running on its own thread and connection.
@@ -135,6 +137,7 @@ impl ProjectScreen {
             image: labeling::ViewState::default(),
             history: None,
             bulk: None,
+            import: None,
         }
     }
 

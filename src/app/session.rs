@@ -114,6 +114,22 @@ impl Session {
         self.current.as_ref().map(|c| c.sample.id)
     }
 
+    /// Catches up after samples were added to the project (an import from the window):
+    /// counts and classes are read again, and a session that had nothing to show goes to
+    /// the first sample to decide.
+    pub fn after_import(&mut self) -> Result<()> {
+        self.counts = Counts::read(&self.project, &self.annotator)?;
+        self.reload_classes()?;
+        let next = self.project.next_for_annotator(&self.annotator, None)?;
+        if let Some(next) = next
+            && (self.current.is_none() || self.finished)
+        {
+            self.finished = false;
+            self.go_to(next)?;
+        }
+        Ok(())
+    }
+
     /// Re-reads the class list (after a hotkey change).
     pub fn reload_classes(&mut self) -> Result<()> {
         self.classes = self.project.active_classes()?;
