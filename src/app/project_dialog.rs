@@ -124,7 +124,7 @@ impl ProjectDialog {
                         ui.painter()
                             .rect_filled(rect, 3.0, theme::parse_color(&c.color));
                         let name = self.names.entry(c.id).or_insert_with(|| c.name.clone());
-                        ui.add(egui::TextEdit::singleline(name).desired_width(220.0))
+                        ui.add_sized([220.0, 22.0], egui::TextEdit::singleline(name))
                             .on_hover_text(format!("New name for “{}”", c.name));
                         let changed = name.trim() != c.name && !name.trim().is_empty();
                         if ui
