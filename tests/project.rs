@@ -712,3 +712,31 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
         }
     }
 }
+
+/// `backup` copies every committed label, also those still in the write-ahead log while
+/// the window (here: an open project) holds the file, and refuses to overwrite.
+#[test]
+fn backup_copies_every_committed_event_while_the_project_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut p) = project_with(dir.path(), 5, TaskKind::SingleLabel);
+    let cat = class_id(&p, "cat");
+    for id in 1..=5 {
+        p.record(NewEvent::label(id, "alice", vec![cat])).unwrap();
+    }
+    let wal = dir.path().join("p.keylabel-wal");
+    assert!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0,
+        "the labels are (also) in the write-ahead log"
+    );
+    let copy = dir.path().join("copy.keylabel");
+    let cli = crate::common::cli().project(&path);
+    cli.ok(&["backup", copy.to_str().unwrap()]);
+    drop(p);
+    let copied = Project::open(&copy).unwrap();
+    assert_eq!(copied.history(None).unwrap().len(), 5);
+    assert_eq!(copied.status().unwrap().labeled, 5);
+    copied.integrity_check().unwrap();
+    let again = cli.run(&["backup", copy.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}

@@ -65,6 +65,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Add the events of other copies of this project.
     Merge(MergeArgs),
+    /// Write a complete copy of the project file, safe while the window has it open.
+    Backup(BackupArgs),
     /// Check the whole project before export.
     Validate(ValidateArgs),
     /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
@@ -181,6 +183,12 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The copy to write (refused when it exists).
+    pub dest: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Other copies of this project.
     #[arg(required = true)]
@@ -271,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status(a) => project_cmds::status(&cli, a),
         Command::History(a) => project_cmds::history(&cli, a),
         Command::Merge(a) => project_cmds::merge(&cli, a),
+        Command::Backup(a) => project_cmds::backup(&cli, a),
         Command::Validate(a) => export::validate(&cli, a),
         Command::Export(a) => export::export(&cli, a),
         Command::Agreement(a) => review::agreement(&cli, a),

@@ -174,6 +174,13 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Exit(0))
 }
 
+pub fn backup(cli: &Cli, args: &super::BackupArgs) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    project.backup_to(&args.dest)?;
+    println!("{}", args.dest.display());
+    Ok(Outcome::Exit(0))
+}
+
 pub fn merge(cli: &Cli, args: &MergeArgs) -> anyhow::Result<Outcome> {
     let mut project = open(cli)?;
     for other in &args.others {

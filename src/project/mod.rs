@@ -292,6 +292,29 @@ impl Project {
         Ok(())
     }
 
+    /// Writes a complete, consistent copy of the project to `dest` (SQLite's `VACUUM
+    /// INTO`): every committed write, also those still in the write-ahead log, while other
+    /// connections (the window) go on. A copy made with `cp` of the file alone misses
+    /// those. Refuses an existing `dest`; a failed copy leaves nothing at `dest`.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(ProjectError::Invalid(format!(
+                "`{}` exists already; name a new file for the copy",
+                dest.display()
+            ))
+            .into());
+        }
+        let text = dest
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("`{}` is not a UTF-8 path", dest.display()))?;
+        if let Err(e) = self.conn.execute("VACUUM INTO ?1", [text]) {
+            let _ = std::fs::remove_file(dest);
+            return Err(anyhow::Error::new(e)
+                .context(format!("could not write the copy `{}`", dest.display())));
+        }
+        Ok(())
+    }
+
     /// Folds the write-ahead log back into the project file, so that the file alone holds
     /// every committed write (before it is copied or moved by other means than
     /// [`Project::backup_to`]).
