@@ -467,3 +467,60 @@ fn toggle_key(
 ) -> Key {
     keymap.shortcuts(cmd)[0].key
 }
+
+/// A review decision updates the class bar's counts and the annotator table at once, and
+/// `Ctrl+Z` takes it back: the sample returns to the queue and is shown.
+#[test]
+fn review_decisions_update_the_figures_and_can_be_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = disagreeing(dir.path());
+    let mut h = open(&path, REVIEWER);
+    let count = |h: &Harness<'_, App>, class| {
+        h.state()
+            .session()
+            .unwrap()
+            .counts
+            .per_class
+            .get(&class)
+            .copied()
+            .unwrap_or(0)
+    };
+    let reviews = |h: &Harness<'_, App>| -> u64 {
+        let view = h.state().project().unwrap().review().unwrap();
+        view.stats.as_ref().unwrap().iter().map(|a| a.reviews).sum()
+    };
+    press(&mut h, Key::R);
+    // Sample 0: alice said positive, bob negative; both count in the class bar.
+    let (positive, negative) = (count(&h, c[0]), count(&h, c[1]));
+    assert_eq!(reviews(&h), 0);
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num2); // accept bob: negative
+    assert_eq!(
+        count(&h, c[0]),
+        positive - 1,
+        "positive no longer counted on it"
+    );
+    assert_eq!(count(&h, c[1]), negative);
+    assert_eq!(
+        reviews(&h),
+        1,
+        "the annotator table counts the review at once"
+    );
+    assert_eq!(current(&h), s[1]);
+
+    press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    assert_eq!(current(&h), s[0], "undo shows the sample again");
+    let view = h.state().project().unwrap().review().unwrap();
+    assert_eq!(view.items.len(), 3, "and it is back in the queue");
+    assert_eq!(view.current().map(|i| i.sample), Some(s[0]));
+    assert_eq!(count(&h, c[0]), positive);
+    assert_eq!(reviews(&h), 0);
+    let p = Project::open(&path).unwrap();
+    assert_eq!(p.review_decision(s[0]).unwrap(), None);
+    let history = p.history(Some(s[0])).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.kind == EventKind::Review && e.undone)
+    );
+    assert!(history.iter().any(|e| e.kind == EventKind::Undo));
+}

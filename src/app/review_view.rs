@@ -46,6 +46,11 @@ impl ReviewView {
         })
     }
 
+    /// Reads the per-annotator statistics again (after a decision changed them).
+    pub fn refresh_stats(&mut self, project: &Project) {
+        self.stats = annotator_stats(project).map_err(|e| format!("{e:#}"));
+    }
+
     pub fn current(&self) -> Option<&ReviewItem> {
         self.items.get(self.index)
     }
@@ -55,6 +60,7 @@ impl ReviewView {
 pub fn takes(cmd: Command) -> bool {
     match cmd {
         Command::Commit
+        | Command::Undo
         | Command::Next
         | Command::Previous
         | Command::NextUnlabeled
@@ -71,8 +77,7 @@ pub fn takes(cmd: Command) -> bool {
         | Command::CheatSheet
         | Command::Settings
         | Command::CloseProject => true,
-        Command::Undo
-        | Command::Skip
+        Command::Skip
         | Command::Exclude
         | Command::Flag
         | Command::AcceptSuggestion
@@ -101,6 +106,9 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
     };
     let reviewer = session.annotator.clone();
     let multi = session.task() == TaskKind::MultiLabel;
+    if action == Action::Command(Command::Undo) {
+        return undo(session, view);
+    }
     let Some(item) = view.current().cloned() else {
         return Ok(None);
     };
@@ -114,14 +122,18 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
                 }
                 return Ok(None);
             }
-            queue::set_label(&mut session.project, item.sample, &reviewer, &[id])?;
+            session.write_on(item.sample, |p| {
+                queue::set_label(p, item.sample, &reviewer, &[id])
+            })?;
             let name = class_name(&session.classes, id);
             format!("{}: set to “{name}”", item.name)
         }
         Action::Command(Command::Commit) if multi => {
             let mut labels = view.pending.clone();
             labels.sort_unstable();
-            queue::set_label(&mut session.project, item.sample, &reviewer, &labels)?;
+            session.write_on(item.sample, |p| {
+                queue::set_label(p, item.sample, &reviewer, &labels)
+            })?;
             format!("{}: labels set", item.name)
         }
         Action::Command(Command::Commit) => {
@@ -138,11 +150,13 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
                     d.annotator
                 )));
             }
-            queue::accept(&mut session.project, item.sample, &reviewer, &d.annotator)?;
+            session.write_on(item.sample, |p| {
+                queue::accept(p, item.sample, &reviewer, &d.annotator)
+            })?;
             format!("{}: accepted the label of {}", item.name, d.annotator)
         }
         Action::Command(Command::SendBack) => {
-            queue::send_back(&mut session.project, item.sample, &reviewer)?;
+            session.write_on(item.sample, |p| queue::send_back(p, item.sample, &reviewer))?;
             format!("{}: sent back to the annotators", item.name)
         }
         Action::Command(Command::Next | Command::NextUnlabeled) => {
@@ -167,8 +181,36 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
     }
     view.decided += 1;
     view.pending.clear();
+    view.refresh_stats(&session.project);
     show_current(session, view)?;
     Ok(Some(message))
+}
+
+/// Takes back the reviewer's last decision: the queue is read again (the sample is back
+/// in it) and shows that sample.
+fn undo(session: &mut Session, view: &mut ReviewView) -> anyhow::Result<Option<String>> {
+    let reviewer = session.annotator.clone();
+    let Some((_, sample)) = session.project.last_undoable(&reviewer)? else {
+        return Ok(Some("Nothing left to undo".into()));
+    };
+    session.write_on(sample, |p| p.undo_last(&reviewer))?;
+    let fresh = ReviewView::open(&session.project)?;
+    view.items = fresh.items;
+    view.stats = fresh.stats;
+    view.decided = view.decided.saturating_sub(1);
+    view.pending.clear();
+    view.index = view
+        .items
+        .iter()
+        .position(|i| i.sample == sample)
+        .unwrap_or(0);
+    session.go_to(sample)?;
+    let name = session
+        .current
+        .as_ref()
+        .map(|c| c.sample.name.clone())
+        .unwrap_or_default();
+    Ok(Some(format!("{name}: your last decision is undone")))
 }
 
 /// Makes the session show the review view's current sample (its image, its history).

@@ -257,6 +257,23 @@ impl Session {
         }
     }
 
+    /// Runs a write on `sample` made outside the session's own calls (a review decision),
+    /// keeping `done` and the class counts exact, so that the class bar never shows stale
+    /// figures.
+    pub fn write_on<T>(
+        &mut self,
+        sample: SampleId,
+        write: impl FnOnce(&mut Project) -> Result<T>,
+    ) -> Result<T> {
+        let had = self.project.decision_of(sample, &self.annotator)?.is_some();
+        let before = self.counted_classes(sample)?;
+        let out = write(&mut self.project)?;
+        let has = self.project.decision_of(sample, &self.annotator)?.is_some();
+        let after = self.counted_classes(sample)?;
+        self.apply_delta(had, has, &before, &after);
+        Ok(out)
+    }
+
     /// Writes one event, keeping `done` and the class counts exact.
     fn record_counted(&mut self, ev: NewEvent) -> Result<()> {
         let id = ev.sample;

@@ -43,7 +43,7 @@ pub struct AnnotatorStats {
     pub kappa_items: u64,
     /// The most frequent (given, final) pairs where the two differ, most frequent first.
     pub confused: Vec<ConfusedPair>,
-    /// Reviewer decisions recorded under this name.
+    /// Reviewer decisions recorded under this name (not counting undone ones).
     pub reviews: u64,
 }
 
@@ -213,7 +213,9 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
         }
     }
     let mut stmt = project.conn().prepare(
-        "SELECT annotator, count(*) FROM events WHERE kind = 'review' GROUP BY annotator",
+        "SELECT e.annotator, count(*) FROM events e WHERE e.kind = 'review' \
+         AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+         GROUP BY e.annotator",
     )?;
     let reviews = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
