@@ -118,7 +118,7 @@ fn class_key_labels_commits_and_advances() {
     assert!(project.decision_of(second, ANNOTATOR).unwrap().is_none());
     project.integrity_check().unwrap();
     assert_eq!(h.state().session().unwrap().counts.done, 1);
-    h.get_by_label_contains("1 / 4 done");
+    h.get_by_label_contains("1 / 4 decided");
     h.get_by_label("#2 of 4");
     press(&mut h, Key::ArrowLeft);
     h.get_by_label("#1 of 4");

@@ -366,9 +366,12 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
                     ui.add(
                         egui::ProgressBar::new(frac)
                             .desired_width(180.0)
-                            .text(format!("{done} / {total} done")),
+                            .text(format!("{done} / {total} decided")),
                     )
-                    .on_hover_text("Samples you have decided on (labeled, skipped or excluded)");
+                    .on_hover_text(
+                        "Samples you have decided on: labeled, skipped (to come back to) or \
+                         excluded",
+                    );
                 });
             });
             ui.add_space(4.0);
@@ -458,8 +461,10 @@ fn class_bar(
     egui::Panel::bottom("class_bar")
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 10)))
         .show(ui, |ui| {
-            // What this annotator decided, and what to do next.
+            // What this annotator decided, and what to do next. One height whatever it
+            // holds, so the image above does not rescale when a suggestion appears.
             ui.horizontal(|ui| {
+                ui.set_min_height(30.0);
                 let state = match &cur.decision {
                     None => RichText::new("Not decided yet").color(theme::MUTED),
                     Some(d) => match d.status {

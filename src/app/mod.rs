@@ -846,11 +846,21 @@ impl App {
             (t.text.clone(), theme::TEXT)
         };
         egui::Area::new(egui::Id::unique("toast"))
-            .anchor(egui::Align2::CENTER_TOP, [0.0, 96.0])
+            // Low in the window, above the class bar: the sample stays in view.
+            .anchor(egui::Align2::CENTER_BOTTOM, [0.0, -112.0])
             .interactable(false)
             .show(ctx, |ui| {
+                // Wide enough to read a long message in a few lines, never a narrow column.
+                let width = (ctx.content_rect().width() - 80.0).clamp(240.0, 900.0);
+                ui.set_max_width(width);
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.label(egui::RichText::new(text).color(color).size(17.0));
+                    ui.set_max_width(width);
+                    // An area sizes itself from its last frame: ask for the room the text
+                    // needs at once (about 8.5 points a character at this size).
+                    ui.set_min_width((text.chars().count() as f32 * 8.5).min(width));
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(text).color(color).size(17.0)).wrap(),
+                    );
                 });
             });
     }
