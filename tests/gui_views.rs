@@ -524,3 +524,46 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
     );
     assert!(history.iter().any(|e| e.kind == EventKind::Undo));
 }
+
+/// A table row's other columns are shown in the file's order (not by name), in labeling
+/// and beside the text in the review view.
+#[test]
+fn a_rows_columns_are_shown_in_the_files_order_also_to_the_reviewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.keylabel");
+    std::fs::write(
+        dir.path().join("rows.csv"),
+        "zeta,text,alpha,mid\nlast col first,Great phone,7,middle\nz2,Broken on arrival,3,m2\n",
+    )
+    .unwrap();
+    let cli = crate::common::cli().project(&path);
+    cli.ok(&["init", "--classes", "positive,negative"]);
+    cli.ok(&["import", dir.path().join("rows.csv").to_str().unwrap()]);
+    {
+        let mut p = Project::open(&path).unwrap();
+        let c: Vec<ClassId> = p.classes().unwrap().iter().map(|c| c.id).collect();
+        let first = p
+            .sample_ids(&keylabel::project::SampleQuery::default(), 0, 1)
+            .unwrap()[0];
+        p.record(NewEvent::label(first, "alice", vec![c[0]]))
+            .unwrap();
+        p.record(NewEvent::label(first, "bob", vec![c[1]])).unwrap();
+    }
+    let mut h = open(&path, REVIEWER);
+    let order = |h: &Harness<'_, App>| -> Vec<String> {
+        let s = h.state().session().unwrap();
+        let sample = &s.current.as_ref().unwrap().sample;
+        s.columns_of(sample)
+            .into_iter()
+            .map(|(k, _)| k.to_string())
+            .collect()
+    };
+    // The reviewer labels the second row (the first has its two annotators).
+    assert_eq!(order(&h), ["zeta", "alpha", "mid"]);
+    h.get_by_label("z2");
+    press(&mut h, Key::R);
+    assert_eq!(h.state().view_kind(), Some(ViewKind::Review));
+    h.get_by_label("Great phone");
+    h.get_by_label("last col first");
+    h.get_by_label("middle");
+}

@@ -442,7 +442,9 @@ fn csv_rows_keep_typed_features_and_bad_rows_are_reported() {
     assert!(p.sample_by_name("reviews.csv#5").unwrap().is_none());
     assert_eq!(
         p.setting_value("table_schema").unwrap(),
-        Some(json!({"text_column": "review", "id_column": null}))
+        Some(json!({"text_column": "review", "id_column": null,
+            "columns": ["stars", "price", "sku", "note"]})),
+        "the other columns are kept in the file's order"
     );
 
     // Importing again adds nothing.
@@ -502,7 +504,7 @@ fn id_column_names_rows_and_identical_rows_are_duplicates() {
     assert_eq!(Value::Object(s.features.unwrap()), json!({"score": 1}));
     assert_eq!(
         p.setting_value("table_schema").unwrap(),
-        Some(json!({"text_column": "text", "id_column": "id"}))
+        Some(json!({"text_column": "text", "id_column": "id", "columns": ["score"]}))
     );
     p.integrity_check().unwrap();
 }

@@ -637,18 +637,7 @@ fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
                     ui.add(egui::Label::new(v).wrap_mode(egui::TextWrapMode::Wrap));
                     ui.add_space(4.0);
                 };
-                if let Some(features) = &s.features
-                    && !features.is_empty()
-                {
-                    ui.label(RichText::new("Columns").strong());
-                    ui.add_space(4.0);
-                    for (k, v) in features {
-                        let v = match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        row(ui, k, v);
-                    }
+                if columns_list(ui, session, s) {
                     ui.add_space(10.0);
                 }
                 if show_info {
@@ -674,6 +663,27 @@ fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
                 }
             });
         });
+}
+
+/// A table row's other columns, in the file's order, under a "Columns" heading; returns
+/// whether there were any.
+pub fn columns_list(ui: &mut egui::Ui, session: &Session, sample: &crate::project::Sample) -> bool {
+    let columns = session.columns_of(sample);
+    if columns.is_empty() {
+        return false;
+    }
+    ui.label(RichText::new("Columns").strong());
+    ui.add_space(4.0);
+    for (k, v) in columns {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        ui.label(RichText::new(k).color(theme::MUTED).size(13.0));
+        ui.add(egui::Label::new(v).wrap_mode(egui::TextWrapMode::Wrap));
+        ui.add_space(4.0);
+    }
+    true
 }
 
 fn text_sample(ui: &mut egui::Ui, text: &str) {

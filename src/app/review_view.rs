@@ -334,6 +334,16 @@ pub fn show(
                 return;
             };
             if cur.sample.kind == SampleKind::Text {
+                // The row's other columns beside its text, as in labeling.
+                if cur.sample.features.as_ref().is_some_and(|f| !f.is_empty()) {
+                    egui::Panel::right("review_columns")
+                        .default_size(320.0)
+                        .frame(theme::panel_frame(egui::Margin::same(12)))
+                        .show(ui, |ui| {
+                            egui::ScrollArea::vertical()
+                                .show(ui, |ui| labeling::columns_list(ui, session, &cur.sample));
+                        });
+                }
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     egui::Frame::NONE
                         .inner_margin(egui::Margin::symmetric(48, 24))

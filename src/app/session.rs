@@ -73,12 +73,15 @@ pub struct Session {
     window: BTreeMap<SampleId, Sample>,
     /// Set when the queue is empty: everything is decided.
     pub finished: bool,
+    /// Table rows' columns in their file's order (see [`Session::columns_of`]).
+    pub columns: Vec<String>,
 }
 
 impl Session {
     /// Starts labeling at the first sample this annotator has not decided on (or the first
     /// sample when all are decided).
     pub fn new(project: Project, annotator: String, counts: Counts) -> Result<Session> {
+        let project_columns = project.feature_columns()?;
         let start = project.next_for_annotator(&annotator, None)?;
         let mut s = Session {
             blind: project.settings()?.is_blind(),
@@ -93,6 +96,7 @@ impl Session {
             session_decisions: 0,
             window: BTreeMap::new(),
             finished: false,
+            columns: project_columns,
         };
         match start {
             Some(id) => s.go_to(id)?,
@@ -120,6 +124,7 @@ impl Session {
     pub fn after_import(&mut self) -> Result<()> {
         self.counts = Counts::read(&self.project, &self.annotator)?;
         self.reload_classes()?;
+        self.columns = self.project.feature_columns()?;
         let next = self.project.next_for_annotator(&self.annotator, None)?;
         if let Some(next) = next
             && (self.current.is_none() || self.finished)
@@ -565,6 +570,27 @@ impl Session {
             self.advance_from(id)?;
         }
         Ok(saved)
+    }
+
+    /// A sample's other columns in their file's order (columns the file did not order, as
+    /// from JSON Lines, after them by name).
+    pub fn columns_of<'a>(&self, sample: &'a Sample) -> Vec<(&'a str, &'a serde_json::Value)> {
+        let Some(features) = &sample.features else {
+            return Vec::new();
+        };
+        let mut out: Vec<(&str, &serde_json::Value)> = self
+            .columns
+            .iter()
+            .filter_map(|c| features.get_key_value(c.as_str()))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        out.extend(
+            features
+                .iter()
+                .filter(|(k, _)| !self.columns.contains(k))
+                .map(|(k, v)| (k.as_str(), v)),
+        );
+        out
     }
 
     /// The class with `id`, if it is offered for labeling.

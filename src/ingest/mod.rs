@@ -371,12 +371,21 @@ fn import_table(
         report.unreadable.extend(chunk.bad);
         if !chunk.rows.is_empty() {
             if !schema_saved {
-                // The export names the text feature after the column it came from.
+                // The export names the text feature after the column it came from; the
+                // window shows the other columns in the file's order (kept across files:
+                // a later file's new columns come after).
+                let mut columns = project.feature_columns()?;
+                for c in &chunk.columns {
+                    if !columns.contains(c) {
+                        columns.push(c.clone());
+                    }
+                }
                 project.set_setting_value(
                     "table_schema",
                     &serde_json::json!({
                         "text_column": options.text_column,
                         "id_column": options.id_column,
+                        "columns": columns,
                     }),
                 )?;
                 schema_saved = true;

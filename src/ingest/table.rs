@@ -71,6 +71,8 @@ pub(crate) struct Chunk {
     pub rows: Vec<NewSample>,
     pub bad: Vec<Unreadable>,
     pub read: u64,
+    /// The feature columns in the file's order (CSV; in the first chunk only).
+    pub columns: Vec<String>,
 }
 
 /// Reads `path` and sends its rows in batches. A problem with the whole file (cannot be
@@ -247,6 +249,12 @@ fn read_csv(
         })?),
     };
 
+    rows.chunk.columns = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != text_col && Some(*i) != id_col)
+        .map(|(_, n)| n.clone())
+        .collect();
     let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
     loop {

@@ -89,6 +89,17 @@ impl Settings {
 }
 
 impl Project {
+    /// A table import's feature columns in the order of its file (empty for images and
+    /// JSON Lines, whose objects keep no order).
+    pub fn feature_columns(&self) -> Result<Vec<String>> {
+        Ok(self
+            .setting_value("table_schema")?
+            .and_then(|v| serde_json::from_value(v.get("columns")?.clone()).ok())
+            .unwrap_or_default())
+    }
+}
+
+impl Project {
     pub fn settings(&self) -> Result<Settings> {
         let json: Option<String> = self
             .conn
