@@ -866,6 +866,13 @@ fn agreement_json(a: &Agreement) -> Value {
     Value::Object(o)
 }
 
+/// Serialised as the document `agreement --json` prints (see [`AgreementReport::to_json`]).
+impl serde::Serialize for AgreementReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 impl AgreementReport {
     /// The JSON document `agreement --json` prints. Undefined values are `null` with a
     /// `reason` next to them (`percent_agreement_reason` for the top-level number).
@@ -927,119 +934,6 @@ impl AgreementReport {
             o.insert("confusion".into(), Value::Array(conf));
         }
         Value::Object(o)
-    }
-
-    /// A readable table for the terminal.
-    pub fn to_text(&self) -> String {
-        use std::fmt::Write;
-        let fmt = |m: &Measure| match m {
-            Ok(v) => format!("{v:>8.4}"),
-            Err(u) => format!("   undefined: {}", u.reason()),
-        };
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "Agreement over {} labeled samples, {} annotators{}",
-            self.items,
-            self.annotators.len(),
-            if self.task == TaskKind::MultiLabel {
-                " (multi-label: one-vs-rest decisions per class, pooled)"
-            } else {
-                ""
-            }
-        );
-        let _ = writeln!(
-            s,
-            "  {:<22}{}   over {} samples with 2+ labels",
-            "percent agreement",
-            fmt(&self.percent_agreement.value),
-            self.percent_agreement.items
-        );
-        let _ = writeln!(
-            s,
-            "  {:<22}{}   over {} samples with {} labels each",
-            "Fleiss' kappa",
-            fmt(&self.fleiss_kappa.value),
-            self.fleiss_kappa.items,
-            self.fleiss_kappa.raters
-        );
-        let _ = writeln!(
-            s,
-            "  {:<22}{}   over {} samples with 2+ labels (nominal)",
-            "Krippendorff's alpha",
-            fmt(&self.krippendorff_alpha.value),
-            self.krippendorff_alpha.items
-        );
-        if !self.cohen_kappa.is_empty() {
-            let w = self
-                .annotators
-                .iter()
-                .map(|a| a.chars().count())
-                .max()
-                .unwrap_or(1)
-                .max(9);
-            let _ = writeln!(s, "\nCohen's kappa per pair");
-            let _ = writeln!(
-                s,
-                "  {:<w$}  {:<w$}  {:>9}  {:>8}",
-                "a", "b", "samples", "kappa"
-            );
-            for p in &self.cohen_kappa {
-                let _ = writeln!(
-                    s,
-                    "  {:<w$}  {:<w$}  {:>9}  {}",
-                    p.a,
-                    p.b,
-                    p.items,
-                    fmt(&p.kappa)
-                );
-            }
-        }
-        if let Some(bc) = &self.by_class {
-            let _ = writeln!(s, "\nKrippendorff's alpha per class (one-vs-rest)");
-            for c in &bc.alpha {
-                let _ = writeln!(
-                    s,
-                    "  {:<24}{}   over {} samples",
-                    c.class,
-                    fmt(&c.alpha.value),
-                    c.alpha.items
-                );
-            }
-            for c in &bc.confusion {
-                let _ = writeln!(
-                    s,
-                    "\nConfusion {} (rows) vs {} (columns){}, {} samples",
-                    c.a,
-                    c.b,
-                    c.class
-                        .as_ref()
-                        .map(|n| format!(", class {n}"))
-                        .unwrap_or_default(),
-                    c.items
-                );
-                let w = c
-                    .labels
-                    .iter()
-                    .map(|l| l.chars().count())
-                    .max()
-                    .unwrap_or(1)
-                    .max(6);
-                let mut header = format!("  {:<w$}", "");
-                for l in &c.labels {
-                    let _ = write!(header, " {l:>w$}");
-                }
-                let _ = writeln!(s, "{header}");
-                for (l, row) in c.labels.iter().zip(&c.matrix) {
-                    let mut line = format!("  {l:<w$}");
-                    for v in row {
-                        let _ = write!(line, " {v:>w$}");
-                    }
-                    let _ = writeln!(s, "{line}");
-                }
-            }
-        }
-        s
     }
 }
 
