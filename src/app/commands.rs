@@ -8,6 +8,7 @@
 use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use super::keymap::Shortcut;
+use super::screen::ViewKind;
 use crate::project::ClassId;
 
 /// A fixed command (class commands come from the project, see [`Action::Class`]).
@@ -78,6 +79,52 @@ impl Command {
         Command::AcceptAnnotator3,
         Command::AcceptAnnotator4,
     ];
+
+    /// The views that act on this command: the one routing table of the window (each
+    /// view's [`ViewKind::takes`] reads it). Exhaustive, so a new command must say where
+    /// it works.
+    pub fn views(self) -> &'static [ViewKind] {
+        use ViewKind::{Export, Grid, Label, Review};
+        const EVERY_VIEW: &[ViewKind] = &[Label, Grid, Review, Export];
+        match self {
+            // Moving through samples and committing: the sample views.
+            Command::Commit | Command::Next | Command::Previous | Command::NextUnlabeled => {
+                &[Label, Review]
+            }
+            Command::Undo => &[Label, Grid, Review],
+            Command::Skip
+            | Command::Exclude
+            | Command::Flag
+            | Command::AcceptSuggestion
+            | Command::ZoomFit
+            | Command::ToggleInfo => &[Label],
+            // Switching views, dialogs, leaving: everywhere.
+            Command::ToggleGrid
+            | Command::Review
+            | Command::Export
+            | Command::History
+            | Command::ManageProject
+            | Command::CheatSheet
+            | Command::Settings
+            | Command::CloseProject => EVERY_VIEW,
+            Command::SendBack
+            | Command::AcceptAnnotator1
+            | Command::AcceptAnnotator2
+            | Command::AcceptAnnotator3
+            | Command::AcceptAnnotator4 => &[Review],
+            Command::GridLeft
+            | Command::GridRight
+            | Command::GridUp
+            | Command::GridDown
+            | Command::GridExtendLeft
+            | Command::GridExtendRight
+            | Command::GridExtendUp
+            | Command::GridExtendDown
+            | Command::GridOpen
+            | Command::SelectAll
+            | Command::ClearSelection => &[Grid],
+        }
+    }
 
     /// Every command, in the order of the cheat sheet.
     pub fn all() -> impl Iterator<Item = Command> {

@@ -275,48 +275,6 @@ fn open_folder(folder: &std::path::Path) -> Result<(), String> {
         })
 }
 
-/// The commands the export view takes: it has no sample of its own, so only the ones
-/// every view shares; labeling keys here say where they work.
-pub fn takes(cmd: Command) -> bool {
-    match cmd {
-        Command::ToggleGrid
-        | Command::Review
-        | Command::Export
-        | Command::History
-        | Command::ManageProject
-        | Command::CheatSheet
-        | Command::Settings
-        | Command::CloseProject => true,
-        Command::Commit
-        | Command::Undo
-        | Command::Next
-        | Command::Previous
-        | Command::NextUnlabeled
-        | Command::Skip
-        | Command::Exclude
-        | Command::Flag
-        | Command::AcceptSuggestion
-        | Command::ZoomFit
-        | Command::ToggleInfo
-        | Command::SendBack
-        | Command::AcceptAnnotator1
-        | Command::AcceptAnnotator2
-        | Command::AcceptAnnotator3
-        | Command::AcceptAnnotator4
-        | Command::GridLeft
-        | Command::GridRight
-        | Command::GridUp
-        | Command::GridDown
-        | Command::GridExtendLeft
-        | Command::GridExtendRight
-        | Command::GridExtendUp
-        | Command::GridExtendDown
-        | Command::GridOpen
-        | Command::SelectAll
-        | Command::ClearSelection => false,
-    }
-}
-
 /// What the export view's controls asked for in one frame.
 pub struct Shown {
     pub actions: Vec<Action>,

@@ -34,47 +34,6 @@ const GAP: f32 = 8.0;
 /// Height of the caption under a thumbnail.
 const CAPTION: f32 = 18.0;
 
-/// The commands the grid view takes; a class key labels the selection.
-pub fn takes(cmd: Command) -> bool {
-    match cmd {
-        Command::GridLeft
-        | Command::GridRight
-        | Command::GridUp
-        | Command::GridDown
-        | Command::GridExtendLeft
-        | Command::GridExtendRight
-        | Command::GridExtendUp
-        | Command::GridExtendDown
-        | Command::GridOpen
-        | Command::SelectAll
-        | Command::ClearSelection
-        | Command::Undo => true,
-        Command::ToggleGrid
-        | Command::Review
-        | Command::Export
-        | Command::History
-        | Command::ManageProject
-        | Command::CheatSheet
-        | Command::Settings
-        | Command::CloseProject => true,
-        Command::Commit
-        | Command::Next
-        | Command::Previous
-        | Command::NextUnlabeled
-        | Command::Skip
-        | Command::Exclude
-        | Command::Flag
-        | Command::AcceptSuggestion
-        | Command::ZoomFit
-        | Command::ToggleInfo
-        | Command::SendBack
-        | Command::AcceptAnnotator1
-        | Command::AcceptAnnotator2
-        | Command::AcceptAnnotator3
-        | Command::AcceptAnnotator4 => false,
-    }
-}
-
 /// What the grid asks the window to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GridAction {

@@ -12,47 +12,6 @@ use super::theme;
 use crate::TaskKind;
 use crate::project::{SampleKind, SampleStatus};
 
-/// The commands the labeling view takes; a class key labels (or toggles) the sample.
-pub fn takes(cmd: Command) -> bool {
-    match cmd {
-        Command::Commit
-        | Command::Undo
-        | Command::Next
-        | Command::Previous
-        | Command::NextUnlabeled
-        | Command::Skip
-        | Command::Exclude
-        | Command::Flag
-        | Command::AcceptSuggestion
-        | Command::ZoomFit
-        | Command::ToggleInfo => true,
-        Command::ToggleGrid
-        | Command::Review
-        | Command::Export
-        | Command::History
-        | Command::ManageProject
-        | Command::CheatSheet
-        | Command::Settings
-        | Command::CloseProject => true,
-        Command::SendBack
-        | Command::AcceptAnnotator1
-        | Command::AcceptAnnotator2
-        | Command::AcceptAnnotator3
-        | Command::AcceptAnnotator4
-        | Command::GridLeft
-        | Command::GridRight
-        | Command::GridUp
-        | Command::GridDown
-        | Command::GridExtendLeft
-        | Command::GridExtendRight
-        | Command::GridExtendUp
-        | Command::GridExtendDown
-        | Command::GridOpen
-        | Command::SelectAll
-        | Command::ClearSelection => false,
-    }
-}
-
 /// What to say when moving away saved `n` toggled classes.
 pub fn saved_note(n: usize, keymap: &Keymap) -> Option<String> {
     (n > 0).then(|| {

@@ -4,8 +4,8 @@
 //! Structure (after rerun's viewer): every user action is a [`commands::Command`] (or a
 //! class of the project); keys, buttons and menus only *send* [`commands::Action`]s, and
 //! [`App::apply`] is the one place that carries them out. What fills the window is one
-//! value, [`Screen`]; an open project shows exactly one [`View`], and each view's routing
-//! function (`takes`) decides which commands it acts on. State saved between runs
+//! value, [`Screen`]; an open project shows exactly one [`View`], and one routing table
+//! ([`commands::Command::views`]) says which views act on each command. State saved between runs
 //! ([`state::Persisted`]) is kept apart from runtime state; background work
 //! ([`jobs::Job`]) is polled each frame, never waited for, and belongs to the screen it
 //! was started from.

@@ -56,47 +56,6 @@ impl ReviewView {
     }
 }
 
-/// The commands the review view takes; a class key sets another label.
-pub fn takes(cmd: Command) -> bool {
-    match cmd {
-        Command::Commit
-        | Command::Undo
-        | Command::Next
-        | Command::Previous
-        | Command::NextUnlabeled
-        | Command::SendBack
-        | Command::AcceptAnnotator1
-        | Command::AcceptAnnotator2
-        | Command::AcceptAnnotator3
-        | Command::AcceptAnnotator4 => true,
-        Command::ToggleGrid
-        | Command::Review
-        | Command::Export
-        | Command::History
-        | Command::ManageProject
-        | Command::CheatSheet
-        | Command::Settings
-        | Command::CloseProject => true,
-        Command::Skip
-        | Command::Exclude
-        | Command::Flag
-        | Command::AcceptSuggestion
-        | Command::ZoomFit
-        | Command::ToggleInfo
-        | Command::GridLeft
-        | Command::GridRight
-        | Command::GridUp
-        | Command::GridDown
-        | Command::GridExtendLeft
-        | Command::GridExtendRight
-        | Command::GridExtendUp
-        | Command::GridExtendDown
-        | Command::GridOpen
-        | Command::SelectAll
-        | Command::ClearSelection => false,
-    }
-}
-
 /// Carries out a review action on the queue's current sample; returns a message for the
 /// user.
 pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<String>> {

@@ -85,14 +85,9 @@ impl View {
 }
 
 impl ViewKind {
-    /// Whether this view acts on `cmd`. Each view's own routing function decides.
+    /// Whether this view acts on `cmd` (see [`Command::views`]).
     pub fn takes(self, cmd: Command) -> bool {
-        match self {
-            ViewKind::Label => labeling::takes(cmd),
-            ViewKind::Grid => grid::takes(cmd),
-            ViewKind::Review => review_view::takes(cmd),
-            ViewKind::Export => export_view::takes(cmd),
-        }
+        cmd.views().contains(&self)
     }
 
     /// Whether a class key means something here (label, label the selection, set the

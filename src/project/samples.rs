@@ -113,17 +113,7 @@ pub(super) const SAMPLE_COLUMNS: &str =
 pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
     let id: i64 = r.get(0)?;
     let row = format!("sample {id}");
-    let features = r
-        .get::<_, Option<String>>(11)?
-        .map(|f| {
-            serde_json::from_str(&f).map_err(|_| stored::UnknownValue {
-                table: "samples",
-                row: row.clone(),
-                what: "the feature columns",
-                value: f,
-            })
-        })
-        .transpose()?;
+    let features = stored::features(r.get(11)?, &row)?;
     Ok(Sample {
         id,
         kind: stored::get(r, 1, "samples", &row)?,
@@ -696,17 +686,7 @@ impl Project {
             let row = format!("sample {id}");
             let kind: SampleKind = stored::get(r, 2, "samples", &row).map_err(stored::lift)?;
             let features = match kind {
-                SampleKind::Text => r
-                    .get::<_, Option<String>>(8)?
-                    .map(|f| {
-                        serde_json::from_str(&f).map_err(|_| stored::UnknownValue {
-                            table: "samples",
-                            row: row.clone(),
-                            what: "the feature columns",
-                            value: f,
-                        })
-                    })
-                    .transpose()?,
+                SampleKind::Text => stored::features(r.get(8)?, &row)?,
                 SampleKind::Image => None,
             };
             let status: Option<SampleStatus> =

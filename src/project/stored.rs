@@ -129,6 +129,22 @@ pub(crate) fn labels(
     })
 }
 
+/// A table row's stored feature columns (a JSON object), when it has them.
+pub(crate) fn features(
+    json: Option<String>,
+    row: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, UnknownValue> {
+    json.map(|f| {
+        serde_json::from_str(&f).map_err(|_| UnknownValue {
+            table: "samples",
+            row: row.to_string(),
+            what: "the feature columns",
+            value: f,
+        })
+    })
+    .transpose()
+}
+
 /// The stored text of a label list: sorted, without repeats.
 pub(crate) fn labels_to_json(labels: &[ClassId]) -> String {
     let mut sorted: Vec<ClassId> = labels.to_vec();
