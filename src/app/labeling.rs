@@ -698,18 +698,18 @@ fn image_sample(
         } => {
             let ppp = ui.ctx().pixels_per_point();
             let orig = Vec2::new(original_size[0] as f32, original_size[1] as f32);
-            let base = if view.one_to_one {
-                1.0 / ppp
-            } else {
-                let avail = rect.shrink(8.0).size();
-                (avail.x / orig.x).min(avail.y / orig.y)
-            };
+            let avail = rect.shrink(8.0).size();
+            let fit = (avail.x / orig.x).min(avail.y / orig.y);
+            let base = if view.one_to_one { 1.0 / ppp } else { fit };
+            // Zooming out stops where the whole image fits; further out only shrinks it
+            // into a corner of the window.
+            let min_zoom = (fit / base).min(1.0);
             // Wheel zoom around the pointer; drag to pan; double-click to reset.
             if response.hovered() {
                 let scroll = ui.input(|i| i.smooth_scroll_delta.y + i.zoom_delta().ln() * 200.0);
                 if scroll.abs() > 0.0 {
                     let factor = (scroll / 200.0).exp();
-                    let new_zoom = (view.zoom * factor).clamp(0.1, 64.0);
+                    let new_zoom = (view.zoom * factor).clamp(min_zoom, 64.0);
                     let f = new_zoom / view.zoom;
                     if let Some(p) = response.hover_pos() {
                         let from_center = p - rect.center() - view.pan;
@@ -726,6 +726,7 @@ fn image_sample(
             }
             view.drawn = Some(key.sample);
             let size = orig * base * view.zoom;
+            view.pan = clamp_pan(view.pan, size, rect.size());
             let img_rect = Rect::from_center_size(rect.center() + view.pan, size);
             ui.painter().with_clip_rect(rect).image(
                 texture.id(),
@@ -746,6 +747,13 @@ fn image_sample(
             }
         }
     }
+}
+
+/// Keeps a zoomed image over the view: an image smaller than the view stays centred on
+/// that axis, a larger one cannot be dragged past its edges (no drifting off-centre).
+fn clamp_pan(pan: Vec2, image: Vec2, view: Vec2) -> Vec2 {
+    let room = ((image - view) / 2.0).max(Vec2::ZERO);
+    Vec2::new(pan.x.clamp(-room.x, room.x), pan.y.clamp(-room.y, room.y))
 }
 
 /// The exclude prompt. `Some(true)`: confirmed, `Some(false)`: cancelled.
@@ -816,5 +824,30 @@ fn human_bytes(b: u64) -> String {
         format!("{:.1} KB", b as f64 / 1024.0)
     } else {
         format!("{b} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp_pan;
+    use egui::Vec2;
+
+    #[test]
+    fn a_zoomed_image_stays_over_the_view() {
+        let view = Vec2::new(800.0, 600.0);
+        // Smaller than the view: centred, whatever the drag.
+        assert_eq!(
+            clamp_pan(Vec2::new(300.0, -50.0), Vec2::new(400.0, 300.0), view),
+            Vec2::ZERO
+        );
+        // Larger: dragged at most to its edges.
+        assert_eq!(
+            clamp_pan(Vec2::new(900.0, -900.0), Vec2::new(1600.0, 1200.0), view),
+            Vec2::new(400.0, -300.0)
+        );
+        assert_eq!(
+            clamp_pan(Vec2::new(10.0, 20.0), Vec2::new(1600.0, 1200.0), view),
+            Vec2::new(10.0, 20.0)
+        );
     }
 }
