@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use strum::EnumIter;
 
-use super::stored::{self, StoredEnum, labels_to_json};
+use super::stored::{self, labels_to_json};
 use super::{ClassId, Project, ProjectError, Result, SampleId, SampleStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
@@ -38,20 +38,6 @@ pub enum EventKind {
     SendBack,
     /// Withdraws the event named in `target`.
     Undo,
-}
-
-impl StoredEnum for EventKind {
-    const WHAT: &'static str = "the event kind";
-    fn as_str(self) -> &'static str {
-        EventKind::as_str(self)
-    }
-}
-
-impl StoredEnum for Source {
-    const WHAT: &'static str = "the event source";
-    fn as_str(self) -> &'static str {
-        Source::as_str(self)
-    }
 }
 
 impl EventKind {

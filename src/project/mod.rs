@@ -80,13 +80,6 @@ pub enum TaskKind {
     MultiLabel,
 }
 
-impl stored::StoredEnum for TaskKind {
-    const WHAT: &'static str = "the task";
-    fn as_str(self) -> &'static str {
-        TaskKind::as_str(self)
-    }
-}
-
 impl TaskKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,20 +8,6 @@ use strum::EnumIter;
 use super::stored::{self, StoredEnum};
 use super::{Project, Result, events::now_rfc3339};
 
-impl StoredEnum for SampleKind {
-    const WHAT: &'static str = "the sample kind";
-    fn as_str(self) -> &'static str {
-        SampleKind::as_str(self)
-    }
-}
-
-impl StoredEnum for SampleStatus {
-    const WHAT: &'static str = "the sample status";
-    fn as_str(self) -> &'static str {
-        SampleStatus::as_str(self)
-    }
-}
-
 pub type SampleId = i64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]

@@ -60,9 +60,16 @@ pub trait StoredEnum: Sized + Copy + IntoEnumIterator + 'static {
     }
 }
 
-/// Implements `ToSql` / `FromSql` for a [`StoredEnum`].
+/// Makes an enum with an `as_str` a [`StoredEnum`] named `$what`, with `ToSql` / `FromSql`.
 macro_rules! stored_enum {
-    ($ty:ty) => {
+    ($ty:ty, $what:literal) => {
+        impl StoredEnum for $ty {
+            const WHAT: &'static str = $what;
+            fn as_str(self) -> &'static str {
+                <$ty>::as_str(self)
+            }
+        }
+
         impl ToSql for $ty {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::from(StoredEnum::as_str(*self)))
@@ -83,11 +90,11 @@ macro_rules! stored_enum {
     };
 }
 
-stored_enum!(super::EventKind);
-stored_enum!(super::Source);
-stored_enum!(super::SampleKind);
-stored_enum!(super::SampleStatus);
-stored_enum!(super::TaskKind);
+stored_enum!(super::EventKind, "the event kind");
+stored_enum!(super::Source, "the event source");
+stored_enum!(super::SampleKind, "the sample kind");
+stored_enum!(super::SampleStatus, "the sample status");
+stored_enum!(super::TaskKind, "the task");
 
 /// Column `idx` of `r`, naming `table` and `row` when the stored value is not understood.
 pub(crate) fn get<T: FromSql>(
