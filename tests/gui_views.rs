@@ -278,13 +278,7 @@ fn export_view_validates_charts_and_exports_with_progress() {
         .type_text(&format!("{}", out.display()));
     h.run();
     // The field held the default folder; keep only what was typed.
-    h.state_mut()
-        .project_mut()
-        .unwrap()
-        .export_mut()
-        .unwrap()
-        .out
-        .text = out.display().to_string();
+    set_export_folder(&mut h, &out);
     // TFRecord (the default) offers shards; JSON Lines does not.
     h.get_by_label("Files per split");
     h.get_by_label("JSONL").click();
@@ -351,13 +345,7 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     });
     h.get_by_label("UNRESOLVED_DISAGREEMENTS");
     let out = dir.path().join("never");
-    h.state_mut()
-        .project_mut()
-        .unwrap()
-        .export_mut()
-        .unwrap()
-        .out
-        .text = out.display().to_string();
+    set_export_folder(&mut h, &out);
     h.get_by_label("Export dataset").click();
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();
@@ -372,6 +360,17 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     ));
     assert!(!out.exists());
     h.get_by_label_contains("nothing was written");
+}
+
+/// Sets the export view's output folder, as typing the whole path would.
+fn set_export_folder(h: &mut Harness<'_, App>, out: &Path) {
+    h.state_mut()
+        .project_mut()
+        .unwrap()
+        .export_mut()
+        .unwrap()
+        .out
+        .text = out.display().to_string();
 }
 
 /// Every event in the project file (withdrawn ones too).

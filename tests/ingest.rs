@@ -11,6 +11,7 @@ use image::ImageFormat;
 use keylabel::ingest::{self, ImportOptions, ImportReport};
 use keylabel::project::{EventKind, SampleKind, SampleQuery, Source};
 use keylabel::{Project, TaskKind};
+use keylabel_testkit::cli::json_of;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -59,17 +60,6 @@ fn keylabel(dir: &Path, args: &[&str]) -> Output {
         .annotator("cli-user")
         .project("p.keylabel")
         .run(args)
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 /// A PNG whose header claims `w`×`h` pixels, with valid chunk CRCs and a tiny body: a few

@@ -76,10 +76,7 @@ impl ExportView {
             shards: 1,
             only_labeled: false,
             force: false,
-            out: PathField {
-                text: out.display().to_string(),
-                ..PathField::new(Want::NewFolder)
-            },
+            out: PathField::new(Want::NewFolder).with_text(out.display().to_string()),
             check: None,
             checked: None,
             running: None,

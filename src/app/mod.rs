@@ -106,7 +106,7 @@ pub enum Overlay {
     /// Exclude prompt, with the reason typed so far.
     Exclude(String),
     /// Import samples, edit classes.
-    Project(project_dialog::ProjectDialog),
+    Project(Box<project_dialog::ProjectDialog>),
 }
 
 /// A message shown for a few seconds.
@@ -347,7 +347,7 @@ impl App {
                 }
                 Command::CloseProject => return Ok(self.close_project()),
                 Command::ManageProject => {
-                    self.overlay = Overlay::Project(project_dialog::ProjectDialog::default());
+                    self.overlay = Overlay::Project(Box::default());
                     return Ok(None);
                 }
                 Command::Exclude => {

@@ -43,7 +43,23 @@ pub struct PathField {
     pub filter: Option<(&'static str, &'static [&'static str])>,
     /// Set when the last dialog could not open.
     pub dialog_failed: bool,
+    /// What the disk said of the text when it was last looked at.
+    looked: Option<Looked>,
 }
+
+/// The folder's entries and the check for one text, read once (a folder of a hundred
+/// thousand photos must not be listed every frame) and again after [`LOOK_AGAIN`], since
+/// the disk changes under the window (an export creates its folder).
+#[derive(Clone, Debug)]
+struct Looked {
+    text: String,
+    at: Instant,
+    offered: Vec<(String, PathBuf)>,
+    check: Option<Result<String, String>>,
+}
+
+/// How long what was read of a path is trusted.
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
 
 impl PathField {
     pub fn new(want: Want) -> PathField {
@@ -52,7 +68,31 @@ impl PathField {
             want,
             filter: None,
             dialog_failed: false,
+            looked: None,
         }
+    }
+
+    /// The entries and the check for the current text, from the disk when the text
+    /// changed or the last look is old.
+    fn look(&mut self) -> &Looked {
+        let fresh = self
+            .looked
+            .as_ref()
+            .is_some_and(|l| l.text == self.text && l.at.elapsed() < LOOK_AGAIN);
+        if !fresh {
+            self.looked = Some(Looked {
+                text: self.text.clone(),
+                at: Instant::now(),
+                offered: offer(&self.text),
+                check: self.path().map(|p| check(&p, self.want)),
+            });
+        }
+        self.looked.as_ref().expect("just looked")
+    }
+
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = text.into();
+        self
     }
 
     pub fn with_filter(mut self, name: &'static str, extensions: &'static [&'static str]) -> Self {
@@ -116,7 +156,8 @@ impl PathField {
                 );
             }
             // The folder's entries that continue what is typed.
-            let offered = offer(&self.text);
+            let looked = self.look().clone();
+            let offered = looked.offered;
             if !offered.is_empty() {
                 ui.horizontal_wrapped(|ui| {
                     for (name, full) in offered {
@@ -131,11 +172,14 @@ impl PathField {
                     }
                 });
             }
-            if let Some(path) = self.path() {
-                match check(&path, self.want) {
-                    Ok(note) => ui.label(RichText::new(note).color(theme::OK).size(13.0)),
-                    Err(e) => ui.label(RichText::new(e).color(theme::WARN).size(13.0)),
-                };
+            match looked.check {
+                Some(Ok(note)) => {
+                    ui.label(RichText::new(note).color(theme::OK).size(13.0));
+                }
+                Some(Err(e)) => {
+                    ui.label(RichText::new(e).color(theme::WARN).size(13.0));
+                }
+                None => {}
             }
         });
         changed

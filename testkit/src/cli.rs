@@ -92,14 +92,22 @@ impl Cli {
 
     /// Runs `args`, asserts it succeeded, and parses its standard output as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "keylabel {args:?}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        json_of(&self.run(args))
     }
+}
+
+/// The JSON on a finished run's standard output, asserting that the run succeeded (the
+/// panic shows both outputs); for runs started with [`Cli::command`].
+pub fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "keylabel failed ({:?})\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Standard output as text.
