@@ -72,7 +72,8 @@ fn write_project(dir: &std::path::Path, data: &[Vec<(u32, u32)>]) -> std::path::
     let path = dir.join("bench.keylabel");
     let classes: Vec<String> = (0..CLASSES).map(|c| format!("class{c}")).collect();
     let mut p = Project::create(&path, &classes, TaskKind::SingleLabel).expect("create");
-    let ids: Vec<i64> = p.classes().expect("classes").iter().map(|c| c.id).collect();
+    let ids: Vec<keylabel::project::ClassId> =
+        p.classes().expect("classes").iter().map(|c| c.id).collect();
     let started = Instant::now();
     for (chunk_no, chunk) in data.chunks(25_000).enumerate() {
         let batch: Vec<NewSample> = (0..chunk.len())

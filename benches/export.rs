@@ -50,7 +50,8 @@ fn main() {
         TaskKind::SingleLabel,
     )
     .unwrap();
-    let class_ids: Vec<i64> = project.classes().unwrap().iter().map(|c| c.id).collect();
+    let class_ids: Vec<keylabel::project::ClassId> =
+        project.classes().unwrap().iter().map(|c| c.id).collect();
     let mut batch = Vec::with_capacity(1000);
     let mut total_bytes = 0u64;
     for i in 0..n {

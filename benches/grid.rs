@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use keylabel::app::grid::GridView;
-use keylabel::project::{NewEvent, Project, TaskKind};
+use keylabel::project::{ClassId, NewEvent, Project, SampleId, TaskKind};
 use keylabel_testkit::window::thread_cpu;
 
 const IMAGES: usize = 300;
@@ -79,7 +79,7 @@ fn build_project(dir: &Path, samples: usize) -> anyhow::Result<PathBuf> {
     for chunk in ids.chunks(5000) {
         let events: Vec<NewEvent> = chunk
             .iter()
-            .map(|&id| NewEvent::label(id, "bench", vec![1 + id % 4]))
+            .map(|&id| NewEvent::label(SampleId(id), "bench", vec![ClassId(1 + id % 4)]))
             .collect();
         project.record_all(&events)?;
     }
@@ -178,7 +178,7 @@ fn main() -> anyhow::Result<()> {
         // The focused sample is only known once its page is loaded, i.e. on screen.
         assert_eq!(
             h.state().grid.focused(),
-            Some(at as i64 + 1),
+            Some(SampleId(at as i64 + 1)),
             "scrolled to {label}"
         );
         // Warm: scroll down 200 wheel steps so pages and thumbnails are loaded and cached.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use image::{Rgb, RgbImage};
 use keylabel::TaskKind;
-use keylabel::project::{EventKind, NewEvent, NewSample, Project, SampleKind};
+use keylabel::project::{EventKind, NewEvent, NewSample, Project, SampleId, SampleKind};
 use keylabel::validate::{Options, validate};
 use rayon::prelude::*;
 
@@ -44,7 +44,7 @@ fn text_project() -> PathBuf {
     }
     let names: Vec<String> = CLASSES.iter().map(|c| c.to_string()).collect();
     let mut p = Project::create(&partial, &names, TaskKind::SingleLabel).expect("create");
-    let ids: Vec<i64> = CLASSES
+    let ids: Vec<keylabel::project::ClassId> = CLASSES
         .iter()
         .map(|c| p.class_by_name(c).unwrap().unwrap().id)
         .collect();
@@ -89,7 +89,7 @@ fn text_project() -> PathBuf {
         };
         let mut events = Vec::with_capacity(BATCH as usize + BATCH as usize / 10);
         for k in 0..BATCH {
-            let (i, id) = (start + k, first + k as i64);
+            let (i, id) = (start + k, SampleId(first.0 + k as i64));
             // Skewed classes: positive most, spam least.
             let class = ids[[0, 0, 0, 1, 1, 2, 3, 0, 1, 4][(i % 10) as usize]];
             match i % 100 {
@@ -184,7 +184,13 @@ fn photo_project() -> PathBuf {
     let cat = p.class_by_name("cat").unwrap().unwrap().id;
     let dog = p.class_by_name("dog").unwrap().unwrap().id;
     let events: Vec<NewEvent> = (1..=PHOTOS as i64)
-        .map(|id| NewEvent::label(id, "ann", vec![if id % 2 == 0 { cat } else { dog }]))
+        .map(|id| {
+            NewEvent::label(
+                SampleId(id),
+                "ann",
+                vec![if id % 2 == 0 { cat } else { dog }],
+            )
+        })
         .collect();
     p.record_all(&events).expect("record");
     eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());

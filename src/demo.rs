@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::project::{EventKind, NewEvent, NewSample, Project, SampleKind, Source, TaskKind};
+use crate::project::{
+    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind, Source, TaskKind,
+};
 
 /// The demo's classes, in hotkey order.
 pub const DEMO_CLASSES: [&str; 4] = ["beach", "forest", "mountain", "city"];
@@ -206,7 +208,7 @@ fn build(dir: &Path) -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    let class_ids: std::collections::HashMap<String, i64> = project
+    let class_ids: std::collections::HashMap<String, ClassId> = project
         .classes()?
         .into_iter()
         .map(|c| (c.name, c.id))
@@ -234,7 +236,7 @@ fn build(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn suggestion(sample: i64, class: i64, score: f64) -> NewEvent {
+fn suggestion(sample: SampleId, class: ClassId, score: f64) -> NewEvent {
     NewEvent {
         labels: vec![class],
         score: Some(score),

@@ -15,7 +15,7 @@ use keylabel::export::{
     self, ExportError, ExportOptions, Format, Manifest, parse_splits, split_of,
 };
 use keylabel::progress::NoProgress;
-use keylabel::project::{EventKind, NewEvent, NewSample, SampleId};
+use keylabel::project::{ClassId, EventKind, NewEvent, NewSample, SampleId};
 use keylabel::{Project, TaskKind};
 use keylabel_testkit::progress::Watch;
 use proptest::prelude::*;
@@ -36,7 +36,7 @@ const FORMATS: [(ImageFormat, &str, &str); 5] = [
 struct Fixture {
     dir: TempDir,
     project: Project,
-    classes: Vec<i64>,
+    classes: Vec<ClassId>,
 }
 
 impl Fixture {

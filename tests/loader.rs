@@ -15,7 +15,8 @@ use keylabel::app::thumbs::{THUMB_SIDE, ThumbKey, load_or_make, thumb_file, thum
 use keylabel::app::{ViewKind, key_actions};
 use keylabel::demo::{DEMO_CLASSES, DEMO_IMAGES, DEMO_MODEL, ensure_demo_project};
 use keylabel::project::{
-    EventKind, NewEvent, NewSample, Project, SampleKind, SampleQuery, SampleStatus, TaskKind,
+    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind, SampleQuery,
+    SampleStatus, TaskKind,
 };
 
 fn save(dir: &Path, name: &str, w: u32, h: u32, format: image::ImageFormat, seed: u8) -> PathBuf {
@@ -24,7 +25,7 @@ fn save(dir: &Path, name: &str, w: u32, h: u32, format: image::ImageFormat, seed
     path
 }
 
-fn key(sample: i64, path: &Path, max_side: u32) -> ImageKey {
+fn key(sample: SampleId, path: &Path, max_side: u32) -> ImageKey {
     ImageKey {
         sample,
         path: path.to_path_buf(),
@@ -153,13 +154,13 @@ fn failures_name_the_file_and_the_reason() {
 
     // Through the loader: the failure is a state, cached, not a panic.
     let mut loader = ImageLoader::with_threads(egui::Context::default(), 1 << 20, 2);
-    match wait_ready(&mut loader, &key(1, &truncated, 0)) {
+    match wait_ready(&mut loader, &key(SampleId(1), &truncated, 0)) {
         ImageState::Failed(reason) => assert!(reason.contains("truncated.jpg"), "{reason}"),
         other => panic!("expected a failure, got {other:?}"),
     }
     let decodes = loader.stats().decodes;
     assert!(matches!(
-        loader.get(&key(1, &truncated, 0)),
+        loader.get(&key(SampleId(1), &truncated, 0)),
         ImageState::Failed(_)
     ));
     assert_eq!(
@@ -174,7 +175,7 @@ fn a_cached_image_is_not_decoded_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = save(dir.path(), "a.png", 640, 480, image::ImageFormat::Png, 3);
     let mut loader = ImageLoader::with_threads(egui::Context::default(), 64 << 20, 2);
-    let k = key(7, &path, 320);
+    let k = key(SampleId(7), &path, 320);
     assert!(matches!(loader.get(&k), ImageState::Pending));
     match wait_ready(&mut loader, &k) {
         ImageState::Ready {
@@ -198,7 +199,7 @@ fn a_cached_image_is_not_decoded_again() {
     assert_eq!(after.hits, before.hits + 10);
     assert!(loader.queued().is_empty());
     // Another size of the same file is another image.
-    let big = key(7, &path, 0);
+    let big = key(SampleId(7), &path, 0);
     assert!(matches!(
         wait_ready(&mut loader, &big),
         ImageState::Ready { .. }
@@ -219,7 +220,7 @@ fn prefetch_keeps_priority_order_and_drops_stale_work() {
                 image::ImageFormat::Png,
                 i,
             );
-            key(i64::from(i), &p, 0)
+            key(SampleId(i64::from(i)), &p, 0)
         })
         .collect();
     let mut loader = ImageLoader::with_threads(egui::Context::default(), 64 << 20, 1);
@@ -272,7 +273,7 @@ fn eviction_stays_under_the_cap_and_keeps_the_current_image() {
                 image::ImageFormat::Png,
                 i,
             );
-            key(i64::from(i), &p, 0)
+            key(SampleId(i64::from(i)), &p, 0)
         })
         .collect();
     let mut loader = ImageLoader::with_threads(egui::Context::default(), cap, 2);
@@ -303,7 +304,7 @@ fn eviction_stays_under_the_cap_and_keeps_the_current_image() {
         image::ImageFormat::Png,
         77,
     );
-    let hk = key(99, &huge, 0);
+    let hk = key(SampleId(99), &huge, 0);
     assert!(matches!(
         wait_ready(&mut loader, &hk),
         ImageState::Ready { .. }
@@ -556,10 +557,12 @@ fn grid_shows_pages_opens_and_selects() {
     {
         let mut p = Project::open(&path).unwrap();
         let cat = p.class_by_name("cat").unwrap().unwrap().id;
-        p.record(NewEvent::label(1, "ann", vec![cat])).unwrap();
-        p.record(NewEvent::new(2, "ann", EventKind::Exclude).with_note("blurred"))
+        p.record(NewEvent::label(SampleId(1), "ann", vec![cat]))
             .unwrap();
-        p.record(NewEvent::new(3, "ann", EventKind::Flag)).unwrap();
+        p.record(NewEvent::new(SampleId(2), "ann", EventKind::Exclude).with_note("blurred"))
+            .unwrap();
+        p.record(NewEvent::new(SampleId(3), "ann", EventKind::Flag))
+            .unwrap();
         p.integrity_check().unwrap();
     }
     let mut h = grid_harness(&path, egui::vec2(1000.0, 700.0));
@@ -577,17 +580,17 @@ fn grid_shows_pages_opens_and_selects() {
     // Click opens.
     h.get_by_label("Sample imgs/pic 3.png, unlabeled").click();
     h.run_steps(2);
-    assert_eq!(h.state().actions, vec![GridAction::Open(4)]);
+    assert_eq!(h.state().actions, vec![GridAction::Open(SampleId(4))]);
 
     // Ctrl+click toggles, Shift+click selects a range.
     h.get_by_label("Sample imgs/pic 4.png, unlabeled")
         .click_modifiers(egui::Modifiers::COMMAND);
     h.run_steps(2);
-    assert_eq!(h.state().grid.selected(), vec![5]);
+    assert_eq!(h.state().grid.selected(), vec![SampleId(5)]);
     h.get_by_label("Sample reviews.csv#3, unlabeled")
         .click_modifiers(egui::Modifiers::SHIFT);
     h.run_steps(2);
-    assert_eq!(h.state().grid.selected(), vec![5, 6, 7, 8, 9]);
+    assert_eq!(h.state().grid.selected(), [5, 6, 7, 8, 9].map(SampleId));
     let node = h.get_by_label("Sample reviews.csv#1, unlabeled");
     assert_eq!(
         node.accesskit_node().toggled(),
@@ -610,19 +613,22 @@ fn grid_shows_pages_opens_and_selects() {
     assert!(h.state().grid.selected().is_empty());
 
     // Arrows move the focus (it stayed on the last clicked cell), Enter opens it.
-    assert_eq!(h.state().grid.focused(), Some(9));
+    assert_eq!(h.state().grid.focused(), Some(SampleId(9)));
     h.key_press(egui::Key::ArrowRight);
     h.key_press(egui::Key::ArrowRight);
     h.run_steps(1);
     h.key_press(egui::Key::Enter);
     h.run_steps(2);
-    assert_eq!(h.state().actions.last(), Some(&GridAction::Open(11)));
+    assert_eq!(
+        h.state().actions.last(),
+        Some(&GridAction::Open(SampleId(11)))
+    );
     // Down moves by a whole row, Shift extends the selection.
     let cols = {
         let before = h.state().grid.focused().unwrap();
         h.key_press(egui::Key::ArrowDown);
         h.run_steps(2);
-        (h.state().grid.focused().unwrap() - before) as usize
+        (h.state().grid.focused().unwrap().0 - before.0) as usize
     };
     assert!(cols >= 3, "{cols} columns in 1000 points");
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowRight);
@@ -644,11 +650,11 @@ fn grid_filters_and_refreshes_after_labels_change() {
         let dog = app.project.class_by_name("dog").unwrap().unwrap().id;
         let events: Vec<NewEvent> = [7, 8]
             .iter()
-            .map(|&s| NewEvent::label(s, "maria", vec![dog]))
+            .map(|&s| NewEvent::label(SampleId(s), "maria", vec![dog]))
             .collect();
         app.project.record_all(&events).unwrap();
         app.project
-            .record(NewEvent::new(9, "li", EventKind::Skip))
+            .record(NewEvent::new(SampleId(9), "li", EventKind::Skip))
             .unwrap();
         app.grid.invalidate();
     }
@@ -753,7 +759,7 @@ fn grid_rubber_band_selects_the_cells_it_touches() {
     }
     h.drop_at(end);
     h.run_steps(2);
-    assert_eq!(h.state().grid.selected(), vec![1, 2, 3]);
+    assert_eq!(h.state().grid.selected(), [1, 2, 3].map(SampleId));
     assert!(h.state().actions.is_empty());
 }
 
@@ -771,7 +777,7 @@ fn grid_snapshot_of_the_demo() {
             class(&p, "city"),
         );
         // Label the first dozen by looking at the pictures' true classes.
-        let truth: Vec<i64> = {
+        let truth: Vec<ClassId> = {
             let ids = p.sample_ids(&SampleQuery::default(), 0, 12).unwrap();
             ids.iter()
                 .map(|id| {
@@ -791,13 +797,15 @@ fn grid_snapshot_of_the_demo() {
                 .collect()
         };
         for (i, c) in truth.iter().enumerate().take(10) {
-            p.record(NewEvent::label(i as i64 + 1, "ann", vec![*c]))
+            p.record(NewEvent::label(SampleId(i as i64 + 1), "ann", vec![*c]))
                 .unwrap();
         }
-        p.record(NewEvent::new(11, "ann", EventKind::Skip)).unwrap();
-        p.record(NewEvent::new(12, "ann", EventKind::Exclude).with_note("duplicate"))
+        p.record(NewEvent::new(SampleId(11), "ann", EventKind::Skip))
             .unwrap();
-        p.record(NewEvent::new(5, "ann", EventKind::Flag)).unwrap();
+        p.record(NewEvent::new(SampleId(12), "ann", EventKind::Exclude).with_note("duplicate"))
+            .unwrap();
+        p.record(NewEvent::new(SampleId(5), "ann", EventKind::Flag))
+            .unwrap();
         p.integrity_check().unwrap();
     }
     let mut h = grid_harness(&path, egui::vec2(1100.0, 720.0));
@@ -848,12 +856,15 @@ fn grid_snapshot_of_text_and_damaged_samples() {
             (1, cat),
             (2, bird),
         ] {
-            p.record(NewEvent::label(id, "ann", vec![c])).unwrap();
+            p.record(NewEvent::label(SampleId(id), "ann", vec![c]))
+                .unwrap();
         }
-        p.record(NewEvent::new(11, "ann", EventKind::Skip)).unwrap();
-        p.record(NewEvent::new(12, "ann", EventKind::Exclude).with_note("spam"))
+        p.record(NewEvent::new(SampleId(11), "ann", EventKind::Skip))
             .unwrap();
-        p.record(NewEvent::new(13, "ann", EventKind::Flag)).unwrap();
+        p.record(NewEvent::new(SampleId(12), "ann", EventKind::Exclude).with_note("spam"))
+            .unwrap();
+        p.record(NewEvent::new(SampleId(13), "ann", EventKind::Flag))
+            .unwrap();
         p.integrity_check().unwrap();
     }
     let mut h = grid_harness(&path, egui::vec2(1000.0, 640.0));

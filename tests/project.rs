@@ -6,7 +6,8 @@ use std::process::Command;
 
 use crate::common::text_sample;
 use keylabel::project::{
-    EventKind, NewEvent, NewSample, Project, SampleQuery, SampleStatus, Source, TaskKind,
+    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleQuery, SampleStatus, Source,
+    TaskKind,
 };
 
 fn bin() -> Command {
@@ -24,11 +25,11 @@ fn project_with(dir: &Path, n: usize, task: TaskKind) -> (PathBuf, Project) {
     (path, p)
 }
 
-fn class_id(p: &Project, name: &str) -> i64 {
+fn class_id(p: &Project, name: &str) -> ClassId {
     p.class_by_name(name).unwrap().unwrap().id
 }
 
-fn sid(p: &Project, name: &str) -> i64 {
+fn sid(p: &Project, name: &str) -> SampleId {
     p.sample_by_name(name).unwrap().unwrap().id
 }
 
@@ -231,7 +232,7 @@ fn status_counts_samples_classes_and_annotators() {
     let dir = tempfile::tempdir().unwrap();
     let (_path, mut p) = project_with(dir.path(), 6, TaskKind::SingleLabel);
     let (cat, dog) = (class_id(&p, "cat"), class_id(&p, "dog"));
-    let ids: Vec<i64> = (0..6).map(|i| sid(&p, &format!("s{i}"))).collect();
+    let ids: Vec<SampleId> = (0..6).map(|i| sid(&p, &format!("s{i}"))).collect();
     p.record(NewEvent::label(ids[0], "alice", vec![cat]))
         .unwrap();
     p.record(NewEvent::label(ids[1], "alice", vec![dog]))
@@ -278,7 +279,7 @@ fn queue_offers_each_annotator_what_they_have_not_decided() {
     let dir = tempfile::tempdir().unwrap();
     let (_path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);
     let cat = class_id(&p, "cat");
-    let ids: Vec<i64> = (0..3).map(|i| sid(&p, &format!("s{i}"))).collect();
+    let ids: Vec<SampleId> = (0..3).map(|i| sid(&p, &format!("s{i}"))).collect();
     assert_eq!(p.next_for_annotator("alice", None).unwrap(), Some(ids[0]));
     p.record(NewEvent::label(ids[0], "alice", vec![cat]))
         .unwrap();
@@ -669,9 +670,12 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut p) = project_with(dir.path(), 3, TaskKind::SingleLabel);
         let (cat, dog) = (class_id(&p, "cat"), class_id(&p, "dog"));
-        p.record(NewEvent::label(1, "alice", vec![cat])).unwrap();
-        p.record(NewEvent::label(1, "bob", vec![cat])).unwrap();
-        p.record(NewEvent::label(2, "alice", vec![dog])).unwrap();
+        p.record(NewEvent::label(SampleId(1), "alice", vec![cat]))
+            .unwrap();
+        p.record(NewEvent::label(SampleId(1), "bob", vec![cat]))
+            .unwrap();
+        p.record(NewEvent::label(SampleId(2), "alice", vec![dog]))
+            .unwrap();
         drop(p);
         let changed = sql(&Project::open(&path).unwrap())
             .execute(case.edit, [])
@@ -701,7 +705,7 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
         if case.table == "events" && !case.edit.contains("source") {
             let mut p = Project::open(&path).unwrap();
             let err = p
-                .record(NewEvent::label(1, "carol", vec![cat]))
+                .record(NewEvent::label(SampleId(1), "carol", vec![cat]))
                 .expect_err(case.edit);
             assert!(format!("{err:#}").contains(case.value), "{err:#}");
             drop(p);
@@ -721,7 +725,8 @@ fn backup_copies_every_committed_event_while_the_project_is_open() {
     let (path, mut p) = project_with(dir.path(), 5, TaskKind::SingleLabel);
     let cat = class_id(&p, "cat");
     for id in 1..=5 {
-        p.record(NewEvent::label(id, "alice", vec![cat])).unwrap();
+        p.record(NewEvent::label(SampleId(id), "alice", vec![cat]))
+            .unwrap();
     }
     let wal = dir.path().join("p.keylabel-wal");
     assert!(

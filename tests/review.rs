@@ -681,7 +681,7 @@ fn dawid_skene_policy_recovers_truth_with_an_adversarial_annotator() {
         let right = final_labels(p)
             .unwrap()
             .iter()
-            .filter(|(id, r)| r.labels() == Some(&[truth[(*id - s[0]) as usize]][..]))
+            .filter(|(id, r)| r.labels() == Some(&[truth[(id.0 - s[0].0) as usize]][..]))
             .count();
         right as f64 / n as f64
     };
@@ -825,7 +825,7 @@ fn review_queue_order_and_the_effect_of_each_action() {
     assert_eq!(review.annotator, "rita");
     assert_eq!(review.labels, vec!["dog".to_string()]);
     assert!(accept(&mut p, s[3], "rita", "nobody").is_err());
-    assert!(accept(&mut p, 9999, "rita", "alice").is_err());
+    assert!(accept(&mut p, SampleId(9999), "rita", "alice").is_err());
     assert!(accept(&mut p, s[3], " ", "alice").is_err());
 
     // Override s4 with a third class: final label set, flag cleared.
@@ -1191,7 +1191,7 @@ fn three_copies_labeled_apart_merge_into_one_agreement_report() {
         let mut after = None;
         while let Some(id) = p.next_for_annotator(name, after).unwrap() {
             after = Some(id);
-            let i = (id - s[0]) as usize;
+            let i = (id.0 - s[0].0) as usize;
             if rng.unit() < 0.15 {
                 p.record(NewEvent::new(id, name, EventKind::Skip)).unwrap();
                 continue;

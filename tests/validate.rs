@@ -9,7 +9,7 @@ use crate::common::{image_sample_of, images};
 use image::{GrayImage, ImageFormat, Rgb, RgbImage};
 use keylabel::TaskKind;
 use keylabel::project::{
-    ConsensusPolicy, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind,
+    ClassId, ConsensusPolicy, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind,
 };
 use keylabel::validate::{Options, Report, Severity, drift_distances, validate};
 use tempfile::TempDir;
@@ -84,7 +84,7 @@ impl Fixture {
         }
     }
 
-    fn class(&self, name: &str) -> i64 {
+    fn class(&self, name: &str) -> ClassId {
         self.project.class_by_name(name).unwrap().unwrap().id
     }
 

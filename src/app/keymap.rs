@@ -435,7 +435,7 @@ mod tests {
 
     fn class(id: i64, name: &str, key: Option<&str>) -> Class {
         Class {
-            id,
+            id: crate::project::ClassId(id),
             name: name.into(),
             key: key.map(Into::into),
             color: "#e69f00".into(),

@@ -10,7 +10,7 @@ use super::session::Session;
 use super::state::Persisted;
 use super::theme;
 use crate::TaskKind;
-use crate::project::{SampleKind, SampleStatus};
+use crate::project::{ClassId, SampleKind, SampleStatus};
 
 /// What to say when moving away saved `n` toggled classes.
 pub fn saved_note(n: usize, keymap: &Keymap) -> Option<String> {
@@ -409,7 +409,7 @@ fn class_bar(
         return;
     };
     let multi = session.task() == TaskKind::MultiLabel;
-    let chosen: &[i64] = if multi {
+    let chosen: &[ClassId] = if multi {
         &session.pending
     } else {
         cur.decision

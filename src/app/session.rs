@@ -224,7 +224,7 @@ impl Session {
             return Vec::new();
         };
         let mut out: Vec<&Sample> = self.window.get(&cur).into_iter().collect();
-        out.extend(self.window.range(cur + 1..).map(|(_, s)| s));
+        out.extend(self.window.range(SampleId(cur.0 + 1)..).map(|(_, s)| s));
         out.extend(self.window.range(..cur).rev().map(|(_, s)| s));
         out
     }

@@ -671,7 +671,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &bytes)| Planned {
-                id: i as SampleId,
+                id: SampleId(i as i64),
                 split: 0,
                 labels: vec![0],
                 bytes,
@@ -691,6 +691,10 @@ mod tests {
             .map(|b| b.iter().map(|p| p.id).collect())
             .collect();
         // 48 MB per batch; a file larger than that is a batch of its own.
+        let ids: Vec<Vec<i64>> = ids
+            .iter()
+            .map(|b| b.iter().map(|s| s.0).collect())
+            .collect();
         assert_eq!(ids, vec![vec![0, 1], vec![2], vec![3], vec![4]]);
 
         assert_eq!(batches(&[]).count(), 0);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Project, ProjectError, Result};
 
-pub type ClassId = i64;
+pub use super::stored::ClassId;
 
 /// A distinct, colour-blind-friendly palette (Okabe–Ito first, then Tableau).
 pub const DEFAULT_COLORS: &[&str] = &[

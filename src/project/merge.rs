@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::events::{NewEvent, insert_event_with_uid, refresh_sample};
 use super::samples::{SAMPLE_COLUMNS, row_to_sample};
 use super::stored;
-use super::{ClassId, Project, ProjectError, Result};
+use super::{ClassId, Project, ProjectError, Result, SampleId};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MergeReport {
@@ -74,7 +74,7 @@ impl Project {
 
         let mut report = MergeReport::default();
         let tx = self.conn.transaction()?;
-        let mut sample_map: HashMap<i64, i64> = HashMap::new();
+        let mut sample_map: HashMap<SampleId, SampleId> = HashMap::new();
         {
             let mut theirs = other
                 .conn
@@ -107,7 +107,7 @@ impl Project {
                             s.imported_at
                         ])?;
                         report.samples_added += 1;
-                        tx.last_insert_rowid()
+                        SampleId(tx.last_insert_rowid())
                     }
                 };
                 sample_map.insert(s.id, id);
@@ -126,7 +126,7 @@ impl Project {
                 if exists.exists([&uid])? {
                     continue;
                 }
-                let their_sample: i64 = r.get(1)?;
+                let their_sample: SampleId = r.get(1)?;
                 let Some(&sample) = sample_map.get(&their_sample) else {
                     continue;
                 };

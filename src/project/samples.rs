@@ -8,7 +8,7 @@ use strum::EnumIter;
 use super::stored::{self, StoredEnum};
 use super::{Project, Result, events::now_rfc3339};
 
-pub type SampleId = i64;
+pub use super::stored::SampleId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "lowercase")]
@@ -97,7 +97,7 @@ pub(super) const SAMPLE_COLUMNS: &str =
     "id, kind, name, path, row, hash, bytes, width, height, format, text, features, imported_at";
 
 pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
-    let id: i64 = r.get(0)?;
+    let id: SampleId = r.get(0)?;
     let row = format!("sample {id}");
     let features = stored::features(r.get(11)?, &row)?;
     Ok(Sample {
@@ -199,14 +199,14 @@ impl SampleQuery {
                     .into(),
             );
             args.push(Value::Text(me.clone()));
-            args.push(Value::Integer(class));
+            args.push(Value::Integer(class.0));
         } else if let Some(class) = self.class {
             conds.push(
                 "EXISTS (SELECT 1 FROM sample_classes sc WHERE sc.sample_id = s.id \
                  AND sc.class_id = ?)"
                     .into(),
             );
-            args.push(Value::Integer(class));
+            args.push(Value::Integer(class.0));
         }
         if let (Some(a), Some(me)) = (&self.annotator, &self.own_view)
             && a != me
@@ -270,7 +270,11 @@ impl Project {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(SampleId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {SAMPLE_COLUMNS} FROM samples WHERE id IN ({list})"
         ))?;
@@ -361,9 +365,10 @@ impl Project {
             .conn
             .prepare_cached("SELECT id FROM samples WHERE id > ?1 ORDER BY id LIMIT ?2")?;
         let ids = stmt
-            .query_map(params![after.unwrap_or(i64::MIN), limit as i64], |r| {
-                r.get(0)
-            })?
+            .query_map(
+                params![after.map_or(i64::MIN, |a| a.0), limit as i64],
+                |r| r.get(0),
+            )?
             .collect::<rusqlite::Result<Vec<SampleId>>>()?;
         Ok(ids)
     }
@@ -419,7 +424,7 @@ impl Project {
              ORDER BY s.id LIMIT 512";
         let mut stmt = self.conn.prepare_cached(sql)?;
         let ranges = match after {
-            Some(a) => vec![(a, i64::MAX), (i64::MIN, a)],
+            Some(a) => vec![(a.0, i64::MAX), (i64::MIN, a.0)],
             None => vec![(i64::MIN, i64::MAX)],
         };
         for (mut from, to) in ranges {
@@ -441,7 +446,7 @@ impl Project {
                 {
                     return Ok(Some(*id));
                 }
-                from = last;
+                from = last.0;
             }
         }
         Ok(None)
@@ -527,7 +532,7 @@ pub(super) fn insert_samples_tx(
             features,
             now
         ])?;
-        out.push(InsertOutcome::Added(tx.last_insert_rowid()));
+        out.push(InsertOutcome::Added(SampleId(tx.last_insert_rowid())));
     }
     Ok(out)
 }
@@ -591,7 +596,7 @@ impl Project {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
-                let id: i64 = r.get(0)?;
+                let id: SampleId = r.get(0)?;
                 let row = format!("sample {id}");
                 let status: Option<SampleStatus> = stored::get(r, 6, "sample_state", &row)?;
                 let classes: Option<String> = r.get(8)?;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Project, Result};
+use super::{ClassId, Project, Result};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassCount {
@@ -63,10 +63,10 @@ impl Project {
             |r| r.get(0),
         )?;
 
-        let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut counts: BTreeMap<ClassId, u64> = BTreeMap::new();
         let mut stmt =
             conn.prepare_cached("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        for row in stmt.query_map([], |r| Ok((r.get::<_, ClassId>(0)?, r.get::<_, i64>(1)?)))? {
             let (k, n) = row?;
             counts.insert(k, n as u64);
         }
@@ -123,8 +123,8 @@ impl Project {
         &self,
         own: Option<&str>,
     ) -> Result<std::collections::HashMap<super::ClassId, u64>> {
-        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
-        let rows: Vec<(i64, i64)> = match own {
+        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, ClassId>(0)?, r.get::<_, i64>(1)?));
+        let rows: Vec<(ClassId, i64)> = match own {
             Some(annotator) => self
                 .conn
                 .prepare(

@@ -12,8 +12,6 @@ use std::fmt::Display;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use strum::IntoEnumIterator;
 
-use super::ClassId;
-
 /// A value in the project file that this keylabel does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -95,6 +93,54 @@ stored_enum!(super::Source, "the event source");
 stored_enum!(super::SampleKind, "the sample kind");
 stored_enum!(super::SampleStatus, "the sample status");
 stored_enum!(super::TaskKind, "the task");
+
+/// Declares a row id of one table: a newtype over the stored integer, so a sample's id
+/// cannot be passed where a class's is meant. Stored and serialised as the bare integer.
+macro_rules! stored_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.0))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value.as_i64().map($name)
+            }
+        }
+    };
+}
+
+stored_id!(
+    /// A sample's row id in `samples`.
+    SampleId
+);
+stored_id!(
+    /// A class's row id in `classes`; labels refer to classes by it, so renaming keeps them.
+    ClassId
+);
 
 /// Column `idx` of `r`, naming `table` and `row` when the stored value is not understood.
 pub(crate) fn get<T: FromSql>(

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::project::stored;
-use crate::project::{Class, Project, Result, SampleId, TaskKind};
+use crate::project::{Class, ClassId, Project, Result, SampleId, TaskKind};
 
 /// One rating: which rater gave which category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -518,7 +518,7 @@ impl Annotations {
     /// Reads every current label of the project in one indexed scan.
     pub fn load(project: &Project) -> Result<Annotations> {
         let classes = project.classes()?;
-        let position: HashMap<i64, usize> =
+        let position: HashMap<ClassId, usize> =
             classes.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
         let mut annotator_idx: HashMap<String, u32> = HashMap::new();
         let mut annotators: Vec<String> = Vec::new();

@@ -250,19 +250,27 @@ mod tests {
 
     #[test]
     fn review_wins_over_annotators() {
-        let r = resolve(&[vec![1], vec![2]], Some(&[2]), ConsensusPolicy::Unanimous);
-        assert_eq!(r, Some(Resolution::Reviewed(vec![2])));
+        let r = resolve(
+            &[vec![ClassId(1)], vec![ClassId(2)]],
+            Some(&[ClassId(2)]),
+            ConsensusPolicy::Unanimous,
+        );
+        assert_eq!(r, Some(Resolution::Reviewed(vec![ClassId(2)])));
     }
 
     #[test]
     fn unanimous_needs_everyone() {
         let p = ConsensusPolicy::Unanimous;
         assert_eq!(
-            resolve(&[vec![1], vec![1]], None, p),
-            Some(Resolution::Agreed(vec![1]))
+            resolve(&[vec![ClassId(1)], vec![ClassId(1)]], None, p),
+            Some(Resolution::Agreed(vec![ClassId(1)]))
         );
         assert_eq!(
-            resolve(&[vec![1], vec![1], vec![2]], None, p),
+            resolve(
+                &[vec![ClassId(1)], vec![ClassId(1)], vec![ClassId(2)]],
+                None,
+                p
+            ),
             Some(Resolution::Disagreement)
         );
         assert_eq!(resolve(&[], None, p), None);
@@ -272,11 +280,15 @@ mod tests {
     fn majority_is_strict() {
         let p = ConsensusPolicy::Majority;
         assert_eq!(
-            resolve(&[vec![1], vec![1], vec![2]], None, p),
-            Some(Resolution::Agreed(vec![1]))
+            resolve(
+                &[vec![ClassId(1)], vec![ClassId(1)], vec![ClassId(2)]],
+                None,
+                p
+            ),
+            Some(Resolution::Agreed(vec![ClassId(1)]))
         );
         assert_eq!(
-            resolve(&[vec![1], vec![2]], None, p),
+            resolve(&[vec![ClassId(1)], vec![ClassId(2)]], None, p),
             Some(Resolution::Disagreement)
         );
     }

@@ -246,7 +246,7 @@ pub(super) fn check(
     let mut colours: Vec<(SampleId, ColorType)> = Vec::new();
 
     progress.start("Checking image files", total as u64);
-    let mut after = i64::MIN;
+    let mut after = SampleId(i64::MIN);
     loop {
         if progress.cancelled() {
             progress.finish();
