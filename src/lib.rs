@@ -32,3 +32,12 @@ pub fn annotator_name(given: Option<&str>) -> String {
         .trim()
         .to_string()
 }
+
+/// "1 sample" / "3 samples".
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

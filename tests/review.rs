@@ -17,28 +17,11 @@ use keylabel::review::{
     Resolution, ReviewReason, accept, annotators::annotator_stats, final_labels,
     final_labels_with_confidence, review_queue, send_back, set_label, visible_decisions,
 };
+use keylabel_testkit::Rng;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// SplitMix64: reproducible test data without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % n as u64) as u32
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn create(dir: &Path, file: &str, classes: &[&str], task: TaskKind) -> (PathBuf, Project) {
     let path = dir.join(file);
@@ -94,6 +77,11 @@ fn bin_json(project: &Path, args: &[&str]) -> Value {
     crate::common::cli().project(project).json(args)
 }
 
+fn close_measure(m: &agreement::Measure, want: f64) {
+    let v = m.clone().unwrap_or_else(|u| panic!("undefined: {u}"));
+    assert!((v - want).abs() < 1e-12, "{v} != {want}");
+}
+
 fn close(v: &Value, want: f64) {
     let got = v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
     assert!((got - want).abs() < 1e-12, "{got} != {want}");
@@ -140,6 +128,7 @@ fn agreement_json_from_the_binary_has_the_documented_shape_and_values() {
         keys(&j),
         set(&[
             "items",
+            "sent_back",
             "annotators",
             "percent_agreement",
             "cohen_kappa",
@@ -148,6 +137,7 @@ fn agreement_json_from_the_binary_has_the_documented_shape_and_values() {
         ])
     );
     assert_eq!(j["items"], 5);
+    assert_eq!(j["sent_back"], 0);
     assert_eq!(
         j["annotators"],
         serde_json::json!(["alice", "bob", "carol"])
@@ -277,7 +267,7 @@ fn multi_label_agreement_is_per_class_one_vs_rest() {
     );
     let s = add_samples(&mut p, 30);
     let c = class_ids(&p);
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut truth_rows: Vec<Vec<[bool; 3]>> = Vec::new();
     for &x in &s {
         let mut row = Vec::new();
@@ -382,12 +372,12 @@ fn random_case(
 }
 
 fn reference_cases() -> Vec<Case> {
-    let mut rng = Rng(2026);
+    let mut rng = Rng::new(2026);
     let mut cases = Vec::new();
     for i in 0..8 {
-        let raters = 2 + rng.below(5) as usize;
-        let k = 2 + rng.below(4);
-        let items = 20 + rng.below(150) as usize;
+        let raters = 2 + rng.below(5u32) as usize;
+        let k = 2 + rng.below(4u32);
+        let items = 20 + rng.below(150u32) as usize;
         let p = 0.5 + 0.5 * rng.unit();
         cases.push(random_case(
             &format!("random {i}"),
@@ -401,7 +391,7 @@ fn reference_cases() -> Vec<Case> {
     // Correlated raters, so that the statistics are far from 0.
     let mut rows = Vec::new();
     for _ in 0..120 {
-        let t = rng.below(4);
+        let t = rng.below(4u32);
         rows.push(
             (0..5)
                 .map(|_| {
@@ -410,7 +400,7 @@ fn reference_cases() -> Vec<Case> {
                     } else if rng.unit() < 0.8 {
                         Some(t)
                     } else {
-                        Some(rng.below(4))
+                        Some(rng.below(4u32))
                     }
                 })
                 .collect(),
@@ -656,17 +646,17 @@ fn dawid_skene_policy_recovers_truth_with_an_adversarial_annotator() {
     let n = 600;
     let s = add_samples(&mut p, n);
     let c = class_ids(&p);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let mut truth = Vec::new();
     let mut events = Vec::new();
     for &x in &s {
-        let t = rng.below(3);
+        let t = rng.below(3u32);
         truth.push(c[t as usize]);
         let mut noisy = |acc: f64| {
             if rng.unit() < acc {
                 t
             } else {
-                (t + 1 + rng.below(2)) % 3
+                (t + 1 + rng.below(2u32)) % 3
             }
         };
         let a = noisy(0.7);
@@ -863,6 +853,99 @@ fn review_queue_order_and_the_effect_of_each_action() {
         "reviewed and sent-back samples leave the queue"
     );
     p.integrity_check().unwrap();
+}
+
+#[test]
+fn a_sample_sent_back_keeps_its_disagreement_in_the_agreement_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut p) = create(
+        dir.path(),
+        "back.keylabel",
+        &["a", "b"],
+        TaskKind::SingleLabel,
+    );
+    let s = add_samples(&mut p, 4);
+    let c = class_ids(&p);
+    // alice and bob agree on s0 and s3, disagree on s1 and s2.
+    for (i, (x, y)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+        label(&mut p, s[i], "alice", &[c[x]]);
+        label(&mut p, s[i], "bob", &[c[y]]);
+    }
+    let before = agreement::agreement(&p, false).unwrap();
+    close_measure(&before.percent_agreement.value, 0.5);
+    assert_eq!((before.items, before.sent_back), (4, 0));
+
+    // The reviewer sends s1 back: its labels stop counting as labels, not as ratings.
+    send_back(&mut p, s[1], "rita").unwrap();
+    assert!(p.decisions(s[1]).unwrap().is_empty());
+    let after = agreement::agreement(&p, false).unwrap();
+    assert_eq!((after.items, after.sent_back), (4, 1));
+    close_measure(&after.percent_agreement.value, 0.5);
+    assert_eq!(
+        after.krippendorff_alpha.value, before.krippendorff_alpha.value,
+        "the figures are those before the send-back"
+    );
+    // Statistics against the final labels read current labels only.
+    let stats = annotator_stats(&p).unwrap();
+    assert_eq!(stats.iter().find(|a| a.name == "alice").unwrap().labels, 3);
+    drop(p);
+    let j = bin_json(&path, &["agreement", "--json"]);
+    assert_eq!(
+        (j["items"].as_u64(), j["sent_back"].as_u64()),
+        (Some(4), Some(1))
+    );
+    close(&j["percent_agreement"], 0.5);
+    let text = String::from_utf8(bin(&path, &["agreement"]).stdout).unwrap();
+    assert!(
+        text.contains("1 sample sent back by a reviewer"),
+        "the text report says so:\n{text}"
+    );
+
+    // alice labels s1 again, as bob had: her new label replaces the one sent back.
+    let mut p = Project::open(&path).unwrap();
+    label(&mut p, s[1], "alice", &[c[1]]);
+    let relabeled = agreement::agreement(&p, false).unwrap();
+    close_measure(&relabeled.percent_agreement.value, 0.75);
+    assert_eq!(relabeled.items, 4);
+
+    // Undoing the send-back gives the sample its labels back, and it is no longer counted
+    // as sent back.
+    assert_eq!(p.undo_last("rita").unwrap(), Some(s[1]));
+    let undone = agreement::agreement(&p, false).unwrap();
+    assert_eq!(undone.sent_back, 0);
+    close_measure(&undone.percent_agreement.value, 0.75);
+    assert_eq!(p.decisions(s[1]).unwrap().len(), 2);
+    p.integrity_check().unwrap();
+}
+
+#[test]
+fn a_version_4_project_learns_the_labels_its_send_backs_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut p) = create(
+        dir.path(),
+        "old.keylabel",
+        &["a", "b"],
+        TaskKind::SingleLabel,
+    );
+    let s = add_samples(&mut p, 2);
+    let c = class_ids(&p);
+    label(&mut p, s[0], "alice", &[c[0]]);
+    label(&mut p, s[0], "bob", &[c[1]]);
+    label(&mut p, s[1], "alice", &[c[0]]);
+    label(&mut p, s[1], "bob", &[c[0]]);
+    send_back(&mut p, s[0], "rita").unwrap();
+    let want = agreement::agreement(&p, false).unwrap();
+    drop(p);
+    // Back to how keylabel before schema version 5 wrote the file.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE sent_back_labels; PRAGMA user_version = 4;")
+            .unwrap();
+    }
+    let p = Project::open(&path).unwrap();
+    assert_eq!(agreement::agreement(&p, false).unwrap(), want);
+    assert_eq!(want.items, 2);
+    close_measure(&want.percent_agreement.value, 0.5);
 }
 
 #[test]
@@ -1182,7 +1265,7 @@ fn three_copies_labeled_apart_merge_into_one_agreement_report() {
             to
         })
         .collect();
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let mut rows: Vec<Vec<Option<u32>>> = vec![vec![None; 3]; s.len()];
     for (r, (name, copy)) in names.iter().zip(&copies).enumerate() {
         let mut p = Project::open(copy).unwrap();
@@ -1200,7 +1283,7 @@ fn three_copies_labeled_apart_merge_into_one_agreement_report() {
             let v = if rng.unit() < 0.75 {
                 truth
             } else {
-                rng.below(3)
+                rng.below(3u32)
             };
             label(&mut p, id, name, &[c[v as usize]]);
             rows[i][r] = Some(v);

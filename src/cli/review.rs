@@ -1,6 +1,7 @@
 //! `agreement`, `annotators` and `settings`.
 
 use super::{AgreementArgs, Cli, JsonArg, Outcome, SettingsAction, SettingsArgs, open, print_json};
+use crate::plural;
 use crate::project::TaskKind;
 use crate::review::agreement::{AgreementReport, Measure};
 use crate::review::annotators::AnnotatorStats;
@@ -81,6 +82,14 @@ fn agreement_text(report: &AgreementReport) -> String {
         fmt(&report.krippendorff_alpha.value),
         report.krippendorff_alpha.items
     );
+    if report.sent_back > 0 {
+        let _ = writeln!(
+            s,
+            "  {} sent back by a reviewer: the labels given before count (the \
+             disagreement happened)",
+            plural(report.sent_back, "sample", "samples")
+        );
+    }
     if !report.cohen_kappa.is_empty() {
         let w = report
             .annotators

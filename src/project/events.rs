@@ -206,6 +206,19 @@ pub(super) fn insert_event_with_uid(
     Ok(())
 }
 
+/// Recomputes the derived state of every sample that has an event of `kind` (a migration
+/// that adds derived state about that kind).
+pub(super) fn refresh_samples_with(conn: &Connection, kind: EventKind) -> Result<()> {
+    let ids: Vec<SampleId> = conn
+        .prepare("SELECT DISTINCT sample_id FROM events WHERE kind = ?1")?
+        .query_map([kind], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        refresh_sample(conn, id)?;
+    }
+    Ok(())
+}
+
 /// Recomputes the derived state of one sample from its events.
 pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> {
     struct Row {
@@ -245,6 +258,8 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         .collect();
 
     let mut decisions: BTreeMap<&str, Decision> = BTreeMap::new();
+    // Labels a send-back cleared, by annotator; a later decision of theirs replaces them.
+    let mut cleared: BTreeMap<&str, Vec<ClassId>> = BTreeMap::new();
     let mut flagged = false;
     let mut review: Option<(Vec<ClassId>, &str)> = None;
     let mut sent_back = false;
@@ -263,17 +278,23 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
             }
             EventKind::Review => {
                 review = Some((r.labels.clone(), r.annotator.as_str()));
-                sent_back = false;
                 continue;
             }
             EventKind::SendBack => {
-                decisions.clear();
+                for (who, d) in std::mem::take(&mut decisions) {
+                    if d.status == SampleStatus::Labeled {
+                        cleared.insert(who, d.labels);
+                    }
+                }
                 review = None;
                 sent_back = true;
                 continue;
             }
             EventKind::Suggest | EventKind::Undo => continue,
         };
+        if status == SampleStatus::Labeled {
+            cleared.remove(r.annotator.as_str());
+        }
         decisions.insert(
             r.annotator.as_str(),
             Decision {
@@ -297,6 +318,14 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         .execute([sample])?;
     conn.prepare_cached("DELETE FROM sample_classes WHERE sample_id = ?1")?
         .execute([sample])?;
+    conn.prepare_cached("DELETE FROM sent_back_labels WHERE sample_id = ?1")?
+        .execute([sample])?;
+    let mut keep_cleared = conn.prepare_cached(
+        "INSERT INTO sent_back_labels(sample_id, annotator, labels) VALUES (?1, ?2, ?3)",
+    )?;
+    for (who, labels) in &cleared {
+        keep_cleared.execute(params![sample, who, labels_to_json(labels)])?;
+    }
 
     let mut insert = conn.prepare_cached(
         "INSERT INTO annotations(sample_id, annotator, state, labels, event_uid, at, spent_ms) \
@@ -596,7 +625,8 @@ impl Project {
     pub fn rebuild_state(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute_batch(
-            "DELETE FROM annotations; DELETE FROM sample_state; DELETE FROM sample_classes;",
+            "DELETE FROM annotations; DELETE FROM sample_state; DELETE FROM sample_classes; \
+             DELETE FROM sent_back_labels;",
         )?;
         let ids: Vec<SampleId> = tx
             .prepare("SELECT DISTINCT sample_id FROM events")?

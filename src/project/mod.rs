@@ -446,6 +446,9 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
         .skip(current.max(from) as usize)
     {
         tx.execute_batch(sql)?;
+        if i + 1 == 5 {
+            events::refresh_samples_with(&tx, EventKind::SendBack)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
     }
     tx.commit()?;

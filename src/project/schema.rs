@@ -155,6 +155,20 @@ pub const MIGRATIONS: &[&str] = &[
         colour       INTEGER NOT NULL
     );
     "#,
+    // 5: labels that a reviewer's send-back cleared. Derived from the log: an annotator's
+    // last label before the sample was sent back, while they have given no new label since.
+    // They are no current label (the sample is back in the queue, its export and status
+    // ignore them), but the agreement figures count them: the disagreement happened. The
+    // migration fills the table from the log (see `migrate`). `sample_state.sent_back`
+    // now means "sent back at least once" (the send-back not undone).
+    r#"
+    CREATE TABLE sent_back_labels (
+        sample_id INTEGER NOT NULL,
+        annotator TEXT NOT NULL,
+        labels    TEXT NOT NULL,
+        PRIMARY KEY (sample_id, annotator)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this keylabel writes.

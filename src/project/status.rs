@@ -117,6 +117,16 @@ impl Project {
         Ok(n as u64)
     }
 
+    /// Samples a reviewer sent back to the annotators (the send-back not undone).
+    pub fn sent_back_samples(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM sample_state WHERE sent_back = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     /// Labeled samples per class: of every sample's current label, or with `own` of that
     /// annotator's own labels only (blind mode).
     pub fn class_counts(

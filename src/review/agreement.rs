@@ -495,8 +495,19 @@ pub fn confusion_matrices(ratings: &Ratings) -> Vec<PairConfusion> {
     acc.into_iter().flatten().collect()
 }
 
-/// The current labels of a project's samples, one per annotator per sample (annotations in
-/// state `labeled`), with each distinct label set interned.
+/// Which labels [`Annotations::load`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Labels {
+    /// The labels that count now: consensus, statistics against the final labels.
+    Current,
+    /// What each annotator rated: their current label or, when a reviewer's send-back
+    /// cleared it and they have not labeled the sample again, that label. Agreement is
+    /// measured on these: sending a sample back does not undo the disagreement.
+    Rated,
+}
+
+/// The labels of a project's samples, one per annotator per sample (see [`Labels`]), with
+/// each distinct label set interned.
 #[derive(Clone, Debug)]
 pub struct Annotations {
     pub task: TaskKind,
@@ -515,8 +526,8 @@ pub struct Annotations {
 }
 
 impl Annotations {
-    /// Reads every current label of the project in one indexed scan.
-    pub fn load(project: &Project) -> Result<Annotations> {
+    /// Reads every label of the project of the kind `which` in one indexed scan.
+    pub fn load(project: &Project, which: Labels) -> Result<Annotations> {
         let classes = project.classes()?;
         let position: HashMap<ClassId, usize> =
             classes.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
@@ -528,10 +539,18 @@ impl Annotations {
         let mut offsets = vec![0];
         let mut entries: Vec<(u32, u32)> = Vec::new();
 
-        let mut stmt = project.conn().prepare(
-            "SELECT sample_id, annotator, labels FROM annotations WHERE state = 'labeled' \
-             ORDER BY sample_id, annotator",
-        )?;
+        let mut stmt = project.conn().prepare(match which {
+            Labels::Current => {
+                "SELECT sample_id, annotator, labels FROM annotations WHERE state = 'labeled' \
+                 ORDER BY sample_id, annotator"
+            }
+            // An annotator with a label in `sent_back_labels` has no current label there.
+            Labels::Rated => {
+                "SELECT sample_id, annotator, labels FROM annotations WHERE state = 'labeled' \
+                 UNION ALL SELECT sample_id, annotator, labels FROM sent_back_labels \
+                 ORDER BY sample_id, annotator"
+            }
+        })?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let sample: SampleId = r.get(0)?;
@@ -746,8 +765,10 @@ pub struct ByClass {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AgreementReport {
     pub task: TaskKind,
-    /// Samples with at least one current label.
+    /// Samples with at least one rated label (see [`Labels::Rated`]).
     pub items: u64,
+    /// Samples a reviewer sent back; the labels the send-back cleared are counted.
+    pub sent_back: u64,
     pub annotators: Vec<String>,
     pub percent_agreement: Agreement,
     pub cohen_kappa: Vec<NamedPairKappa>,
@@ -756,9 +777,13 @@ pub struct AgreementReport {
     pub by_class: Option<ByClass>,
 }
 
-/// Computes the agreement report of a project.
+/// Computes the agreement report of a project, over what every annotator rated
+/// ([`Labels::Rated`]).
 pub fn agreement(project: &Project, by_class: bool) -> Result<AgreementReport> {
-    Ok(report(&Annotations::load(project)?, by_class))
+    Ok(AgreementReport {
+        sent_back: project.sent_back_samples()?,
+        ..report(&Annotations::load(project, Labels::Rated)?, by_class)
+    })
 }
 
 /// Computes the agreement report from loaded annotations.
@@ -834,6 +859,7 @@ pub fn report(ann: &Annotations, by_class: bool) -> AgreementReport {
     AgreementReport {
         task: ann.task,
         items: ann.samples.len() as u64,
+        sent_back: 0,
         annotators: ann.annotators.clone(),
         percent_agreement: per_sample(percent_agreement(&ratings)),
         cohen_kappa,
@@ -879,6 +905,7 @@ impl AgreementReport {
     pub fn to_json(&self) -> Value {
         let mut o = serde_json::Map::new();
         o.insert("items".into(), json!(self.items));
+        o.insert("sent_back".into(), json!(self.sent_back));
         o.insert("annotators".into(), json!(self.annotators));
         put_measure(
             &mut o,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use super::agreement::{Annotations, Measure, Undefined, cohen_kappa};
+use super::agreement::{Annotations, Labels, Measure, Undefined, cohen_kappa};
 use super::consensus::final_labels_with_confidence;
 use crate::project::{ClassId, Project, Result, SampleId, TaskKind};
 
@@ -50,7 +50,7 @@ pub struct AnnotatorStats {
 /// Statistics of every annotator (everyone with a current label, a label event or a review
 /// decision), sorted by name.
 pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
-    let ann = Annotations::load(project)?;
+    let ann = Annotations::load(project, Labels::Current)?;
     let finals: HashMap<SampleId, Vec<ClassId>> = final_labels_with_confidence(project)?
         .into_iter()
         .filter_map(|f| {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::agreement::Annotations;
+use super::agreement::{Annotations, Labels};
 use super::dawid_skene::{Options as DsOptions, dawid_skene};
 use crate::project::stored;
 use crate::project::{ClassId, ConsensusPolicy, Project, Result, SampleId, TaskKind};
@@ -159,7 +159,7 @@ pub fn final_labels_with_confidence(project: &Project) -> Result<Vec<FinalLabel>
 /// Dawid–Skene over the whole project: for each labeled sample without a review, the chosen
 /// classes (`None` on a tie or an empty multi-label set) and their posterior.
 fn estimate_project(project: &Project) -> Result<HashMap<SampleId, Estimated>> {
-    let ann = Annotations::load(project)?;
+    let ann = Annotations::load(project, Labels::Current)?;
     let reviews = reviewed_samples(project)?;
     let mut out = HashMap::with_capacity(ann.samples.len());
     match ann.task {

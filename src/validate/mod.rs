@@ -23,6 +23,7 @@ mod labels;
 pub mod phash;
 mod text;
 
+use crate::plural;
 use serde::{Deserialize, Serialize};
 
 use crate::project::{Project, Result, SampleId};
@@ -173,7 +174,10 @@ pub fn validate_with(
 /// Krippendorff's alpha (nominal) over the samples labeled by two or more annotators;
 /// `None` where it is undefined (no overlap, or every label in one class).
 fn project_alpha(project: &Project) -> Result<Option<f64>> {
-    let annotations = crate::review::agreement::Annotations::load(project)?;
+    let annotations = crate::review::agreement::Annotations::load(
+        project,
+        crate::review::agreement::Labels::Rated,
+    )?;
     Ok(crate::review::agreement::report(&annotations, false)
         .krippendorff_alpha
         .value
@@ -203,13 +207,4 @@ fn names_of(project: &Project, ids: &[SampleId]) -> Result<Vec<String>> {
         out.push(name);
     }
     Ok(out)
-}
-
-/// "1 sample" / "3 samples".
-fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
