@@ -78,7 +78,7 @@ fn bin_json(project: &Path, args: &[&str]) -> Value {
 }
 
 fn close_measure(m: &agreement::Measure, want: f64) {
-    let v = m.clone().unwrap_or_else(|u| panic!("undefined: {u}"));
+    let v = (*m).unwrap_or_else(|u| panic!("undefined: {u}"));
     assert!((v - want).abs() < 1e-12, "{v} != {want}");
 }
 
