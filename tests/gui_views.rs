@@ -59,6 +59,15 @@ fn open(path: &Path, who: &str) -> Harness<'static, App> {
     h
 }
 
+/// Waits for the review view's statistics, read in the background, to be current.
+fn stats_read(h: &mut Harness<'_, App>) {
+    wait_until(h, "the annotator statistics", |app| {
+        app.project()
+            .and_then(|p| p.review())
+            .is_some_and(|v| !v.stats.updating())
+    });
+}
+
 /// Alice and bob disagree on samples 0, 1 and 2; both say positive on sample 3.
 fn disagreeing(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
     let (path, s, c) = project(dir);
@@ -90,6 +99,7 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
     h.get_by_label_contains("Accept alice");
     h.get_by_label_contains("Accept bob");
     h.get_by_label_contains("3 in the queue");
+    stats_read(&mut h);
     h.get_by_label("Most confused (given > final)");
 
     // Shift+2 accepts bob's label (annotators are listed by name).
@@ -153,6 +163,40 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
             .items
             .is_empty()
     );
+    h.get_by_label_contains("Nothing to review");
+
+    // D lists the decided samples, each with its verdict, to revisit.
+    let listed = |h: &Harness<'_, App>| -> Vec<SampleId> {
+        let view = h.state().project().unwrap().review().unwrap();
+        view.items.iter().map(|i| i.sample).collect()
+    };
+    press(&mut h, Key::D);
+    assert_eq!(listed(&h), vec![s[0], s[1], s[2]]);
+    assert_eq!(current(&h), s[0]);
+    h.get_by_label_contains("3 decided before");
+    h.get_by_label(&format!("Decided by {REVIEWER}: negative"));
+    press(&mut h, Key::ArrowRight);
+    h.get_by_label(&format!("Decided by {REVIEWER}: neutral"));
+    press(&mut h, Key::ArrowRight);
+    h.get_by_label(&format!("Sent back by {REVIEWER}"));
+    h.get_by_label("No annotator has labeled it since");
+    // Revisiting s0: accepting alice's label instead replaces the verdict, and the sample
+    // stays in the list with it.
+    press(&mut h, Key::ArrowLeft);
+    press(&mut h, Key::ArrowLeft);
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num1);
+    assert_eq!(current(&h), s[0]);
+    assert_eq!(listed(&h), vec![s[0], s[1], s[2]]);
+    h.get_by_label(&format!("Decided by {REVIEWER}: positive"));
+    assert_eq!(
+        Project::open(&path).unwrap().review_decision(s[0]).unwrap(),
+        Some((vec![c[0]], REVIEWER.to_string()))
+    );
+    // Undo takes the revision back: bob's label is final again.
+    press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    h.get_by_label(&format!("Decided by {REVIEWER}: negative"));
+    // D again: back to the (empty) queue.
+    press(&mut h, Key::D);
     h.get_by_label_contains("Nothing to review");
 
     // R again goes back to labeling.
@@ -484,14 +528,16 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
             .copied()
             .unwrap_or(0)
     };
-    let reviews = |h: &Harness<'_, App>| -> u64 {
+    let reviews = |h: &mut Harness<'_, App>| -> u64 {
+        stats_read(h);
         let view = h.state().project().unwrap().review().unwrap();
-        view.stats.as_ref().unwrap().iter().map(|a| a.reviews).sum()
+        let figures = view.stats.figures.as_ref().unwrap().as_ref().unwrap();
+        figures.iter().map(|a| a.reviews).sum()
     };
     press(&mut h, Key::R);
     // Sample 0: alice said positive, bob negative; both count in the class bar.
     let (positive, negative) = (count(&h, c[0]), count(&h, c[1]));
-    assert_eq!(reviews(&h), 0);
+    assert_eq!(reviews(&mut h), 0);
     press_mod(&mut h, Modifiers::SHIFT, Key::Num2); // accept bob: negative
     assert_eq!(
         count(&h, c[0]),
@@ -500,7 +546,7 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
     );
     assert_eq!(count(&h, c[1]), negative);
     assert_eq!(
-        reviews(&h),
+        reviews(&mut h),
         1,
         "the annotator table counts the review at once"
     );
@@ -512,7 +558,7 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
     assert_eq!(view.items.len(), 3, "and it is back in the queue");
     assert_eq!(view.current().map(|i| i.sample), Some(s[0]));
     assert_eq!(count(&h, c[0]), positive);
-    assert_eq!(reviews(&h), 0);
+    assert_eq!(reviews(&mut h), 0);
     let p = Project::open(&path).unwrap();
     assert_eq!(p.review_decision(s[0]).unwrap(), None);
     let history = p.history(Some(s[0])).unwrap();

@@ -45,6 +45,8 @@ pub enum Command {
     ManageProject,
     /// Review: send the sample back to the annotation queue.
     SendBack,
+    /// Review: switch between the queue and the samples decided before.
+    ReviewDecided,
     /// Review: accept the label of the first (second, …) annotator shown.
     #[strum(serialize = "accept_annotator_1")]
     AcceptAnnotator1,
@@ -108,6 +110,7 @@ impl Command {
             | Command::Settings
             | Command::CloseProject => EVERY_VIEW,
             Command::SendBack
+            | Command::ReviewDecided
             | Command::AcceptAnnotator1
             | Command::AcceptAnnotator2
             | Command::AcceptAnnotator3
@@ -174,6 +177,7 @@ impl Command {
             Command::History => "History",
             Command::ManageProject => "Project",
             Command::SendBack => "Send back",
+            Command::ReviewDecided => "Queue / decided",
             Command::AcceptAnnotator1 => "Accept annotator 1",
             Command::AcceptAnnotator2 => "Accept annotator 2",
             Command::AcceptAnnotator3 => "Accept annotator 3",
@@ -216,6 +220,10 @@ impl Command {
             Command::History => "Show every event of the current sample",
             Command::ManageProject => "Import more samples; add, rename or archive classes",
             Command::SendBack => "Review: send the sample back to the annotators",
+            Command::ReviewDecided => {
+                "Review: switch between the queue and the samples already decided (to revisit \
+                 a decision)"
+            }
             Command::AcceptAnnotator1 => "Review: make the first annotator's label final",
             Command::AcceptAnnotator2 => "Review: make the second annotator's label final",
             Command::AcceptAnnotator3 => "Review: make the third annotator's label final",
@@ -258,6 +266,7 @@ impl Command {
             Command::History => vec![k(Key::H)],
             Command::ManageProject => vec![k(Key::P)],
             Command::SendBack => vec![k(Key::B)],
+            Command::ReviewDecided => vec![k(Key::D)],
             Command::AcceptAnnotator1 => vec![Shortcut::shift(Key::Num1)],
             Command::AcceptAnnotator2 => vec![Shortcut::shift(Key::Num2)],
             Command::AcceptAnnotator3 => vec![Shortcut::shift(Key::Num3)],

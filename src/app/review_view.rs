@@ -1,14 +1,20 @@
 //! The review view: the reviewer's queue (disagreements, then flagged samples, then
-//! overridden model suggestions), each annotator's label side by side, and per-annotator
-//! statistics.
+//! overridden model suggestions) or the samples decided before, each annotator's label side
+//! by side, and per-annotator statistics.
 //!
-//! The queue and the statistics are read once when the view opens; each decision is one
-//! event written through [`crate::review::queue`] under the window's annotator name (the
-//! reviewer), after which the decided sample leaves the local list.
+//! The list is read when the view opens or switches; each decision is one event written
+//! through [`crate::review::queue`] under the window's annotator name (the reviewer), after
+//! which the decided sample leaves the queue (or, in the decided list, shows its new
+//! verdict). The statistics are read on a background thread after every decision, so a
+//! large project's figures never hold up the next key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use egui::{Color32, Pos2, Rect, RichText, Vec2};
 
 use super::commands::{Action, Command};
+use super::jobs::Job;
 use super::keymap::Keymap;
 use super::loader::{ImageLoader, ImageState};
 use super::screen::{ProjectScreen, View};
@@ -19,13 +25,93 @@ use crate::project::{ClassId, Project, SampleKind, SampleStatus};
 use crate::review::annotators::{AnnotatorStats, annotator_stats};
 use crate::review::queue::{self, ReviewItem};
 
-/// How many samples the queue reads at once; reopen the view for more.
+/// How many samples a list reads at once; reopen the view for more.
 pub const QUEUE_LIMIT: usize = 1000;
 
+/// Which samples the review view lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewList {
+    /// Waiting for a reviewer.
+    Queue,
+    /// Decided before (a review decision or a send-back), to revisit.
+    Decided,
+}
+
+impl ReviewList {
+    fn read(self, project: &Project) -> anyhow::Result<Vec<ReviewItem>> {
+        match self {
+            ReviewList::Queue => queue::review_queue(project, QUEUE_LIMIT),
+            ReviewList::Decided => queue::decided(project, QUEUE_LIMIT),
+        }
+    }
+}
+
+type Figures = Result<Vec<AnnotatorStats>, String>;
+
+/// The per-annotator statistics: the figures last read, and the background read that
+/// replaces them.
+pub struct StatsTable {
+    path: PathBuf,
+    /// `None` until the first read ends.
+    pub figures: Option<Figures>,
+    job: Option<Job<Figures>>,
+    /// Asked again while a read ran: read once more when it ends.
+    again: bool,
+}
+
+impl StatsTable {
+    fn new(path: &Path) -> StatsTable {
+        let mut t = StatsTable {
+            path: path.to_path_buf(),
+            figures: None,
+            job: None,
+            again: false,
+        };
+        t.refresh();
+        t
+    }
+
+    /// Reads the figures again (after a decision changed them), in the background.
+    pub fn refresh(&mut self) {
+        if self.job.is_some() {
+            self.again = true;
+            return;
+        }
+        let path = self.path.clone();
+        self.job = Some(Job::spawn(
+            "Reading the annotator statistics",
+            None,
+            move |_| {
+                Project::open_read_only(&path)
+                    .and_then(|p| annotator_stats(&p))
+                    .map_err(|e| format!("{e:#}"))
+            },
+        ));
+    }
+
+    /// Whether a read is running (the figures shown may be one decision old).
+    pub fn updating(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Takes a finished read's figures.
+    fn poll(&mut self) {
+        let Some(done) = self.job.as_ref().and_then(Job::poll) else {
+            return;
+        };
+        self.figures = Some(done.and_then(|f| f));
+        self.job = None;
+        if std::mem::take(&mut self.again) {
+            self.refresh();
+        }
+    }
+}
+
 pub struct ReviewView {
+    pub list: ReviewList,
     pub items: Vec<ReviewItem>,
     pub index: usize,
-    pub stats: Result<Vec<AnnotatorStats>, String>,
+    pub stats: StatsTable,
     /// Decisions taken since the view opened.
     pub decided: u64,
     /// Multi-label: the classes toggled for "set another label", committed with Commit.
@@ -33,30 +119,39 @@ pub struct ReviewView {
 }
 
 impl ReviewView {
-    /// Reads the queue and the statistics.
+    /// Reads the queue, and starts reading the statistics.
     pub fn open(project: &Project) -> anyhow::Result<ReviewView> {
-        let items = queue::review_queue(project, QUEUE_LIMIT)?;
-        let stats = annotator_stats(project).map_err(|e| format!("{e:#}"));
         Ok(ReviewView {
-            items,
+            list: ReviewList::Queue,
+            items: ReviewList::Queue.read(project)?,
             index: 0,
-            stats,
+            stats: StatsTable::new(project.path()),
             decided: 0,
             pending: Vec::new(),
         })
     }
 
-    /// Reads the per-annotator statistics again (after a decision changed them).
-    pub fn refresh_stats(&mut self, project: &Project) {
-        self.stats = annotator_stats(project).map_err(|e| format!("{e:#}"));
-    }
-
     pub fn current(&self) -> Option<&ReviewItem> {
         self.items.get(self.index)
     }
+
+    /// Reads the list again, showing `sample` when it is still in it.
+    fn reread(
+        &mut self,
+        project: &Project,
+        sample: Option<crate::project::SampleId>,
+    ) -> anyhow::Result<()> {
+        self.items = self.list.read(project)?;
+        self.index = sample
+            .and_then(|s| self.items.iter().position(|i| i.sample == s))
+            .unwrap_or(self.index)
+            .min(self.items.len().saturating_sub(1));
+        self.pending.clear();
+        Ok(())
+    }
 }
 
-/// Carries out a review action on the queue's current sample; returns a message for the
+/// Carries out a review action on the list's current sample; returns a message for the
 /// user.
 pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<String>> {
     let ProjectScreen { session, view, .. } = p;
@@ -65,8 +160,19 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
     };
     let reviewer = session.annotator.clone();
     let multi = session.task() == TaskKind::MultiLabel;
-    if action == Action::Command(Command::Undo) {
-        return undo(session, view);
+    match action {
+        Action::Command(Command::Undo) => return undo(session, view),
+        Action::Command(Command::ReviewDecided) => {
+            view.list = match view.list {
+                ReviewList::Queue => ReviewList::Decided,
+                ReviewList::Decided => ReviewList::Queue,
+            };
+            view.index = 0;
+            view.reread(&session.project, None)?;
+            show_current(session, view)?;
+            return Ok(None);
+        }
+        _ => {}
     }
     let Some(item) = view.current().cloned() else {
         return Ok(None);
@@ -133,36 +239,35 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
         // Opening a sample from the grid is the labeling view's business.
         Action::Open(_) | Action::Command(_) => return Ok(None),
     };
-    // The decided sample leaves the queue.
-    view.items.remove(view.index);
-    if view.index >= view.items.len() {
-        view.index = view.items.len().saturating_sub(1);
+    match view.list {
+        // The decided sample leaves the queue.
+        ReviewList::Queue => {
+            view.items.remove(view.index);
+            if view.index >= view.items.len() {
+                view.index = view.items.len().saturating_sub(1);
+            }
+            view.pending.clear();
+        }
+        // A revisited sample stays, with its new verdict.
+        ReviewList::Decided => view.reread(&session.project, Some(item.sample))?,
     }
     view.decided += 1;
-    view.pending.clear();
-    view.refresh_stats(&session.project);
+    view.stats.refresh();
     show_current(session, view)?;
     Ok(Some(message))
 }
 
-/// Takes back the reviewer's last decision: the queue is read again (the sample is back
-/// in it) and shows that sample.
+/// Takes back the reviewer's last decision: the list is read again (in the queue, the
+/// sample is back in it) and shows that sample.
 fn undo(session: &mut Session, view: &mut ReviewView) -> anyhow::Result<Option<String>> {
     let reviewer = session.annotator.clone();
     let Some((_, sample)) = session.project.last_undoable(&reviewer)? else {
         return Ok(Some("Nothing left to undo".into()));
     };
     session.write_on(sample, |p| p.undo_last(&reviewer))?;
-    let fresh = ReviewView::open(&session.project)?;
-    view.items = fresh.items;
-    view.stats = fresh.stats;
+    view.reread(&session.project, Some(sample))?;
+    view.stats.refresh();
     view.decided = view.decided.saturating_sub(1);
-    view.pending.clear();
-    view.index = view
-        .items
-        .iter()
-        .position(|i| i.sample == sample)
-        .unwrap_or(0);
     session.go_to(sample)?;
     let name = session
         .current
@@ -208,6 +313,10 @@ pub fn show(
     let View::Review(view) = view else {
         return actions;
     };
+    view.stats.poll();
+    if view.stats.updating() {
+        ui.ctx().request_repaint_after(Duration::from_millis(100));
+    }
     let item = view.current();
 
     egui::Panel::top("review_bar")
@@ -215,9 +324,27 @@ pub fn show(
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("Review").strong().size(18.0));
+                let key = keymap.label(Command::ReviewDecided);
+                for (list, text) in [
+                    (ReviewList::Queue, "To review"),
+                    (ReviewList::Decided, "Decided"),
+                ] {
+                    if ui
+                        .selectable_label(view.list == list, text)
+                        .on_hover_text(format!("{} ({key})", Command::ReviewDecided.tooltip()))
+                        .clicked()
+                        && view.list != list
+                    {
+                        actions.push(Command::ReviewDecided.into());
+                    }
+                }
+                let listed = match view.list {
+                    ReviewList::Queue => "in the queue",
+                    ReviewList::Decided => "decided before",
+                };
                 ui.label(
                     RichText::new(format!(
-                        "{} in the queue · {} decided",
+                        "{} {listed} · {} decided now",
                         view.items.len(),
                         view.decided
                     ))
@@ -253,20 +380,19 @@ pub fn show(
         .default_size(170.0)
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| stats_table(ui, &view.stats));
+    let empty = match view.list {
+        ReviewList::Queue => {
+            "Nothing to review: no disagreements, flags or overridden suggestions."
+        }
+        ReviewList::Decided => "No sample has a review decision yet.",
+    };
 
     let Some(item) = item else {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
             .show(ui, |ui| {
                 ui.centered_and_justified(|ui| {
-                    ui.label(
-                        RichText::new(
-                            "Nothing to review: no disagreements, flags or overridden \
-                             suggestions.",
-                        )
-                        .size(20.0)
-                        .color(theme::MUTED),
-                    );
+                    ui.label(RichText::new(empty).size(20.0).color(theme::MUTED));
                 });
             });
         return actions;
@@ -363,6 +489,29 @@ fn decision_cards(
     keymap: &Keymap,
     actions: &mut Vec<Action>,
 ) {
+    if let Some(v) = &item.verdict {
+        let what = match &v.labels {
+            Some(labels) => format!("Decided by {}: {}", v.reviewer, labels.join(", ")),
+            None => format!("Sent back by {}", v.reviewer),
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(what).strong().color(theme::ACCENT));
+            ui.label(RichText::new(short_time(&v.at)).color(theme::MUTED));
+            ui.label(
+                RichText::new("a new decision replaces it; undo takes yours back")
+                    .color(theme::MUTED),
+            );
+        });
+        ui.add_space(4.0);
+    }
+    if item.decisions.is_empty() {
+        let when = if item.verdict.is_some() {
+            "since"
+        } else {
+            "yet"
+        };
+        ui.label(RichText::new(format!("No annotator has labeled it {when}")).color(theme::MUTED));
+    }
     ui.horizontal_wrapped(|ui| {
         for (i, d) in item.decisions.iter().enumerate() {
             let cmd = Command::ACCEPT.get(i).copied();
@@ -450,9 +599,10 @@ fn decision_cards(
         }
         ui.label(
             RichText::new(format!(
-                "{} / {} move through the queue",
+                "{} / {} move through the list · {} queue / decided",
                 keymap.label(Command::Previous),
-                keymap.label(Command::Next)
+                keymap.label(Command::Next),
+                keymap.label(Command::ReviewDecided)
             ))
             .color(theme::MUTED),
         );
@@ -465,11 +615,18 @@ pub fn short_time(at: &str) -> String {
     t.get(..16).map(str::to_string).unwrap_or(t)
 }
 
-fn stats_table(ui: &mut egui::Ui, stats: &Result<Vec<AnnotatorStats>, String>) {
-    ui.label(RichText::new("Annotators").strong());
-    let stats = match stats {
-        Ok(s) => s,
-        Err(e) => {
+fn stats_table(ui: &mut egui::Ui, table: &StatsTable) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Annotators").strong());
+        if table.updating() {
+            ui.add(egui::Spinner::new().size(12.0));
+            ui.label(RichText::new("updating").color(theme::MUTED));
+        }
+    });
+    let stats = match &table.figures {
+        None => return,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
             ui.label(RichText::new(e).color(theme::ERROR));
             return;
         }

@@ -117,6 +117,20 @@ impl Project {
         Ok(n as u64)
     }
 
+    /// Up to `limit` samples with a review decision or a send-back (not undone), in
+    /// import order.
+    pub fn reviewed_samples(&self, limit: usize) -> Result<Vec<super::SampleId>> {
+        let ids = self
+            .conn
+            .prepare_cached(
+                "SELECT sample_id FROM sample_state \
+                 WHERE review_labels IS NOT NULL OR sent_back = 1 ORDER BY sample_id LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// Samples a reviewer sent back to the annotators (the send-back not undone).
     pub fn sent_back_samples(&self) -> Result<u64> {
         let n: i64 = self.conn.query_row(

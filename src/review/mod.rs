@@ -10,6 +10,6 @@ pub mod settings;
 
 pub use consensus::{FinalLabel, Resolution, final_labels, final_labels_with_confidence, resolve};
 pub use queue::{
-    AnnotatorDecision, ReviewItem, ReviewReason, accept, review_queue, send_back, set_label,
-    visible_decisions,
+    AnnotatorDecision, ReviewItem, ReviewReason, Verdict, accept, decided, review_queue, send_back,
+    set_label, visible_decisions,
 };

@@ -24,6 +24,8 @@ pub enum ReviewReason {
     Flagged,
     /// A model suggested labels and an annotator labeled it otherwise.
     SuggestionOverridden,
+    /// A reviewer has decided it (the list of past decisions, [`decided`]).
+    Decided,
 }
 
 impl ReviewReason {
@@ -32,6 +34,7 @@ impl ReviewReason {
             ReviewReason::Disagreement => "disagreement",
             ReviewReason::Flagged => "flagged",
             ReviewReason::SuggestionOverridden => "suggestion overridden",
+            ReviewReason::Decided => "decided",
         }
     }
 }
@@ -49,7 +52,17 @@ pub struct AnnotatorDecision {
     pub spent_ms: Option<u64>,
 }
 
-/// A sample waiting for a reviewer.
+/// A reviewer's standing decision on a sample: the latest review or send-back not undone.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub reviewer: String,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// The labels the reviewer set or accepted; `None` when they sent the sample back.
+    pub labels: Option<Vec<String>>,
+}
+
+/// A sample for a reviewer: waiting in the queue, or decided before.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReviewItem {
     pub sample: SampleId,
@@ -59,6 +72,9 @@ pub struct ReviewItem {
     pub decisions: Vec<AnnotatorDecision>,
     /// The latest model suggestion (labels, score), if any.
     pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
+    /// What a reviewer decided, if one has (a sample in the queue can have been decided
+    /// before, then flagged again).
+    pub verdict: Option<Verdict>,
 }
 
 /// Up to `limit` samples for a reviewer: disagreements first, then flagged samples, then
@@ -167,6 +183,24 @@ pub fn review_queue(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> 
         }
     }
 
+    items(project, picked)
+}
+
+/// Up to `limit` samples a reviewer has decided (a review decision, or sent back), in
+/// import order, each with its standing [`Verdict`]: the reviewer's way back to past
+/// decisions. A new decision on one replaces its verdict.
+pub fn decided(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> {
+    let ids = project.reviewed_samples(limit)?;
+    items(
+        project,
+        ids.into_iter()
+            .map(|id| (id, ReviewReason::Decided))
+            .collect(),
+    )
+}
+
+/// The review items of `picked`, in that order (samples that no longer exist left out).
+fn items(project: &Project, picked: Vec<(SampleId, ReviewReason)>) -> Result<Vec<ReviewItem>> {
     let names: HashMap<ClassId, String> = project
         .classes()?
         .into_iter()
@@ -177,6 +211,16 @@ pub fn review_queue(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> 
         let Some(sample) = project.sample(id)? else {
             continue;
         };
+        let verdict = project
+            .history(Some(id))?
+            .into_iter()
+            .rev()
+            .find(|e| !e.undone && matches!(e.kind, EventKind::Review | EventKind::SendBack))
+            .map(|e| Verdict {
+                labels: (e.kind == EventKind::Review).then_some(e.labels),
+                reviewer: e.annotator,
+                at: e.at,
+            });
         out.push(ReviewItem {
             sample: id,
             name: sample.name,
@@ -187,6 +231,7 @@ pub fn review_queue(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> 
                 .map(|d| with_names(d, &names))
                 .collect(),
             suggestion: project.suggestion(id)?,
+            verdict,
         });
     }
     Ok(out)
