@@ -9,6 +9,7 @@ use std::process::Output;
 use crate::common::images;
 use image::ImageFormat;
 use keylabel::ingest::{self, ImportOptions, ImportReport};
+use keylabel::progress::Progress;
 use keylabel::project::{EventKind, SampleKind, SampleQuery, Source};
 use keylabel::{Project, TaskKind};
 use keylabel_testkit::cli::json_of;
@@ -809,4 +810,47 @@ fn text_output_lists_unreadable_files_and_the_project_file_is_never_imported() {
         "this is the project file itself"
     );
     p.integrity_check().unwrap();
+}
+
+/// A cancelled import stops between batches: what it committed stays, nothing is
+/// half-written, and importing the same files again adds the rest.
+#[test]
+fn a_cancelled_import_keeps_whole_batches_and_importing_again_adds_the_rest() {
+    let dir = TempDir::new().unwrap();
+    let mut p = project(dir.path(), &["pos", "neg"], TaskKind::SingleLabel);
+    let rows = 60_001;
+    let csv = dir.path().join("rows.csv");
+    let mut text = String::from("text\n");
+    for i in 0..rows {
+        text.push_str(&format!("row number {i}\n"));
+    }
+    fs::write(&csv, text).unwrap();
+    let images = dir.path().join("images");
+    fs::create_dir(&images).unwrap();
+    write_image(&images.join("a.png"), 8, 8, 1, ImageFormat::Png);
+
+    // Cancelled once the first batch of rows is stored.
+    let watch = keylabel_testkit::progress::Watch::new(|_, done, _| done >= 50_000);
+    let report = ingest::import(&mut p, &[csv.clone()], &options(), &watch).unwrap();
+    assert!(report.cancelled);
+    assert_eq!(report.added, 50_000, "one whole batch");
+    assert_eq!(p.status().unwrap().samples, 50_000);
+    p.integrity_check().unwrap();
+
+    // Cancelled before anything: the images are not read, the table not started.
+    let watch = keylabel_testkit::progress::Watch::new(|_, _, _| true);
+    watch.advance(0);
+    let report =
+        ingest::import(&mut p, &[images.clone(), csv.clone()], &options(), &watch).unwrap();
+    assert!(report.cancelled);
+    assert_eq!((report.added, report.already_present), (0, 0));
+
+    // Again, to the end: the rest of the rows and the image.
+    let report = import(&mut p, &[images, csv], &options());
+    assert!(!report.cancelled);
+    assert_eq!((report.added, report.already_present), (10_002, 50_000));
+    assert_eq!(p.status().unwrap().samples, rows + 1);
+    // The command line's report has no `cancelled` key: it cannot cancel.
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json.get("cancelled").is_none(), "{json}");
 }

@@ -1079,7 +1079,17 @@ pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
 
 /// One line about an import for the user: counts, and the first unreadable files.
 fn import_note(report: &crate::ingest::ImportReport) -> String {
-    let mut note = format!("Imported {} samples", report.added);
+    let mut note = if report.cancelled {
+        format!(
+            "Import cancelled after {}: importing the same files again adds the rest",
+            crate::plural(report.added, "new sample", "new samples")
+        )
+    } else {
+        format!(
+            "Imported {}",
+            crate::plural(report.added, "sample", "samples")
+        )
+    };
     if report.duplicates > 0 {
         note.push_str(&format!(", {} duplicates skipped", report.duplicates));
     }
@@ -1110,6 +1120,14 @@ fn busy_ui(ui: &mut egui::Ui, job: &Job<Result<Opened, String>>) {
                 None => egui::ProgressBar::new(0.0).animate(true),
             };
             ui.add(bar.desired_width(360.0));
+            // An import is under way (it has a total): it stops between batches, and the
+            // project opens with what was imported.
+            if job.progress.fraction().is_some() {
+                ui.add_space(8.0);
+                if ui.button("Cancel import").clicked() {
+                    job.progress.cancel();
+                }
+            }
         });
     });
 }

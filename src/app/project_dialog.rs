@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use egui::RichText;
 
-use super::jobs::JobProgress;
+use super::jobs::{JobProgress, Progress};
 use super::path_field::{PathField, Want};
 use super::theme;
 use crate::project::{Class, ClassId};
@@ -93,7 +93,18 @@ impl ProjectDialog {
                         Some(f) => egui::ProgressBar::new(f).text(p.text()),
                         None => egui::ProgressBar::new(0.0).animate(true),
                     };
-                    ui.add(bar);
+                    ui.horizontal(|ui| {
+                        ui.add(bar.desired_width(480.0));
+                        if p.cancelled() {
+                            ui.label(RichText::new("stopping…").color(theme::MUTED));
+                        } else if ui
+                            .button("Cancel")
+                            .on_hover_text("Stop after the current batch; what was imported stays")
+                            .clicked()
+                        {
+                            p.cancel();
+                        }
+                    });
                 }
                 None => {
                     if ui.button("Import").clicked() {

@@ -72,6 +72,10 @@ pub struct ImportReport {
     /// Files or rows whose content is already in the project under another name.
     pub duplicates: u64,
     pub unreadable: Vec<Unreadable>,
+    /// The import was cancelled: the batches committed before stay (the counts above),
+    /// importing the same files again adds the rest. (Only the window cancels imports.)
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 /// An image file found on the command line or in a folder.
@@ -134,10 +138,12 @@ pub fn import(
         .sum();
     let total = candidates.len() as u64 + rows;
     progress.start("Importing", total);
-    let tick = |n| progress.advance(n);
-    import_images(project, &candidates, options, &mut report, &tick)?;
+    import_images(project, &candidates, options, &mut report, progress)?;
     for (path, format) in &tables {
-        import_table(project, path, *format, options, &mut report, &tick)?;
+        if report.cancelled {
+            break;
+        }
+        import_table(project, path, *format, options, &mut report, progress)?;
     }
     progress.finish();
     Ok(report)
@@ -220,7 +226,7 @@ fn import_images(
     candidates: &[(Candidate, String)],
     options: &ImportOptions,
     report: &mut ImportReport,
-    tick: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<()> {
     let classes: HashMap<String, ClassId> = if options.labels_from_folders {
         project
@@ -232,11 +238,15 @@ fn import_images(
         HashMap::new()
     };
     for chunk in candidates.chunks(BATCH) {
+        if progress.cancelled() {
+            report.cancelled = true;
+            return Ok(());
+        }
         let probed: Vec<_> = chunk
             .par_iter()
             .map(|(c, _)| {
                 let r = images::probe_detailed(&c.path);
-                tick(1);
+                progress.advance(1);
                 r
             })
             .collect();
@@ -359,8 +369,12 @@ fn import_table(
     format: table::TableFormat,
     options: &ImportOptions,
     report: &mut ImportReport,
-    tick: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<()> {
+    /// Stops the reader when the import is cancelled between batches.
+    #[derive(Debug, thiserror::Error)]
+    #[error("the import was cancelled")]
+    struct Cancelled;
     let shown = path.display().to_string();
     let stored = project.stored_path(path);
     let mut schema_saved = false;
@@ -368,6 +382,10 @@ fn import_table(
     // again restores (see `Project::set_bulk_writes`).
     project.set_bulk_writes(true)?;
     let read = table::stream_table(path, &shown, &stored, format, options, |chunk| {
+        if progress.cancelled() {
+            report.cancelled = true;
+            return Err(Cancelled.into());
+        }
         report.unreadable.extend(chunk.bad);
         if !chunk.rows.is_empty() {
             if !schema_saved {
@@ -399,11 +417,14 @@ fn import_table(
                 tally(project, report, outcome, sample, &shown, unit)?;
             }
         }
-        tick(chunk.read);
+        progress.advance(chunk.read);
         Ok(())
     });
     project.set_bulk_writes(false)?;
-    let read = read?;
+    let read = match read {
+        Err(e) if e.is::<Cancelled>() => return Ok(()),
+        other => other?,
+    };
     if let Err(reason) = read {
         report.unreadable.push(Unreadable {
             path: shown,
