@@ -831,7 +831,7 @@ fn a_cancelled_import_keeps_whole_batches_and_importing_again_adds_the_rest() {
 
     // Cancelled once the first batch of rows is stored.
     let watch = keylabel_testkit::progress::Watch::new(|_, done, _| done >= 50_000);
-    let report = ingest::import(&mut p, &[csv.clone()], &options(), &watch).unwrap();
+    let report = ingest::import(&mut p, std::slice::from_ref(&csv), &options(), &watch).unwrap();
     assert!(report.cancelled);
     assert_eq!(report.added, 50_000, "one whole batch");
     assert_eq!(p.status().unwrap().samples, 50_000);
