@@ -582,6 +582,30 @@ fn buttons_do_what_keys_do() {
     assert_eq!(current(&h), b);
 }
 
+/// With overlap 1, samples someone else labeled are not offered: the window says that
+/// there is nothing left for this annotator, not that they decided everything.
+#[test]
+fn nothing_left_because_others_labeled_it_is_not_called_every_sample_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = text_project(dir.path());
+    let positive = class_id(&path, "positive");
+    {
+        let mut p = Project::open(&path).unwrap();
+        let ids = p.sample_ids(&Default::default(), 0, 10).unwrap();
+        for id in ids {
+            p.record(NewEvent::label(id, "someone else", vec![positive]))
+                .unwrap();
+        }
+    }
+    let h = open(&path, None);
+    h.get_by_label_contains("Nothing left for you");
+    assert!(
+        h.query_by_label_contains("Every sample is decided")
+            .is_none()
+    );
+    h.get_by_label_contains("0 / 2 decided");
+}
+
 #[test]
 fn a_broken_image_shows_the_reason_and_can_be_excluded() {
     let dir = tempfile::tempdir().unwrap();

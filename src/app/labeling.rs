@@ -242,13 +242,20 @@ pub fn show(
                 }
             }
             if session.finished && session.counts.total > 0 {
-                finished_banner(ui, keymap);
+                // Others may have decided what is left (overlap): say which it is.
+                let mine = session.counts.done >= session.counts.total;
+                finished_banner(ui, keymap, mine);
             }
         });
     actions
 }
 
-fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
+fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
+    let done = if all_yours {
+        "Every sample is decided."
+    } else {
+        "Nothing left for you: the other samples have all the annotators they need."
+    };
     let rect = ui.max_rect();
     let pos = Pos2::new(rect.center().x, rect.top() + 16.0);
     egui::Area::new(egui::Id::unique("finished_banner"))
@@ -260,8 +267,8 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap) {
                 ui.add(
                     egui::Label::new(
                         RichText::new(format!(
-                            "Every sample is decided. {} / {} to look back, {} to undo, \
-                         {} to review, {} to export.",
+                            "{done} {} / {} to look back, {} to undo, {} to review, {} to \
+                             export.",
                             keymap.label(Command::Previous),
                             keymap.label(Command::Next),
                             keymap.label(Command::Undo),
