@@ -3,7 +3,8 @@
 //!
 //! Two measurements: the statistics alone on ratings built in memory, and the whole
 //! `agreement` path on a real project file (read every label from SQLite, then compute).
-//! Dawid–Skene on the same ratings is timed once for information.
+//! Dawid–Skene and the per-annotator statistics on the same labels are timed once for
+//! information.
 //! Run with `cargo bench --bench agreement`; set `KEYLABEL_BENCH_QUICK=1` for a smaller run.
 
 use std::hint::black_box;
@@ -146,6 +147,15 @@ fn main() {
         mem.as_secs_f64(),
         file.as_secs_f64(),
         report.krippendorff_alpha.value
+    );
+
+    // The review view's annotator table (read on a background thread after each decision).
+    let t = Instant::now();
+    let stats = keylabel::review::annotators::annotator_stats(&project).expect("statistics");
+    println!(
+        "annotator statistics over {labels} labels ({} annotators): {:.3} s",
+        stats.len(),
+        t.elapsed().as_secs_f64()
     );
 
     // Dawid–Skene on the same ratings (the `dawid-skene` consensus policy), one run.
