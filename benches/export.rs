@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use image::{ImageFormat, Rgb, RgbImage};
 use keylabel::export::{self, ExportOptions, Format};
-use keylabel::project::{NewEvent, NewSample, SampleKind};
+use keylabel::project::{NewEvent, NewSample};
 use keylabel::{Project, TaskKind};
 
 const RUNS: usize = 5;
@@ -77,17 +77,14 @@ fn main() {
         let bytes = std::fs::read(&path).unwrap();
         total_bytes += bytes.len() as u64;
         batch.push(NewSample {
-            kind: SampleKind::Image,
             name: rel,
-            path: project.stored_path(&path),
-            row: None,
-            hash: blake3::hash(&bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-            width: Some(w),
-            height: Some(h),
-            format: Some(name.into()),
-            text: None,
-            features: None,
+            ..NewSample::image(
+                project.stored_path(&path),
+                blake3::hash(&bytes).to_hex().to_string(),
+                bytes.len() as u64,
+                Some((w, h)),
+                Some(name.into()),
+            )
         });
         if batch.len() == 1000 || i + 1 == n {
             let out = project.insert_samples(&batch).unwrap();

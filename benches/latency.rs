@@ -79,19 +79,8 @@ fn photo_project(n: usize) -> PathBuf {
         .map(|f| {
             let bytes = std::fs::metadata(f).unwrap().len();
             let stored = project.stored_path(f);
-            NewSample {
-                kind: SampleKind::Image,
-                name: stored.clone(),
-                path: stored.clone(),
-                row: None,
-                hash: blake3::hash(stored.as_bytes()).to_hex().to_string(),
-                bytes,
-                width: Some(4000),
-                height: Some(3000),
-                format: Some("jpeg".into()),
-                text: None,
-                features: None,
-            }
+            let hash = blake3::hash(stored.as_bytes()).to_hex().to_string();
+            NewSample::image(stored, hash, bytes, Some((4000, 3000)), Some("jpeg".into()))
         })
         .collect();
     project.insert_samples(&batch).unwrap();

@@ -166,19 +166,13 @@ fn photo_project() -> PathBuf {
     let mut samples = Vec::new();
     for (name, bytes) in &files {
         std::fs::write(dir.join(name), bytes).expect("write");
-        samples.push(NewSample {
-            kind: SampleKind::Image,
-            name: name.clone(),
-            path: name.clone(),
-            row: None,
-            hash: blake3::hash(bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-            width: Some(640),
-            height: Some(480),
-            format: Some("jpeg".into()),
-            text: None,
-            features: None,
-        });
+        samples.push(NewSample::image(
+            name.clone(),
+            blake3::hash(bytes).to_hex().to_string(),
+            bytes.len() as u64,
+            Some((640, 480)),
+            Some("jpeg".into()),
+        ));
     }
     p.insert_samples(&samples).expect("insert");
     let cat = p.class_by_name("cat").unwrap().unwrap().id;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::project::{
-    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind, Source, TaskKind,
+    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, Source, TaskKind,
 };
 
 /// The demo's classes, in hotkey order.
@@ -183,19 +183,13 @@ fn build(dir: &Path) -> anyhow::Result<()> {
         let (width, height) = image::image_dimensions(&file)
             .with_context(|| format!("cannot read the size of `{}`", file.display()))?;
         let stored = project.stored_path(&file);
-        batch.push(NewSample {
-            kind: SampleKind::Image,
-            name: stored.clone(),
-            path: stored,
-            row: None,
-            hash: blake3::hash(bytes).to_hex().to_string(),
-            bytes: bytes.len() as u64,
-            width: Some(width),
-            height: Some(height),
-            format: Some("jpeg".into()),
-            text: None,
-            features: None,
-        });
+        batch.push(NewSample::image(
+            stored,
+            blake3::hash(bytes).to_hex().to_string(),
+            bytes.len() as u64,
+            Some((width, height)),
+            Some("jpeg".into()),
+        ));
         truth.push(class);
     }
     let outcomes = project.insert_samples(&batch)?;

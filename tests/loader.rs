@@ -15,8 +15,7 @@ use keylabel::app::thumbs::{THUMB_SIDE, ThumbKey, load_or_make, thumb_file, thum
 use keylabel::app::{ViewKind, key_actions};
 use keylabel::demo::{DEMO_CLASSES, DEMO_IMAGES, DEMO_MODEL, ensure_demo_project};
 use keylabel::project::{
-    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleKind, SampleQuery,
-    SampleStatus, TaskKind,
+    ClassId, EventKind, NewEvent, NewSample, Project, SampleId, SampleQuery, SampleStatus, TaskKind,
 };
 
 fn save(dir: &Path, name: &str, w: u32, h: u32, format: image::ImageFormat, seed: u8) -> PathBuf {
@@ -831,19 +830,7 @@ fn grid_snapshot_of_text_and_damaged_samples() {
         let gone = p.stored_path(&dir.path().join("imgs").join("moved away.jpg"));
         let damaged: Vec<NewSample> = [(stored, "aa01"), (gone, "aa02")]
             .into_iter()
-            .map(|(s, h)| NewSample {
-                kind: SampleKind::Image,
-                name: s.clone(),
-                path: s,
-                row: None,
-                hash: h.into(),
-                bytes: 20,
-                width: None,
-                height: None,
-                format: Some("png".into()),
-                text: None,
-                features: None,
-            })
+            .map(|(s, h)| NewSample::image(s, h.into(), 20, None, Some("png".into())))
             .collect();
         p.insert_samples(&damaged).unwrap();
         let class = |p: &Project, n: &str| p.class_by_name(n).unwrap().unwrap().id;

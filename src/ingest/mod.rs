@@ -20,8 +20,7 @@ use crate::progress::Progress;
 use serde::Serialize;
 
 use crate::project::{
-    ClassId, EventKind, InsertOutcome, NewEvent, NewSample, Project, Result, SampleId, SampleKind,
-    Source,
+    ClassId, EventKind, InsertOutcome, NewEvent, NewSample, Project, Result, SampleId, Source,
 };
 
 pub use labels::{LabelsReport, import_labels};
@@ -256,19 +255,13 @@ fn import_images(
         for ((c, stored), probe) in chunk.iter().zip(probed) {
             match probe {
                 Ok(info) => {
-                    batch.push(NewSample {
-                        kind: SampleKind::Image,
-                        name: stored.clone(),
-                        path: stored.clone(),
-                        row: None,
-                        hash: info.hash,
-                        bytes: info.bytes,
-                        width: Some(info.width),
-                        height: Some(info.height),
-                        format: Some(info.format_name.to_string()),
-                        text: None,
-                        features: None,
-                    });
+                    batch.push(NewSample::image(
+                        stored.clone(),
+                        info.hash,
+                        info.bytes,
+                        Some((info.width, info.height)),
+                        Some(info.format_name.to_string()),
+                    ));
                     shown.push(c.path.display().to_string());
                     folder_class.push(
                         c.path

@@ -76,6 +76,33 @@ pub struct NewSample {
     pub features: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl NewSample {
+    /// An image file, as import records it: `path` is its stored path (see
+    /// [`Project::stored_path`]) and its name, `hash` the BLAKE3 hex of its `bytes` bytes;
+    /// `size` (width, height) and `format` are what its header says, when it has one.
+    pub fn image(
+        path: String,
+        hash: String,
+        bytes: u64,
+        size: Option<(u32, u32)>,
+        format: Option<String>,
+    ) -> NewSample {
+        NewSample {
+            kind: SampleKind::Image,
+            name: path.clone(),
+            path,
+            row: None,
+            hash,
+            bytes,
+            width: size.map(|s| s.0),
+            height: size.map(|s| s.1),
+            format,
+            text: None,
+            features: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub id: SampleId,

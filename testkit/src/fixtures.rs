@@ -30,24 +30,13 @@ pub fn image_sample_of(project: &Project, file: &Path, bytes: &[u8]) -> NewSampl
         .with_guessed_format()
         .expect("reading from memory cannot fail");
     let format = reader.format().map(|f| format!("{f:?}").to_lowercase());
-    let (width, height) = reader
-        .into_dimensions()
-        .map(|(w, h)| (Some(w), Some(h)))
-        .unwrap_or((None, None));
-    let stored = project.stored_path(file);
-    NewSample {
-        kind: SampleKind::Image,
-        name: stored.clone(),
-        path: stored,
-        row: None,
-        hash: blake3::hash(bytes).to_hex().to_string(),
-        bytes: bytes.len() as u64,
-        width,
-        height,
+    NewSample::image(
+        project.stored_path(file),
+        blake3::hash(bytes).to_hex().to_string(),
+        bytes.len() as u64,
+        reader.into_dimensions().ok(),
         format,
-        text: None,
-        features: None,
-    }
+    )
 }
 
 /// The image file `file` (read from disk), as import records it.
