@@ -562,6 +562,50 @@ fn labeled_setup(task: TaskKind) -> TempDir {
     dir
 }
 
+/// `import-labels <(cat labels.csv)`: the file is a pipe, which can be read only once (here
+/// `/dev/stdin` of the real binary, a pipe that opening again does not rewind).
+#[cfg(unix)]
+#[test]
+fn labels_are_imported_from_a_pipe() {
+    use std::io::Write;
+    let dir = labeled_setup(TaskKind::SingleLabel);
+    let root = dir.path().to_path_buf();
+    for content in [
+        "sample,label\nimg/a.png,cat\nr2,bird\n",
+        "  \n{\"sample\": \"img/a.png\", \"label\": \"dog\"}\n",
+    ] {
+        let mut child = crate::common::cli()
+            .cwd(&root)
+            .project("p.keylabel")
+            .command(&["import-labels", "/dev/stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{content:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    let id = |n: &str| p.find_sample(n).unwrap().unwrap().id;
+    let class = |n: &str| p.class_by_name(n).unwrap().unwrap().id;
+    assert_eq!(
+        p.current_classes(id("img/a.png")).unwrap(),
+        vec![class("dog")]
+    );
+    assert_eq!(p.current_classes(id("r2")).unwrap(), vec![class("bird")]);
+}
+
 #[test]
 fn labels_are_imported_from_csv_with_per_row_annotators() {
     let dir = labeled_setup(TaskKind::SingleLabel);

@@ -1,7 +1,6 @@
 //! Reading JSON Lines: one object per line, for sample rows and for imported labels.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
@@ -12,10 +11,9 @@ use super::images::io_reason;
 /// value that is not an object). Blank lines are skipped; a byte-order mark opening the
 /// file is ignored. Line numbers count from 1. Fails only when the file cannot be read on.
 pub(super) fn for_each_object(
-    file: File,
+    mut reader: impl BufRead,
     mut each: impl FnMut(u64, Result<Map<String, Value>, String>),
 ) -> Result<(), String> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {

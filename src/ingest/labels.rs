@@ -188,6 +188,12 @@ fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>>
 
 /// Reads every row; a row that cannot be parsed at all is returned as a bad-row message.
 fn read_rows(file: &Path) -> Result<(Vec<RawRow>, Vec<String>), String> {
+    // Opened and read once: the file may be a pipe (`import-labels <(…)`).
+    let f = File::open(file).map_err(|e| io_reason(&e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err("is a folder, not a file".into());
+    }
+    let mut f = BufReader::with_capacity(1 << 20, f);
     let jsonl = match file
         .extension()
         .and_then(|e| e.to_str())
@@ -196,21 +202,20 @@ fn read_rows(file: &Path) -> Result<(Vec<RawRow>, Vec<String>), String> {
     {
         Some("jsonl" | "ndjson") => true,
         Some("csv" | "tsv" | "tab") => false,
-        // Any other name: JSON Lines when the first character is `{`.
-        _ => {
-            let mut first = Vec::new();
-            let f = File::open(file).map_err(|e| io_reason(&e))?;
-            BufReader::new(f)
-                .read_until(b'{', &mut first)
-                .map_err(|e| io_reason(&e))?;
-            first.last() == Some(&b'{')
-                && first[..first.len() - 1].iter().all(u8::is_ascii_whitespace)
-        }
+        // Any other name: JSON Lines when the first character that is not white space is
+        // `{` (looked at in the buffer; the white space before it is skipped).
+        _ => loop {
+            let buf = f.fill_buf().map_err(|e| io_reason(&e))?;
+            let Some(&b) = buf.first() else {
+                break false;
+            };
+            if b.is_ascii_whitespace() {
+                f.consume(1);
+            } else {
+                break b == b'{';
+            }
+        },
     };
-    let f = File::open(file).map_err(|e| io_reason(&e))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err("is a folder, not a file".into());
-    }
     if jsonl {
         read_jsonl(f)
     } else {
@@ -243,11 +248,11 @@ fn parse_score(s: &str) -> Option<Result<f64, String>> {
     )
 }
 
-fn read_csv(f: File, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>), String> {
+fn read_csv(f: impl BufRead, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>), String> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(BufReader::new(f));
+        .from_reader(f);
     let header = reader
         .headers()
         .map_err(|e| format!("cannot read the header row: {e}"))?
@@ -308,7 +313,7 @@ fn read_csv(f: File, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>), String
     Ok((rows, bad))
 }
 
-fn read_jsonl(f: File) -> Result<(Vec<RawRow>, Vec<String>), String> {
+fn read_jsonl(f: impl BufRead) -> Result<(Vec<RawRow>, Vec<String>), String> {
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     super::jsonl::for_each_object(f, |line, object| {

@@ -321,45 +321,48 @@ fn read_csv(
 }
 
 fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Result<(), String> {
-    super::jsonl::for_each_object(file, |line, object| {
-        let mut object = match object {
-            Ok(o) => o,
-            Err(reason) => {
-                rows.bad(reason);
-                return;
-            }
-        };
-        let text = match object.remove(&options.text_column) {
-            Some(Value::String(s)) => s,
-            Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-            None | Some(Value::Null) => {
-                rows.bad(format!(
-                    "line {line}: no `{}` field for the text",
-                    options.text_column
-                ));
-                return;
-            }
-            Some(_) => {
-                rows.bad(format!(
-                    "line {line}: field `{}` is not text",
-                    options.text_column
-                ));
-                return;
-            }
-        };
-        let id = match &options.id_column {
-            None => None,
-            Some(col) => match object.remove(col) {
-                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => {
-                    rows.bad(format!("line {line}: no usable id in field `{col}`"));
+    super::jsonl::for_each_object(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        |line, object| {
+            let mut object = match object {
+                Ok(o) => o,
+                Err(reason) => {
+                    rows.bad(reason);
                     return;
                 }
-            },
-        };
-        rows.row(line, id, text, object);
-    })
+            };
+            let text = match object.remove(&options.text_column) {
+                Some(Value::String(s)) => s,
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+                None | Some(Value::Null) => {
+                    rows.bad(format!(
+                        "line {line}: no `{}` field for the text",
+                        options.text_column
+                    ));
+                    return;
+                }
+                Some(_) => {
+                    rows.bad(format!(
+                        "line {line}: field `{}` is not text",
+                        options.text_column
+                    ));
+                    return;
+                }
+            };
+            let id = match &options.id_column {
+                None => None,
+                Some(col) => match object.remove(col) {
+                    Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => {
+                        rows.bad(format!("line {line}: no usable id in field `{col}`"));
+                        return;
+                    }
+                },
+            };
+            rows.row(line, id, text, object);
+        },
+    )
 }
 
 /// Runs `read_table` on a scoped thread, feeding `on_chunk` on the caller's thread.
