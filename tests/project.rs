@@ -717,6 +717,68 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
     }
 }
 
+/// A copy whose events hold values this keylabel does not accept (edited by hand, or
+/// damaged) is refused whole by `merge`, naming the file, the event and the value; the
+/// project is left byte for byte as it was. Before, labels naming an unknown class merged as
+/// labels with no class, and events of a missing sample were dropped without a word.
+#[test]
+fn merge_refuses_a_copy_with_any_event_it_does_not_understand() {
+    use keylabel_testkit::fixtures::sql;
+    let cases = [
+        ("UPDATE events SET labels = '[999]'", "999", "a class id"),
+        ("UPDATE events SET labels = 'cat'", "cat", "a label list"),
+        ("UPDATE events SET at = 'yesterday'", "yesterday", "a time"),
+        (
+            "PRAGMA foreign_keys = OFF; UPDATE events SET sample_id = 9999",
+            "9999",
+            "a sample id",
+        ),
+        ("UPDATE events SET spent_ms = -5", "-5", "a time spent"),
+        (
+            "UPDATE events SET annotator = '  '",
+            "  ",
+            "an annotator name",
+        ),
+    ];
+    for (edit, value, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, p) = project_with(dir.path(), 2, TaskKind::SingleLabel);
+        drop(p);
+        let copy = dir.path().join("copy.keylabel");
+        std::fs::copy(&path, &copy).unwrap();
+        {
+            let mut c = Project::open(&copy).unwrap();
+            let cat = class_id(&c, "cat");
+            c.record(NewEvent::label(SampleId(1), "alice", vec![cat]).with_spent_ms(700))
+                .unwrap();
+        }
+        sql(&Project::open(&copy).unwrap())
+            .execute_batch(edit)
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let out = crate::common::cli()
+            .cwd(dir.path())
+            .project(&path)
+            .run(&["merge", copy.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "`{edit}` merged: {err}");
+        assert!(
+            err.contains("copy.keylabel")
+                && err.contains(&format!("`{value}`"))
+                && err.contains(what)
+                && err.contains("event "),
+            "`{edit}`: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "`{edit}` changed the project"
+        );
+        let p = Project::open(&path).unwrap();
+        assert!(p.history(None).unwrap().is_empty());
+    }
+}
+
 /// `backup` copies every committed label, also those still in the write-ahead log while
 /// the window (here: an open project) holds the file, and refuses to overwrite.
 #[test]

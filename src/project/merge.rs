@@ -126,36 +126,69 @@ impl Project {
                 if exists.exists([&uid])? {
                     continue;
                 }
-                let their_sample: SampleId = r.get(1)?;
-                let Some(&sample) = sample_map.get(&their_sample) else {
-                    continue;
-                };
-                // Their file's own values, refused (naming it) when not understood.
+                // Their file's own values: every field is checked, and one that is not
+                // understood refuses the whole file (naming it and the event) before
+                // anything is written. The log is append-only: what is merged stays.
                 let row = format!("event {uid}");
                 let theirs_named = |e: anyhow::Error| {
                     e.context(format!("`{}` cannot be merged", other_path.display()))
                 };
+                let bad = |what: &'static str, value: String| {
+                    theirs_named(
+                        stored::UnknownValue {
+                            table: "events",
+                            row: row.clone(),
+                            what,
+                            value,
+                        }
+                        .into(),
+                    )
+                };
+                let their_sample: SampleId = r.get(1)?;
+                let Some(&sample) = sample_map.get(&their_sample) else {
+                    return Err(bad("a sample id", their_sample.to_string()));
+                };
                 let labels = stored::labels(&r.get::<_, String>(4)?, "events", &row)
                     .map_err(|e| theirs_named(e.into()))?
                     .into_iter()
-                    .filter_map(|l| class_map.get(&l).copied())
-                    .collect();
+                    .map(|l| {
+                        class_map
+                            .get(&l)
+                            .copied()
+                            .ok_or_else(|| bad("a class id", l.to_string()))
+                    })
+                    .collect::<Result<Vec<ClassId>>>()?;
                 let kind =
                     stored::get(r, 3, "events", &row).map_err(|e| theirs_named(stored::lift(e)))?;
                 let source =
                     stored::get(r, 8, "events", &row).map_err(|e| theirs_named(stored::lift(e)))?;
+                let annotator: String = r.get(2)?;
+                if annotator.trim().is_empty() {
+                    return Err(bad("an annotator name", annotator));
+                }
+                let score: Option<f64> = r.get(7)?;
+                if let Some(s) = score.filter(|s| !s.is_finite()) {
+                    return Err(bad("a score", s.to_string()));
+                }
+                let spent_ms = match r.get::<_, Option<i64>>(10)? {
+                    Some(m) if m < 0 => return Err(bad("a time spent", m.to_string())),
+                    m => m.map(|m| m as u64),
+                };
+                let at: String = r.get(9)?;
+                if chrono::DateTime::parse_from_rfc3339(&at).is_err() {
+                    return Err(bad("a time", at));
+                }
                 let ev = NewEvent {
                     sample,
-                    annotator: r.get(2)?,
+                    annotator,
                     kind,
                     labels,
                     target: r.get(5)?,
                     note: r.get(6)?,
-                    score: r.get(7)?,
+                    score,
                     source,
-                    spent_ms: r.get::<_, Option<i64>>(10)?.map(|m| m as u64),
+                    spent_ms,
                 };
-                let at: String = r.get(9)?;
                 insert_event_with_uid(&tx, &ev, &uid, &at)?;
                 report.events_added += 1;
                 touched.insert(sample);
