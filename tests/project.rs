@@ -43,6 +43,46 @@ fn create_refuses_existing_file_and_leaves_it_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), b"my precious notes");
 }
 
+/// `init` killed (SIGKILL) at random moments: the project file is either absent or a
+/// complete project, never an empty or half-made file that every command would refuse and
+/// `init` would not replace. A later `init` then works, or says the project exists.
+#[cfg(unix)]
+#[test]
+fn a_killed_init_leaves_no_file_or_a_whole_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = || crate::common::cli().cwd(dir.path());
+    let mut rng = keylabel_testkit::Rng::new(7);
+    let (mut absent, mut whole) = (0, 0);
+    for run in 0..30 {
+        let path = dir.path().join(format!("run{run}.keylabel"));
+        let mut child = cli()
+            .project(&path)
+            .command(&["init", "--classes", "a,b"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(15_000u64)));
+        let _ = child.kill();
+        let _ = child.wait();
+        if path.exists() {
+            let p = Project::open(&path)
+                .unwrap_or_else(|e| panic!("run {run}: a file that is no project: {e:#}"));
+            let names: Vec<String> = p.classes().unwrap().into_iter().map(|c| c.name).collect();
+            assert_eq!(names, ["a", "b"], "run {run}");
+            whole += 1;
+            let again = cli().project(&path).run(&["init", "--classes", "a,b"]);
+            assert!(!again.status.success());
+            assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+        } else {
+            absent += 1;
+            cli().project(&path).ok(&["init", "--classes", "a,b"]);
+            Project::open(&path).unwrap();
+        }
+    }
+    eprintln!("{absent} runs killed before the project appeared, {whole} after");
+}
+
 #[test]
 fn create_refuses_bad_classes_without_leaving_a_file() {
     let dir = tempfile::tempdir().unwrap();

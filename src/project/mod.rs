@@ -108,31 +108,40 @@ impl Project {
     /// system untouched, when `path` already exists or the classes are invalid.
     pub fn create(path: &Path, classes: &[String], task: TaskKind) -> Result<Project> {
         let names = classes::validate_new_names(classes)?;
-        // `create_new` makes the existence check and the creation one atomic step.
-        match OpenOptions::new().write(true).create_new(true).open(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ProjectError::Exists(path.to_path_buf()).into());
-            }
-            Err(source) => {
-                return Err(ProjectError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-                .into());
-            }
+        let io = |source: std::io::Error| ProjectError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            return Err(ProjectError::Exists(path.to_path_buf()).into());
         }
-        let created = (|| -> Result<Project> {
+        // Built complete under a temporary name beside it, then put in place in one step:
+        // a killed `init` leaves no empty or half-made file at `path`.
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{file_name}.keylabel-new-{}", std::process::id()));
+        remove_db_files(&tmp);
+        let built = (|| -> Result<()> {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(io)?;
             let conn = Connection::open_with_flags(
-                path,
+                &tmp,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(|source| ProjectError::Sqlite {
                 path: path.to_path_buf(),
                 source,
             })?;
-            configure(&conn, path)?;
-            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID};"))?;
+            // A rollback journal while it is built: nothing beside the file outlives it.
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; \
+                 PRAGMA application_id = {APPLICATION_ID};"
+            ))?;
             migrate(&conn, 0)?;
             let tx = conn.unchecked_transaction()?;
             tx.execute(
@@ -156,12 +165,29 @@ impl Project {
                 )?;
             }
             tx.commit()?;
-            Project::from_conn(conn, path)
+            conn.close().map_err(|(_, e)| e)?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            // A hard link fails when `path` exists, so another `init` that got there first
+            // is never replaced. File systems without hard links get a rename after a check.
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => std::fs::remove_file(&tmp).map_err(io)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(ProjectError::Exists(path.to_path_buf()).into());
+                }
+                Err(_) if !path.exists() => std::fs::rename(&tmp, path).map_err(io)?,
+                Err(_) => return Err(ProjectError::Exists(path.to_path_buf()).into()),
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // The new name itself is durable once the folder is synced (best effort).
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(())
         })();
-        if created.is_err() {
-            remove_db_files(path);
-        }
-        created
+        remove_db_files(&tmp);
+        built?;
+        Project::open(path)
     }
 
     /// Opens an existing project for reading and writing, migrating an older schema.
