@@ -774,6 +774,37 @@ fn a_stale_temporary_folder_from_a_killed_export_is_removed() {
     );
 }
 
+/// `export --force` killed between moving the old dataset aside and moving the new one in
+/// (where the two folders cannot be swapped in one step) left nothing at the dataset path.
+/// The next export puts the previous dataset back before anything else; it is never
+/// deleted with the leftovers.
+#[test]
+fn a_dataset_moved_aside_by_a_killed_export_is_put_back() {
+    let mut f = image_fixture(5);
+    let out = f.out("ds");
+    run(&mut f, &options(Format::TfRecord, out.clone())).unwrap();
+    let previous = tree(&out);
+    // The state a kill between the two renames leaves (no process has this id).
+    let aside = f.root().join(".ds.keylabel-old-4194305");
+    std::fs::rename(&out, &aside).unwrap();
+    let unfinished = f.root().join(".ds.keylabel-tmp-4194305");
+    std::fs::create_dir_all(unfinished.join("train")).unwrap();
+    std::fs::write(unfinished.join("manifest.json"), b"{}").unwrap();
+
+    // Without --force: the previous dataset is back, and so the folder exists.
+    let err = run(&mut f, &options(Format::Csv, out.clone())).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(tree(&out), previous);
+    assert!(!aside.exists());
+
+    // With --force the new dataset replaces it, in one step, and nothing is left over.
+    let mut o = options(Format::Csv, out.clone());
+    o.force = true;
+    run(&mut f, &o).unwrap();
+    assert!(tree(&out).contains_key("train/data.csv"));
+    assert!(leftovers(f.root()).is_empty(), "{:?}", leftovers(f.root()));
+}
+
 #[test]
 fn table_rows_export_typed_columns() {
     let mut f = text_fixture(24);

@@ -500,6 +500,7 @@ impl Target {
             .parent()
             .ok_or_else(|| anyhow!("`{}`: give the dataset folder a name", out.display()))?
             .to_path_buf();
+        restore_moved_aside(&parent, &name, &abs)?;
         let replace = match fs::symlink_metadata(&abs) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(anyhow!("could not look at `{}`: {e}", out.display())),
@@ -539,7 +540,7 @@ impl Target {
     }
 
     fn marker(&self, what: &str) -> String {
-        format!(".{}.keylabel-{what}-", self.name)
+        marker(&self.name, what)
     }
 
     /// Removes temporary folders left by killed exports to the same target, creates the
@@ -579,6 +580,90 @@ impl Target {
     }
 }
 
+/// The prefix of the hidden folders an export to `name` works in: `tmp` (being written),
+/// `old` (a replaced dataset moved aside); the process id follows.
+fn marker(name: &str, what: &str) -> String {
+    format!(".{name}.keylabel-{what}-")
+}
+
+/// Where the system cannot swap two folders in one step, replacing a dataset takes two
+/// renames; an export killed between them left the previous dataset moved aside and
+/// nothing at `out`. Puts it back, so that the previous dataset is never lost (the
+/// unfinished new one is removed with the other leftovers when the next export stages).
+fn restore_moved_aside(parent: &Path, name: &str, out: &Path) -> anyhow::Result<()> {
+    if fs::symlink_metadata(out).is_ok() {
+        return Ok(());
+    }
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let prefix = marker(name, "old");
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            fs::rename(e.path(), out).with_context(|| {
+                format!(
+                    "an earlier export was stopped while replacing `{}`; the previous dataset \
+                     is in `{}` and could not be put back",
+                    out.display(),
+                    e.path().display()
+                )
+            })?;
+            eprintln!(
+                "keylabel: an earlier export was stopped while replacing `{}`; the previous \
+                 dataset was put back",
+                out.display()
+            );
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Swaps two folders in one step (Linux `renameat2` with `RENAME_EXCHANGE`): at every
+/// instant each path holds one complete folder. `Ok(false)` where the system or the file
+/// system cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them as given.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
 /// Whether a process with this id runs (on systems with `/proc`; elsewhere a leftover
 /// folder is taken to be stale).
 fn process_alive(pid: u32) -> bool {
@@ -615,6 +700,16 @@ impl Staging {
         sync_dir(&self.tmp);
         let out = self.target.out.clone();
         if self.target.replace && out.exists() {
+            // One step where the system can: the old dataset ends up in the temporary
+            // folder, which is then removed.
+            if exchange(&self.tmp, &out)
+                .with_context(|| format!("could not replace `{}`", out.display()))?
+            {
+                sync_dir(&self.target.parent);
+                let _ = fs::remove_dir_all(&self.tmp);
+                self.committed = true;
+                return Ok(out);
+            }
             let old = self.target.parent.join(format!(
                 "{}{}",
                 self.target.marker("old"),
