@@ -8,6 +8,7 @@ mod gui;
 mod gui_views;
 mod ingest;
 mod loader;
+mod media;
 mod project;
 mod review;
 mod team;

@@ -426,6 +426,9 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
             for (name, split) in &s.splits {
                 ui.label(format!("{name}: {} samples", split.count));
             }
+            if let Some(why) = &s.not_recorded {
+                ui.label(RichText::new(why).color(theme::WARN));
+            }
             let records: u64 = s.files.iter().map(|f| f.records).sum();
             ui.label(
                 RichText::new(format!("{} files, {records} records", s.files.len()))

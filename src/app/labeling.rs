@@ -290,6 +290,14 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(session.project.name()).strong().size(18.0));
+                if session.project.is_read_only() {
+                    ui.label(RichText::new("Read-only").color(theme::WARN).strong())
+                        .on_hover_text(
+                            "The project file, its folder or its disk cannot be written: you \
+                             can look, review and export, but not label. Copy the project \
+                             somewhere writable to label it.",
+                        );
+                }
                 if let Some(cur) = &session.current {
                     ui.label(
                         RichText::new(format!("#{} of {}", cur.position + 1, session.counts.total))

@@ -308,7 +308,19 @@ impl App {
         match self.try_apply(action) {
             Ok(Some(message)) => self.info(message),
             Ok(None) => {}
-            Err(e) => self.error(format!("{e:#}")),
+            Err(e) => {
+                let read_only = self
+                    .session()
+                    .filter(|s| crate::project::read_only_error(&e, s.project.path()).is_some())
+                    .map(|s| s.project.path().display().to_string());
+                match read_only {
+                    Some(path) => self.error(format!(
+                        "Not saved: `{path}` is read-only (the file, its folder or its disk). \
+                         Copy the project file somewhere writable to label it."
+                    )),
+                    None => self.error(format!("{e:#}")),
+                }
+            }
         }
         if let Some(h) = self.project_mut().and_then(|p| p.history.as_mut()) {
             h.stale = true;

@@ -62,6 +62,9 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
         );
     }
     println!("  schema.pbtxt\n  manifest.json");
+    if let Some(why) = &summary.not_recorded {
+        eprintln!("keylabel: warning: {why}");
+    }
     if !warnings.is_empty() {
         println!("warnings");
         for f in warnings {

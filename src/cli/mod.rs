@@ -271,20 +271,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let Some(command) = &cli.command else {
         return Ok(Outcome::Gui(cli.project.clone()));
     };
+    let outcome = run_command(&cli, command);
+    // A write refused because the project is read-only says so, not SQLite's words.
+    outcome.map_err(|e| crate::project::read_only_error(&e, &cli.project_path()).unwrap_or(e))
+}
+
+fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {
     match command {
-        Command::Init(a) => project_cmds::init(&cli, a),
-        Command::Classes(c) => project_cmds::classes(&cli, c),
-        Command::Import(a) => import::import(&cli, a),
-        Command::ImportLabels(a) => import::import_labels(&cli, a),
-        Command::Status(a) => project_cmds::status(&cli, a),
-        Command::History(a) => project_cmds::history(&cli, a),
-        Command::Merge(a) => project_cmds::merge(&cli, a),
-        Command::Backup(a) => project_cmds::backup(&cli, a),
-        Command::Validate(a) => export::validate(&cli, a),
-        Command::Export(a) => export::export(&cli, a),
-        Command::Agreement(a) => review::agreement(&cli, a),
-        Command::Annotators(a) => review::annotators(&cli, a),
-        Command::Settings(a) => review::settings(&cli, a),
+        Command::Init(a) => project_cmds::init(cli, a),
+        Command::Classes(c) => project_cmds::classes(cli, c),
+        Command::Import(a) => import::import(cli, a),
+        Command::ImportLabels(a) => import::import_labels(cli, a),
+        Command::Status(a) => project_cmds::status(cli, a),
+        Command::History(a) => project_cmds::history(cli, a),
+        Command::Merge(a) => project_cmds::merge(cli, a),
+        Command::Backup(a) => project_cmds::backup(cli, a),
+        Command::Validate(a) => export::validate(cli, a),
+        Command::Export(a) => export::export(cli, a),
+        Command::Agreement(a) => review::agreement(cli, a),
+        Command::Annotators(a) => review::annotators(cli, a),
+        Command::Settings(a) => review::settings(cli, a),
         Command::Gui => Ok(Outcome::Gui(cli.project.clone())),
         Command::Demo => Ok(Outcome::Demo),
     }

@@ -85,6 +85,10 @@ pub struct ExportSummary {
     pub splits: BTreeMap<String, SplitSummary>,
     pub files: Vec<FileEntry>,
     pub report: Report,
+    /// Why the export's class distribution could not be recorded in the project (a
+    /// read-only project, a full disk). The dataset is complete all the same; the next
+    /// `LABEL_DRIFT` check compares with the export before.
+    pub not_recorded: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,15 +284,30 @@ pub fn export(
             *classes_total.entry(c.clone()).or_default() += n;
         }
     }
-    project.set_setting_value(
-        "last_export",
-        &serde_json::json!({"classes": classes_total, "total": total, "created_at": created_at}),
-    )?;
+    // The dataset is in place: from here on, nothing makes the export a failure.
+    let recorded = if project.is_read_only() {
+        Err(anyhow!(
+            "the project was opened read-only: its file, folder or disk cannot be written, or \
+             the disk is full"
+        ))
+    } else {
+        project.set_setting_value(
+            "last_export",
+            &serde_json::json!({"classes": classes_total, "total": total, "created_at": created_at}),
+        )
+    };
     Ok(ExportSummary {
         out,
         splits: summaries,
         files,
         report,
+        not_recorded: recorded.err().map(|e| {
+            format!(
+                "the dataset is complete, but its class distribution could not be recorded \
+                 in the project ({e:#}): the next validation's LABEL_DRIFT check compares \
+                 with the export before"
+            )
+        }),
     })
 }
 

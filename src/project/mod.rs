@@ -192,11 +192,24 @@ impl Project {
 
     /// Opens an existing project for reading and writing, migrating an older schema.
     /// A file that is not a keylabel project, or one from a newer keylabel, is refused
-    /// before anything is written to it.
+    /// before anything is written to it. A project this process cannot change (a read-only
+    /// file, folder or medium) is opened read-only ([`Project::is_read_only`]): reading works,
+    /// and a write fails with SQLite's "readonly database", which [`read_only_error`] names.
     pub fn open(path: &Path) -> Result<Project> {
         if !path.exists() {
             return Err(ProjectError::Missing(path.to_path_buf()).into());
         }
+        if !writable(path) {
+            return Project::open_reading(path);
+        }
+        match Project::open_writable(path) {
+            // A disk that is full or failing may still be read.
+            Err(e) if storage_trouble(&e) => Project::open_reading(path).map_err(|_| e),
+            other => other,
+        }
+    }
+
+    fn open_writable(path: &Path) -> Result<Project> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -211,6 +224,37 @@ impl Project {
             migrate(&conn, version)?;
         }
         Project::from_conn(conn, path)
+    }
+
+    /// Opens a project this process cannot change: read-only where SQLite can share the
+    /// write-ahead log's index, else as an immutable file (a read-only medium, where no one
+    /// writes).
+    fn open_reading(path: &Path) -> Result<Project> {
+        match Project::open_read_only(path) {
+            Ok(p) => Ok(p),
+            // Without a write-ahead log (one would hold commits the immutable file lacks).
+            Err(first) if wal_is_empty(path) => {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                let Ok(conn) = Connection::open_with_flags(
+                    uri,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                ) else {
+                    return Err(first);
+                };
+                match check_identity(&conn, path) {
+                    Ok(SCHEMA_VERSION) => Project::from_conn(conn, path),
+                    _ => Err(first),
+                }
+            }
+            Err(first) => Err(first),
+        }
+    }
+
+    /// Whether this project was opened without the right to change it.
+    pub fn is_read_only(&self) -> bool {
+        self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true)
     }
 
     /// Opens a project without the right to change it (used to read other projects when
@@ -407,17 +451,111 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// Reads the identity of a file without writing to it; returns its schema version.
+/// Whether this process may change the project file: the file, and its folder (SQLite's
+/// journal and write-ahead log live beside it), are writable on a writable file system.
+fn writable(path: &Path) -> bool {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    may_write(path) && may_write(&folder)
+}
+
+#[cfg(unix)]
+fn may_write(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: a valid NUL-terminated path. `access` answers for this process's real ids,
+    // and says no on a read-only file system also to root.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+#[cfg(not(unix))]
+fn may_write(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|m| !m.permissions().readonly())
+        .unwrap_or(true)
+}
+
+/// Whether the project's write-ahead log is absent or empty.
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).map_or(true, |m| m.len() == 0)
+}
+
+/// Whether `e` comes from the storage (cannot open, read-only, full, an I/O error) rather
+/// than from the file's content.
+fn storage_trouble(e: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+    e.chain().any(|c| {
+        let code = c
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            .or_else(|| match c.downcast_ref::<ProjectError>() {
+                Some(ProjectError::Sqlite { source, .. }) => source.sqlite_error_code(),
+                _ => None,
+            });
+        matches!(code, Some(CannotOpen | DiskFull | ReadOnly | SystemIoFailure))
+    })
+}
+
+/// `path` as the path of an SQLite `file:` URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for ch in abs.to_string_lossy().chars() {
+        match ch {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// When `e` is a write refused because the project is read-only, that said plainly:
+/// which file, that nothing was changed, and what to do.
+pub fn read_only_error(e: &anyhow::Error, path: &Path) -> Option<anyhow::Error> {
+    let refused = e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            == Some(rusqlite::ErrorCode::ReadOnly)
+    });
+    refused.then(|| {
+        anyhow::anyhow!(
+            "`{}` is read-only (the file, its folder or its disk): this command changes the \
+             project, and nothing was changed. Reading commands work on it; to change it, \
+             copy it somewhere writable (`keylabel -p {} backup COPY`)",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 fn check_identity(conn: &Connection, path: &Path) -> Result<i64> {
     let not_a_project = |reason: String| ProjectError::NotAProject {
         path: path.to_path_buf(),
         reason,
     };
+    // Only content that is no SQLite database is "not a project"; a file that cannot be
+    // read (a full or failing disk) says why.
+    let unreadable = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | None => not_a_project(e.to_string()),
+        Some(_) => ProjectError::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    };
     let app_id: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(|e| not_a_project(e.to_string()))?;
+        .map_err(unreadable)?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| not_a_project(e.to_string()))?;
+        .map_err(unreadable)?;
     if app_id != APPLICATION_ID {
         let reason = if app_id == 0 {
             "it is not a keylabel project file".to_string()

@@ -140,8 +140,30 @@ fn colour_from_code(code: i64) -> Option<ColorType> {
     })
 }
 
+/// A validation cache that cannot be written (a full disk) is left as it was: this
+/// validation is complete without it, the next one reads the files again.
+fn cache_write(stored: Result<()>) -> Result<()> {
+    match stored {
+        Err(e)
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<rusqlite::Error>()
+                        .and_then(rusqlite::Error::sqlite_error_code),
+                    Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly)
+                )
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Remembers intact files (replacing what was known of them).
 fn store_file_checks(project: &Project, rows: &[(SampleId, FileCheck)]) -> Result<()> {
+    if project.is_read_only() {
+        return Ok(()); // a cache: a read-only project is checked in full each time
+    }
     let tx = project.conn().unchecked_transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -331,10 +353,10 @@ pub(super) fn check(
             }
         }
         if cache_writable && !new_rows.is_empty() {
-            phash::store(project, &new_rows)?;
+            cache_write(phash::store(project, &new_rows))?;
         }
         if writable && !intact.is_empty() {
-            store_file_checks(project, &intact)?;
+            cache_write(store_file_checks(project, &intact))?;
         }
     }
     progress.finish();

@@ -146,6 +146,9 @@ pub(super) fn store(
     project: &Project,
     rows: &[(SampleId, String, std::result::Result<u64, String>)],
 ) -> Result<()> {
+    if project.is_read_only() {
+        return Ok(()); // a cache: a read-only project hashes again each time
+    }
     let tx = project.conn().unchecked_transaction()?;
     {
         let mut stale = tx.prepare_cached(
