@@ -315,8 +315,9 @@ impl App {
                     .map(|s| s.project.path().display().to_string());
                 match read_only {
                     Some(path) => self.error(format!(
-                        "Not saved: `{path}` is read-only (the file, its folder or its disk). \
-                         Copy the project file somewhere writable to label it."
+                        "Not saved: `{path}` cannot be written (the file, its folder or its \
+                         disk is read-only, or the disk is full). Free space, or copy the \
+                         project file somewhere writable, to label it."
                     )),
                     None => self.error(format!("{e:#}")),
                 }

@@ -498,7 +498,10 @@ fn storage_trouble(e: &anyhow::Error) -> bool {
                 Some(ProjectError::Sqlite { source, .. }) => source.sqlite_error_code(),
                 _ => None,
             });
-        matches!(code, Some(CannotOpen | DiskFull | ReadOnly | SystemIoFailure))
+        matches!(
+            code,
+            Some(CannotOpen | DiskFull | ReadOnly | SystemIoFailure)
+        )
     })
 }
 
@@ -527,9 +530,10 @@ pub fn read_only_error(e: &anyhow::Error, path: &Path) -> Option<anyhow::Error> 
     });
     refused.then(|| {
         anyhow::anyhow!(
-            "`{}` is read-only (the file, its folder or its disk): this command changes the \
-             project, and nothing was changed. Reading commands work on it; to change it, \
-             copy it somewhere writable (`keylabel -p {} backup COPY`)",
+            "`{}` is read-only (the file, its folder or its disk cannot be written, or the \
+             disk is full): this command changes the project, and nothing was changed. \
+             Reading commands work on it; to change it, free space or copy it somewhere \
+             writable (`keylabel -p {} backup COPY`)",
             path.display(),
             path.display()
         )
