@@ -12,6 +12,7 @@ pub mod cli;
 pub mod demo;
 pub mod export;
 pub mod ingest;
+pub mod media;
 pub mod progress;
 pub mod project;
 pub mod review;

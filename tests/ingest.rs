@@ -186,7 +186,9 @@ fn broken_and_hostile_files_are_reported_and_the_rest_is_imported() {
     padded.extend_from_slice(&[0; 32]);
     fs::write(data.join("padded.jpg"), &padded).unwrap();
     let gif = encoded(16, 16, 6, ImageFormat::Gif);
-    fs::write(data.join("cut.gif"), &gif[..gif.len() - 1]).unwrap();
+    fs::write(data.join("cut.gif"), &gif[..gif.len() / 2]).unwrap();
+    // Only the trailer byte missing: every pixel is there, so it is an image.
+    fs::write(data.join("no trailer.gif"), &gif[..gif.len() - 1]).unwrap();
     fs::write(data.join("empty.png"), b"").unwrap();
     fs::write(data.join("notes.png"), "this is text, not a picture\n").unwrap();
     fs::write(
@@ -202,7 +204,7 @@ fn broken_and_hostile_files_are_reported_and_the_rest_is_imported() {
         report.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["added", "already_present", "duplicates", "unreadable"]
     );
-    assert_eq!(report["added"], 3, "{report:#}");
+    assert_eq!(report["added"], 4, "{report:#}");
     assert_eq!(report["duplicates"], 0);
     let unreadable: Vec<(String, String)> = report["unreadable"]
         .as_array()

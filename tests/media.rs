@@ -1,6 +1,8 @@
-//! Projects on media that cannot be written: a read-only file system and a full disk, made
-//! as real `tmpfs` mounts (this needs root, as in CI; `KEYLABEL_REQUIRE_MOUNT=1` turns
-//! "cannot mount here" from a skip into a failure).
+//! Media: image files of every kind a camera or a tool writes, judged the same way by
+//! import, validation and the viewer (fixtures in `tests/fixtures/media`); and projects on
+//! media that cannot be written, a read-only file system and a full disk, made as real
+//! `tmpfs` mounts (this needs root, as in CI; `KEYLABEL_REQUIRE_MOUNT=1` turns "cannot
+//! mount here" from a skip into a failure).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -165,4 +167,160 @@ fn an_export_from_a_project_on_a_full_disk_succeeds_and_says_what_it_left_out() 
     assert_eq!(p.status().unwrap().labeled, 6);
     drop(p);
     cli.ok(&["classes", "add", "owl"]);
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/media")
+        .join(name)
+}
+
+/// Every fixture, whether its image data is complete, and the bytes after its end.
+/// Made with ImageMagick (`convert`), then cut, padded or extended by a few lines of Python;
+/// the EXIF orientation files carry a hand-written APP1 segment.
+const MEDIA: &[(&str, bool, &str)] = &[
+    ("baseline.jpg", true, "a baseline JPEG"),
+    ("progressive.jpg", true, "a progressive JPEG of ten scans"),
+    (
+        "motion-photo.jpg",
+        true,
+        "a JPEG with a video appended (a phone's motion photo)",
+    ),
+    ("zero-padded.jpg", true, "a JPEG padded with zero bytes"),
+    ("cut.jpg", false, "a baseline JPEG cut inside its scan"),
+    (
+        "progressive-cut.jpg",
+        false,
+        "a progressive JPEG cut between its scans",
+    ),
+    ("complete.png", true, "a PNG"),
+    ("trailing-data.png", true, "a PNG with bytes after IEND"),
+    ("cut.png", false, "a PNG cut inside its data"),
+    ("complete.gif", true, "a GIF"),
+    (
+        "trailing-data.gif",
+        true,
+        "a GIF with bytes after its trailer",
+    ),
+    ("cut.gif", false, "a GIF cut inside its data"),
+    ("complete.webp", true, "a WebP"),
+    (
+        "trailing-data.webp",
+        true,
+        "a WebP with bytes after its RIFF container",
+    ),
+    ("cut.webp", false, "a WebP cut short of its RIFF size"),
+    (
+        "orientation-6.jpg",
+        true,
+        "a JPEG whose EXIF says: turn 90° clockwise",
+    ),
+];
+
+/// One rule, three users: import, validation and the viewer agree on every fixture. Before,
+/// import refused motion photos and PNGs with trailing data as "truncated".
+#[test]
+fn import_validation_and_the_viewer_agree_on_what_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut project = keylabel_testkit::fixtures::project(
+        &dir.path().join("p.keylabel"),
+        &["a"],
+        keylabel::TaskKind::SingleLabel,
+    );
+    for (name, complete, what) in MEDIA {
+        let path = fixture(name);
+        let bytes = std::fs::read(&path).unwrap();
+        let format = keylabel::media::sniff(&bytes).unwrap();
+        let core = keylabel::media::check_complete(format, &bytes);
+        assert_eq!(core.is_ok(), *complete, "{what} ({name}): {core:?}");
+        if let Err(why) = &core {
+            assert!(why.starts_with("truncated"), "{name}: {why}");
+        }
+        let imported = keylabel::ingest::images::probe(&path);
+        assert_eq!(
+            imported.is_ok(),
+            *complete,
+            "import of {what}: {imported:?}"
+        );
+        let shown = keylabel::app::loader::decode_file(&path, 0);
+        assert_eq!(
+            shown.is_ok(),
+            *complete,
+            "viewer on {what}: {:?}",
+            shown.err()
+        );
+        // Validation reads the file as stored (here inserted without import's checks).
+        let copy = dir.path().join(name);
+        std::fs::copy(&path, &copy).unwrap();
+        project
+            .insert_samples(&[keylabel_testkit::fixtures::image_sample(&project, &copy)])
+            .unwrap();
+    }
+    let report = keylabel::validate::validate(
+        &project,
+        &keylabel::validate::Options {
+            only_labeled: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let unreadable = report
+        .findings
+        .iter()
+        .find(|f| f.code == "UNREADABLE_SAMPLES")
+        .expect("the cut files are unreadable");
+    let mut named: Vec<String> = unreadable.samples.clone();
+    named.sort();
+    let mut cut: Vec<String> = MEDIA
+        .iter()
+        .filter(|m| !m.1)
+        .map(|m| m.0.to_string())
+        .collect();
+    cut.sort();
+    assert_eq!(named, cut, "validation finds exactly the cut files");
+    assert!(
+        keylabel::media::trailing_bytes(
+            keylabel::media::ImageFormat::Jpeg,
+            &std::fs::read(fixture("motion-photo.jpg")).unwrap()
+        ) > 3000
+    );
+}
+
+/// The viewer shows a photo upright, as its EXIF orientation says: the eight orientations
+/// of one 48×32 image come out 48×32 (1–4) or 32×48 (5–8), turned the right way. The
+/// stored frame (import's size, and what exports write) is always 48×32.
+#[test]
+fn photos_are_shown_upright_and_stored_as_they_are() {
+    use image::metadata::Orientation;
+    let reference = image::open(fixture("orientation-1.jpg")).unwrap();
+    for n in 1..=8u8 {
+        let path = fixture(&format!("orientation-{n}.jpg"));
+        let bytes = std::fs::read(&path).unwrap();
+        let orientation = keylabel::media::orientation(keylabel::media::ImageFormat::Jpeg, &bytes);
+        assert_eq!(orientation, Orientation::from_exif(n).unwrap(), "file {n}");
+        let info = keylabel::ingest::images::probe(&path).unwrap();
+        assert_eq!((info.width, info.height), (48, 32), "stored frame of {n}");
+        let shown = keylabel::app::loader::decode_file(&path, 0).unwrap();
+        let upright = if n >= 5 { [32, 48] } else { [48, 32] };
+        assert_eq!(shown.original_size, upright, "orientation {n}");
+        assert_eq!(shown.image.size, [upright[0] as usize, upright[1] as usize]);
+        // The pixels are the reference turned as the tag says.
+        let mut want = reference.clone();
+        want.apply_orientation(orientation);
+        let want = want.to_rgba8();
+        let px = |x: usize, y: usize| shown.image.pixels[y * shown.image.size[0] + x].to_array();
+        for (x, y) in [
+            (0usize, 0usize),
+            (upright[0] as usize - 1, 0),
+            (0, upright[1] as usize - 1),
+        ] {
+            let w = want.get_pixel(x as u32, y as u32).0;
+            let got = px(x, y);
+            let close = (0..3).all(|c| (i32::from(w[c]) - i32::from(got[c])).abs() <= 12);
+            assert!(
+                close,
+                "orientation {n} at ({x}, {y}): {got:?} against {w:?}"
+            );
+        }
+    }
 }

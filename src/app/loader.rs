@@ -20,9 +20,7 @@ use crate::project::SampleId;
 /// Default memory cap of the texture cache: 512 MB.
 pub const DEFAULT_CAP: usize = 512 * 1024 * 1024;
 
-/// Images with more pixels than this are refused as decompression bombs (a 12-megapixel
-/// photo has 12 million; the largest common camera sensors stay well below 200 million).
-pub const MAX_PIXELS: u64 = 250_000_000;
+pub use crate::media::MAX_PIXELS;
 
 /// Largest texture side keylabel uploads, whatever the view asks for; wgpu and OpenGL
 /// guarantee at least 8192.
@@ -92,7 +90,9 @@ pub struct LoaderStats {
     pub dropped: u64,
 }
 
-/// Decoded, down-scaled pixels and the source's own size.
+/// Decoded, down-scaled pixels and the source's own size, both upright (as the image's
+/// EXIF orientation says; for a photo turned on its side, width and height are swapped
+/// against the stored frame).
 #[derive(Debug)]
 pub struct Decoded {
     pub image: egui::ColorImage,
@@ -467,37 +467,15 @@ pub fn decode_file(path: &Path, max_side: u32) -> Result<Decoded, String> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    match reader.format() {
-        None => return Err(format!("`{shown}` is not an image keylabel can decode")),
-        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(&bytes) => {
-            return Err(format!(
-                "cannot decode `{shown}`: the file ends early (truncated JPEG, no end marker)"
-            ));
-        }
-        Some(_) => {}
-    }
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
-    reader.limits(limits);
-    decode_reader(reader, max_side).map_err(|e| format!("cannot decode `{shown}`: {e}"))
-}
-
-/// Whether a JPEG has its end-of-image marker after the start of its first scan. The JPEG
-/// decoder fills a cut-off file with grey instead of failing; a labeler must see that the
-/// file is damaged. Inside entropy-coded data `FF` is always followed by `00` or a restart
-/// marker, so `FF D9` after the first scan header can only be the real end (data appended
-/// after it, as in motion photos, is allowed).
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let find = |from: usize, pat: [u8; 2]| {
-        bytes
-            .get(from..)
-            .and_then(|b| b.windows(2).position(|w| w == pat))
-            .map(|p| p + from)
+    let Some(format) = reader.format() else {
+        return Err(format!("`{shown}` is not an image keylabel can decode"));
     };
-    match find(2, [0xFF, 0xDA]) {
-        Some(sos) => find(sos + 2, [0xFF, 0xD9]).is_some(),
-        None => false,
-    }
+    // The decoder fills a cut-off file with grey instead of failing; a labeler must see that
+    // the file is damaged.
+    crate::media::check_complete(format, &bytes)
+        .map_err(|why| format!("cannot decode `{shown}`: {why}"))?;
+    reader.limits(crate::media::limits());
+    decode_reader(reader, max_side).map_err(|e| format!("cannot decode `{shown}`: {e}"))
 }
 
 fn decode_reader<R: std::io::BufRead + std::io::Seek>(
@@ -505,7 +483,11 @@ fn decode_reader<R: std::io::BufRead + std::io::Seek>(
     max_side: u32,
 ) -> Result<Decoded, String> {
     use image::ImageDecoder;
-    let decoder = reader.into_decoder().map_err(describe)?;
+    let mut decoder = reader.into_decoder().map_err(describe)?;
+    // Shown upright, as its EXIF orientation says (the stored pixels stay as they are).
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 {
         return Err("the image is empty (0 pixels)".into());
@@ -518,7 +500,9 @@ fn decode_reader<R: std::io::BufRead + std::io::Seek>(
             MAX_PIXELS / 1_000_000
         ));
     }
-    let img = image::DynamicImage::from_decoder(decoder).map_err(describe)?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(describe)?;
+    img.apply_orientation(orientation);
+    let (w, h) = (img.width(), img.height());
     let limit = if max_side == 0 {
         MAX_TEXTURE_SIDE
     } else {

@@ -11,9 +11,7 @@ use std::path::Path;
 
 use image::{ImageError, ImageFormat, ImageReader};
 
-/// Largest pixel count a header may claim. A larger claim is treated as a decompression
-/// bomb: a few bytes on disk that would take gigabytes to decode.
-pub const MAX_PIXELS: u64 = 200_000_000;
+pub use crate::media::{MAX_PIXELS, format_name};
 
 /// Files up to this size are read into memory once (header, trailer and hash from one read);
 /// larger ones are streamed.
@@ -148,13 +146,18 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
     }
 
     let hash = if whole {
-        check_complete(format, &buf, &buf, size)?;
+        crate::media::check_complete(format, &buf).map_err(other)?;
         blake3::hash(&buf).to_hex().to_string()
     } else {
+        // A large file whose last bytes are its end marker is whole; otherwise (data after
+        // the image, or a cut) its structure is read in full, once.
         let mut tail = [0u8; 64];
         file.seek(SeekFrom::End(-(tail.len() as i64))).map_err(io)?;
         file.read_exact(&mut tail).map_err(io)?;
-        check_complete(format, &buf, &tail, size)?;
+        if !ends_with_end_marker(format, &tail) {
+            let whole = std::fs::read(path).map_err(io)?;
+            crate::media::check_complete(format, &whole).map_err(other)?;
+        }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mut hasher = blake3::Hasher::new();
         hasher.update_reader(&mut file).map_err(io)?;
@@ -187,35 +190,15 @@ fn dimensions(
         .into_dimensions()
 }
 
-/// Cheap truncation checks on the end of the file, for the formats whose end is marked.
-/// Trailing zero bytes (padding some writers add) are allowed.
-fn check_complete(format: ImageFormat, head: &[u8], tail: &[u8], size: u64) -> Result<(), Failure> {
+/// Whether the last bytes of a file are its format's end marker (zero padding allowed):
+/// a large file that passes needs no structural walk.
+fn ends_with_end_marker(format: ImageFormat, tail: &[u8]) -> bool {
     let end = tail.len() - tail.iter().rev().take_while(|&&b| b == 0).count();
     let tail = &tail[..end];
-    let truncated = |what: &str| Err(other(format!("truncated {}: {what}", format_name(format))));
     match format {
-        ImageFormat::Jpeg if !tail.ends_with(&[0xFF, 0xD9]) => {
-            truncated("no end-of-image marker (FF D9) at the end of the file")
-        }
-        ImageFormat::Png if !tail.ends_with(b"IEND\xAE\x42\x60\x82") => {
-            truncated("no IEND chunk at the end of the file")
-        }
-        ImageFormat::Gif if !tail.ends_with(&[0x3B]) => {
-            truncated("no trailer byte (3B) at the end of the file")
-        }
-        ImageFormat::WebP if head.len() >= 8 => {
-            // RIFF: bytes 4..8 hold the size of everything after the first 8 bytes.
-            let declared = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-            if u64::from(declared) + 8 > size {
-                truncated(&format!(
-                    "the RIFF header declares {} bytes, the file has {size}",
-                    u64::from(declared) + 8
-                ))
-            } else {
-                Ok(())
-            }
-        }
-        _ => Ok(()),
+        ImageFormat::Jpeg => tail.ends_with(&[0xFF, 0xD9]),
+        ImageFormat::Png => tail.ends_with(b"IEND\xAE\x42\x60\x82"),
+        _ => false,
     }
 }
 
@@ -225,28 +208,6 @@ fn weak_signature(format: ImageFormat) -> bool {
         format,
         ImageFormat::Pnm | ImageFormat::Ico | ImageFormat::Tga | ImageFormat::Hdr
     )
-}
-
-/// The lower-case name keylabel stores for a format.
-pub fn format_name(format: ImageFormat) -> &'static str {
-    match format {
-        ImageFormat::Jpeg => "jpeg",
-        ImageFormat::Png => "png",
-        ImageFormat::Gif => "gif",
-        ImageFormat::WebP => "webp",
-        ImageFormat::Bmp => "bmp",
-        ImageFormat::Tiff => "tiff",
-        ImageFormat::Ico => "ico",
-        ImageFormat::Pnm => "pnm",
-        ImageFormat::Tga => "tga",
-        ImageFormat::Qoi => "qoi",
-        ImageFormat::Hdr => "hdr",
-        ImageFormat::Avif => "avif",
-        ImageFormat::OpenExr => "openexr",
-        ImageFormat::Dds => "dds",
-        ImageFormat::Farbfeld => "farbfeld",
-        other => other.extensions_str().first().copied().unwrap_or("unknown"),
-    }
 }
 
 /// File name extensions that announce an image; such a file that is not one is reported,
@@ -283,16 +244,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trailer_checks_accept_complete_and_padded_files_and_refuse_cut_ones() {
-        let jpeg_end = [0x12, 0xFF, 0xD9, 0, 0];
-        assert!(check_complete(ImageFormat::Jpeg, &[], &jpeg_end, 5).is_ok());
-        let err = check_complete(ImageFormat::Jpeg, &[], &[0xFF, 0xD8, 0x12], 3).unwrap_err();
-        assert!(err.reason.starts_with("truncated jpeg"), "{}", err.reason);
-        assert!(check_complete(ImageFormat::Gif, &[], &[1, 0x3B], 2).is_ok());
-        assert!(check_complete(ImageFormat::Gif, &[], &[1, 2], 2).is_err());
-        let webp_head = [b'R', b'I', b'F', b'F', 100, 0, 0, 0];
-        assert!(check_complete(ImageFormat::WebP, &webp_head, &[], 108).is_ok());
-        assert!(check_complete(ImageFormat::WebP, &webp_head, &[], 60).is_err());
+    fn a_large_file_ending_in_its_end_marker_needs_no_walk() {
+        assert!(ends_with_end_marker(
+            ImageFormat::Jpeg,
+            &[0x12, 0xFF, 0xD9, 0, 0]
+        ));
+        assert!(!ends_with_end_marker(ImageFormat::Jpeg, &[0xFF, 0xD9, 7]));
+        assert!(ends_with_end_marker(
+            ImageFormat::Png,
+            b"..IEND\xAE\x42\x60\x82"
+        ));
+        assert!(!ends_with_end_marker(ImageFormat::Gif, &[0x3B]));
     }
 
     #[test]

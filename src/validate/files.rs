@@ -23,8 +23,9 @@ use image::{ColorType, ImageFormat, ImageReader};
 use rayon::prelude::*;
 use rusqlite::{MAIN_DB, params};
 
-use super::phash::{self, Hashed, format_name};
+use super::phash::{self, Hashed};
 use super::{Finding, MAX_LISTED, Options, Progress, Severity, names_of, plural};
+use crate::media::format_name;
 use crate::project::{Project, Result, SampleId, ValidationSettings};
 
 /// Samples read per batch: large enough to keep every core busy, small enough to bound
@@ -556,49 +557,9 @@ fn probe(bytes: &[u8]) -> std::result::Result<(ImageFormat, u64, ColorType), Str
     Ok((format, u64::from(w) * u64::from(h), decoder.color_type()))
 }
 
-/// A cheap test for data cut off after the header; a file that fails the structural test
-/// is decoded in full to be sure. `None` when the file looks whole.
+/// Why the image data is cut, when it is (see [`crate::media::check_complete`]).
 fn truncation(bytes: &[u8], format: ImageFormat) -> Option<String> {
-    let looks_whole = match format {
-        // The end-of-image marker ends the file (some writers pad with zeros), or at least
-        // follows the last start-of-scan: inside entropy-coded data 0xFF is always followed
-        // by 0x00 or a restart marker, so a scan cut short has no 0xFFD9 after it, while a
-        // whole one followed by other data (a second picture, a video) does.
-        ImageFormat::Jpeg => {
-            let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-            bytes[..end].ends_with(&[0xFF, 0xD9])
-                || matches!((last(0xDA), last(0xD9)), (Some(sos), Some(eoi)) if eoi > sos)
-        }
-        // The IEND chunk, always the last one, with its fixed CRC.
-        ImageFormat::Png => {
-            bytes.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
-        }
-        // The GIF trailer byte.
-        ImageFormat::Gif => bytes.last() == Some(&0x3B),
-        // The RIFF container states its length.
-        ImageFormat::WebP => {
-            let stated = bytes
-                .get(4..8)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 8);
-            match stated {
-                Some(n) if n <= bytes.len() => true,
-                Some(n) => {
-                    return Some(format!(
-                        "truncated WebP: its header gives {n} bytes, the file has {}",
-                        bytes.len()
-                    ));
-                }
-                None => false,
-            }
-        }
-        // Other formats have no cheap end marker; the header probe stands.
-        _ => true,
-    };
-    if looks_whole {
-        return None;
-    }
-    phash::full_decode_error(bytes, format)
+    crate::media::check_complete(format, bytes).err()
 }
 
 /// `SIZE_OUTLIERS`: far from the median pixel count, or a rare colour type.

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use image::imageops::FilterType;
-use image::{GrayImage, ImageFormat, ImageReader, Limits};
+use image::{GrayImage, ImageFormat, ImageReader};
 use image_hasher::{HashAlg, HasherConfig};
 use rusqlite::params;
 use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -24,14 +24,12 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 use super::{Finding, MAX_LISTED, Severity, names_of, plural};
+use crate::media::{MAX_PIXELS, format_name, limits};
 use crate::project::{Project, Result, SampleId, ValidationSettings};
 
 /// Names the hash recipe in the cache; change it whenever the recipe changes, so that no
 /// hash computed another way is ever compared with a new one.
 pub const ALGORITHM: &str = "dhash64-luma-box64-v1";
-
-/// Images larger than this are not decoded (a decompression bomb would exhaust memory).
-const MAX_PIXELS: u64 = 256 * 1024 * 1024;
 
 /// The side of the reduced image the hash is taken from.
 const REDUCED: u32 = 64;
@@ -97,48 +95,6 @@ fn decode_generic(bytes: &[u8], format: ImageFormat) -> std::result::Result<Gray
         .decode()
         .map_err(|e| format!("cannot decode the {}: {e}", format_name(format)))?;
     Ok(image.into_luma8())
-}
-
-pub(super) fn format_name(format: ImageFormat) -> String {
-    format!("{format:?}").to_uppercase()
-}
-
-fn limits() -> Limits {
-    let mut l = Limits::default();
-    l.max_image_width = Some(65_535);
-    l.max_image_height = Some(65_535);
-    l
-}
-
-/// Decodes the whole image strictly; the reason when that fails. Used to confirm that a
-/// file without its end marker is really cut short.
-pub(super) fn full_decode_error(bytes: &[u8], format: ImageFormat) -> Option<String> {
-    if format == ImageFormat::Jpeg {
-        let options = DecoderOptions::default()
-            .set_strict_mode(true)
-            .jpeg_set_out_colorspace(ColorSpace::Luma)
-            .set_max_width(usize::MAX)
-            .set_max_height(usize::MAX);
-        let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-        if let Err(e) = decoder.decode_headers() {
-            return Some(format!("truncated or corrupt JPEG: {e}"));
-        }
-        if let Some((w, h)) = decoder.dimensions()
-            && (w as u64) * (h as u64) > MAX_PIXELS
-        {
-            return Some(format!("{w}×{h} pixels is too large to decode"));
-        }
-        return decoder
-            .decode()
-            .err()
-            .map(|e| format!("truncated or corrupt JPEG: {e}"));
-    }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits());
-    reader
-        .decode()
-        .err()
-        .map(|e| format!("truncated or corrupt {}: {e}", format_name(format)))
 }
 
 /// Stores freshly computed hashes, replacing any for older content of the same sample.

@@ -1,0 +1,228 @@
+//! Image files, in one place: what a file is (by its content), how large an image may be,
+//! whether its data is complete, and which way up it is meant to be seen.
+//!
+//! Import, validation and the viewer all ask here, so one file never gets three answers.
+//!
+//! **Complete** means the image data itself is whole. Bytes after the image's end are not
+//! damage: phones append a video to a JPEG ("motion photos"), tools append metadata after a
+//! PNG's `IEND`, writers pad with zeros. Each format's structure is walked from the start
+//! (JPEG marker segments and entropy-coded scans, PNG chunks, the WebP RIFF size) to find
+//! where the image ends; only an end that lies beyond the file is truncation. Formats without
+//! such a structure (GIF's trailer can be followed by anything) are confirmed by a full
+//! decode when their cheap end test fails.
+
+use std::io::Cursor;
+
+pub use image::ImageFormat;
+use image::{ImageReader, Limits};
+
+/// Largest pixel count an image may have. A header that claims more is refused as a
+/// decompression bomb: a few bytes on disk that would take gigabytes to decode.
+pub const MAX_PIXELS: u64 = 200_000_000;
+
+/// The decoding limits every decode of keylabel uses: the pixel limit above, as bytes of
+/// RGBA, plus room for the decoder's own buffers.
+pub fn limits() -> Limits {
+    let mut l = Limits::default();
+    l.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
+    l
+}
+
+/// The image format of `head` (the first bytes of a file), by its magic bytes.
+pub fn sniff(head: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(head).ok()
+}
+
+/// The lower-case name keylabel stores for a format.
+pub fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::Gif => "gif",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Ico => "ico",
+        ImageFormat::Pnm => "pnm",
+        ImageFormat::Tga => "tga",
+        ImageFormat::Qoi => "qoi",
+        ImageFormat::Hdr => "hdr",
+        ImageFormat::Avif => "avif",
+        ImageFormat::OpenExr => "exr",
+        ImageFormat::Farbfeld => "farbfeld",
+        ImageFormat::Dds => "dds",
+        _ => "image",
+    }
+}
+
+/// Where the image data of a file ends, as far as its structure tells cheaply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The image ends at this offset; anything after it is other data.
+    At(usize),
+    /// The structure runs past the end of the file: the data is cut.
+    Cut(&'static str),
+    /// The structure is not what the format says it must be.
+    Damaged(&'static str),
+    /// This format has no structure to walk cheaply.
+    Unknown,
+}
+
+/// Whether the image data in `bytes` (a whole file of `format`) is complete; the reason
+/// ("truncated jpeg: …") when it is not. Data after the image's end is allowed.
+pub fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), String> {
+    let truncated = |what: &str| Err(format!("truncated {}: {what}", format_name(format)));
+    match image_end(format, bytes) {
+        End::At(_) => Ok(()),
+        End::Cut(what) => truncated(what),
+        End::Damaged(what) => Err(format!("corrupt {}: {what}", format_name(format))),
+        End::Unknown if format == ImageFormat::Gif => {
+            // The trailer byte ends a GIF; without it at the end, decode to be sure.
+            let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
+            if bytes[..end].ends_with(&[0x3B]) {
+                return Ok(());
+            }
+            match decode_error(format, bytes) {
+                None => Ok(()),
+                Some(e) => truncated(&format!("the image data cannot be read to its end ({e})")),
+            }
+        }
+        End::Unknown => Ok(()),
+    }
+}
+
+/// How many bytes follow the image's end in `bytes` (0 when none, or when the format does
+/// not say where it ends).
+pub fn trailing_bytes(format: ImageFormat, bytes: &[u8]) -> usize {
+    match image_end(format, bytes) {
+        End::At(end) => bytes.len() - end,
+        _ => 0,
+    }
+}
+
+fn image_end(format: ImageFormat, bytes: &[u8]) -> End {
+    match format {
+        ImageFormat::Jpeg => jpeg_end(bytes),
+        ImageFormat::Png => png_end(bytes),
+        ImageFormat::WebP => match bytes.get(4..8) {
+            // RIFF: bytes 4..8 give the size of everything after the first 8 bytes.
+            Some(b) => {
+                let end = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 8;
+                if end <= bytes.len() {
+                    End::At(end)
+                } else {
+                    End::Cut("the RIFF header gives more bytes than the file has")
+                }
+            }
+            None => End::Cut("the file ends inside the RIFF header"),
+        },
+        _ => End::Unknown,
+    }
+}
+
+/// Walks a JPEG's marker segments and entropy-coded scans to its end-of-image marker.
+/// Inside a scan `FF` is followed by `00` (a stuffed byte), a restart marker or fill bytes;
+/// any other marker ends the scan. Progressive files have many scans; each is walked.
+fn jpeg_end(bytes: &[u8]) -> End {
+    const CUT: End = End::Cut("the image data ends before its end-of-image marker (FF D9)");
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return End::Cut("no start-of-image marker");
+    }
+    let mut i = 2;
+    loop {
+        // A marker: FF (any number of fill FFs), then its code.
+        if bytes.get(i) != Some(&0xFF) {
+            return if i >= bytes.len() {
+                CUT
+            } else {
+                End::Damaged("a marker segment is damaged")
+            };
+        }
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&code) = bytes.get(i) else {
+            return CUT;
+        };
+        i += 1;
+        match code {
+            0xD9 => return End::At(i),
+            // Markers without a length.
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = bytes.get(i..i + 2) else {
+            return CUT;
+        };
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if len < 2 {
+            return End::Damaged("a marker segment is damaged");
+        }
+        i += len;
+        if i > bytes.len() {
+            return CUT;
+        }
+        if code == 0xDA {
+            // Entropy-coded data up to the next marker that is not a stuffed byte or a
+            // restart.
+            loop {
+                let Some(at) = bytes[i..].iter().position(|&b| b == 0xFF) else {
+                    return CUT;
+                };
+                i += at;
+                let Some(&next) = bytes.get(i + 1) else {
+                    return CUT;
+                };
+                match next {
+                    0x00 | 0xD0..=0xD7 => i += 2,
+                    0xFF => i += 1,
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// Walks a PNG's chunks to `IEND`.
+fn png_end(bytes: &[u8]) -> End {
+    const CUT: End = End::Cut("the image data ends before its IEND chunk");
+    let mut i = 8; // the signature
+    loop {
+        let Some(head) = bytes.get(i..i + 8) else {
+            return CUT;
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = &head[4..8];
+        if !kind.iter().all(u8::is_ascii_alphabetic) || (i == 8 && kind != b"IHDR") {
+            return End::Damaged("its chunks are damaged");
+        }
+        let end = i + 12 + len; // length, type, data, CRC
+        if end > bytes.len() {
+            return CUT;
+        }
+        if kind == b"IEND" {
+            return End::At(end);
+        }
+        i = end;
+    }
+}
+
+/// Decodes the whole image; the decoder's reason when that fails. Confirms a file whose
+/// format has no cheap end test.
+fn decode_error(format: ImageFormat, bytes: &[u8]) -> Option<String> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits());
+    reader.decode().err().map(|e| e.to_string())
+}
+
+/// Which way up the image in `bytes` is meant to be seen (its EXIF orientation; the
+/// identity when it has none). The stored pixels are never changed: exports keep the
+/// stored frame, as decoders produce it; the window shows the image upright.
+pub fn orientation(format: ImageFormat, bytes: &[u8]) -> image::metadata::Orientation {
+    use image::ImageDecoder;
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .ok()
+        .and_then(|mut d| d.orientation().ok())
+        .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
