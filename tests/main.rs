@@ -3,6 +3,8 @@
 
 mod common;
 
+mod crash;
+
 mod export;
 mod gui;
 mod gui_views;

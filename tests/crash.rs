@@ -1,0 +1,256 @@
+//! Crashes lose nothing: the real binary killed (`SIGKILL`) at random moments while it
+//! imports, records labels from a file, exports and merges, 20 runs of each. After every
+//! kill the project passes `PRAGMA integrity_check`, and the next run finishes the job
+//! exactly. (Killing `init` and the window is tested beside them: `project.rs`,
+//! `.ci/window-test`.)
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use keylabel::Project;
+use keylabel_testkit::{Cli, Rng, images};
+
+const RUNS: usize = 20;
+
+fn cli(dir: &Path, project: &Path) -> Cli {
+    crate::common::cli()
+        .cwd(dir)
+        .project(project)
+        .annotator("ann")
+}
+
+fn spawn(cli: &Cli, args: &[&str]) -> Child {
+    cli.command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// How long one uninterrupted run takes here, so kills land inside it.
+fn duration(cli: &Cli, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    cli.ok(args);
+    t.elapsed()
+}
+
+/// Kills `child` at a random moment of `span` and a little after (so that some kills come
+/// too late, and both outcomes are seen); whether it had finished.
+fn kill_within(mut child: Child, span: Duration, rng: &mut Rng) -> bool {
+    std::thread::sleep(span.mul_f64(1.25 * rng.unit()));
+    let finished = child.try_wait().unwrap().is_some();
+    let _ = child.kill();
+    let _ = child.wait();
+    finished
+}
+
+fn intact(path: &Path) -> Project {
+    let p = Project::open(path).unwrap();
+    p.integrity_check().unwrap();
+    p
+}
+
+fn folder_of_images(dir: &Path, n: u32) -> PathBuf {
+    let images_dir = dir.join("photos");
+    for i in 0..n {
+        images::save(
+            &images_dir.join(format!("{i:04}.png")),
+            images::pattern(24, 16, i),
+            image::ImageFormat::Png,
+        );
+    }
+    images_dir
+}
+
+fn rows_file(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("rows.csv");
+    let mut text = String::from("text\n");
+    for i in 0..n {
+        text.push_str(&format!("row {i} of the table\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A killed import keeps whole batches; importing again ends with exactly every sample.
+#[test]
+fn a_killed_import_is_finished_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = folder_of_images(dir.path(), 150);
+    let rows = rows_file(dir.path(), 20_000);
+    let total = 150 + 20_000;
+    let template = dir.path().join("template.keylabel");
+    cli(dir.path(), &template).ok(&["init", "--classes", "a,b"]);
+    let args = ["import", photos.to_str().unwrap(), rows.to_str().unwrap()];
+    let span = {
+        let p = dir.path().join("timing.keylabel");
+        std::fs::copy(&template, &p).unwrap();
+        duration(&cli(dir.path(), &p), &args)
+    };
+    let mut rng = Rng::new(1);
+    for run in 0..RUNS {
+        let path = dir.path().join(format!("run{run}.keylabel"));
+        std::fs::copy(&template, &path).unwrap();
+        let c = cli(dir.path(), &path);
+        kill_within(spawn(&c, &args), span, &mut rng);
+        let partial = intact(&path).sample_count().unwrap();
+        eprintln!("import run {run}: killed with {partial} of {total} samples in");
+        assert!(partial <= total, "run {run}: {partial}");
+        c.ok(&args);
+        assert_eq!(intact(&path).sample_count().unwrap(), total, "run {run}");
+    }
+}
+
+/// A killed `import-labels` recorded all of its file or none of it.
+#[test]
+fn a_killed_import_labels_wrote_all_of_its_file_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    const ROWS: usize = 3_000;
+    let rows = rows_file(dir.path(), ROWS);
+    let path = dir.path().join("p.keylabel");
+    let c = cli(dir.path(), &path);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    let labels_of = |run: usize| {
+        // Each run labels every row with a class and an annotator of its own, so that a
+        // run's labels are told from the last one's.
+        let class = ["a", "b"][run % 2];
+        let labels = dir.path().join(format!("labels{run}.csv"));
+        let mut text = String::from("sample,label,annotator\n");
+        for i in 1..=ROWS {
+            text.push_str(&format!("rows.csv#{i},{class},run{run}\n"));
+        }
+        std::fs::write(&labels, text).unwrap();
+        labels
+    };
+    let span = {
+        let p = dir.path().join("timing.keylabel");
+        std::fs::copy(&path, &p).unwrap();
+        let l = labels_of(999);
+        duration(
+            &cli(dir.path(), &p),
+            &["import-labels", l.to_str().unwrap()],
+        )
+    };
+    let mut rng = Rng::new(2);
+    let (mut none, mut all) = (0, 0);
+    let mut span = span;
+    for run in 0..RUNS {
+        let labels = labels_of(run);
+        let args = ["import-labels", labels.to_str().unwrap()];
+        kill_within(spawn(&c, &args), span, &mut rng);
+        let p = intact(&path);
+        let mine: i64 = keylabel_testkit::fixtures::sql(&p)
+            .query_row(
+                "SELECT count(*) FROM events WHERE annotator = ?1",
+                [format!("run{run}")],
+                |r| r.get(0),
+            )
+            .unwrap();
+        match mine {
+            0 => none += 1,
+            n if n as usize == ROWS => all += 1,
+            n => panic!("run {run}: {n} of {ROWS} labels recorded"),
+        }
+        drop(p);
+        // The log grows run by run: the next kill is timed on this run's length.
+        span = duration(&c, &args);
+    }
+    eprintln!("import-labels killed: {none} wrote nothing, {all} wrote everything");
+}
+
+/// A killed export leaves no output folder (or the complete one); the next export cleans
+/// its temporary folder and writes the same dataset.
+#[test]
+fn a_killed_export_leaves_nothing_or_the_whole_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = folder_of_images(dir.path(), 60);
+    let path = dir.path().join("p.keylabel");
+    let c = cli(dir.path(), &path);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", photos.to_str().unwrap()]);
+    let labels: String = (0..60)
+        .map(|i| format!("photos/{i:04}.png,{}\n", ["a", "b"][i % 2]))
+        .collect();
+    std::fs::write(dir.path().join("l.csv"), format!("sample,label\n{labels}")).unwrap();
+    c.ok(&["import-labels", "l.csv"]);
+    let export = |out: &str| ["export", "--format", "tfrecord", "--out", out].map(String::from);
+    let reference = dir.path().join("reference");
+    let span = {
+        let a = export(reference.to_str().unwrap());
+        duration(&c, &a.each_ref().map(String::as_str))
+    };
+    let want = std::fs::read(reference.join("manifest.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&want).unwrap();
+    let mut rng = Rng::new(3);
+    for run in 0..RUNS {
+        let out = dir.path().join(format!("out{run}"));
+        let a = export(out.to_str().unwrap());
+        let a = a.each_ref().map(String::as_str);
+        kill_within(spawn(&c, &a), span, &mut rng);
+        if out.exists() {
+            assert!(
+                out.join("manifest.json").is_file(),
+                "run {run}: a partial dataset"
+            );
+        } else {
+            c.ok(&a);
+        }
+        let got: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(got["files"], want["files"], "run {run}: the same dataset");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(&format!(".out{run}.keylabel-")))
+            .collect();
+        assert!(left.is_empty(), "run {run}: {left:?}");
+        intact(&path);
+    }
+}
+
+/// A killed merge wrote all of the other copy or none of it: merging again gives the exact
+/// union.
+#[test]
+fn a_killed_merge_is_completed_by_merging_again() {
+    let dir = tempfile::tempdir().unwrap();
+    const ROWS: usize = 5_000;
+    let rows = rows_file(dir.path(), ROWS);
+    let base = dir.path().join("base.keylabel");
+    let c = cli(dir.path(), &base);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    let copy = dir.path().join("copy.keylabel");
+    std::fs::copy(&base, &copy).unwrap();
+    let labels: String = (1..=ROWS)
+        .map(|i| format!("rows.csv#{i},{}\n", ["a", "b"][i % 2]))
+        .collect();
+    std::fs::write(dir.path().join("l.csv"), format!("sample,label\n{labels}")).unwrap();
+    cli(dir.path(), &copy).ok(&["import-labels", "l.csv"]);
+    let template = dir.path().join("template.keylabel");
+    std::fs::copy(&base, &template).unwrap();
+    let args = ["merge", copy.to_str().unwrap()];
+    let span = {
+        let p = dir.path().join("timing.keylabel");
+        std::fs::copy(&template, &p).unwrap();
+        duration(&cli(dir.path(), &p), &args)
+    };
+    let mut rng = Rng::new(4);
+    for run in 0..RUNS {
+        let path = dir.path().join(format!("run{run}.keylabel"));
+        std::fs::copy(&template, &path).unwrap();
+        let c = cli(dir.path(), &path);
+        kill_within(spawn(&c, &args), span, &mut rng);
+        let events = intact(&path).history(None).unwrap().len();
+        assert!(events == 0 || events == ROWS, "run {run}: {events} events");
+        eprintln!("merge run {run}: killed with {events} of {ROWS} events in");
+        c.ok(&args);
+        let p = intact(&path);
+        assert_eq!(p.history(None).unwrap().len(), ROWS, "run {run}");
+        assert_eq!(p.status().unwrap().labeled as usize, ROWS, "run {run}");
+    }
+}
