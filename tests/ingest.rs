@@ -202,7 +202,13 @@ fn broken_and_hostile_files_are_reported_and_the_rest_is_imported() {
     let report = json_of(&out);
     assert_eq!(
         report.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["added", "already_present", "duplicates", "unreadable"]
+        [
+            "added",
+            "already_present",
+            "duplicates",
+            "skipped",
+            "unreadable"
+        ]
     );
     assert_eq!(report["added"], 4, "{report:#}");
     assert_eq!(report["duplicates"], 0);
@@ -838,7 +844,9 @@ fn text_output_lists_unreadable_files_and_the_project_file_is_never_imported() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("Imported 1 new sample (0 already present, 0 duplicates, 1 unreadable)"),
+        text.starts_with(
+            "Imported 1 new sample (0 already present, 0 duplicates, 1 unreadable, 0 skipped"
+        ),
         "{text}"
     );
     assert!(text.contains("broken.gif: "), "{text}");
@@ -899,4 +907,57 @@ fn a_cancelled_import_keeps_whole_batches_and_importing_again_adds_the_rest() {
     // The command line's report has no `cancelled` key: it cannot cancel.
     let json = serde_json::to_value(&report).unwrap();
     assert!(json.get("cancelled").is_none(), "{json}");
+}
+
+/// Names are kept exactly as the file gives them, and nothing is passed over without being
+/// counted: a row id with spaces around it stays so (a label file names it so), and hidden
+/// files (`..png`, `.DS_Store`), hidden folders and files that are no image are counted as
+/// skipped.
+#[test]
+fn names_are_kept_exactly_and_skipped_files_are_counted() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    drop(project(root, &["cat", "dog"], TaskKind::SingleLabel));
+    fs::write(
+        root.join("rows.csv"),
+        "id,text\n  padded  ,first row\nplain,second row\n",
+    )
+    .unwrap();
+    let out = keylabel(root, &["import", "rows.csv", "--id-column", "id", "--json"]);
+    assert_eq!(json_of(&out)["added"], 2);
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    assert!(p.sample_by_name("  padded  ").unwrap().is_some());
+    assert!(p.sample_by_name("padded").unwrap().is_none());
+    drop(p);
+    fs::write(root.join("labels.csv"), "sample,label\n  padded  ,cat\n").unwrap();
+    keylabel(root, &["import-labels", "labels.csv"]);
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    let id = p.sample_by_name("  padded  ").unwrap().unwrap().id;
+    assert_eq!(p.current_classes(id).unwrap().len(), 1);
+    drop(p);
+
+    let photos = root.join("photos");
+    write_image(&photos.join("a.png"), 6, 6, 1, ImageFormat::Png);
+    write_image(&photos.join("..png"), 6, 6, 2, ImageFormat::Png);
+    write_image(&photos.join(".hidden/b.png"), 6, 6, 3, ImageFormat::Png);
+    fs::write(photos.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
+    fs::write(photos.join("notes.txt"), "a shopping list").unwrap();
+    let out = keylabel(root, &["import", "photos", "--json"]);
+    let report = json_of(&out);
+    assert_eq!(report["added"], 1, "{report:#}");
+    assert_eq!(
+        report["skipped"], 4,
+        "..png, .hidden, .DS_Store, notes.txt: {report:#}"
+    );
+    assert_eq!(
+        report["unreadable"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+    let out = keylabel(root, &["import", "photos"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("4 skipped: hidden or no image"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -1106,6 +1106,12 @@ fn import_note(report: &crate::ingest::ImportReport) -> String {
     if report.duplicates > 0 {
         note.push_str(&format!(", {} duplicates skipped", report.duplicates));
     }
+    if report.skipped > 0 {
+        note.push_str(&format!(
+            ", {} hidden or not images skipped",
+            report.skipped
+        ));
+    }
     if !report.unreadable.is_empty() {
         let first: Vec<String> = report
             .unreadable

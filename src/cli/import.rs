@@ -18,13 +18,15 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
         print_json(&report)?;
     } else {
         println!(
-            "Imported {} new sample{} ({} already present, {} duplicate{}, {} unreadable)",
+            "Imported {} new sample{} ({} already present, {} duplicate{}, {} unreadable, {} \
+             skipped: hidden or no image)",
             report.added,
             if report.added == 1 { "" } else { "s" },
             report.already_present,
             report.duplicates,
             if report.duplicates == 1 { "" } else { "s" },
-            report.unreadable.len()
+            report.unreadable.len(),
+            report.skipped
         );
         for u in &report.unreadable {
             println!("  {}: {}", u.path, u.reason);

@@ -69,7 +69,13 @@ pub fn import_labels(
             bad.push(format!("{at}: no sample"));
             continue;
         };
-        let Some(sample) = find(project, name.trim())? else {
+        // The name exactly as written; spaces around it only when no sample has them.
+        let found = match find(project, name)? {
+            Some(s) => Some(s),
+            None if name.trim() != name => find(project, name.trim())?,
+            None => None,
+        };
+        let Some(sample) = found else {
             bad.push(format!("{at}: unknown sample `{name}`"));
             continue;
         };

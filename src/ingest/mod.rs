@@ -70,6 +70,10 @@ pub struct ImportReport {
     pub already_present: u64,
     /// Files or rows whose content is already in the project under another name.
     pub duplicates: u64,
+    /// Entries of the folders passed over on purpose, not listed one by one: hidden files
+    /// and folders (names starting with a dot, a folder counted once) and files that are
+    /// no image (by content, without an image extension).
+    pub skipped: u64,
     pub unreadable: Vec<Unreadable>,
     /// The import was cancelled: the batches committed before stay (the counts above),
     /// importing the same files again adds the rest. (Only the window cancels imports.)
@@ -189,12 +193,17 @@ impl OwnFiles {
 /// Collects the files under `root` in name order, skipping hidden files and folders (such
 /// as `.git`) and the project's own files.
 fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut ImportReport) {
-    let walker = walkdir::WalkDir::new(root)
+    let mut hidden = 0u64;
+    let mut walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-    for entry in walker {
+        .filter_entry(|e| {
+            let keep = e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.');
+            hidden += u64::from(!keep);
+            keep
+        });
+    for entry in &mut walker {
         match entry {
             Ok(e) if e.file_type().is_file() => {
                 if !own.contains(e.path()) {
@@ -218,6 +227,8 @@ fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut Impo
             }
         }
     }
+    drop(walker);
+    report.skipped += hidden;
 }
 
 fn import_images(
@@ -275,7 +286,9 @@ fn import_images(
                     let silent = !c.explicit
                         && !images::has_image_extension(&c.path)
                         && f.kind != images::FailKind::Other;
-                    if !silent {
+                    if silent {
+                        report.skipped += 1;
+                    } else {
                         report.unreadable.push(Unreadable {
                             path: c.path.display().to_string(),
                             reason: f.reason,

@@ -299,7 +299,8 @@ fn read_csv(
             if i == text_col {
                 text = cell.to_string();
             } else if Some(i) == id_col {
-                id = Some(cell.trim().to_string());
+                // Kept exactly: the id is the sample's name, and a label file names it so.
+                id = Some(cell.to_string());
             } else {
                 features.insert(names[i].clone(), typed_value(cell));
             }
@@ -308,7 +309,7 @@ fn read_csv(
             rows.bad(reason);
             continue;
         }
-        if id.as_ref().is_some_and(|i| i.is_empty()) {
+        if id.as_ref().is_some_and(|i| i.trim().is_empty()) {
             let col = options.id_column.as_deref().unwrap_or_default();
             rows.bad(format!(
                 "row {row} (line {line}): empty id in column `{col}`"
@@ -352,7 +353,7 @@ fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Re
             let id = match &options.id_column {
                 None => None,
                 Some(col) => match object.remove(col) {
-                    Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                    Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
                     Some(Value::Number(n)) => Some(n.to_string()),
                     _ => {
                         rows.bad(format!("line {line}: no usable id in field `{col}`"));
