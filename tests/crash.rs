@@ -254,3 +254,64 @@ fn a_killed_merge_is_completed_by_merging_again() {
         assert_eq!(p.status().unwrap().labeled as usize, ROWS, "run {run}");
     }
 }
+
+/// A project file with damaged pages in its middle: `check` finds it and says what to do,
+/// validation and export refuse, and bulk writes are refused before writing anything.
+/// Before, `import-labels` wrote into such a file and exited 0.
+#[test]
+fn a_damaged_project_file_is_found_and_not_written_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows_file(dir.path(), 20_000);
+    let path = dir.path().join("p.keylabel");
+    let c = cli(dir.path(), &path);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    std::fs::write(dir.path().join("l.csv"), "sample,label\nrows.csv#1,a\n").unwrap();
+    let sound = c.run(&["check"]);
+    assert!(sound.status.success());
+    assert!(keylabel_testkit::cli::stdout(&sound).contains("is sound"));
+
+    // Three pages in the middle of the file overwritten (as a failing disk or a bad copy
+    // leaves them).
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !Path::new(&format!("{}-wal", path.display())).exists(),
+        "closed cleanly"
+    );
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 20, "{pages} pages");
+    let mut rng = Rng::new(5);
+    for p in [pages / 2, pages / 2 + 1, pages / 2 + 3] {
+        for b in &mut bytes[p * page..(p + 1) * page] {
+            *b = rng.below(256u32) as u8;
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let checked = c.run(&["check"]);
+    assert_eq!(checked.status.code(), Some(1));
+    let said = keylabel_testkit::cli::stdout(&checked);
+    assert!(
+        said.contains("is damaged") && said.contains("backup"),
+        "{said}"
+    );
+
+    let validated = c.run(&["validate"]);
+    assert_eq!(validated.status.code(), Some(1));
+    assert!(keylabel_testkit::cli::stdout(&validated).contains("DAMAGED_PROJECT_FILE"));
+    let out = dir.path().join("ds");
+    let exported = c.run(&["export", "--format", "csv", "--out", out.to_str().unwrap()]);
+    assert_eq!(exported.status.code(), Some(1));
+    assert!(!out.exists());
+    for args in [&["import-labels", "l.csv"][..], &["import", "rows.csv"]] {
+        let o = c.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            keylabel_testkit::cli::stderr(&o).contains("is damaged"),
+            "{args:?}: {}",
+            keylabel_testkit::cli::stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was written");
+}

@@ -1,10 +1,10 @@
 //! `import` and `import-labels`.
 
-use super::{Cli, ImportArgs, ImportLabelsArgs, Outcome, open, print_json};
+use super::{Cli, ImportArgs, ImportLabelsArgs, Outcome, open_sound, print_json};
 use crate::ingest::{self, ImportOptions};
 
 pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
-    let mut project = open(cli)?;
+    let mut project = open_sound(cli)?;
     let options = ImportOptions {
         text_column: args.text_column.clone(),
         id_column: args.id_column.clone(),
@@ -36,7 +36,7 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outcome> {
-    let mut project = open(cli)?;
+    let mut project = open_sound(cli)?;
     let report = ingest::import_labels(
         &mut project,
         &args.file,

@@ -67,6 +67,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Write a complete copy of the project file, safe while the window has it open.
     Backup(BackupArgs),
+    /// Check every page and index of the project file for damage.
+    Check,
     /// Check the whole project before export.
     Validate(ValidateArgs),
     /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
@@ -286,6 +288,7 @@ fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {
         Command::History(a) => project_cmds::history(cli, a),
         Command::Merge(a) => project_cmds::merge(cli, a),
         Command::Backup(a) => project_cmds::backup(cli, a),
+        Command::Check => project_cmds::check(cli),
         Command::Validate(a) => export::validate(cli, a),
         Command::Export(a) => export::export(cli, a),
         Command::Agreement(a) => review::agreement(cli, a),
@@ -299,6 +302,21 @@ fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {
 /// Opens the project named on the command line.
 fn open(cli: &Cli) -> anyhow::Result<crate::Project> {
     crate::Project::open(&cli.project_path())
+}
+
+/// Opens the project for a bulk write (import, labels from a file, merge), refused when the
+/// file is damaged: what is written into a damaged file may be lost with it.
+fn open_sound(cli: &Cli) -> anyhow::Result<crate::Project> {
+    let project = open(cli)?;
+    let damage = project.damage(true)?;
+    if !damage.is_empty() {
+        anyhow::bail!(
+            "`{}` is damaged ({}); nothing was written. `keylabel check` says more",
+            project.path().display(),
+            damage.join("; ")
+        );
+    }
+    Ok(project)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

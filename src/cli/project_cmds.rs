@@ -1,7 +1,8 @@
 //! `init`, `classes`, `status`, `history` and `merge`.
 
 use super::{
-    ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, print_json,
+    ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, open_sound,
+    print_json,
 };
 use crate::project::{Project, TaskKind};
 
@@ -181,8 +182,30 @@ pub fn backup(cli: &Cli, args: &super::BackupArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Exit(0))
 }
 
+/// `check`: exit 0 when the file is sound, 1 with what is wrong and what to do.
+pub fn check(cli: &Cli) -> anyhow::Result<Outcome> {
+    let project = open(cli)?;
+    let damage = project.damage(false)?;
+    let path = project.path().display().to_string();
+    if damage.is_empty() {
+        println!("`{path}` is sound: every page and index checked");
+        return Ok(Outcome::Exit(0));
+    }
+    println!("`{path}` is damaged:");
+    for d in &damage {
+        println!("  {d}");
+    }
+    println!(
+        "Keep a copy of the file as it is. Restore the project from a backup \
+         (`keylabel backup`) or a team member's copy, then `merge` the other copies to bring \
+         back their labels. Do not label in the damaged file: what is written there may be \
+         lost."
+    );
+    Ok(Outcome::Exit(1))
+}
+
 pub fn merge(cli: &Cli, args: &MergeArgs) -> anyhow::Result<Outcome> {
-    let mut project = open(cli)?;
+    let mut project = open_sound(cli)?;
     for other in &args.others {
         let r = project.merge_from(other)?;
         println!(

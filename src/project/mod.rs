@@ -400,6 +400,31 @@ impl Project {
         }
     }
 
+    /// What SQLite's check of every page and index finds wrong with the file, when
+    /// anything (`quick`: pages and structure without comparing indexes to tables, fast
+    /// enough before every validation). An empty list means the file is sound.
+    pub fn damage(&self, quick: bool) -> Result<Vec<String>> {
+        let pragma = if quick {
+            "PRAGMA quick_check(20)"
+        } else {
+            "PRAGMA integrity_check(20)"
+        };
+        let rows = self
+            .conn
+            .prepare(pragma)
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            // A check that cannot even run (the file's first pages are gone) is damage too.
+            .unwrap_or_else(|e| vec![e.to_string()]);
+        Ok(if rows.len() == 1 && rows[0] == "ok" {
+            Vec::new()
+        } else {
+            rows
+        })
+    }
+
     /// Turns a file path into the form stored in the project: relative to the project's
     /// folder (with `/` separators) when it lies under it, else absolute.
     pub fn stored_path(&self, file: &Path) -> String {

@@ -150,6 +150,21 @@ pub fn validate_with(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    // A damaged file is found before anything else reads it (and possibly misreads it).
+    let damage = project.damage(true)?;
+    if !damage.is_empty() {
+        return Ok(Report::new(vec![Finding::new(
+            "DAMAGED_PROJECT_FILE",
+            Severity::Error,
+            damage.len() as u64,
+            format!(
+                "the project file is damaged ({}); nothing was checked further. `keylabel \
+                 check` says more; keep a copy of the file, and restore it from a backup \
+                 or a team member's copy (`merge` brings their labels back)",
+                damage.join("; ")
+            ),
+        )]));
+    }
     let settings = project.settings()?;
     let v = &settings.validation;
     let mut findings = Vec::new();
