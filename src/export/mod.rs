@@ -568,21 +568,9 @@ impl Target {
         fs::create_dir_all(&self.parent)
             .with_context(|| format!("could not create `{}`", self.parent.display()))?;
         let me = std::process::id();
-        let markers = [self.marker("tmp"), self.marker("old")];
-        if let Ok(entries) = fs::read_dir(&self.parent) {
-            for e in entries.flatten() {
-                let file_name = e.file_name();
-                let file_name = file_name.to_string_lossy();
-                let Some(pid) = markers
-                    .iter()
-                    .find_map(|m| file_name.strip_prefix(m.as_str()))
-                    .and_then(|p| p.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                if pid != me && !process_alive(pid) {
-                    let _ = fs::remove_dir_all(e.path());
-                }
+        for what in ["tmp", "old"] {
+            for stale in stale_folders(&self.parent, &self.name, what) {
+                let _ = fs::remove_dir_all(stale);
             }
         }
         let tmp = self.parent.join(format!("{}{me}", self.marker("tmp")));
@@ -613,37 +601,42 @@ fn restore_moved_aside(parent: &Path, name: &str, out: &Path) -> anyhow::Result<
     if fs::symlink_metadata(out).is_ok() {
         return Ok(());
     }
-    let Ok(entries) = fs::read_dir(parent) else {
-        return Ok(());
-    };
-    let prefix = marker(name, "old");
-    for e in entries.flatten() {
-        let file_name = e.file_name();
-        let Some(pid) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix.as_str()))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !process_alive(pid) {
-            fs::rename(e.path(), out).with_context(|| {
-                format!(
-                    "an earlier export was stopped while replacing `{}`; the previous dataset \
-                     is in `{}` and could not be put back",
-                    out.display(),
-                    e.path().display()
-                )
-            })?;
-            eprintln!(
-                "keylabel: an earlier export was stopped while replacing `{}`; the previous \
-                 dataset was put back",
-                out.display()
-            );
-            return Ok(());
-        }
+    if let Some(aside) = stale_folders(parent, name, "old").into_iter().next() {
+        fs::rename(&aside, out).with_context(|| {
+            format!(
+                "an earlier export was stopped while replacing `{}`; the previous dataset is \
+                 in `{}` and could not be put back",
+                out.display(),
+                aside.display()
+            )
+        })?;
+        eprintln!(
+            "keylabel: an earlier export was stopped while replacing `{}`; the previous \
+             dataset was put back",
+            out.display()
+        );
     }
     Ok(())
+}
+
+/// The `what` folders (see [`marker`]) beside `name` in `parent` whose export process no
+/// longer runs.
+fn stale_folders(parent: &Path, name: &str, what: &str) -> Vec<PathBuf> {
+    let prefix = marker(name, what);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix.as_str()))
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Swaps two folders in one step (Linux `renameat2` with `RENAME_EXCHANGE`): at every
