@@ -8,8 +8,8 @@
 //! PNG's `IEND`, writers pad with zeros. Each format's structure is walked from the start
 //! (JPEG marker segments and entropy-coded scans, PNG chunks, the WebP RIFF size) to find
 //! where the image ends; only an end that lies beyond the file is truncation. Formats without
-//! such a structure (GIF's trailer can be followed by anything) are confirmed by a full
-//! decode when their cheap end test fails.
+//! such a structure (GIF's trailer can be followed by anything), and files whose structure
+//! is damaged rather than cut, are confirmed by a full decode.
 
 use std::io::Cursor;
 
@@ -75,7 +75,12 @@ pub fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), String> {
     match image_end(format, bytes) {
         End::At(_) => Ok(()),
         End::Cut(what) => truncated(what),
-        End::Damaged(what) => Err(format!("corrupt {}: {what}", format_name(format))),
+        // Structure that is not as the format says (stray bytes between segments, which some
+        // writers leave) is refused only when the decoder cannot read the image either.
+        End::Damaged(what) => match decode_error(format, bytes) {
+            None => Ok(()),
+            Some(e) => Err(format!("corrupt {}: {what} ({e})", format_name(format))),
+        },
         End::Unknown if format == ImageFormat::Gif => {
             // The trailer byte ends a GIF; without it at the end, decode to be sure.
             let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();

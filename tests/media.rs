@@ -187,6 +187,11 @@ const MEDIA: &[(&str, bool, &str)] = &[
         "a JPEG with a video appended (a phone's motion photo)",
     ),
     ("zero-padded.jpg", true, "a JPEG padded with zero bytes"),
+    (
+        "stray-bytes.jpg",
+        true,
+        "a JPEG with stray bytes between two segments",
+    ),
     ("cut.jpg", false, "a baseline JPEG cut inside its scan"),
     (
         "progressive-cut.jpg",
