@@ -79,7 +79,7 @@ pub fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), String> {
         // writers leave) is refused only when the decoder cannot read the image either.
         End::Damaged(what) => match decode_error(format, bytes) {
             None => Ok(()),
-            Some(e) => Err(format!("corrupt {}: {what} ({e})", format_name(format))),
+            Some(_) => Err(format!("corrupt {}: {what}", format_name(format))),
         },
         End::Unknown if format == ImageFormat::Gif => {
             // The trailer byte ends a GIF; without it at the end, decode to be sure.
