@@ -515,6 +515,12 @@ fn wal_is_empty(path: &Path) -> bool {
 /// than from the file's content.
 fn storage_trouble(e: &anyhow::Error) -> bool {
     use rusqlite::ErrorCode::{CannotOpen, DiskFull, ReadOnly, SystemIoFailure};
+    has_sqlite_code(e, &[CannotOpen, DiskFull, ReadOnly, SystemIoFailure])
+}
+
+/// Whether an SQLite error with one of `codes` is anywhere in `e`'s chain (also inside a
+/// [`ProjectError::Sqlite`]).
+pub(crate) fn has_sqlite_code(e: &anyhow::Error, codes: &[rusqlite::ErrorCode]) -> bool {
     e.chain().any(|c| {
         let code = c
             .downcast_ref::<rusqlite::Error>()
@@ -523,10 +529,7 @@ fn storage_trouble(e: &anyhow::Error) -> bool {
                 Some(ProjectError::Sqlite { source, .. }) => source.sqlite_error_code(),
                 _ => None,
             });
-        matches!(
-            code,
-            Some(CannotOpen | DiskFull | ReadOnly | SystemIoFailure)
-        )
+        code.is_some_and(|code| codes.contains(&code))
     })
 }
 
@@ -548,12 +551,7 @@ fn uri_path(path: &Path) -> String {
 /// When `e` is a write refused because the project is read-only, that said plainly:
 /// which file, that nothing was changed, and what to do.
 pub fn read_only_error(e: &anyhow::Error, path: &Path) -> Option<anyhow::Error> {
-    let refused = e.chain().any(|c| {
-        c.downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code)
-            == Some(rusqlite::ErrorCode::ReadOnly)
-    });
-    refused.then(|| {
+    has_sqlite_code(e, &[rusqlite::ErrorCode::ReadOnly]).then(|| {
         anyhow::anyhow!(
             "`{}` is read-only (the file, its folder or its disk cannot be written, or the \
              disk is full): this command changes the project, and nothing was changed. \

@@ -146,13 +146,10 @@ fn colour_from_code(code: i64) -> Option<ColorType> {
 fn cache_write(stored: Result<()>) -> Result<()> {
     match stored {
         Err(e)
-            if e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<rusqlite::Error>()
-                        .and_then(rusqlite::Error::sqlite_error_code),
-                    Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly)
-                )
-            }) =>
+            if crate::project::has_sqlite_code(
+                &e,
+                &[rusqlite::ErrorCode::DiskFull, rusqlite::ErrorCode::ReadOnly],
+            ) =>
         {
             Ok(())
         }
