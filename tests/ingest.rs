@@ -961,3 +961,86 @@ fn names_are_kept_exactly_and_skipped_files_are_counted() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Runs `args` and kills the run if it has not ended after `limit` (a test that would
+/// otherwise hang fails instead).
+fn keylabel_within(dir: &Path, args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = crate::common::cli()
+        .cwd(dir)
+        .project(dir.join("p.keylabel"))
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("keylabel {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pipes_devices_sockets_and_symlink_loops_in_a_folder_are_skipped_with_a_reason() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    drop(project(root, &["cat"], TaskKind::SingleLabel));
+    let photos = root.join("photos");
+    write_image(&photos.join("a.png"), 6, 6, 1, ImageFormat::Png);
+    write_image(&photos.join("deep/b.png"), 6, 6, 2, ImageFormat::Png);
+    // A named pipe nobody writes to: opening it for reading would wait forever.
+    let fifo = std::ffi::CString::new(
+        photos
+            .join("pipe.png")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A device, reached through a link: reading /dev/zero never ends.
+    symlink("/dev/zero", photos.join("zero.jpg")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(photos.join("socket")).unwrap();
+    symlink("..", photos.join("deep/up")).unwrap();
+
+    let limit = std::time::Duration::from_secs(30);
+    let out = keylabel_within(root, &["import", "photos", "--json"], limit);
+    let report = json_of(&out);
+    assert_eq!(report["added"], 2, "{report:#}");
+    let reasons: std::collections::BTreeMap<String, String> = report["unreadable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let path = Path::new(u["path"].as_str().unwrap());
+            let name = path.strip_prefix("photos").unwrap().display().to_string();
+            (name, u["reason"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("deep/up", "a symbolic link loops back to a parent folder"),
+        (
+            "pipe.png",
+            "a named pipe (FIFO), not a regular file: not read",
+        ),
+        ("socket", "a socket, not a regular file: not read"),
+        ("zero.jpg", "a device, not a regular file: not read"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(reasons, expected);
+
+    // Named on the command line, a pipe is refused with the same reason, not waited on.
+    let out = keylabel_within(root, &["import", "photos/pipe.png", "--json"], limit);
+    let report = json_of(&out);
+    assert_eq!(report["added"], 0);
+    assert_eq!(
+        report["unreadable"][0]["reason"],
+        "a named pipe (FIFO), not a regular file: not read"
+    );
+}

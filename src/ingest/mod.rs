@@ -115,6 +115,12 @@ pub fn import(
                 path: path.display().to_string(),
                 reason: "this is the project file itself".into(),
             }),
+            Ok(m) if !m.is_file() => report.unreadable.push(Unreadable {
+                path: path.display().to_string(),
+                reason: images::special_file(m.file_type())
+                    .unwrap_or("not a regular file: not read")
+                    .into(),
+            }),
             Ok(_) => match table::table_format(path) {
                 Some(format) => tables.push((path.clone(), format)),
                 None => candidates.push(Candidate {
@@ -213,7 +219,14 @@ fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut Impo
                     });
                 }
             }
-            Ok(_) => {}
+            Ok(e) => {
+                if let Some(reason) = images::special_file(e.file_type()) {
+                    report.unreadable.push(Unreadable {
+                        path: e.path().display().to_string(),
+                        reason: reason.into(),
+                    });
+                }
+            }
             Err(e) => {
                 let path = e.path().unwrap_or(root).display().to_string();
                 let reason = if e.loop_ancestor().is_some() {
