@@ -17,7 +17,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("keylabel: error: {e:#}");
+            let message = format!("{e:#}");
+            eprintln!(
+                "keylabel: error: {}",
+                keylabel::cli::terminal_safe(&message)
+            );
             ExitCode::from(2)
         }
     }

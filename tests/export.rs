@@ -1105,3 +1105,299 @@ fn tensorflow_and_pandas_read_the_export() {
     assert_eq!(stdout.matches("OK ").count(), dirs.len(), "{stdout}");
     println!("{stdout}");
 }
+
+/// Names a user or a hostile file could hold: path escapes, absolute paths, line breaks and
+/// control characters, right-to-left overrides, names reserved on Windows, quotes and
+/// backslashes, and very long names.
+fn hostile_names() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "../../../outside",
+        "..",
+        "/etc/passwd",
+        "C:\\Windows\\system32",
+        "line\nbreak",
+        "carriage\r\nreturn",
+        "tab\there",
+        "bell\u{7}and escape\u{1b}[2J",
+        "\u{202E}gpj.exe",
+        "CON",
+        "nul.txt",
+        "  spaced  ",
+        "quote\"comma,semi;",
+        "shard/../manifest.json",
+        "say \"hi\" \\ there",
+    ]
+    .map(String::from)
+    .to_vec();
+    names.push("ω".repeat(4000));
+    names.push("n".repeat(9000));
+    names
+}
+
+/// Asserts two name → class maps are equal; a difference is shown shortened (the names can
+/// be thousands of characters long).
+fn assert_same_names(
+    read: &BTreeMap<String, String>,
+    expected: &BTreeMap<String, String>,
+    what: &str,
+) {
+    let short = |s: &str| format!("{:.60?}", s.chars().take(40).collect::<String>());
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter(|(k, v)| read.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{} → {} (read {:?})",
+                short(k),
+                short(v),
+                read.get(k).map(|r| short(r))
+            )
+        })
+        .chain(
+            read.keys()
+                .filter(|k| !expected.contains_key(*k))
+                .map(|k| format!("unexpected {}", short(k))),
+        )
+        .collect();
+    assert!(wrong.is_empty(), "{what}: {wrong:#?}");
+}
+
+/// Every relative path written under `root`, outside `skip`.
+fn files_outside(root: &Path, skip: &[&Path]) -> BTreeSet<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| !skip.contains(&e.path()))
+        .flatten()
+        .map(|e| e.path().strip_prefix(root).unwrap().to_path_buf())
+        .collect()
+}
+
+#[test]
+fn hostile_sample_and_class_names_stay_inside_the_export_and_come_back_exactly() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("work");
+    std::fs::create_dir(&root).unwrap();
+    let cli = crate::common::cli()
+        .cwd(&root)
+        .project(root.join("p.keylabel"));
+    // Class names: everything but `|` and control characters is allowed, and white space
+    // around a name is dropped.
+    let classes: Vec<String> = hostile_names()
+        .into_iter()
+        .filter(|n| !n.chars().any(char::is_control) && n.trim() == n)
+        .collect();
+    cli.ok(&["init", "--classes", "plain"]);
+    for class in &classes {
+        cli.ok(&["classes", "add", "--", class]);
+    }
+    let samples = hostile_names();
+    let mut rows = csv::Writer::from_path(root.join("rows.csv")).unwrap();
+    let mut labels = csv::Writer::from_path(root.join("labels.csv")).unwrap();
+    rows.write_record(["id", "text"]).unwrap();
+    labels.write_record(["sample", "label"]).unwrap();
+    let mut expected = BTreeMap::new();
+    for (i, sample) in samples.iter().enumerate() {
+        let class = &classes[i % classes.len()];
+        rows.write_record([sample.as_str(), &format!("text {i}")])
+            .unwrap();
+        labels.write_record([sample.as_str(), class]).unwrap();
+        expected.insert(sample.clone(), class.clone());
+    }
+    rows.flush().unwrap();
+    labels.flush().unwrap();
+    drop((rows, labels));
+    let report = cli.json(&["import", "rows.csv", "--id-column", "id", "--json"]);
+    assert_eq!(report["added"], samples.len(), "{report:#}");
+    cli.ok(&["import-labels", "labels.csv"]);
+
+    let before = files_outside(dir.path(), &[]);
+    let mut outs = Vec::new();
+    for format in ["tfrecord", "csv", "jsonl"] {
+        let out = root.join(format!("out-{format}"));
+        cli.ok(&[
+            "export",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+            "--split",
+            "all=1",
+        ]);
+        outs.push(out);
+    }
+    let skip: Vec<&Path> = outs.iter().map(PathBuf::as_path).collect();
+    assert_eq!(
+        files_outside(dir.path(), &skip),
+        before,
+        "an export wrote outside its folder"
+    );
+    for (out, data) in outs.iter().zip([
+        "all/data-00000-of-00001.tfrecord",
+        "all/data.csv",
+        "all/data.jsonl",
+    ]) {
+        let files: BTreeSet<String> = tree(out).into_keys().collect();
+        let want: BTreeSet<String> = [data, "manifest.json", "schema.pbtxt"]
+            .map(String::from)
+            .into();
+        assert_eq!(files, want, "{}", out.display());
+    }
+
+    let read: BTreeMap<String, String> =
+        read_examples(&outs[0].join("all/data-00000-of-00001.tfrecord"))
+            .iter()
+            .map(|ex| (text_of(ex, "id"), text_of(ex, "label_text")))
+            .collect();
+    assert_same_names(&read, &expected, "TFRecord");
+    let read: BTreeMap<String, String> = csv::Reader::from_path(outs[1].join("all/data.csv"))
+        .unwrap()
+        .deserialize::<BTreeMap<String, String>>()
+        .map(|r| {
+            let r = r.unwrap();
+            (r["id"].clone(), r["label_text"].clone())
+        })
+        .collect();
+    assert_same_names(&read, &expected, "CSV");
+    let read: BTreeMap<String, String> = std::fs::read_to_string(outs[2].join("all/data.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["label_text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_same_names(&read, &expected, "JSON Lines");
+    let schema = std::fs::read_to_string(outs[0].join("schema.pbtxt")).unwrap();
+    assert!(
+        schema.contains(r#"value: "say \"hi\" \\ there""#),
+        "{schema}"
+    );
+
+    check_with_tensorflow(&outs);
+
+    // On a terminal, names are shown with their control characters and direction
+    // overrides escaped: one line per event, no escape sequence reaches the screen.
+    let history = keylabel_testkit::cli::stdout(&cli.ok(&["history"]));
+    let events = cli.json(&["history", "--json"]).as_array().unwrap().len();
+    assert_eq!(history.lines().count(), events, "one line per event");
+    assert!(!history.contains(['\u{1b}', '\u{7}', '\r', '\u{202E}']));
+    assert!(
+        history.contains(r"bell\u{7}and escape\u{1b}[2J"),
+        "{:.2000}",
+        history
+    );
+    assert!(history.contains(r"line\nbreak"));
+}
+
+/// Image files with hostile names: their names (paths relative to the project) come back
+/// exactly as `image/filename`, and nothing is written outside the export.
+#[test]
+fn hostile_image_file_names_come_back_exactly() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("work");
+    let photos = root.join("photos");
+    // A path of about 3,000 characters: 15 folders of 200 (a file name is at most 255
+    // bytes on most file systems).
+    let deep: PathBuf = (0..15)
+        .map(|i| format!("{i:02}{}", "d".repeat(198)))
+        .collect();
+    let files = [
+        PathBuf::from("CON.png"),
+        PathBuf::from("nul.txt.png"),
+        PathBuf::from("line\nbreak.png"),
+        PathBuf::from("\u{202E}gnp.exe.png"),
+        PathBuf::from("quote\"and\\back.png"),
+        PathBuf::from("-rf .png"),
+        deep.join("last.png"),
+    ];
+    for (i, f) in files.iter().enumerate() {
+        let path = photos.join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut img = RgbImage::new(5 + i as u32, 4);
+        img.put_pixel(0, 0, Rgb([i as u8 * 30, 7, 9]));
+        img.save_with_format(&path, ImageFormat::Png).unwrap();
+    }
+    let cli = crate::common::cli()
+        .cwd(&root)
+        .project(root.join("p.keylabel"));
+    cli.ok(&["init", "--classes", "CON,../up"]);
+    let report = cli.json(&["import", "photos", "--json"]);
+    assert_eq!(report["added"], files.len(), "{report:#}");
+    let mut labels = csv::Writer::from_path(root.join("labels.csv")).unwrap();
+    labels.write_record(["sample", "label"]).unwrap();
+    let mut expected = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        let name = Path::new("photos").join(f).to_str().unwrap().to_string();
+        let class = ["CON", "../up"][i % 2];
+        labels.write_record([name.as_str(), class]).unwrap();
+        expected.insert(name, class.to_string());
+    }
+    labels.flush().unwrap();
+    drop(labels);
+    cli.ok(&["import-labels", "labels.csv"]);
+
+    let before = files_outside(dir.path(), &[]);
+    let tf = root.join("tf");
+    let csv_out = root.join("csv");
+    for (format, out) in [("tfrecord", &tf), ("csv", &csv_out)] {
+        cli.ok(&[
+            "export",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+            "--split",
+            "all=1",
+        ]);
+    }
+    assert_eq!(
+        files_outside(dir.path(), &[tf.as_path(), csv_out.as_path()]),
+        before,
+        "an export wrote outside its folder"
+    );
+    let read: BTreeMap<String, String> =
+        read_examples(&tf.join("all/data-00000-of-00001.tfrecord"))
+            .iter()
+            .map(|ex| {
+                (
+                    text_of(ex, "image/filename"),
+                    text_of(ex, "image/class/text"),
+                )
+            })
+            .collect();
+    assert_same_names(&read, &expected, "TFRecord");
+    let read: BTreeMap<String, String> = csv::Reader::from_path(csv_out.join("all/data.csv"))
+        .unwrap()
+        .deserialize::<BTreeMap<String, String>>()
+        .map(|r| {
+            let r = r.unwrap();
+            (r["image/filename"].clone(), r["image/class/text"].clone())
+        })
+        .collect();
+    assert_same_names(&read, &expected, "CSV");
+    check_with_tensorflow(&[tf, csv_out]);
+}
+
+/// When `KEYLABEL_PYTHON` names a Python with TensorFlow, `check_export.py` reads the
+/// exports (the full check runs in `tensorflow_and_pandas_read_the_export`).
+fn check_with_tensorflow(outs: &[PathBuf]) {
+    let Some(python) = std::env::var_os("KEYLABEL_PYTHON") else {
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_export.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(outs)
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", Path::new(&python).display()));
+    assert!(
+        out.status.success(),
+        "check_export.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,6 +1,6 @@
 //! `validate` and `export`.
 
-use super::{Cli, ExportArgs, ExportFormat, Outcome, ValidateArgs, open};
+use super::{Cli, ExportArgs, ExportFormat, Outcome, ValidateArgs, open, terminal_safe};
 use crate::export::{self, ExportError, ExportOptions, Format};
 use crate::validate::{Report, Severity};
 
@@ -68,7 +68,7 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
     if !warnings.is_empty() {
         println!("warnings");
         for f in warnings {
-            println!("  {} ({}): {}", f.code, f.count, f.message);
+            println!("  {} ({}): {}", f.code, f.count, terminal_safe(&f.message));
         }
     }
     Ok(Outcome::Exit(0))
@@ -80,9 +80,10 @@ fn print_findings(report: &Report) {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        eprintln!("{severity:<7} {} ({}): {}", f.code, f.count, f.message);
+        let message = terminal_safe(&f.message);
+        eprintln!("{severity:<7} {} ({}): {message}", f.code, f.count);
         for s in f.samples.iter().take(10) {
-            eprintln!("          {s}");
+            eprintln!("          {}", terminal_safe(s));
         }
         if f.count as usize > f.samples.len().min(10) {
             eprintln!("          …");

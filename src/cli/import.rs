@@ -29,7 +29,11 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
             report.skipped
         );
         for u in &report.unreadable {
-            println!("  {}: {}", u.path, u.reason);
+            println!(
+                "  {}: {}",
+                super::terminal_safe(&u.path),
+                super::terminal_safe(&u.reason)
+            );
         }
     }
     Ok(Outcome::Exit(0))

@@ -319,6 +319,28 @@ fn open_sound(cli: &Cli) -> anyhow::Result<crate::Project> {
     Ok(project)
 }
 
+/// `text` as it may be printed on a terminal: control characters (a sample name may hold a
+/// line break or an escape sequence that would rewrite the screen) and the bidirectional
+/// overrides that reorder what is shown are written as escapes (`\n`, `\u{1b}`). JSON
+/// output needs none of this: it escapes them itself.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_debug().collect::<String>()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

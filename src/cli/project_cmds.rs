@@ -167,7 +167,7 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
         if e.undone {
             line.push_str("  (undone)");
         }
-        println!("{line}");
+        println!("{}", super::terminal_safe(&line));
     }
     if events.is_empty() {
         println!("no events");

@@ -52,9 +52,15 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str(&format!("\n{title}:\n"));
         for f in group {
-            out.push_str(&format!("  {} ({}): {}\n", f.code, f.count, f.message));
+            let message = super::terminal_safe(&f.message);
+            out.push_str(&format!("  {} ({}): {message}\n", f.code, f.count));
             if !f.samples.is_empty() {
-                let shown: Vec<&str> = f.samples.iter().take(SHOWN).map(String::as_str).collect();
+                let shown: Vec<_> = f
+                    .samples
+                    .iter()
+                    .take(SHOWN)
+                    .map(|s| super::terminal_safe(s))
+                    .collect();
                 let more = f.count.saturating_sub(shown.len() as u64);
                 let tail = if more > 0 && f.count >= f.samples.len() as u64 {
                     format!(" … and {more} more")
