@@ -1044,3 +1044,73 @@ fn pipes_devices_sockets_and_symlink_loops_in_a_folder_are_skipped_with_a_reason
         "a named pipe (FIFO), not a regular file: not read"
     );
 }
+
+#[test]
+fn a_50_mb_field_is_reported_and_a_20000_column_row_is_imported() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    drop(project(root, &["cat", "dog"], TaskKind::SingleLabel));
+    let huge = "x".repeat(50 << 20);
+    fs::write(
+        root.join("field.csv"),
+        format!("id,text\na,small\nb,{huge}\nc,after\n"),
+    )
+    .unwrap();
+    let lines = [
+        json!({"id": "d", "text": "small line"}),
+        json!({"id": "e", "text": huge}),
+        json!({"id": "f", "text": "line after"}),
+    ];
+    let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(root.join("field.jsonl"), jsonl).unwrap();
+    drop(huge);
+    let columns = 20_000;
+    let header: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+    let values: Vec<String> = (0..columns).map(|i| (i * 7).to_string()).collect();
+    fs::write(
+        root.join("wide.csv"),
+        format!(
+            "id,text,{}\nw,wide row,{}\n",
+            header.join(","),
+            values.join(",")
+        ),
+    )
+    .unwrap();
+    let out = keylabel(
+        root,
+        &[
+            "import",
+            "field.csv",
+            "field.jsonl",
+            "wide.csv",
+            "--id-column",
+            "id",
+            "--json",
+        ],
+    );
+    let report = json_of(&out);
+    assert_eq!(report["added"], 5, "{report:#}");
+    assert_eq!(
+        report["unreadable"],
+        json!([
+            {"path": "field.csv", "reason": "row 2 (line 3): 50.0 MiB, more than the 16 MiB a row may hold"},
+            {"path": "field.jsonl", "reason": "line 2: 50.0 MiB, more than the 16 MiB a row may hold"},
+        ])
+    );
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    for (name, present) in [
+        ("a", true),
+        ("b", false),
+        ("c", true),
+        ("d", true),
+        ("e", false),
+        ("f", true),
+    ] {
+        assert_eq!(p.sample_by_name(name).unwrap().is_some(), present, "{name}");
+    }
+    let wide = p.sample_by_name("w").unwrap().unwrap();
+    let features = p.sample(wide.id).unwrap().unwrap().features.unwrap();
+    assert_eq!(features.len(), columns);
+    assert_eq!(features["c19999"], json!(19_999 * 7));
+    assert_eq!(p.feature_columns().unwrap(), header);
+}

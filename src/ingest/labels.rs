@@ -295,6 +295,13 @@ fn read_csv(f: impl BufRead, delimiter: u8) -> Result<(Vec<RawRow>, Vec<String>)
             }
         }
         n += 1;
+        if record.as_slice().len() > super::MAX_ROW_BYTES {
+            bad.push(format!(
+                "row {n}: {}",
+                super::row_too_long(record.as_slice().len())
+            ));
+            continue;
+        }
         if record.len() == 1 && record.get(0).is_some_and(str::is_empty) {
             n -= 1;
             continue;

@@ -29,6 +29,20 @@ pub use table::{row_hash, typed_value};
 /// Samples written per transaction.
 pub(crate) const BATCH: usize = 10_000;
 
+/// The most bytes one table row (a CSV record or a JSON line) may hold, in sample files and
+/// in label files. A longer row is reported and skipped: no annotator reads a 50 MB text,
+/// and the window would stall laying it out.
+pub const MAX_ROW_BYTES: usize = 16 << 20;
+
+/// Why a row of `len` bytes is refused (see [`MAX_ROW_BYTES`]).
+pub(crate) fn row_too_long(len: usize) -> String {
+    format!(
+        "{:.1} MiB, more than the {} MiB a row may hold",
+        len as f64 / f64::from(1 << 20),
+        MAX_ROW_BYTES >> 20
+    )
+}
+
 /// How an import reads its inputs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportOptions {
@@ -412,8 +426,9 @@ fn import_table(
                 // window shows the other columns in the file's order (kept across files:
                 // a later file's new columns come after).
                 let mut columns = project.feature_columns()?;
+                let mut known: HashSet<String> = columns.iter().cloned().collect();
                 for c in &chunk.columns {
-                    if !columns.contains(c) {
+                    if known.insert(c.clone()) {
                         columns.push(c.clone());
                     }
                 }

@@ -215,6 +215,7 @@ fn read_csv(
         return Err("the file is empty (no header row)".into());
     }
     let mut names: Vec<String> = Vec::with_capacity(header.len());
+    let mut seen = std::collections::HashSet::with_capacity(header.len());
     for (i, raw) in header.iter().enumerate() {
         let name = std::str::from_utf8(raw)
             .map_err(|_| format!("the header row is not valid UTF-8 (column {})", i + 1))?;
@@ -224,7 +225,7 @@ fn read_csv(
         } else {
             name.to_string()
         };
-        if names.contains(&name) {
+        if !seen.insert(name.clone()) {
             return Err(format!("column `{name}` appears twice in the header row"));
         }
         names.push(name);
@@ -271,6 +272,11 @@ fn read_csv(
         }
         row += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(row + 1);
+        if record.as_slice().len() > super::MAX_ROW_BYTES {
+            let too_long = super::row_too_long(record.as_slice().len());
+            rows.bad(format!("row {row} (line {line}): {too_long}"));
+            continue;
+        }
         if record.len() != names.len() {
             // A blank line is no row at all.
             if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
