@@ -11,6 +11,8 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod media;
 pub mod progress;

@@ -12,6 +12,7 @@
 //! is damaged rather than cut, are confirmed by a full decode.
 
 use std::io::Cursor;
+use std::path::Path;
 
 pub use image::ImageFormat;
 use image::{ImageReader, Limits};
@@ -53,6 +54,139 @@ pub fn format_name(format: ImageFormat) -> &'static str {
         ImageFormat::Dds => "dds",
         _ => "image",
     }
+}
+
+/// Why an entry that is neither a regular file nor a folder is not read: reading a named
+/// pipe or a device could wait forever or never end.
+pub fn special_file(kind: std::fs::FileType) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a named pipe (FIFO), not a regular file: not read");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device, not a regular file: not read");
+        }
+        if kind.is_socket() {
+            return Some("a socket, not a regular file: not read");
+        }
+    }
+    (!kind.is_file() && !kind.is_dir()).then_some("not a regular file: not read")
+}
+
+/// Opens `path` for reading without waiting: a named pipe with no writer would block a
+/// plain open.
+pub fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Reads a whole image file: opened without waiting, and only when it is a regular file
+/// (a sample path in a shared project could name a named pipe or `/dev/zero`).
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_file_start(path, u64::MAX)
+}
+
+/// [`read_file`], reading at most the first `limit` bytes.
+pub fn read_file_start(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_without_waiting(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a folder, not a file",
+        ));
+    }
+    if let Some(reason) = special_file(meta.file_type()) {
+        return Err(std::io::Error::other(reason));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Why [`decode_upright`] gave no image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The bytes are no image format keylabel decodes.
+    NotAnImage,
+    /// An image that cannot be decoded, and why (truncated, over the limits, corrupt).
+    Cannot(String),
+}
+
+/// An image as a person should see it.
+pub struct Upright {
+    /// The pixels, turned as the EXIF orientation says and scaled down to the asked size.
+    pub image: image::RgbaImage,
+    /// Width and height of the upright image at full size.
+    pub original_size: [u32; 2],
+}
+
+/// Decodes an encoded image for showing: a damaged file is refused (a decoder would fill a
+/// cut-off file with grey, and a labeler must see that it is damaged), the limits above
+/// hold before any pixel is decoded, the EXIF orientation is applied (the stored pixels
+/// stay as they are everywhere else), and the result is scaled down so that its longer
+/// side is at most `max_side`.
+pub fn decode_upright(bytes: &[u8], max_side: u32) -> Result<Upright, DecodeError> {
+    use image::ImageDecoder;
+    let cannot = |why: String| DecodeError::Cannot(why);
+    let format = sniff(bytes).ok_or(DecodeError::NotAnImage)?;
+    check_complete(format, bytes).map_err(cannot)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits());
+    let mut decoder = reader.into_decoder().map_err(describe)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(cannot("the image is empty (0 pixels)".into()));
+    }
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_PIXELS {
+        return Err(cannot(format!(
+            "{w}×{h} is {} megapixels, over the limit of {} (a decompression bomb?)",
+            pixels / 1_000_000,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(describe)?;
+    img.apply_orientation(orientation);
+    let (w, h) = (img.width(), img.height());
+    let limit = max_side.max(1);
+    let image = if w.max(h) > limit {
+        let scale = f64::from(limit) / f64::from(w.max(h));
+        let nw = ((f64::from(w) * scale).round() as u32).clamp(1, limit);
+        let nh = ((f64::from(h) * scale).round() as u32).clamp(1, limit);
+        // `thumbnail` averages whole source pixels: as sharp as a triangle filter for large
+        // reductions, several times faster.
+        image::imageops::thumbnail(&img, nw, nh)
+    } else {
+        img.into_rgba8()
+    };
+    Ok(Upright {
+        image,
+        original_size: [w, h],
+    })
+}
+
+fn describe(e: image::ImageError) -> DecodeError {
+    DecodeError::Cannot(match e {
+        image::ImageError::Limits(l) => format!("over keylabel's memory limit for one image ({l})"),
+        image::ImageError::Unsupported(u) => format!("unsupported image: {u}"),
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file ends early (truncated image)".into()
+        }
+        other => other.to_string(),
+    })
 }
 
 /// Where the image data of a file ends, as far as its structure tells cheaply.

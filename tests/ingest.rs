@@ -962,26 +962,11 @@ fn names_are_kept_exactly_and_skipped_files_are_counted() {
     );
 }
 
-/// Runs `args` and kills the run if it has not ended after `limit` (a test that would
-/// otherwise hang fails instead).
 fn keylabel_within(dir: &Path, args: &[&str], limit: std::time::Duration) -> Output {
-    let mut child = crate::common::cli()
+    crate::common::cli()
         .cwd(dir)
         .project(dir.join("p.keylabel"))
-        .command(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("keylabel {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+        .run_within(args, limit)
 }
 
 #[test]

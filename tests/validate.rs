@@ -913,3 +913,86 @@ fn cli_exit_codes_and_json() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+/// A sample's file replaced by a named pipe, or by a link to a device that never ends (a
+/// shared project can name any path): validation, export and the viewer's decoder report
+/// it and go on, without waiting on the pipe or reading the device.
+#[test]
+fn a_sample_file_that_became_a_pipe_or_a_device_is_unreadable_not_waited_on() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    for i in 0..3 {
+        images::save(
+            &root.join(format!("img/{i}.png")),
+            images::pattern(8, 8, i),
+            ImageFormat::Png,
+        );
+    }
+    let cli = crate::common::cli()
+        .cwd(root)
+        .project(root.join("p.keylabel"));
+    cli.ok(&["init", "--classes", "cat,dog"]);
+    cli.ok(&["import", "img"]);
+    std::fs::write(
+        root.join("labels.csv"),
+        "sample,label\nimg/0.png,cat\nimg/1.png,dog\nimg/2.png,cat\n",
+    )
+    .unwrap();
+    cli.ok(&["import-labels", "labels.csv"]);
+    std::fs::remove_file(root.join("img/0.png")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("img/0.png").into_os_string().into_encoded_bytes())
+        .unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::fs::remove_file(root.join("img/1.png")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("img/1.png")).unwrap();
+
+    let limit = std::time::Duration::from_secs(60);
+    let out = cli.run_within(&["validate", "--json"], limit);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "UNREADABLE_SAMPLES")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        finding["samples"],
+        serde_json::json!(["img/0.png", "img/1.png"])
+    );
+    let out = cli.run_within(&["export", "--format", "tfrecord", "--out", "out"], limit);
+    assert!(!out.status.success());
+    assert!(!root.join("out").exists());
+    let out = cli.run_within(
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            "out",
+            "--only-labeled",
+        ],
+        limit,
+    );
+    assert!(
+        !out.status.success(),
+        "the unreadable samples are errors still"
+    );
+
+    for name in ["0.png", "1.png"] {
+        let started = std::time::Instant::now();
+        let bytes = keylabel::media::read_file(&root.join("img").join(name));
+        assert!(bytes.is_err(), "{name}");
+        assert!(started.elapsed() < limit);
+    }
+    #[cfg(feature = "gui")]
+    {
+        let err = keylabel::app::loader::decode_file(&root.join("img/0.png"), 64)
+            .err()
+            .unwrap();
+        assert!(err.contains("named pipe"), "{err}");
+        let err = keylabel::app::loader::decode_file(&root.join("img/1.png"), 64)
+            .err()
+            .unwrap();
+        assert!(err.contains("a device"), "{err}");
+    }
+}

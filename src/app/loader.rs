@@ -458,83 +458,29 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
     }
 }
 
-/// Decodes `path` (format recognised by content) and down-scales it so that its longer
-/// side is at most `max_side` (`0`: no down-scaling beyond the texture limit).
+/// Decodes `path` (format recognised by content) for the screen: upright and down-scaled
+/// so that its longer side is at most `max_side` (see [`crate::media::decode_upright`]).
 /// Errors name the file and the reason.
 pub fn decode_file(path: &Path, max_side: u32) -> Result<Decoded, String> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let Some(format) = reader.format() else {
-        return Err(format!("`{shown}` is not an image keylabel can decode"));
-    };
-    // The decoder fills a cut-off file with grey instead of failing; a labeler must see that
-    // the file is damaged.
-    crate::media::check_complete(format, &bytes)
-        .map_err(|why| format!("cannot decode `{shown}`: {why}"))?;
-    reader.limits(crate::media::limits());
-    decode_reader(reader, max_side).map_err(|e| format!("cannot decode `{shown}`: {e}"))
-}
-
-fn decode_reader<R: std::io::BufRead + std::io::Seek>(
-    reader: image::ImageReader<R>,
-    max_side: u32,
-) -> Result<Decoded, String> {
-    use image::ImageDecoder;
-    let mut decoder = reader.into_decoder().map_err(describe)?;
-    // Shown upright, as its EXIF orientation says (the stored pixels stay as they are).
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let (w, h) = decoder.dimensions();
-    if w == 0 || h == 0 {
-        return Err("the image is empty (0 pixels)".into());
-    }
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels > MAX_PIXELS {
-        return Err(format!(
-            "{w}×{h} is {} megapixels, over the limit of {} (a decompression bomb?)",
-            pixels / 1_000_000,
-            MAX_PIXELS / 1_000_000
-        ));
-    }
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(describe)?;
-    img.apply_orientation(orientation);
-    let (w, h) = (img.width(), img.height());
-    let limit = if max_side == 0 {
+    let bytes = crate::media::read_file(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let max_side = if max_side == 0 {
         MAX_TEXTURE_SIDE
     } else {
         max_side.min(MAX_TEXTURE_SIDE)
     };
-    let img = if w.max(h) > limit {
-        let scale = f64::from(limit) / f64::from(w.max(h));
-        let nw = ((f64::from(w) * scale).round() as u32).max(1);
-        let nh = ((f64::from(h) * scale).round() as u32).max(1);
-        // `thumbnail` averages whole source pixels: as sharp as a triangle filter for large
-        // reductions, several times faster.
-        image::DynamicImage::ImageRgba8(image::imageops::thumbnail(&img, nw, nh))
-    } else {
-        img
-    };
-    let rgba = img.into_rgba8();
+    let upright = crate::media::decode_upright(&bytes, max_side).map_err(|e| match e {
+        crate::media::DecodeError::NotAnImage => {
+            format!("`{shown}` is not an image keylabel can decode")
+        }
+        crate::media::DecodeError::Cannot(why) => format!("cannot decode `{shown}`: {why}"),
+    })?;
+    let rgba = upright.image;
     let size = [rgba.width() as usize, rgba.height() as usize];
     Ok(Decoded {
         image: egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()),
-        original_size: [w, h],
+        original_size: upright.original_size,
     })
-}
-
-fn describe(e: image::ImageError) -> String {
-    match e {
-        image::ImageError::Limits(l) => format!("over keylabel's memory limit for one image ({l})"),
-        image::ImageError::Unsupported(u) => format!("unsupported image: {u}"),
-        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the file ends early (truncated image)".into()
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Full-size images for the labeling view, decoded ahead of time.

@@ -5,7 +5,6 @@
 //! GUI. Nothing here decodes pixels: a folder of twenty thousand photos is probed in the time
 //! it takes to read and hash their bytes.
 
-use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -85,46 +84,14 @@ fn other(reason: impl Into<String>) -> Failure {
     Failure::new(FailKind::Other, reason)
 }
 
-/// Why an entry that is neither a regular file nor a folder is not read: reading a named
-/// pipe or a device could wait forever or never end.
-pub(crate) fn special_file(kind: std::fs::FileType) -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return Some("a named pipe (FIFO), not a regular file: not read");
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return Some("a device, not a regular file: not read");
-        }
-        if kind.is_socket() {
-            return Some("a socket, not a regular file: not read");
-        }
-    }
-    (!kind.is_file() && !kind.is_dir()).then_some("not a regular file: not read")
-}
-
-/// Opens `path` for reading without waiting: a named pipe with no writer would block a
-/// plain open.
-fn open_without_waiting(path: &Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    options.open(path)
-}
-
 pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
     let io = |e: std::io::Error| other(io_reason(&e));
-    let mut file = open_without_waiting(path).map_err(io)?;
+    let mut file = crate::media::open_without_waiting(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if meta.is_dir() {
         return Err(other("is a folder, not a file"));
     }
-    if let Some(reason) = special_file(meta.file_type()) {
+    if let Some(reason) = crate::media::special_file(meta.file_type()) {
         return Err(other(reason));
     }
     let len = meta.len();
@@ -190,7 +157,7 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
         file.seek(SeekFrom::End(-(tail.len() as i64))).map_err(io)?;
         file.read_exact(&mut tail).map_err(io)?;
         if !ends_with_end_marker(format, &tail) {
-            let whole = std::fs::read(path).map_err(io)?;
+            let whole = crate::media::read_file(path).map_err(io)?;
             crate::media::check_complete(format, &whole).map_err(other)?;
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;

@@ -192,6 +192,17 @@ fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>>
     project.sample_by_name(&stored)
 }
 
+/// Parses a labels file's bytes as CSV or JSON Lines: the rows read and the messages for
+/// rows that could not be parsed (for fuzzing the reader).
+pub(crate) fn parse(bytes: &[u8], jsonl: bool) -> Result<(usize, Vec<String>), String> {
+    let (rows, bad) = if jsonl {
+        read_jsonl(bytes)?
+    } else {
+        read_csv(bytes, b',')?
+    };
+    Ok((rows.len(), bad))
+}
+
 /// Reads every row; a row that cannot be parsed at all is returned as a bad-row message.
 fn read_rows(file: &Path) -> Result<(Vec<RawRow>, Vec<String>), String> {
     // Opened and read once: the file may be a pipe (`import-labels <(…)`).

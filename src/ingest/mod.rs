@@ -8,8 +8,8 @@
 
 pub mod images;
 mod jsonl;
-mod labels;
-mod table;
+pub(crate) mod labels;
+pub(crate) mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -131,7 +131,7 @@ pub fn import(
             }),
             Ok(m) if !m.is_file() => report.unreadable.push(Unreadable {
                 path: path.display().to_string(),
-                reason: images::special_file(m.file_type())
+                reason: crate::media::special_file(m.file_type())
                     .unwrap_or("not a regular file: not read")
                     .into(),
             }),
@@ -234,7 +234,7 @@ fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut Impo
                 }
             }
             Ok(e) => {
-                if let Some(reason) = images::special_file(e.file_type()) {
+                if let Some(reason) = crate::media::special_file(e.file_type()) {
                     report.unreadable.push(Unreadable {
                         path: e.path().display().to_string(),
                         reason: reason.into(),

@@ -89,6 +89,18 @@ pub(crate) fn read_table(
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err("is a folder, not a file".into());
     }
+    read_rows(file, shown, stored, format, options, tx)
+}
+
+/// [`read_table`] on an open reader.
+pub(crate) fn read_rows(
+    file: impl std::io::Read,
+    shown: &str,
+    stored: &str,
+    format: TableFormat,
+    options: &ImportOptions,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
     let mut rows = RowSink {
         shown,
         stored,
@@ -196,7 +208,7 @@ pub fn typed_value(cell: &str) -> Value {
 }
 
 fn read_csv(
-    file: File,
+    file: impl std::io::Read,
     delimiter: u8,
     options: &ImportOptions,
     rows: &mut RowSink<'_>,
@@ -327,7 +339,11 @@ fn read_csv(
     Ok(())
 }
 
-fn read_jsonl(file: File, options: &ImportOptions, rows: &mut RowSink<'_>) -> Result<(), String> {
+fn read_jsonl(
+    file: impl std::io::Read,
+    options: &ImportOptions,
+    rows: &mut RowSink<'_>,
+) -> Result<(), String> {
     super::jsonl::for_each_object(
         std::io::BufReader::with_capacity(1 << 20, file),
         |line, object| {

@@ -472,7 +472,7 @@ fn check_file(e: &Entry, near_duplicates: bool) -> Checked {
             _ => {}
         }
     }
-    let bytes = match std::fs::read(&e.file) {
+    let bytes = match crate::media::read_file(&e.file) {
         Ok(b) => b,
         Err(err) => {
             c.state = io_failure(&err);

@@ -90,6 +90,27 @@ impl Cli {
         out
     }
 
+    /// Runs `args` to the end, killing it and failing if it runs longer than `limit` (for
+    /// inputs that could make a command wait forever).
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Output {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {} {args:?}: {e}", self.bin.display()));
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("keylabel {args:?} still running after {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output")
+    }
+
     /// Runs `args`, asserts it succeeded, and parses its standard output as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
         json_of(&self.run(args))
