@@ -6,6 +6,7 @@ mod common;
 mod crash;
 
 mod export;
+mod fuzz;
 mod gui;
 mod gui_views;
 mod ingest;

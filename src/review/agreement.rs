@@ -570,6 +570,14 @@ impl Annotations {
                     a
                 }
             };
+            // The schema keeps one current label per annotator and sample; a file edited or
+            // damaged so that it holds two is refused, not counted twice.
+            let this_sample = &entries[*offsets.last().expect("offsets start with 0")..];
+            if this_sample.iter().any(|&(other, _)| other == a) {
+                anyhow::bail!(
+                    "sample {sample}: `{name}` has two current labels in the project file                      (damaged or edited; `keylabel check` tells which)"
+                );
+            }
             let raw = r.get_ref(2)?.as_str()?;
             let s = match set_idx.get(raw) {
                 Some(&s) => s,

@@ -1,0 +1,3 @@
+//! A project file: opened, checked and validated.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keylabel::fuzzing::project_file(data));
