@@ -315,3 +315,112 @@ fn a_damaged_project_file_is_found_and_not_written_to() {
     }
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was written");
 }
+
+/// Labels for every row of `rows.csv` (made by [`rows_file`]), by one annotator.
+fn labels_file(dir: &Path, rows: usize, annotator: &str, class: &str) -> PathBuf {
+    let path = dir.join(format!("labels-{annotator}.csv"));
+    let mut text = String::from("sample,label,annotator\n");
+    for i in 1..=rows {
+        text.push_str(&format!("rows.csv#{i},{class},{annotator}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn labels_by(project: &Project, annotator: &str) -> i64 {
+    keylabel_testkit::fixtures::sql(project)
+        .query_row(
+            "SELECT count(*) FROM annotations WHERE annotator = ?1 AND state = 'labeled'",
+            [annotator],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Two `import-labels` started at the same moment on one project: SQLite's lock makes one
+/// wait for the other, and both files are recorded in full.
+#[test]
+fn two_import_labels_at_once_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    const ROWS: usize = 20_000;
+    let rows = rows_file(dir.path(), ROWS);
+    let path = dir.path().join("p.keylabel");
+    let c = cli(dir.path(), &path);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    let files = [
+        labels_file(dir.path(), ROWS, "first", "a"),
+        labels_file(dir.path(), ROWS, "second", "b"),
+    ];
+    let children: Vec<Child> = files
+        .iter()
+        .map(|f| {
+            c.command(&["import-labels", f.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let p = intact(&path);
+    assert_eq!(labels_by(&p, "first"), ROWS as i64);
+    assert_eq!(labels_by(&p, "second"), ROWS as i64);
+}
+
+/// The labeling window (the real app in a test harness) labels by key while an
+/// `import-labels` process records a large file into the same project: every key's label
+/// and every row of the file are there.
+#[cfg(feature = "gui")]
+#[test]
+fn the_window_labels_while_import_labels_writes_the_same_project() {
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, press, wait_until};
+    let dir = tempfile::tempdir().unwrap();
+    const ROWS: usize = 60_000;
+    let rows = rows_file(dir.path(), ROWS);
+    let path = dir.path().join("p.keylabel");
+    let c = cli(dir.path(), &path);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    let bulk = labels_file(dir.path(), ROWS, "bulk", "b");
+
+    let mut app = App::new(None, "keys".into());
+    app.open_project(&path);
+    let mut h = harness(app);
+    wait_until(&mut h, "the project to open", |a| a.session().is_some());
+    wait_until(&mut h, "the first sample", App::current_image_ready);
+
+    let mut child = c
+        .command(&["import-labels", bulk.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut pressed, mut while_running) = (0, 0);
+    while pressed < 30 || (child.try_wait().unwrap().is_none() && pressed < 400) {
+        let running = child.try_wait().unwrap().is_none();
+        press(&mut h, egui::Key::Num1);
+        pressed += 1;
+        while_running += usize::from(running);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{pressed} keys pressed, {while_running} of them while import-labels ran");
+    assert!(while_running > 0, "the two writers overlapped");
+    drop(h);
+    let p = intact(&path);
+    assert_eq!(labels_by(&p, "keys"), pressed as i64);
+    assert_eq!(labels_by(&p, "bulk"), ROWS as i64);
+}

@@ -329,3 +329,175 @@ fn photos_are_shown_upright_and_stored_as_they_are() {
         }
     }
 }
+
+/// Fills `mount` with a new file of zeros named `name`, leaving about `left` bytes; returns
+/// the file.
+fn fill(mount: &Mount, name: &str, left: u64) -> PathBuf {
+    use std::io::Write;
+    let filler = mount.path().join(name);
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 16 * 1024];
+    while f.write_all(&block).and_then(|()| f.flush()).is_ok() {}
+    drop(f);
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len.saturating_sub(left))
+        .unwrap();
+    filler
+}
+
+/// A disk that fills up while keylabel writes: an import, an `import-labels` and an export
+/// each stop with a clear error; the import keeps whole batches, `import-labels` wrote
+/// nothing, the export left no folder; the project is intact, and once space is freed it
+/// takes the same work again.
+#[test]
+fn a_disk_that_fills_during_import_labels_and_export_gives_a_clear_error_and_loses_nothing() {
+    let Some(mount) = Mount::tmpfs("32m") else {
+        return;
+    };
+    let path = labeled_project(mount.path());
+    let outside = tempfile::tempdir().unwrap();
+    let rows = outside.path().join("rows.csv");
+    let text: String = (0..60_000)
+        .map(|i| format!("row {i}: some words a reviewer would read\n"))
+        .collect();
+    std::fs::write(&rows, format!("text\n{text}")).unwrap();
+    let cli = crate::common::cli().cwd(mount.path()).project(&path);
+    let filler = fill(&mount, "filler", 1 << 20);
+
+    let out = cli.run(&["import", rows.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is full: the command stopped"),
+        "{}",
+        stderr(&out)
+    );
+    let p = Project::open(&path).unwrap();
+    p.integrity_check().unwrap();
+    assert_eq!(
+        p.status().unwrap().labeled,
+        6,
+        "the labels made before are all there"
+    );
+    let samples = p.sample_count().unwrap();
+    assert_eq!((samples - 6) % 50_000, 0, "whole batches: {samples}");
+    drop(p);
+
+    let labels = outside.path().join("labels.csv");
+    let relabel: String = (0..6)
+        .map(|i| format!("img/{i}.png,{},other\n", ["cat", "dog"][i % 2]))
+        .collect();
+    std::fs::write(&labels, format!("sample,label,annotator\n{relabel}")).unwrap();
+    let events = |p: &Project| {
+        keylabel_testkit::fixtures::sql(p)
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let before = events(&Project::open(&path).unwrap());
+    // Leave no room at all.
+    let filler2 = fill(&mount, "filler2", 0);
+    let out = cli.run(&["import-labels", labels.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is full: the command stopped"),
+        "{}",
+        stderr(&out)
+    );
+
+    let ds = mount.path().join("ds");
+    let out = cli.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        ds.to_str().unwrap(),
+        "--only-labeled",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("No space left")
+            && stderr(&out).contains("train/data.csv")
+            && stderr(&out).contains("nothing was written there"),
+        "names the file and the reason: {}",
+        stderr(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(mount.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("ds"))
+        .collect();
+    assert!(left.is_empty(), "the export left {left:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&filler2).unwrap();
+    let p = Project::open(&path).unwrap();
+    p.integrity_check().unwrap();
+    assert_eq!(events(&p), before, "nothing of the refused labels file");
+    drop(p);
+    cli.ok(&["import-labels", labels.to_str().unwrap()]);
+    cli.ok(&["import", rows.to_str().unwrap()]);
+    let p = Project::open(&path).unwrap();
+    p.integrity_check().unwrap();
+    assert_eq!(p.sample_count().unwrap(), 6 + 60_000);
+    drop(p);
+    // The import took the freed space; the export goes to another disk.
+    let ds = outside.path().join("ds");
+    cli.ok(&[
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        ds.to_str().unwrap(),
+        "--only-labeled",
+    ]);
+    assert!(ds.join("manifest.json").is_file());
+}
+
+/// The window on a project whose disk fills up: a class key says the label was not saved
+/// because the disk is full, the sample stays on screen, and once space is freed the same
+/// key saves it and moves on.
+#[cfg(feature = "gui")]
+#[test]
+fn the_window_on_a_full_disk_says_so_keeps_the_sample_and_saves_once_space_is_freed() {
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{current, harness, press, wait_until};
+    let Some(mount) = Mount::tmpfs("8m") else {
+        return;
+    };
+    let path = labeled_project(mount.path());
+    // Six more images, not labeled yet.
+    for i in 6..12u32 {
+        let img = keylabel_testkit::images::photo(32, 24, u64::from(i) * 7 + 1);
+        keylabel_testkit::images::save(
+            &mount.path().join(format!("more/{i}.png")),
+            img,
+            image::ImageFormat::Png,
+        );
+    }
+    let cli = crate::common::cli().cwd(mount.path()).project(&path);
+    cli.ok(&["import", "more"]);
+
+    let mut app = App::new(None, "window".into());
+    app.open_project(&path);
+    let mut h = harness(app);
+    wait_until(&mut h, "the project to open", |a| a.session().is_some());
+    wait_until(&mut h, "the first image", App::current_image_ready);
+    let first = current(&h);
+    let filler = fill(&mount, "filler", 0);
+    press(&mut h, egui::Key::Num1);
+    assert_eq!(current(&h), first, "the sample stays on screen");
+    h.get_by_label_contains("is full");
+    let decided = |p: &Project| p.decision_of(first, "window").unwrap().is_some();
+    std::fs::remove_file(&filler).unwrap();
+    assert!(!decided(&Project::open(&path).unwrap()));
+    press(&mut h, egui::Key::Num1);
+    assert_ne!(current(&h), first, "saved, and on to the next sample");
+    drop(h);
+    let p = Project::open(&path).unwrap();
+    p.integrity_check().unwrap();
+    assert!(decided(&p));
+}

@@ -309,17 +309,21 @@ impl App {
             Ok(Some(message)) => self.info(message),
             Ok(None) => {}
             Err(e) => {
-                let read_only = self
-                    .session()
-                    .filter(|s| crate::project::read_only_error(&e, s.project.path()).is_some())
-                    .map(|s| s.project.path().display().to_string());
-                match read_only {
-                    Some(path) => self.error(format!(
+                use crate::project::StorageTrouble;
+                let path = self.session().map(|s| s.project.path().to_path_buf());
+                let trouble = path.as_deref().and_then(|p| StorageTrouble::of(&e, p));
+                let path = path.map(|p| p.display().to_string());
+                match (trouble, path) {
+                    (Some(StorageTrouble::ReadOnly), Some(path)) => self.error(format!(
                         "Not saved: `{path}` cannot be written (the file, its folder or its \
-                         disk is read-only, or the disk is full). Free space, or copy the \
-                         project file somewhere writable, to label it."
+                         disk is read-only). Copy the project file somewhere writable to \
+                         label it."
                     )),
-                    None => self.error(format!("{e:#}")),
+                    (Some(StorageTrouble::Full), Some(path)) => self.error(format!(
+                        "Not saved: the disk holding `{path}` is full. Everything saved \
+                         before is safe; free some space and do it again."
+                    )),
+                    _ => self.error(format!("{e:#}")),
                 }
             }
         }

@@ -36,7 +36,14 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<Outcome> {
             print_findings(&report);
             return Ok(Outcome::Exit(1));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // The export is staged in a temporary folder that is removed on failure: say
+            // so, beside the path the error names.
+            let out = options.out.display();
+            return Err(anyhow::Error::from(e).context(format!(
+                "the export to `{out}` stopped; nothing was written there"
+            )));
+        }
     };
     let warnings: Vec<_> = summary
         .report

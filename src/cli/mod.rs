@@ -274,8 +274,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Gui(cli.project.clone()));
     };
     let outcome = run_command(&cli, command);
-    // A write refused because the project is read-only says so, not SQLite's words.
-    outcome.map_err(|e| crate::project::read_only_error(&e, &cli.project_path()).unwrap_or(e))
+    // A write refused because the project is read-only or its disk full says so, not in
+    // SQLite's words.
+    outcome.map_err(|e| crate::project::storage_error(&e, &cli.project_path()).unwrap_or(e))
 }
 
 fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {

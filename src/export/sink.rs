@@ -212,7 +212,8 @@ pub enum SplitSink {
         shards: Vec<DataFile>,
         next: usize,
     },
-    Csv(Box<csv::Writer<DataFile>>, u64),
+    /// The writer, the rows written, and the file's path (for messages).
+    Csv(Box<csv::Writer<DataFile>>, u64, PathBuf),
     Jsonl(Box<DataFile>),
 }
 
@@ -244,10 +245,11 @@ impl SplitSink {
             },
             Format::Csv => {
                 let file = DataFile::create(root, &format!("{split}/data.csv"), false)?;
+                let path = file.path().to_path_buf();
                 let mut w = csv::WriterBuilder::new().from_writer(file);
                 w.write_record(layout.features.iter().map(|f| f.key.as_str()))
-                    .context("could not write the CSV header")?;
-                SplitSink::Csv(Box::new(w), 0)
+                    .with_context(|| format!("could not write `{}`", path.display()))?;
+                SplitSink::Csv(Box::new(w), 0, path)
             }
             Format::Jsonl => SplitSink::Jsonl(Box::new(DataFile::create(
                 root,
@@ -272,9 +274,9 @@ impl SplitSink {
                     .with_context(|| format!("could not write `{}`", file.path().display()))?;
                 file.records += 1;
             }
-            (SplitSink::Csv(w, rows), Prepared::Cells(cells)) => {
+            (SplitSink::Csv(w, rows, path), Prepared::Cells(cells)) => {
                 w.write_record(&cells)
-                    .context("could not write a CSV row")?;
+                    .with_context(|| format!("could not write `{}`", path.display()))?;
                 *rows += 1;
             }
             _ => anyhow::bail!("a record was prepared for another format"),
@@ -288,10 +290,10 @@ impl SplitSink {
             SplitSink::TfRecord { shards, .. } => {
                 shards.into_iter().map(DataFile::finish).collect()
             }
-            SplitSink::Csv(w, rows) => {
-                let mut file = w
-                    .into_inner()
-                    .map_err(|e| anyhow::anyhow!("could not write a CSV file: {}", e.error()))?;
+            SplitSink::Csv(w, rows, path) => {
+                let mut file = w.into_inner().map_err(|e| {
+                    anyhow::anyhow!("could not write `{}`: {}", path.display(), e.error())
+                })?;
                 file.records = rows;
                 Ok(vec![file.finish()?])
             }

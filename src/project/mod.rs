@@ -194,7 +194,7 @@ impl Project {
     /// A file that is not a keylabel project, or one from a newer keylabel, is refused
     /// before anything is written to it. A project this process cannot change (a read-only
     /// file, folder or medium) is opened read-only ([`Project::is_read_only`]): reading works,
-    /// and a write fails with SQLite's "readonly database", which [`read_only_error`] names.
+    /// and a write fails with SQLite's "readonly database", which [`storage_error`] names.
     pub fn open(path: &Path) -> Result<Project> {
         if !path.exists() {
             return Err(ProjectError::Missing(path.to_path_buf()).into());
@@ -548,18 +548,76 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// When `e` is a write refused because the project is read-only, that said plainly:
-/// which file, that nothing was changed, and what to do.
-pub fn read_only_error(e: &anyhow::Error, path: &Path) -> Option<anyhow::Error> {
-    has_sqlite_code(e, &[rusqlite::ErrorCode::ReadOnly]).then(|| {
-        anyhow::anyhow!(
-            "`{}` is read-only (the file, its folder or its disk cannot be written, or the \
-             disk is full): this command changes the project, and nothing was changed. \
-             Reading commands work on it; to change it, free space or copy it somewhere \
-             writable (`keylabel -p {} backup COPY`)",
-            path.display(),
-            path.display()
-        )
+/// Why the project's storage refused a write, when it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageTrouble {
+    /// The file, its folder or its file system cannot be written.
+    ReadOnly,
+    /// The disk holding the project is full.
+    Full,
+}
+
+impl StorageTrouble {
+    /// The trouble `e`, an error of the project at `path`, reports, if it is one of these.
+    /// A full disk does not always say so: SQLite may fail to grow its shared-memory index
+    /// ("disk I/O error"), or the project was opened read-only because it could not be
+    /// opened for writing; the free space of its file system tells then.
+    pub fn of(e: &anyhow::Error, path: &Path) -> Option<StorageTrouble> {
+        use rusqlite::ErrorCode;
+        if has_sqlite_code(e, &[ErrorCode::DiskFull]) {
+            return Some(StorageTrouble::Full);
+        }
+        let read_only = has_sqlite_code(e, &[ErrorCode::ReadOnly]);
+        if (read_only || has_sqlite_code(e, &[ErrorCode::SystemIoFailure])) && disk_is_full(path) {
+            return Some(StorageTrouble::Full);
+        }
+        read_only.then_some(StorageTrouble::ReadOnly)
+    }
+}
+
+/// Whether the file system holding `path` has (next to) no room left for anyone.
+fn disk_is_full(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `c` is a NUL-terminated path and `stat` a writable statvfs.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+            return false;
+        }
+        // Less than what SQLite needs to grow a file by a few pages.
+        (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < 64 * 1024
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// When `e` is a write refused by the project's storage (read-only, or a full disk), that
+/// said plainly: which file, what happened to the work, and what to do.
+pub fn storage_error(e: &anyhow::Error, path: &Path) -> Option<anyhow::Error> {
+    let trouble = StorageTrouble::of(e, path)?;
+    let path = path.display();
+    Some(match trouble {
+        StorageTrouble::ReadOnly => anyhow::anyhow!(
+            "`{path}` is read-only (the file, its folder or its disk cannot be written): this \
+             command changes the project, and nothing was changed. Reading commands work on \
+             it; to change it, copy it somewhere writable (`keylabel -p {path} backup COPY`)"
+        ),
+        StorageTrouble::Full => anyhow::anyhow!(
+            "the disk holding `{path}` is full: the command stopped, and the project is intact \
+             (what it had not finished was not written; an import keeps the batches it had \
+             committed). Free some space and run it again"
+        ),
     })
 }
 
