@@ -1099,3 +1099,85 @@ fn a_50_mb_field_is_reported_and_a_20000_column_row_is_imported() {
     assert_eq!(features["c19999"], json!(19_999 * 7));
     assert_eq!(p.feature_columns().unwrap(), header);
 }
+
+/// A file that import found to be a duplicate of an earlier sample stays known as that
+/// sample's other name: a labels file naming every file of the folder labels the sample
+/// through either name, `history` shows both names, and a file that gives one sample two
+/// different labels under its two names is refused.
+#[test]
+fn a_duplicate_file_name_is_the_samples_other_name() {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    drop(project(root, &["cat", "dog"], TaskKind::SingleLabel));
+    let photos = root.join("photos");
+    write_image(&photos.join("a.png"), 6, 6, 1, ImageFormat::Png);
+    fs::copy(photos.join("a.png"), photos.join("copy of a.png")).unwrap();
+    write_image(&photos.join("b.png"), 6, 6, 2, ImageFormat::Png);
+    let report = json_of(&keylabel(root, &["import", "photos", "--json"]));
+    assert_eq!(
+        (report["added"].clone(), report["duplicates"].clone()),
+        (json!(2), json!(1))
+    );
+
+    fs::write(
+        root.join("conflict.csv"),
+        "sample,label\nphotos/a.png,cat\nphotos/copy of a.png,dog\nphotos/b.png,dog\n",
+    )
+    .unwrap();
+    let out = keylabel(root, &["import-labels", "conflict.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("row 2: `photos/copy of a.png` holds the same content as `photos/a.png` (row 1) but gets another label"),
+        "{err}"
+    );
+
+    fs::write(
+        root.join("labels.csv"),
+        "sample,label\nphotos/a.png,cat\nphotos/copy of a.png,cat\nphotos/b.png,dog\n",
+    )
+    .unwrap();
+    let out = keylabel(root, &["import-labels", "labels.csv"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Recorded 2 labels on 2 samples") && text.contains("(1 row unchanged)"),
+        "{text}"
+    );
+    // Labelled through the other name alone.
+    fs::write(
+        root.join("other.csv"),
+        "sample,label,annotator\nphotos/copy of a.png,dog,bob\n",
+    )
+    .unwrap();
+    assert!(
+        keylabel(root, &["import-labels", "other.csv"])
+            .status
+            .success()
+    );
+
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    let a = p.sample_by_name("photos/a.png").unwrap().unwrap();
+    assert_eq!(p.aliases_of(a.id).unwrap(), vec!["photos/copy of a.png"]);
+    assert!(p.sample_by_name("photos/copy of a.png").unwrap().is_none());
+    assert_eq!(p.decisions(a.id).unwrap().len(), 2, "importer and bob");
+    drop(p);
+    let out = keylabel(root, &["history", "photos/copy of a.png"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("`photos/a.png`, also imported as `photos/copy of a.png`"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        3,
+        "the name line and two labels: {text}"
+    );
+
+    // When the copy is changed and imported again, it becomes a sample of its own.
+    write_image(&photos.join("copy of a.png"), 6, 6, 3, ImageFormat::Png);
+    let report = json_of(&keylabel(root, &["import", "photos", "--json"]));
+    assert_eq!(report["added"], 1, "{report:#}");
+    let p = Project::open(&root.join("p.keylabel")).unwrap();
+    assert!(p.aliases_of(a.id).unwrap().is_empty());
+    assert!(p.sample_by_name("photos/copy of a.png").unwrap().is_some());
+}

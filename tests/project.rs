@@ -151,7 +151,7 @@ fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE sent_back_labels; DROP TABLE file_checks; \
+            "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; DROP TABLE file_checks; \
              DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
              CREATE INDEX samples_hash ON samples(hash); PRAGMA user_version = 2;",
         )

@@ -803,7 +803,7 @@ fn a_version_1_project_is_migrated() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE sent_back_labels; DROP TABLE file_checks; \
+            "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; DROP TABLE file_checks; \
              DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
              CREATE INDEX samples_hash ON samples(hash); \
              DROP TABLE perceptual_hashes; DROP INDEX samples_empty_text; \

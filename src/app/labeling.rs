@@ -618,6 +618,9 @@ fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
                     ui.label(RichText::new("Sample").strong());
                     ui.add_space(4.0);
                     row(ui, "name", s.name.clone());
+                    if !cur.aliases.is_empty() {
+                        row(ui, "also imported as", cur.aliases.join("\n"));
+                    }
                     row(
                         ui,
                         "path",

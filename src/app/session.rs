@@ -52,6 +52,8 @@ pub struct Current {
     pub classes: Vec<ClassId>,
     pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
     pub flagged: bool,
+    /// Other names of the sample: files or rows import found to hold the same content.
+    pub aliases: Vec<String>,
 }
 
 pub struct Session {
@@ -165,6 +167,7 @@ impl Session {
             classes: self.counted_classes(id)?,
             suggestion: self.project.suggestion(id)?,
             flagged: self.project.is_flagged(id)?,
+            aliases: self.project.aliases_of(id)?,
             decision,
             sample,
         });

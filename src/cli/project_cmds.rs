@@ -133,15 +133,26 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
         Some(name) => Some(
             project
                 .find_sample(name)?
-                .ok_or_else(|| anyhow::anyhow!("no sample named `{name}` in this project"))?
-                .id,
+                .ok_or_else(|| anyhow::anyhow!("no sample named `{name}` in this project"))?,
         ),
         None => None,
     };
-    let events = project.history(sample)?;
+    let events = project.history(sample.as_ref().map(|s| s.id))?;
     if args.json {
         print_json(&events)?;
         return Ok(Outcome::Exit(0));
+    }
+    if let Some(s) = &sample {
+        let aliases = project.aliases_of(s.id)?;
+        if !aliases.is_empty() {
+            let names: Vec<String> = aliases.iter().map(|a| format!("`{a}`")).collect();
+            let line = format!(
+                "`{}`, also imported as {} (the same content)",
+                s.name,
+                names.join(", ")
+            );
+            println!("{}", super::terminal_safe(&line));
+        }
     }
     for e in &events {
         let mut line = format!(

@@ -63,6 +63,11 @@ pub fn import_labels(
     let single = project.task() == TaskKind::SingleLabel;
     let mut events = Vec::with_capacity(rows.len());
     let mut unchanged = 0u64;
+    // What each row gave a sample for an annotator: a file that gives one sample two
+    // different labels (perhaps under its two names, a duplicate found at import) is
+    // refused rather than settled by row order.
+    let mut given: HashMap<(crate::project::SampleId, String), (String, String, Vec<ClassId>)> =
+        HashMap::new();
     for row in &rows {
         let at = &row.at;
         let Some(name) = row.sample.as_deref().filter(|s| !s.trim().is_empty()) else {
@@ -123,6 +128,29 @@ pub fn import_labels(
             .filter(|a| !a.is_empty())
             .unwrap_or(annotator);
         let labels: Vec<ClassId> = ids.into_iter().collect();
+        match given.get(&(sample.id, who.to_string())) {
+            Some((_, _, earlier)) if *earlier == labels => {
+                unchanged += 1;
+                continue;
+            }
+            Some((earlier_at, earlier_name, _)) => {
+                bad.push(if earlier_name == name {
+                    format!("{at}: `{name}` again, with another label than {earlier_at}")
+                } else {
+                    format!(
+                        "{at}: `{name}` holds the same content as `{earlier_name}` \
+                         ({earlier_at}) but gets another label"
+                    )
+                });
+                continue;
+            }
+            None => {
+                given.insert(
+                    (sample.id, who.to_string()),
+                    (at.clone(), name.to_string(), labels.clone()),
+                );
+            }
+        }
         let same = if as_suggestions {
             project.suggestion(sample.id)? == Some((labels.clone(), score))
         } else {
@@ -189,7 +217,7 @@ fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>>
     if stored == name {
         return Ok(None);
     }
-    project.sample_by_name(&stored)
+    project.find_sample(&stored)
 }
 
 /// Parses a labels file's bytes as CSV or JSON Lines: the rows read and the messages for

@@ -435,7 +435,9 @@ impl Project {
                 );
             }
         }
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let at = now_rfc3339();
         let mut uids = Vec::with_capacity(events.len());
         let mut touched = BTreeSet::new();
@@ -623,7 +625,9 @@ impl Project {
     /// Recomputes the derived state of every sample from the log (after a migration or a
     /// merge touching many samples).
     pub fn rebuild_state(&mut self) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM annotations; DELETE FROM sample_state; DELETE FROM sample_classes; \
              DELETE FROM sent_back_labels;",

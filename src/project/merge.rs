@@ -73,7 +73,9 @@ impl Project {
         };
 
         let mut report = MergeReport::default();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut sample_map: HashMap<SampleId, SampleId> = HashMap::new();
         {
             let mut theirs = other

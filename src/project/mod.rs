@@ -143,7 +143,10 @@ impl Project {
                  PRAGMA application_id = {APPLICATION_ID};"
             ))?;
             migrate(&conn, 0)?;
-            let tx = conn.unchecked_transaction()?;
+            let tx = rusqlite::Transaction::new_unchecked(
+                &conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
             tx.execute(
                 "INSERT INTO meta(key, value) VALUES ('task', ?1), ('created_at', ?2), \
                  ('created_by', ?3)",
@@ -680,7 +683,7 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 }
 
 fn migrate(conn: &Connection, from: i64) -> Result<()> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     // Re-read inside the write transaction: another process may have migrated already.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     tx.create_scalar_function(

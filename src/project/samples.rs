@@ -321,12 +321,47 @@ impl Project {
 
     /// Finds a sample by name, or else by stored path (`path` may be given relative to the
     /// current folder or absolute; it is turned into the stored form first).
+    /// A name import found to be a duplicate of a sample (see [`Project::aliases_of`])
+    /// finds that sample.
     pub fn find_sample(&self, name_or_path: &str) -> Result<Option<Sample>> {
         if let Some(s) = self.sample_by_name(name_or_path)? {
             return Ok(Some(s));
         }
         let stored = self.stored_path(std::path::Path::new(name_or_path));
-        self.sample_by_name(&stored)
+        if let Some(s) = self.sample_by_name(&stored)? {
+            return Ok(Some(s));
+        }
+        for name in [name_or_path, stored.as_str()] {
+            if let Some(s) = self.sample_by_alias(name)? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The sample whose other name (a duplicate found at import) is `name`.
+    pub fn sample_by_alias(&self, name: &str) -> Result<Option<Sample>> {
+        let id: Option<SampleId> = self
+            .conn
+            .prepare_cached("SELECT sample_id FROM sample_aliases WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        match id {
+            Some(id) => self.sample(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The other names of sample `id`: files or rows that import found to hold the same
+    /// content, in name order.
+    pub fn aliases_of(&self, id: SampleId) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM sample_aliases WHERE sample_id = ?1 ORDER BY name")?;
+        let names = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
     }
 
     /// The content hash recorded for sample `id` at import.
@@ -529,6 +564,11 @@ pub(super) fn insert_samples_tx(
          format, text, features, imported_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
+    let mut alias = tx.prepare_cached(
+        "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
+         ON CONFLICT(name) DO UPDATE SET sample_id = excluded.sample_id",
+    )?;
+    let mut unalias = tx.prepare_cached("DELETE FROM sample_aliases WHERE name = ?1")?;
     let mut out = Vec::with_capacity(batch.len());
     for s in batch {
         if let Some(id) = by_name.query_row([&s.name], |r| r.get(0)).optional()? {
@@ -540,9 +580,11 @@ pub(super) fn insert_samples_tx(
             .query_row(params![key, s.hash], |r| r.get(0))
             .optional()?
         {
+            alias.execute(params![s.name, id])?;
             out.push(InsertOutcome::Duplicate(id));
             continue;
         }
+        unalias.execute([&s.name])?;
         let features = s.features.as_ref().map(serde_json::to_string).transpose()?;
         insert.execute(params![
             s.kind.as_str(),

@@ -169,6 +169,17 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (sample_id, annotator)
     ) WITHOUT ROWID;
     "#,
+    // 6: other names of a sample: a file or row that import found to hold the same content
+    // as an existing sample under another name. A label file that names it labels that
+    // sample; the window's info panel and `history` show it. A later sample that takes the
+    // name itself (the file's content changed) ends the alias.
+    r#"
+    CREATE TABLE sample_aliases (
+        name      TEXT PRIMARY KEY,
+        sample_id INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sample_aliases_sample ON sample_aliases(sample_id);
+    "#,
 ];
 
 /// The schema version this keylabel writes.

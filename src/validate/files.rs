@@ -162,7 +162,10 @@ fn store_file_checks(project: &Project, rows: &[(SampleId, FileCheck)]) -> Resul
     if project.is_read_only() {
         return Ok(()); // a cache: a read-only project is checked in full each time
     }
-    let tx = project.conn().unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(
+        project.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )?;
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO file_checks(sample_id, content_hash, size, mtime_ns, \

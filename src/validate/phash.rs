@@ -105,7 +105,10 @@ pub(super) fn store(
     if project.is_read_only() {
         return Ok(()); // a cache: a read-only project hashes again each time
     }
-    let tx = project.conn().unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(
+        project.conn(),
+        rusqlite::TransactionBehavior::Immediate,
+    )?;
     {
         let mut stale = tx.prepare_cached(
             "DELETE FROM perceptual_hashes WHERE sample_id = ?1 AND algorithm = ?2 \
