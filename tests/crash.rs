@@ -271,23 +271,7 @@ fn a_damaged_project_file_is_found_and_not_written_to() {
     assert!(sound.status.success());
     assert!(keylabel_testkit::cli::stdout(&sound).contains("is sound"));
 
-    // Three pages in the middle of the file overwritten (as a failing disk or a bad copy
-    // leaves them).
-    let mut bytes = std::fs::read(&path).unwrap();
-    assert!(
-        !Path::new(&format!("{}-wal", path.display())).exists(),
-        "closed cleanly"
-    );
-    let page = 4096;
-    let pages = bytes.len() / page;
-    assert!(pages > 20, "{pages} pages");
-    let mut rng = Rng::new(5);
-    for p in [pages / 2, pages / 2 + 1, pages / 2 + 3] {
-        for b in &mut bytes[p * page..(p + 1) * page] {
-            *b = rng.below(256u32) as u8;
-        }
-    }
-    std::fs::write(&path, &bytes).unwrap();
+    let bytes = damage_three_pages(&path);
 
     let checked = c.run(&["check"]);
     assert_eq!(checked.status.code(), Some(1));
@@ -314,6 +298,110 @@ fn a_damaged_project_file_is_found_and_not_written_to() {
         );
     }
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was written");
+
+    // What can be read is copied into a new, sound file; the damaged one stays as it was.
+    let new = dir.path().join("recovered.keylabel");
+    let out = c.run(&["recover", new.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{report:#} {}",
+        keylabel_testkit::cli::stderr(&out)
+    );
+    assert_eq!(report["sound"], true, "{report:#}");
+    let copied = |table: &str| {
+        report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap()["copied"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(copied("classes"), 2);
+    let samples = copied("samples");
+    assert!((19_000..=20_000).contains(&samples), "{report:#}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the damaged file is only read"
+    );
+    let p = intact(&new);
+    assert_eq!(p.sample_count().unwrap(), samples);
+    assert_eq!(
+        p.classes()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    drop(p);
+    let rc = cli(dir.path(), &new);
+    rc.ok(&["check"]);
+    rc.ok(&["import-labels", "l.csv"]);
+    let again = c.run(&["recover", new.to_str().unwrap()]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is never replaced"
+    );
+}
+
+/// Overwrites three pages in the middle of the project file (as a failing disk or a bad
+/// copy leaves them); returns the file's bytes.
+fn damage_three_pages(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    assert!(
+        !Path::new(&format!("{}-wal", path.display())).exists(),
+        "closed cleanly"
+    );
+    let page = 4096;
+    let pages = bytes.len() / page;
+    assert!(pages > 20, "{pages} pages");
+    let mut rng = Rng::new(5);
+    for p in [pages / 2, pages / 2 + 1, pages / 2 + 3] {
+        for b in &mut bytes[p * page..(p + 1) * page] {
+            *b = rng.below(256u32) as u8;
+        }
+    }
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
+/// The window checks the file it opens in the background and says when it is damaged.
+#[cfg(feature = "gui")]
+#[test]
+fn the_window_says_when_the_project_file_it_opened_is_damaged() {
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, wait_until};
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows_file(dir.path(), 20_000);
+    let sound = dir.path().join("sound.keylabel");
+    let c = cli(dir.path(), &sound);
+    c.ok(&["init", "--classes", "a,b"]);
+    c.ok(&["import", rows.to_str().unwrap()]);
+    let damaged = dir.path().join("damaged.keylabel");
+    std::fs::copy(&sound, &damaged).unwrap();
+    damage_three_pages(&damaged);
+
+    for (path, is_damaged) in [(&sound, false), (&damaged, true)] {
+        let mut app = App::new(None, "ann".into());
+        app.open_project(path);
+        let mut h = harness(app);
+        wait_until(&mut h, "the project to open", |a| a.session().is_some());
+        wait_until(&mut h, "the check of the file", |a| {
+            a.project().is_some_and(|p| p.integrity.is_none())
+        });
+        let found = !h.state().project().unwrap().damage.is_empty();
+        assert_eq!(found, is_damaged, "{}", path.display());
+        assert_eq!(h.query_by_label("Damaged file").is_some(), is_damaged);
+        if is_damaged {
+            h.get_by_label_contains("recover NEW.keylabel");
+        }
+    }
 }
 
 /// Labels for every row of `rows.csv` (made by [`rows_file`]), by one annotator.

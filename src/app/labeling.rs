@@ -162,6 +162,7 @@ pub fn show(
         session,
         grid,
         image: view,
+        damage,
         ..
     } = p;
     let ctx = ui.ctx().clone();
@@ -188,7 +189,7 @@ pub fn show(
     loader.prefetch(&keys);
 
     let keymap = &persisted.keymap;
-    top_bar(ui, session, keymap, &mut actions);
+    top_bar(ui, session, damage, keymap, &mut actions);
     class_bar(ui, session, keymap, grid_mode, &mut actions);
     let is_text = session
         .current
@@ -284,7 +285,13 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
         });
 }
 
-fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut Vec<Action>) {
+fn top_bar(
+    ui: &mut egui::Ui,
+    session: &Session,
+    damage: &[String],
+    keymap: &Keymap,
+    actions: &mut Vec<Action>,
+) {
     egui::Panel::top("status_bar")
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| {
@@ -297,6 +304,16 @@ fn top_bar(ui: &mut egui::Ui, session: &Session, keymap: &Keymap, actions: &mut 
                              can look, review and export, but not label. Copy the project \
                              somewhere writable to label it.",
                         );
+                }
+                if !damage.is_empty() {
+                    let path = session.project.path().display();
+                    ui.label(RichText::new("Damaged file").color(theme::ERROR).strong())
+                        .on_hover_text(format!(
+                            "SQLite's check of the project file found: {}. What is written to \
+                             it may be lost: stop labeling in it, and copy what can be read \
+                             into a new file with `keylabel -p {path} recover NEW.keylabel`.",
+                            damage.join("; ")
+                        ));
                 }
                 if let Some(cur) = &session.current {
                     ui.label(

@@ -557,6 +557,7 @@ impl App {
         self.poll_opening(&ctx);
         self.poll_bulk(&ctx);
         self.poll_import(&ctx);
+        self.poll_integrity(&ctx);
         self.update_title(&ctx);
 
         // Keys first: a decision is written and the next sample chosen before this frame
@@ -731,6 +732,34 @@ impl App {
                 Ok(m) => (m, true),
                 Err(e) => (e, false),
             });
+        }
+    }
+
+    /// Picks up the background check of the project file: damage is said at once, and the
+    /// top bar keeps saying it.
+    fn poll_integrity(&mut self, ctx: &egui::Context) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let Some(job) = &p.integrity else {
+            return;
+        };
+        let Some(result) = job.poll() else {
+            ctx.request_repaint_after(Duration::from_millis(200));
+            return;
+        };
+        p.integrity = None;
+        // A check that could not run (the file vanished, a lock) says nothing about damage.
+        if let Ok(Ok(damage)) = result
+            && !damage.is_empty()
+        {
+            p.damage = damage;
+            let path = p.session.project.path().display().to_string();
+            self.error(format!(
+                "`{path}` is damaged: what is written to it may be lost. Stop labeling in it; \
+                 `keylabel -p {path} recover NEW.keylabel` copies what can be read into a new \
+                 file (see `keylabel check`)."
+            ));
         }
     }
 

@@ -44,6 +44,11 @@ pub struct ProjectScreen {
     pub bulk: Option<BulkLabel>,
     /// Samples being imported into the project on a background thread.
     pub import: Option<Job<Result<crate::ingest::ImportReport, String>>>,
+    /// SQLite's quick check of the project file, run in the background when it opens; what
+    /// it finds is [`ProjectScreen::damage`].
+    pub integrity: Option<Job<Result<Vec<String>, String>>>,
+    /// What the check found wrong with the file (empty: sound, or not checked yet).
+    pub damage: Vec<String>,
 }
 
 /// A bulk label running on its own thread and connection.
@@ -125,6 +130,13 @@ impl ProjectScreen {
     pub fn new(session: Session) -> ProjectScreen {
         let mut grid = grid::GridView::new(session.project.path());
         grid.set_own_view(session.blind.then(|| session.annotator.clone()));
+        let path = session.project.path().to_path_buf();
+        // On its own read-only connection: labeling goes on while the pages are read.
+        let integrity = Job::spawn("Checking the project file", None, move |_| {
+            crate::Project::open_read_only(&path)
+                .and_then(|p| p.damage(true))
+                .map_err(|e| format!("{e:#}"))
+        });
         ProjectScreen {
             session,
             view: View::Label,
@@ -133,6 +145,8 @@ impl ProjectScreen {
             history: None,
             bulk: None,
             import: None,
+            integrity: Some(integrity),
+            damage: Vec::new(),
         }
     }
 

@@ -69,6 +69,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Check every page and index of the project file for damage.
     Check,
+    /// Copy what can still be read out of a damaged project file into a new one.
+    Recover(RecoverArgs),
     /// Check the whole project before export.
     Validate(ValidateArgs),
     /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
@@ -191,6 +193,14 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The new project file to write (refused when it exists).
+    pub dest: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Other copies of this project.
     #[arg(required = true)]
@@ -290,6 +300,7 @@ fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {
         Command::Merge(a) => project_cmds::merge(cli, a),
         Command::Backup(a) => project_cmds::backup(cli, a),
         Command::Check => project_cmds::check(cli),
+        Command::Recover(a) => project_cmds::recover(cli, a),
         Command::Validate(a) => export::validate(cli, a),
         Command::Export(a) => export::export(cli, a),
         Command::Agreement(a) => review::agreement(cli, a),

@@ -193,6 +193,49 @@ pub fn backup(cli: &Cli, args: &super::BackupArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Exit(0))
 }
 
+/// `recover`: copies what can be read into a new file and says what was copied; exit 0
+/// when every row was read, 1 when some could not be.
+pub fn recover(cli: &Cli, args: &super::RecoverArgs) -> anyhow::Result<Outcome> {
+    let damaged = cli.project_path();
+    let report = crate::Project::recover(&damaged, &args.dest)?;
+    let code = if report.complete() { 0 } else { 1 };
+    if args.json {
+        print_json(&report)?;
+        return Ok(Outcome::Exit(code));
+    }
+    println!(
+        "Copied what could be read of `{}` into `{}`:",
+        damaged.display(),
+        args.dest.display()
+    );
+    for t in &report.tables {
+        let mut line = format!(
+            "  {:<15} {}",
+            t.table,
+            crate::plural(t.copied, "row", "rows")
+        );
+        if t.unreadable > 0 {
+            let rows = crate::plural(t.unreadable, "unreadable row", "unreadable rows");
+            line.push_str(&format!(", {rows} left out"));
+        }
+        if let Some(why) = &t.lost {
+            line.push_str(&format!(", and possibly more: {why}"));
+        }
+        println!("{line}");
+    }
+    println!(
+        "{}",
+        if report.sound {
+            "The new file is sound. Check it (`keylabel -p NEW status`, `validate`), then \
+             `merge` other copies of the project into it to bring back what was lost."
+        } else {
+            "The new file does not pass SQLite's integrity check: keep both files and ask \
+             for help."
+        }
+    );
+    Ok(Outcome::Exit(code))
+}
+
 /// `check`: exit 0 when the file is sound, 1 with what is wrong and what to do.
 pub fn check(cli: &Cli) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
@@ -208,9 +251,10 @@ pub fn check(cli: &Cli) -> anyhow::Result<Outcome> {
     }
     println!(
         "Keep a copy of the file as it is. Restore the project from a backup \
-         (`keylabel backup`) or a team member's copy, then `merge` the other copies to bring \
-         back their labels. Do not label in the damaged file: what is written there may be \
-         lost."
+         (`keylabel backup`) or a team member's copy, or copy what can be read into a new \
+         file (`keylabel -p {path} recover NEW.keylabel`), then `merge` the other copies to \
+         bring back their labels. Do not label in the damaged file: what is written there \
+         may be lost."
     );
     Ok(Outcome::Exit(1))
 }

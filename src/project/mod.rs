@@ -7,6 +7,7 @@
 mod classes;
 mod events;
 mod merge;
+mod recover;
 mod samples;
 pub mod schema;
 mod settings;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
 pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
+pub use recover::{RecoverReport, TableCopy};
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
     SampleStatus, SampleSummary, SampleToExport, hash_key, qa_selected,
