@@ -139,6 +139,71 @@ fn newer_schema_is_refused_with_a_clear_message() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
+/// A truncated project file, one cut to its first page, one that is no SQLite file and one
+/// from a newer keylabel: every command, reading or writing, refuses with a message naming
+/// the file and the reason, and the file's bytes are the same afterwards.
+#[test]
+fn truncated_foreign_and_newer_project_files_are_refused_and_left_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, p) = project_with(dir.path(), 2_000, TaskKind::SingleLabel);
+    drop(p);
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(dir.path().join("rows.csv"), "text\na new row\n").unwrap();
+    std::fs::write(dir.path().join("l.csv"), "sample,label\ns0,cat\n").unwrap();
+    let newer = {
+        let copy = dir.path().join("newer.keylabel");
+        std::fs::copy(&path, &copy).unwrap();
+        let c = rusqlite::Connection::open(&copy).unwrap();
+        c.execute_batch("PRAGMA user_version = 999;").unwrap();
+        drop(c);
+        std::fs::read(&copy).unwrap()
+    };
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("truncated", whole[..whole.len() / 2].to_vec(), "malformed"),
+        ("first page only", whole[..4096].to_vec(), ""),
+        (
+            "not sqlite",
+            b"id,text\n1,hello\n".to_vec(),
+            "not a keylabel project",
+        ),
+        ("newer", newer, "newer keylabel"),
+    ];
+    let commands: [&[&str]; 9] = [
+        &["status"],
+        &["history", "--json"],
+        &["validate"],
+        &["import", "rows.csv"],
+        &["import-labels", "l.csv"],
+        &["classes", "add", "owl"],
+        &["export", "--format", "csv", "--out", "out"],
+        &["merge", "other.keylabel"],
+        &["settings", "set", "overlap", "2"],
+    ];
+    for (what, bytes, reason) in cases {
+        let file = dir
+            .path()
+            .join(format!("{}.keylabel", what.replace(' ', "-")));
+        std::fs::write(&file, &bytes).unwrap();
+        let cli = crate::common::cli().cwd(dir.path()).project(&file);
+        for args in commands {
+            let out = cli.run(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{what}: {args:?} succeeded");
+            assert!(
+                err.contains(&file.display().to_string())
+                    || err.contains(file.file_name().unwrap().to_str().unwrap()),
+                "{what}: {args:?} names the file: {err}"
+            );
+            assert!(err.contains(reason), "{what}: {args:?}: {err}");
+            assert!(
+                std::fs::read(&file).unwrap() == bytes,
+                "{what}: {args:?} changed the file"
+            );
+        }
+        assert!(!dir.path().join("out").exists());
+    }
+}
+
 #[test]
 fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
     let dir = tempfile::tempdir().unwrap();
@@ -721,6 +786,7 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
             .execute(case.edit, [])
             .unwrap();
         assert!(changed > 0, "{} changed nothing", case.edit);
+        let before = std::fs::read(&path).unwrap();
         let cli = crate::common::cli().cwd(dir.path()).project(&path);
         for args in case.commands {
             let out = cli.run(args);
@@ -740,6 +806,11 @@ fn stored_values_keylabel_does_not_know_are_refused_with_table_row_and_value() {
             assert_eq!(err.matches("does not know").count(), 1, "said once: {err}");
         }
         assert!(!dir.path().join("out").exists(), "no export was written");
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the file is unchanged after `{}`",
+            case.edit
+        );
         // Recording on the sample whose events were edited is refused too (its state is
         // derived from their kinds and labels), and changes nothing.
         if case.table == "events" && !case.edit.contains("source") {
