@@ -7,6 +7,10 @@
 //!   perceptual-hash cache before each run (every image read, BLAKE3-hashed, probed and
 //!   perceptually hashed; target ≥ 500 images/s on 2 cores); `cached` runs with the cache
 //!   full; `files_only` skips the perceptual pass.
+//! - `large_photos/*`: fifty 12-megapixel (4000×3000) JPEGs, first validation (cache
+//!   emptied each run). `phone` files carry a 160×120 EXIF thumbnail, as phones and cameras
+//!   write them, and are hashed from it; `no_thumbnail` files are decoded in full. Target:
+//!   ≥ 100 images/s on 2 cores for photos as phones write them.
 //!
 //! The generated projects are kept under `target/bench-data/` and reused by later runs.
 //! Run: `cargo bench --bench validate`.
@@ -23,6 +27,7 @@ use rayon::prelude::*;
 
 const ROWS: u64 = 1_000_000;
 const PHOTOS: u64 = 2_000;
+const LARGE_PHOTOS: u64 = 50;
 const CLASSES: [&str; 5] = ["positive", "negative", "neutral", "mixed", "spam"];
 
 fn data_dir() -> PathBuf {
@@ -191,6 +196,91 @@ fn photo_project() -> PathBuf {
     path
 }
 
+/// Fifty labeled 12 MP JPEGs, with EXIF thumbnails when `phone`.
+fn large_photo_project(phone: bool) -> PathBuf {
+    let name = if phone { "phone" } else { "no-thumbnail" };
+    let dir = data_dir().join(format!("validate-12mp-{name}-v1"));
+    let path = dir.join("photos.keylabel");
+    if path.exists() {
+        return path;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("img")).expect("mkdir");
+    let started = Instant::now();
+    let files: Vec<(String, Vec<u8>)> = (0..LARGE_PHOTOS)
+        .into_par_iter()
+        .map(|i| {
+            let img = keylabel_testkit::images::photo(4000, 3000, i + 100);
+            let bytes = if phone {
+                keylabel_testkit::images::phone_jpeg(&img, 90)
+            } else {
+                keylabel_testkit::images::jpeg(&img, 90)
+            };
+            (format!("img/IMG_{i:04}.jpg"), bytes)
+        })
+        .collect();
+    let names: Vec<String> = ["cat", "dog"].iter().map(|c| c.to_string()).collect();
+    let mut p = Project::create(&path, &names, TaskKind::SingleLabel).expect("create");
+    let mut samples = Vec::new();
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).expect("write");
+        samples.push(NewSample::image(
+            name.clone(),
+            blake3::hash(bytes).to_hex().to_string(),
+            bytes.len() as u64,
+            Some((4000, 3000)),
+            Some("jpeg".into()),
+        ));
+    }
+    p.insert_samples(&samples).expect("insert");
+    let cat = p.class_by_name("cat").unwrap().unwrap().id;
+    let events: Vec<NewEvent> = (1..=LARGE_PHOTOS as i64)
+        .map(|id| NewEvent::label(SampleId(id), "ann", vec![cat]))
+        .collect();
+    p.record_all(&events).expect("record");
+    let mb = files.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / 1e6;
+    eprintln!(
+        "generated {} ({mb:.0} MB) in {:.1?}",
+        path.display(),
+        started.elapsed()
+    );
+    path
+}
+
+fn bench_large_photos(c: &mut Criterion) {
+    let mut group = c.benchmark_group("large_photos");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(LARGE_PHOTOS));
+    for phone in [true, false] {
+        let project = Project::open(&large_photo_project(phone)).expect("open");
+        let clear = || {
+            keylabel_testkit::fixtures::sql(&project)
+                .execute("DELETE FROM perceptual_hashes", [])
+                .expect("clear cache");
+        };
+        clear();
+        let wall = Instant::now();
+        validate(&project, &Options::default()).expect("validate");
+        eprintln!(
+            "{}: first validation of {LARGE_PHOTOS} 12 MP JPEGs in {:.2} s ({:.0} images/s)",
+            if phone { "phone" } else { "no_thumbnail" },
+            wall.elapsed().as_secs_f64(),
+            LARGE_PHOTOS as f64 / wall.elapsed().as_secs_f64()
+        );
+        let id = if phone { "phone" } else { "no_thumbnail" };
+        group.bench_function(id, |b| {
+            b.iter_batched(
+                clear,
+                |()| validate(&project, &Options::default()).expect("validate"),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
 fn bench_text_rows(c: &mut Criterion) {
     let path = text_project();
     let project = Project::open(&path).expect("open");
@@ -277,5 +367,5 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-criterion_group!(benches, bench_text_rows, bench_near_duplicates);
+criterion_group!(benches, bench_text_rows, bench_near_duplicates, bench_large_photos);
 criterion_main!(benches);

@@ -113,6 +113,84 @@ pub fn read_file_start(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The JPEG thumbnail that cameras and phones embed in a JPEG's EXIF data (the second
+/// image file directory, IFD1), when there is one: a few kilobytes, in the same stored
+/// pixel frame as the photo. Only the marker segments before the first scan are read, and
+/// every offset is checked against the bytes there.
+pub fn exif_thumbnail(jpeg: &[u8]) -> Option<&[u8]> {
+    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut at = 2;
+    // Marker segments: FF xx, a big-endian length that counts itself, the payload.
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF {
+        let marker = jpeg[at + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // the image data starts: no EXIF before it
+        }
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let payload = jpeg.get(at + 4..at + 2 + len)?;
+        if marker == 0xE1
+            && let Some(tiff) = payload.strip_prefix(b"Exif\0\0")
+            && let Some(thumb) = tiff_thumbnail(tiff)
+        {
+            return Some(thumb);
+        }
+        at += 2 + len.max(2);
+    }
+    None
+}
+
+/// The thumbnail an EXIF TIFF structure points to from IFD1 (tags 0x0201 offset and 0x0202
+/// length), if it lies within `tiff` and starts like a JPEG.
+fn tiff_thumbnail(tiff: &[u8]) -> Option<&[u8]> {
+    let big = match tiff.get(..4)? {
+        [b'I', b'I', 42, 0] => false,
+        [b'M', b'M', 0, 42] => true,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd0 = u32_at(4)? as usize;
+    let entries0 = usize::from(u16_at(ifd0)?);
+    let ifd1 = u32_at(ifd0 + 2 + 12 * entries0)? as usize;
+    if ifd1 == 0 || ifd1 == ifd0 {
+        return None;
+    }
+    let (mut offset, mut length) = (None, None);
+    for i in 0..usize::from(u16_at(ifd1)?) {
+        let entry = ifd1 + 2 + 12 * i;
+        // A LONG (type 4) or SHORT (type 3) count-1 value, stored in the entry itself.
+        let value = match u16_at(entry + 2)? {
+            3 => u32::from(u16_at(entry + 8)?),
+            4 => u32_at(entry + 8)?,
+            _ => continue,
+        } as usize;
+        match u16_at(entry)? {
+            0x0201 => offset = Some(value),
+            0x0202 => length = Some(value),
+            _ => {}
+        }
+    }
+    let (offset, length) = (offset?, length?);
+    let thumb = tiff.get(offset..offset.checked_add(length)?)?;
+    thumb.starts_with(&[0xFF, 0xD8]).then_some(thumb)
+}
+
 /// Why [`decode_upright`] gave no image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {

@@ -501,3 +501,32 @@ fn the_window_on_a_full_disk_says_so_keeps_the_sample_and_saves_once_space_is_fr
     p.integrity_check().unwrap();
     assert!(decided(&p));
 }
+
+/// The EXIF thumbnail reader: found where phones put it, in both byte orders' worth of
+/// checks; absent from JPEGs without one (the orientation fixtures carry EXIF without a
+/// thumbnail); never read beyond the segment when the file is cut or the offsets lie.
+#[test]
+fn exif_thumbnails_are_read_where_phones_put_them_and_nowhere_else() {
+    use keylabel::media::exif_thumbnail;
+    let photo = keylabel_testkit::images::photo(400, 300, 9);
+    let plain = keylabel_testkit::images::jpeg(&photo, 90);
+    let phone = keylabel_testkit::images::phone_jpeg(&photo, 90);
+    let thumb = exif_thumbnail(&phone).expect("a thumbnail");
+    let decoded = image::load_from_memory(thumb).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (160, 120));
+    assert!(exif_thumbnail(&plain).is_none());
+    for n in 1..=8 {
+        let bytes = std::fs::read(fixture(&format!("orientation-{n}.jpg"))).unwrap();
+        assert!(exif_thumbnail(&bytes).is_none(), "orientation-{n}.jpg");
+    }
+    // Cut anywhere inside the EXIF segment: no thumbnail, no panic.
+    let app1_end = 4 + usize::from(u16::from_be_bytes([phone[4], phone[5]]));
+    for end in 0..app1_end {
+        assert!(exif_thumbnail(&phone[..end]).is_none(), "cut at {end}");
+    }
+    // The import reads the photo's own size, not the thumbnail's.
+    let dir = tempfile::tempdir().unwrap();
+    keylabel_testkit::images::write(&dir.path().join("phone.jpg"), &phone);
+    let info = keylabel::ingest::images::probe(&dir.path().join("phone.jpg")).unwrap();
+    assert_eq!((info.width, info.height), (400, 300));
+}

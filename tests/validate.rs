@@ -996,3 +996,102 @@ fn a_sample_file_that_became_a_pipe_or_a_device_is_unreadable_not_waited_on() {
         assert!(err.contains("a device"), "{err}");
     }
 }
+
+/// Photos are hashed from their EXIF thumbnail when they carry one that matches them (as
+/// phones write it), and that finds the same near-duplicate pairs as hashing every full
+/// photo: on a set of 10 photos with 3 near-duplicates each (re-encoded, scaled down,
+/// brightened), with and without thumbnails mixed, no pair of different photos is found
+/// and at least as many true pairs as from the full photos.
+#[test]
+fn near_duplicates_found_from_exif_thumbnails_are_those_found_from_full_photos() {
+    use keylabel::validate::phash::perceptual_hash;
+    const BASES: u64 = 8;
+    let distance = 4;
+    // (base, variant, pixels)
+    let mut images = Vec::new();
+    for base in 0..BASES {
+        let photo = images::photo(640, 480, base * 7919 + 3);
+        let brighter = RgbImage::from_fn(640, 480, |x, y| {
+            let p = photo.get_pixel(x, y);
+            Rgb(p.0.map(|c| c.saturating_add(12)))
+        });
+        let smaller =
+            image::imageops::resize(&photo, 480, 360, image::imageops::FilterType::Triangle);
+        images.push((base, 0, photo.clone(), 92));
+        images.push((base, 1, photo, 60));
+        images.push((base, 2, smaller, 85));
+        images.push((base, 3, brighter, 90));
+    }
+    let pairs = |hashes: &[u64]| -> BTreeMap<(usize, usize), u32> {
+        let mut out = BTreeMap::new();
+        for i in 0..hashes.len() {
+            for j in i + 1..hashes.len() {
+                let d = (hashes[i] ^ hashes[j]).count_ones();
+                if d <= distance {
+                    out.insert((i, j), d);
+                }
+            }
+        }
+        out
+    };
+    let full: Vec<u64> = images
+        .iter()
+        .map(|(_, _, img, q)| perceptual_hash(&images::jpeg(img, *q), ImageFormat::Jpeg).unwrap())
+        .collect();
+    // Every other file carries a thumbnail: pairs across the two kinds are compared too.
+    let mixed: Vec<u64> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, img, q))| {
+            let bytes = if i % 2 == 0 {
+                let b = images::phone_jpeg(img, *q);
+                assert!(keylabel::media::exif_thumbnail(&b).is_some());
+                b
+            } else {
+                images::jpeg(img, *q)
+            };
+            perceptual_hash(&bytes, ImageFormat::Jpeg).unwrap()
+        })
+        .collect();
+    let thumbs: Vec<u64> = images
+        .iter()
+        .map(|(_, _, img, q)| {
+            perceptual_hash(&images::phone_jpeg(img, *q), ImageFormat::Jpeg).unwrap()
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<(usize, usize)> = (0..images.len())
+        .flat_map(|i| (i + 1..images.len()).map(move |j| (i, j)))
+        .filter(|&(i, j)| images[i].0 == images[j].0)
+        .collect();
+    let mut found_by: Vec<std::collections::BTreeSet<(usize, usize)>> = Vec::new();
+    for (what, hashes) in [
+        ("full photos", &full),
+        ("mixed", &mixed),
+        ("thumbnails", &thumbs),
+    ] {
+        let found: std::collections::BTreeSet<_> = pairs(hashes).keys().copied().collect();
+        let wrong: Vec<_> = found.difference(&expected).collect();
+        assert!(
+            wrong.is_empty(),
+            "{what}: pairs of different photos {wrong:?}"
+        );
+        eprintln!(
+            "{what}: {} of {} near-duplicate pairs found",
+            found.len(),
+            expected.len()
+        );
+        found_by.push(found);
+    }
+    // The full-photo hash, the recipe before thumbnails, is the baseline: hashing from
+    // thumbnails finds at least the pairs it finds, and so does a mix of the two kinds of
+    // file (here each finds all 48; at 960×720 the thumbnails found 60 of 60 pairs, the
+    // full photos and the mix 57).
+    for (what, found) in ["mixed", "thumbnails"].iter().zip(&found_by[1..]) {
+        assert!(
+            found.len() >= found_by[0].len(),
+            "{what}: {} pairs, the full photos {}",
+            found.len(),
+            found_by[0].len()
+        );
+    }
+}

@@ -105,6 +105,51 @@ pub fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     buf
 }
 
+/// `img` as a phone writes it: a JPEG of the given quality whose EXIF data (an APP1
+/// segment right after the start marker) carries a 160-pixel-wide JPEG thumbnail of it in
+/// IFD1, as the EXIF standard lays it out.
+pub fn phone_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
+    let tw = 160;
+    let th = ((f64::from(img.height()) * 160.0 / f64::from(img.width())).round() as u32).max(1);
+    let small = image::imageops::thumbnail(img, tw, th);
+    with_exif_thumbnail(&jpeg(img, quality), &jpeg(&small, 75))
+}
+
+/// `jpeg` with an EXIF APP1 segment holding `thumbnail` (little-endian TIFF: an IFD0 with
+/// the orientation 1, and an IFD1 with the thumbnail's offset and length).
+pub fn with_exif_thumbnail(jpeg: &[u8], thumbnail: &[u8]) -> Vec<u8> {
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+    let mut tiff: Vec<u8> = b"II*\0".to_vec();
+    tiff.extend(8u32.to_le_bytes()); // IFD0 at 8
+    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, value: u32| {
+        tiff.extend(tag.to_le_bytes());
+        tiff.extend(kind.to_le_bytes());
+        tiff.extend(1u32.to_le_bytes());
+        tiff.extend(value.to_le_bytes());
+    };
+    // IFD0: one entry (orientation, SHORT), then the offset of IFD1.
+    tiff.extend(1u16.to_le_bytes());
+    entry(&mut tiff, 0x0112, 3, 1);
+    let ifd1 = (tiff.len() + 4) as u32;
+    tiff.extend(ifd1.to_le_bytes());
+    // IFD1: the thumbnail's offset and length (LONG), then no further IFD.
+    tiff.extend(2u16.to_le_bytes());
+    let data = ifd1 + 2 + 2 * 12 + 4;
+    entry(&mut tiff, 0x0201, 4, data);
+    entry(&mut tiff, 0x0202, 4, thumbnail.len() as u32);
+    tiff.extend(0u32.to_le_bytes());
+    tiff.extend_from_slice(thumbnail);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let len = u16::try_from(app1.len() + 2).expect("an EXIF segment under 64 KiB");
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(len.to_be_bytes());
+    out.extend(app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 /// Writes `bytes` to `path`, making its folders.
 pub fn write(path: &Path, bytes: &[u8]) {
     if let Some(parent) = path.parent() {
