@@ -166,20 +166,7 @@ fn photo_project() -> PathBuf {
             (format!("img/photo_{i:05}.jpg"), buf)
         })
         .collect();
-    let names: Vec<String> = ["cat", "dog"].iter().map(|c| c.to_string()).collect();
-    let mut p = Project::create(&path, &names, TaskKind::SingleLabel).expect("create");
-    let mut samples = Vec::new();
-    for (name, bytes) in &files {
-        std::fs::write(dir.join(name), bytes).expect("write");
-        samples.push(NewSample::image(
-            name.clone(),
-            blake3::hash(bytes).to_hex().to_string(),
-            bytes.len() as u64,
-            Some((640, 480)),
-            Some("jpeg".into()),
-        ));
-    }
-    p.insert_samples(&samples).expect("insert");
+    let mut p = jpeg_project(&dir, &path, &files, (640, 480));
     let cat = p.class_by_name("cat").unwrap().unwrap().id;
     let dog = p.class_by_name("dog").unwrap().unwrap().id;
     let events: Vec<NewEvent> = (1..=PHOTOS as i64)
@@ -194,6 +181,28 @@ fn photo_project() -> PathBuf {
     p.record_all(&events).expect("record");
     eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
     path
+}
+
+/// A project of classes `cat` and `dog` at `path` whose samples are `files` (name, JPEG
+/// bytes of `size`), written under `dir`.
+fn jpeg_project(dir: &Path, path: &Path, files: &[(String, Vec<u8>)], size: (u32, u32)) -> Project {
+    let names: Vec<String> = ["cat", "dog"].iter().map(|c| c.to_string()).collect();
+    let mut p = Project::create(path, &names, TaskKind::SingleLabel).expect("create");
+    let samples: Vec<NewSample> = files
+        .iter()
+        .map(|(name, bytes)| {
+            std::fs::write(dir.join(name), bytes).expect("write");
+            NewSample::image(
+                name.clone(),
+                blake3::hash(bytes).to_hex().to_string(),
+                bytes.len() as u64,
+                Some(size),
+                Some("jpeg".into()),
+            )
+        })
+        .collect();
+    p.insert_samples(&samples).expect("insert");
+    p
 }
 
 /// Fifty labeled 12 MP JPEGs, with EXIF thumbnails when `phone`.
@@ -219,20 +228,7 @@ fn large_photo_project(phone: bool) -> PathBuf {
             (format!("img/IMG_{i:04}.jpg"), bytes)
         })
         .collect();
-    let names: Vec<String> = ["cat", "dog"].iter().map(|c| c.to_string()).collect();
-    let mut p = Project::create(&path, &names, TaskKind::SingleLabel).expect("create");
-    let mut samples = Vec::new();
-    for (name, bytes) in &files {
-        std::fs::write(dir.join(name), bytes).expect("write");
-        samples.push(NewSample::image(
-            name.clone(),
-            blake3::hash(bytes).to_hex().to_string(),
-            bytes.len() as u64,
-            Some((4000, 3000)),
-            Some("jpeg".into()),
-        ));
-    }
-    p.insert_samples(&samples).expect("insert");
+    let mut p = jpeg_project(&dir, &path, &files, (4000, 3000));
     let cat = p.class_by_name("cat").unwrap().unwrap().id;
     let events: Vec<NewEvent> = (1..=LARGE_PHOTOS as i64)
         .map(|id| NewEvent::label(SampleId(id), "ann", vec![cat]))
@@ -367,5 +363,10 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-criterion_group!(benches, bench_text_rows, bench_near_duplicates, bench_large_photos);
+criterion_group!(
+    benches,
+    bench_text_rows,
+    bench_near_duplicates,
+    bench_large_photos
+);
 criterion_main!(benches);

@@ -1162,6 +1162,19 @@ fn assert_same_names(
     assert!(wrong.is_empty(), "{what}: {wrong:#?}");
 }
 
+/// `export --format FORMAT --out OUT --split all=1`.
+fn export_one_split(cli: &keylabel_testkit::Cli, format: &str, out: &Path) {
+    cli.ok(&[
+        "export",
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+        "--split",
+        "all=1",
+    ]);
+}
+
 /// Every relative path written under `root`, outside `skip`.
 fn files_outside(root: &Path, skip: &[&Path]) -> BTreeSet<PathBuf> {
     walkdir::WalkDir::new(root)
@@ -1214,15 +1227,7 @@ fn hostile_sample_and_class_names_stay_inside_the_export_and_come_back_exactly()
     let mut outs = Vec::new();
     for format in ["tfrecord", "csv", "jsonl"] {
         let out = root.join(format!("out-{format}"));
-        cli.ok(&[
-            "export",
-            "--format",
-            format,
-            "--out",
-            out.to_str().unwrap(),
-            "--split",
-            "all=1",
-        ]);
+        export_one_split(&cli, format, &out);
         outs.push(out);
     }
     let skip: Vec<&Path> = outs.iter().map(PathBuf::as_path).collect();
@@ -1343,15 +1348,7 @@ fn hostile_image_file_names_come_back_exactly() {
     let tf = root.join("tf");
     let csv_out = root.join("csv");
     for (format, out) in [("tfrecord", &tf), ("csv", &csv_out)] {
-        cli.ok(&[
-            "export",
-            "--format",
-            format,
-            "--out",
-            out.to_str().unwrap(),
-            "--split",
-            "all=1",
-        ]);
+        export_one_split(&cli, format, out);
     }
     assert_eq!(
         files_outside(dir.path(), &[tf.as_path(), csv_out.as_path()]),
