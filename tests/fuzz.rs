@@ -23,8 +23,15 @@ fn fixtures(kind: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs `target` on every kept input of `kind`.
+/// Runs `target` on every kept input of `kind` (a target that never failed has no folder:
+/// git keeps no empty ones).
 fn replay(kind: &str, target: impl Fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(kind);
+    if !dir.exists() {
+        return 0;
+    }
     let files = fixtures(&format!("fuzz/{kind}"));
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
