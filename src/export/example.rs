@@ -85,9 +85,14 @@ impl Example {
 
     /// The Example's wire bytes, appended to `buf` (cleared first).
     pub fn encode_into(&self, buf: &mut Vec<u8>) {
-        use prost::Message;
         buf.clear();
-        buf.reserve(self.encoded_len());
+        self.append_to(buf, 0);
+    }
+
+    /// Appends the Example's wire bytes to `buf`, with room for `spare` more bytes.
+    pub fn append_to(&self, buf: &mut Vec<u8>, spare: usize) {
+        use prost::Message;
+        buf.reserve(self.encoded_len() + spare);
         // Encoding into a Vec only fails when capacity is short, which `reserve` rules out.
         self.encode(buf).expect("a Vec grows as needed");
     }

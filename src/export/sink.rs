@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Format;
 use super::example::{Example, Feature};
 use super::features::{Layout, Value};
-use super::tfrecord::write_record;
+use super::tfrecord::frame_in_place;
 
 /// One written data file, as listed in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -329,10 +329,11 @@ pub fn prepare(format: Format, layout: &Layout, record: Vec<Option<Value>>) -> R
                     Some((spec.key.clone(), feature))
                 })
                 .collect();
-            let mut encoded = Vec::new();
-            Example::from_features(features).encode_into(&mut encoded);
-            let mut framed = Vec::with_capacity(encoded.len() + 16);
-            write_record(&mut framed, &encoded)?;
+            // The header is reserved and filled in after the Example: the data is not
+            // copied a second time.
+            let mut framed = vec![0u8; 12];
+            Example::from_features(features).append_to(&mut framed, 4);
+            frame_in_place(&mut framed);
             Prepared::Bytes(framed)
         }
         Format::Csv => Prepared::Cells(

@@ -26,6 +26,17 @@ pub fn masked_crc32c(data: &[u8]) -> u32 {
     mask(crc32c(data))
 }
 
+/// Frames the record whose data is `buf[12..]` in place: fills the 12 header bytes
+/// reserved at the front and appends the data's CRC (no copy of the data).
+pub fn frame_in_place(buf: &mut Vec<u8>) {
+    debug_assert!(buf.len() >= 12, "the header is reserved");
+    let len = ((buf.len() - 12) as u64).to_le_bytes();
+    buf[..8].copy_from_slice(&len);
+    buf[8..12].copy_from_slice(&masked_crc32c(&len).to_le_bytes());
+    let crc = masked_crc32c(&buf[12..]);
+    buf.extend_from_slice(&crc.to_le_bytes());
+}
+
 /// Writes one framed record.
 pub fn write_record<W: Write + ?Sized>(w: &mut W, data: &[u8]) -> io::Result<()> {
     let len = (data.len() as u64).to_le_bytes();
@@ -100,6 +111,18 @@ impl<R: Read> Iterator for RecordReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framing_in_place_equals_writing() {
+        for data in [&b""[..], b"x", &[7u8; 5000]] {
+            let mut written = Vec::new();
+            write_record(&mut written, data).unwrap();
+            let mut framed = vec![0u8; 12];
+            framed.extend_from_slice(data);
+            frame_in_place(&mut framed);
+            assert_eq!(framed, written);
+        }
+    }
 
     #[test]
     fn crc32c_reference_vectors() {
