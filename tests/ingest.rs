@@ -1181,3 +1181,91 @@ fn a_duplicate_file_name_is_the_samples_other_name() {
     assert!(p.aliases_of(a.id).unwrap().is_empty());
     assert!(p.sample_by_name("photos/copy of a.png").unwrap().is_some());
 }
+
+#[test]
+fn import_remembers_what_it_read_so_the_first_validation_reads_no_file_twice() {
+    use keylabel::validate::{Options, phash, validate};
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = project(dir.path(), &["a"], TaskKind::SingleLabel);
+    let photo = images::photo(160, 120, 9);
+    let files = dir.path().join("files");
+    fs::create_dir_all(&files).unwrap();
+    // The same picture as PNG and as JPEG (near-duplicates), another one, and a photo
+    // larger than what import hashes.
+    let png = images::encode(photo.clone(), ImageFormat::Png);
+    let jpeg = images::jpeg(&photo, 85);
+    let other = images::encode(images::photo(160, 120, 10), ImageFormat::Png);
+    let large = images::encode(images::pattern(1100, 1000, 3), ImageFormat::Png);
+    for (name, bytes) in [
+        ("same.png", &png),
+        ("same.jpg", &jpeg),
+        ("other.png", &other),
+        ("large.png", &large),
+    ] {
+        images::write(&files.join(name), bytes);
+    }
+    let report = import(&mut p, std::slice::from_ref(&files), &options());
+    assert_eq!(report.added, 4, "{report:?}");
+
+    let sql = keylabel_testkit::fixtures::sql(&p);
+    let checks: i64 = sql
+        .query_row("SELECT count(*) FROM file_checks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(checks, 4, "every intact file read whole is remembered");
+    // The three small images are hashed, with the validation's own recipe; the large one
+    // is left to the first validation.
+    let hashed: Vec<(String, i64)> = sql
+        .prepare(
+            "SELECT s.name, h.phash FROM perceptual_hashes h JOIN samples s ON s.id = h.sample_id \
+             WHERE h.algorithm = ?1 AND h.content_hash = s.hash ORDER BY s.name",
+        )
+        .unwrap()
+        .query_map([phash::ALGORITHM], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = |bytes: &[u8], format| phash::perceptual_hash(bytes, format).unwrap() as i64;
+    assert_eq!(
+        hashed,
+        vec![
+            (
+                "files/other.png".to_string(),
+                expected(&other, ImageFormat::Png)
+            ),
+            (
+                "files/same.jpg".to_string(),
+                expected(&jpeg, ImageFormat::Jpeg)
+            ),
+            (
+                "files/same.png".to_string(),
+                expected(&png, ImageFormat::Png)
+            ),
+        ]
+    );
+
+    let found = validate(&p, &Options::default()).unwrap();
+    let pairs = &found
+        .finding("NEAR_DUPLICATES")
+        .unwrap_or_else(|| panic!("{:#?} {hashed:x?}", found.findings))
+        .samples;
+    assert!(
+        pairs.iter().any(|s| s.contains("same.png"))
+            && pairs.iter().any(|s| s.contains("same.jpg")),
+        "{pairs:?}"
+    );
+    assert!(found.finding("CHANGED_FILES").is_none());
+    let after: i64 = sql
+        .query_row("SELECT count(*) FROM perceptual_hashes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 4, "validation hashed the large image");
+
+    // A file rewritten after the import is still found changed: what the import
+    // remembered is trusted only while the file's stamp is unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    images::write(&files.join("other.png"), &png);
+    let changed = validate(&p, &Options::default()).unwrap();
+    assert_eq!(
+        changed.finding("CHANGED_FILES").unwrap().samples,
+        vec!["files/other.png"]
+    );
+}

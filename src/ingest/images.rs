@@ -8,7 +8,10 @@
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use image::{ImageError, ImageFormat, ImageReader};
+use image::{ColorType, ImageDecoder, ImageError, ImageFormat, ImageReader};
+
+use crate::validate::files::{FileCheck, Known, Stamp};
+use crate::validate::phash;
 
 pub use crate::media::{MAX_PIXELS, format_name};
 
@@ -32,6 +35,11 @@ pub struct ImageInfo {
     pub bytes: u64,
     /// BLAKE3 of the file's bytes, lower-case hex.
     pub hash: String,
+    /// What validation would find reading this file: that it is intact (for a file read
+    /// whole into memory), and its perceptual hash when that is cheap to compute from the
+    /// bytes in hand. The import stores both, so that the first validation reads no file
+    /// twice.
+    pub(crate) known: Known,
 }
 
 /// Reads an image file's header and hashes it. `Err` holds the reason the file cannot be
@@ -94,6 +102,8 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
     if let Some(reason) = crate::media::special_file(meta.file_type()) {
         return Err(other(reason));
     }
+    // Taken before the bytes are read: a file written meanwhile gets a newer stamp.
+    let stamp = Stamp::of(&meta);
     let len = meta.len();
     if len == 0 {
         return Err(Failure::new(FailKind::Empty, "empty file (0 bytes)"));
@@ -119,7 +129,7 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
     }
     let size = if whole { buf.len() as u64 } else { len };
 
-    let (width, height) = dimensions(path, &buf, whole, format).map_err(|e| {
+    let (width, height, colour) = header(path, &buf, whole, format).map_err(|e| {
         let kind = if weak_signature(format) {
             FailKind::WeakSignature
         } else {
@@ -147,9 +157,20 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
         )));
     }
 
+    let mut known = Known::default();
     let hash = if whole {
         crate::media::check_complete(format, &buf).map_err(other)?;
-        blake3::hash(&buf).to_hex().to_string()
+        let hash = blake3::hash(&buf).to_hex().to_string();
+        known = Known {
+            intact: colour.map(|colour| FileCheck {
+                content_hash: hash.clone(),
+                stamp,
+                pixels,
+                colour,
+            }),
+            perceptual: phash::cheap_hash(&buf, format, pixels),
+        };
+        hash
     } else {
         // A large file whose last bytes are its end marker is whole; otherwise (data after
         // the image, or a cut) its structure is read in full, once.
@@ -172,24 +193,32 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
         height,
         bytes: size,
         hash,
+        known,
     })
 }
 
-/// Header-only dimensions. A file too large to hold in memory is first tried with its head
-/// alone (enough for nearly every header), then read through a buffered reader.
-fn dimensions(
+/// Header-only dimensions, and the colour type when the header was read from the whole
+/// file in memory. A file too large to hold in memory is first tried with its head alone
+/// (enough for nearly every header), then read through a buffered reader.
+fn header(
     path: &Path,
     buf: &[u8],
     whole: bool,
     format: ImageFormat,
-) -> Result<(u32, u32), ImageError> {
-    let from_buf = ImageReader::with_format(Cursor::new(buf), format).into_dimensions();
+) -> Result<(u32, u32, Option<ColorType>), ImageError> {
+    let from_buf = ImageReader::with_format(Cursor::new(buf), format)
+        .into_decoder()
+        .map(|d| {
+            let (w, h) = d.dimensions();
+            (w, h, whole.then(|| d.color_type()))
+        });
     if whole || from_buf.is_ok() {
         return from_buf;
     }
-    ImageReader::open(path)?
+    let (w, h) = ImageReader::open(path)?
         .with_guessed_format()?
-        .into_dimensions()
+        .into_dimensions()?;
+    Ok((w, h, None))
 }
 
 /// Whether the last bytes of a file are its format's end marker (zero padding allowed):

@@ -290,9 +290,11 @@ fn import_images(
         let mut batch = Vec::with_capacity(chunk.len());
         let mut shown = Vec::with_capacity(chunk.len());
         let mut folder_class = Vec::with_capacity(chunk.len());
+        let mut learned = Vec::with_capacity(chunk.len());
         for ((c, stored), probe) in chunk.iter().zip(probed) {
             match probe {
                 Ok(info) => {
+                    learned.push(info.known);
                     batch.push(NewSample::image(
                         stored.clone(),
                         info.hash,
@@ -325,6 +327,7 @@ fn import_images(
             }
         }
         let outcomes = project.insert_samples(&batch)?;
+        remember_files(project, &outcomes, &batch, learned)?;
         let mut labels = Vec::new();
         for (i, outcome) in outcomes.into_iter().enumerate() {
             let id = match tally(project, report, outcome, &batch[i], &shown[i], "")? {
@@ -346,6 +349,26 @@ fn import_images(
         }
     }
     Ok(())
+}
+
+/// Stores what the probes learned about the files of newly added samples (see
+/// [`images::ImageInfo::known`]), so that the first validation need not read them again.
+fn remember_files(
+    project: &Project,
+    outcomes: &[InsertOutcome],
+    batch: &[NewSample],
+    learned: Vec<crate::validate::files::Known>,
+) -> Result<()> {
+    let rows = outcomes
+        .iter()
+        .zip(batch)
+        .zip(learned)
+        .filter_map(|((outcome, sample), known)| match *outcome {
+            InsertOutcome::Added(id) => Some((id, sample.hash.clone(), known)),
+            _ => None,
+        })
+        .collect();
+    crate::validate::files::remember_imported(project, rows)
 }
 
 /// Counts one insert outcome (`row_unit` names a table's rows in messages: `row`, `line`). Returns the sample id when the sample is in the project with

@@ -64,7 +64,7 @@ struct Checked {
 /// cannot be set back by tools that restore modification times, so a rewritten file
 /// always gets a new stamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     size: i64,
     mtime_ns: i64,
     ctime_ns: i64,
@@ -73,7 +73,7 @@ struct Stamp {
 
 impl Stamp {
     #[cfg(unix)]
-    fn of(meta: &std::fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
         use std::os::unix::fs::MetadataExt;
         Stamp {
             size: meta.size() as i64,
@@ -84,7 +84,7 @@ impl Stamp {
     }
 
     #[cfg(not(unix))]
-    fn of(meta: &std::fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
         let nanos = |t: std::io::Result<std::time::SystemTime>| {
             t.ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -99,13 +99,14 @@ impl Stamp {
     }
 }
 
-/// A `file_checks` row: an intact file as validation last read it.
-#[derive(Clone, Debug)]
-struct FileCheck {
-    content_hash: String,
-    stamp: Stamp,
-    pixels: u64,
-    colour: ColorType,
+/// A `file_checks` row: an intact file as validation (or the import) last read it. The
+/// stamp must be taken before the bytes are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FileCheck {
+    pub content_hash: String,
+    pub stamp: Stamp,
+    pub pixels: u64,
+    pub colour: ColorType,
 }
 
 /// The stable number of a colour type in `file_checks.colour`.
@@ -157,9 +158,35 @@ fn cache_write(stored: Result<()>) -> Result<()> {
     }
 }
 
+/// What a read of an image file found, for validation to remember: that the file is intact
+/// (header and completeness checked, content hash just computed), and its perceptual hash
+/// when it was computed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub intact: Option<FileCheck>,
+    pub perceptual: Option<Cached>,
+}
+
+/// Remembers what the import found when it read new samples' files (sample, content hash,
+/// findings), so that the first validation reads none of them again. A cache: when it cannot
+/// be written, validation reads the files as it would have.
+pub(crate) fn remember_imported(
+    project: &Project,
+    rows: Vec<(SampleId, String, Known)>,
+) -> Result<()> {
+    let mut intact = Vec::new();
+    let mut perceptual = Vec::new();
+    for (id, content, known) in rows {
+        intact.extend(known.intact.map(|check| (id, check)));
+        perceptual.extend(known.perceptual.map(|hash| (id, content, hash)));
+    }
+    cache_write(store_file_checks(project, &intact))?;
+    cache_write(phash::store(project, &perceptual))
+}
+
 /// Remembers intact files (replacing what was known of them).
 fn store_file_checks(project: &Project, rows: &[(SampleId, FileCheck)]) -> Result<()> {
-    if project.is_read_only() {
+    if project.is_read_only() || rows.is_empty() {
         return Ok(()); // a cache: a read-only project is checked in full each time
     }
     let tx = rusqlite::Transaction::new_unchecked(
@@ -202,7 +229,7 @@ struct Entry {
 }
 
 /// A cached perceptual hash: the hash, or why the image could not be decoded.
-type Cached = std::result::Result<u64, String>;
+pub(crate) type Cached = std::result::Result<u64, String>;
 
 /// Affected samples of one finding: how many, and the first few ids.
 #[derive(Default)]

@@ -18,7 +18,7 @@
 
 mod distribution;
 mod duplicates;
-mod files;
+pub(crate) mod files;
 mod labels;
 pub mod phash;
 mod text;

@@ -1,12 +1,16 @@
 //! Near-duplicate images (`NEAR_DUPLICATES`): a 64-bit perceptual hash per image, cached in
 //! the project, and a multi-index search for pairs within a small Hamming distance.
 //!
-//! The hash is a difference hash (`image_hasher`'s gradient algorithm, 8×8 bits) of the
-//! image's luma, taken after a box-filtered reduction to 64×64: it ignores re-encoding,
-//! scaling and uniform brightness changes. A JPEG that carries an EXIF thumbnail of its own
-//! aspect ratio (as phones and cameras write) is hashed from that thumbnail; other JPEGs are
-//! decoded to luma only (the chroma planes are never converted). Decoding at a reduced DCT
-//! scale saves little: entropy decoding is most of a large JPEG's cost.
+//! The hash is a difference hash (64 bits: each row of a 9×8 grid of cell means, compared
+//! left to right; see [`difference_hash`]) of the image's luma, the BT.601 luma a JPEG
+//! stores for every format, so that a picture and its re-encoding in another format give
+//! the same means. It ignores re-encoding, scaling and uniform brightness changes. The cell
+//! means are taken in one pass over the decoded pixels, without a general-purpose resize,
+//! so a small image costs little more than its decoding; images up to
+//! [`IMPORT_HASH_PIXELS`] are hashed at import. A JPEG that carries an EXIF thumbnail of its
+//! own aspect ratio (as phones and cameras write) is hashed from that thumbnail; other JPEGs
+//! are decoded to luma only (the chroma planes are never converted). Decoding at a reduced
+//! DCT scale saves little: entropy decoding is most of a large JPEG's cost.
 //!
 //! Finding pairs: split the 64 bits into `d + 1` bands. Two hashes within distance `d`
 //! differ in at most `d` bands, so (pigeonhole) they agree exactly on at least one; only
@@ -16,9 +20,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use image::imageops::FilterType;
 use image::{GrayImage, ImageFormat, ImageReader};
-use image_hasher::{HashAlg, HasherConfig};
 use rusqlite::params;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -30,17 +32,14 @@ use crate::project::{Project, Result, SampleId, ValidationSettings};
 
 /// Names the hash recipe in the cache; change it whenever the recipe changes, so that no
 /// hash computed another way is ever compared with a new one.
-pub const ALGORITHM: &str = "dhash64-luma-box64-v2-exif-thumbnail";
+pub const ALGORITHM: &str = "dhash64-luma-cells9x8-v3-exif-thumbnail";
 
 /// An EXIF thumbnail stands in for its photo only when it is at least this large on its
-/// shorter side (the hash is taken from a 64×64 reduction) ...
+/// shorter side (enough pixels per cell of the hash grid) ...
 const MIN_THUMBNAIL_SIDE: u32 = 64;
 /// ... and has the photo's aspect ratio within this fraction (a thumbnail padded with bars,
 /// or one of another picture, does not).
 const ASPECT_TOLERANCE: f64 = 0.02;
-
-/// The side of the reduced image the hash is taken from.
-const REDUCED: u32 = 64;
 
 /// One hashed image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,14 +53,74 @@ pub struct Hashed {
 /// The perceptual hash of an encoded image, or why it cannot be decoded.
 pub fn perceptual_hash(bytes: &[u8], format: ImageFormat) -> std::result::Result<u64, String> {
     let luma = decode_luma(bytes, format)?;
-    let small = image::imageops::thumbnail(&luma, REDUCED, REDUCED);
-    let hasher = HasherConfig::with_bytes_type::<[u8; 8]>()
-        .hash_alg(HashAlg::Gradient)
-        .hash_size(8, 8)
-        .resize_filter(FilterType::Triangle)
-        .to_hasher();
-    let hash = hasher.hash_image(&small);
-    Ok(u64::from_be_bytes(hash.into_inner()))
+    Ok(difference_hash(luma.as_raw(), luma.width() as usize))
+}
+
+/// Images up to this many pixels are hashed at import, from the bytes import reads anyway
+/// (decoding one takes about a millisecond); larger ones, unless they carry a matching EXIF
+/// thumbnail, are hashed by the first validation that looks for near-duplicates.
+pub const IMPORT_HASH_PIXELS: u64 = 1 << 20;
+
+/// The perceptual hash when computing it costs little next to reading the file: the image
+/// is small, or it is a JPEG with a matching EXIF thumbnail. `None` otherwise.
+pub(crate) fn cheap_hash(
+    bytes: &[u8],
+    format: ImageFormat,
+    pixels: u64,
+) -> Option<std::result::Result<u64, String>> {
+    if pixels <= IMPORT_HASH_PIXELS {
+        return Some(perceptual_hash(bytes, format));
+    }
+    if format == ImageFormat::Jpeg {
+        let thumb = matching_thumbnail(bytes)?;
+        return Some(Ok(difference_hash(thumb.as_raw(), thumb.width() as usize)));
+    }
+    None
+}
+
+/// The hash grid: `COLUMNS` × `ROWS` cell means, compared left to right in each row.
+const COLUMNS: usize = 9;
+const ROWS: usize = 8;
+
+/// A difference hash of a luma image (`luma` is `width` bytes per row): the image is cut
+/// into 9×8 cells, each cell's mean is taken over the pixels in it (every pixel counted
+/// once, in integers, and rounded to a whole luma level), and bit `8·row + i` (from the
+/// most significant) is set when cell `i` of that row is darker than cell `i + 1`. An
+/// image narrower than 9 or lower than 8 pixels repeats its pixels over the cells. One
+/// pass over the pixels, no resampling.
+pub fn difference_hash(luma: &[u8], width: usize) -> u64 {
+    if width == 0 || luma.is_empty() {
+        return 0;
+    }
+    let height = luma.len() / width;
+    // Cell `i` of `n` over `len` pixels: [i·len/n, (i+1)·len/n), at least one pixel.
+    let span = |i: usize, n: usize, len: usize| {
+        let start = (i * len / n).min(len - 1);
+        (start, ((i + 1) * len / n).clamp(start + 1, len))
+    };
+    let columns: [(usize, usize); COLUMNS] = std::array::from_fn(|i| span(i, COLUMNS, width));
+    let mut hash = 0u64;
+    for row in 0..ROWS {
+        let (top, bottom) = span(row, ROWS, height);
+        let mut sums = [0u64; COLUMNS];
+        for line in luma[top * width..bottom * width].chunks_exact(width) {
+            for (sum, &(start, end)) in sums.iter_mut().zip(&columns) {
+                *sum += line[start..end].iter().map(|&v| u64::from(v)).sum::<u64>();
+            }
+        }
+        // Means rounded to whole luma levels, as in the classic 8-bit reduction: cells
+        // of a flat region compare equal (bit clear) instead of by noise far below one
+        // level, which re-encoding changes.
+        let lines = (bottom - top) as u64;
+        let means: [u64; COLUMNS] = std::array::from_fn(|i| {
+            let count = lines * (columns[i].1 - columns[i].0) as u64;
+            (2 * sums[i] + count) / (2 * count)
+        });
+        for pair in means.windows(2) {
+            hash = hash << 1 | u64::from(pair[0] < pair[1]);
+        }
+    }
+    hash
 }
 
 /// Decodes the whole image to luma (leniently for JPEG, as viewers do).
@@ -124,7 +183,21 @@ fn decode_generic(bytes: &[u8], format: ImageFormat) -> std::result::Result<Gray
     let image = reader
         .decode()
         .map_err(|e| format!("cannot decode the {}: {e}", format_name(format)))?;
-    Ok(image.into_luma8())
+    if !image.color().has_color() {
+        return Ok(image.into_luma8());
+    }
+    // The luma a JPEG stores (BT.601, as JFIF's integer conversion), not `image`'s BT.709
+    // one: the same picture as PNG and as JPEG must give the same cell means.
+    let rgb = image.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    let luma = rgb
+        .pixels()
+        .map(|p| {
+            let [r, g, b] = p.0.map(u32::from);
+            ((77 * r + 150 * g + 29 * b + 128) >> 8) as u8
+        })
+        .collect();
+    Ok(GrayImage::from_raw(w, h, luma).expect("one byte per pixel"))
 }
 
 /// Stores freshly computed hashes, replacing any for older content of the same sample.
@@ -132,7 +205,7 @@ pub(super) fn store(
     project: &Project,
     rows: &[(SampleId, String, std::result::Result<u64, String>)],
 ) -> Result<()> {
-    if project.is_read_only() {
+    if project.is_read_only() || rows.is_empty() {
         return Ok(()); // a cache: a read-only project hashes again each time
     }
     let tx = rusqlite::Transaction::new_unchecked(
@@ -312,6 +385,58 @@ pub(super) fn near_duplicates(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `w`×`h` luma image from a function of the pixel's position.
+    fn luma(w: usize, h: usize, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| f(x, y))
+            .collect()
+    }
+
+    #[test]
+    fn difference_hash_reads_left_to_right_gradients() {
+        // Flat: no cell is darker than its right neighbour.
+        assert_eq!(difference_hash(&luma(64, 48, |_, _| 90), 64), 0);
+        // Brighter to the right: every comparison sets its bit.
+        assert_eq!(difference_hash(&luma(90, 40, |x, _| x as u8), 90), u64::MAX);
+        // Darker to the right: none does.
+        assert_eq!(difference_hash(&luma(90, 40, |x, _| 200 - x as u8), 90), 0);
+        // Row 0 (the top eighth) brighter to the right, the rest flat: the first byte only.
+        let top = luma(72, 64, |x, y| if y < 8 { x as u8 } else { 50 });
+        assert_eq!(difference_hash(&top, 72), 0xFF00_0000_0000_0000);
+    }
+
+    #[test]
+    fn difference_hash_ignores_scale_and_brightness() {
+        let base = |x: usize, y: usize| ((x * 3 + y * 5) % 97 + (x / 9) * 7) as u8;
+        let small = difference_hash(&luma(90, 64, base), 90);
+        // The same picture at twice the size, and brighter by a constant.
+        let large = difference_hash(&luma(180, 128, |x, y| base(x / 2, y / 2)), 180);
+        let bright = difference_hash(&luma(90, 64, |x, y| base(x, y) + 40), 90);
+        assert!(
+            (small ^ large).count_ones() <= 4,
+            "{small:016x} {large:016x}"
+        );
+        assert_eq!(small, bright);
+    }
+
+    #[test]
+    fn difference_hash_of_images_smaller_than_its_grid() {
+        // Fewer pixels than cells: pixels repeat over the cells; nothing is out of range.
+        for (w, h) in [(1, 1), (2, 1), (1, 9), (3, 2), (8, 7), (9, 8)] {
+            let img = luma(w, h, |x, y| (x * 40 + y) as u8);
+            let hash = difference_hash(&img, w);
+            if w == 1 {
+                assert_eq!(hash, 0, "{w}×{h}: one column has no gradient");
+            }
+        }
+        assert_eq!(difference_hash(&[], 5), 0);
+        assert_eq!(difference_hash(&[1, 2, 3], 0), 0);
+        // A two-pixel row, dark then bright: the cells over the right pixel are brighter
+        // once, where the grid crosses from one pixel to the other.
+        assert_eq!(difference_hash(&[0, 255], 2).count_ones(), 8);
+    }
 
     #[test]
     fn bands_cover_64_bits() {
