@@ -4,6 +4,7 @@
 mod common;
 
 mod crash;
+mod detect;
 
 mod export;
 mod fuzz;

@@ -215,11 +215,13 @@ fn a_version_2_project_gets_hash_keys_and_still_finds_duplicates() {
     // Back to how keylabel before schema version 3 wrote the file.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
+            "{}{}",
+            keylabel_testkit::fixtures::BEFORE_BOXES,
             "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; DROP TABLE file_checks; \
              DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
-             CREATE INDEX samples_hash ON samples(hash); PRAGMA user_version = 2;",
-        )
+             CREATE INDEX samples_hash ON samples(hash); PRAGMA user_version = 2;"
+        ))
         .unwrap();
     }
     let mut p = Project::open(&path).unwrap();
@@ -671,6 +673,9 @@ fn cli_init_status_classes_and_history() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["task"], "classify");
+    assert_eq!(v["multi_label"], false);
+    let v = &v["classes"];
     assert_eq!(v[0]["name"], "minus-one");
     assert_eq!(v[3]["name"], "-2");
     assert_eq!(v[3]["key"], "9");

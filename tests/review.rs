@@ -939,9 +939,11 @@ fn a_version_4_project_learns_the_labels_its_send_backs_cleared() {
     // Back to how keylabel before schema version 5 wrote the file.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; PRAGMA user_version = 4;",
-        )
+        conn.execute_batch(&format!(
+            "{}{}",
+            keylabel_testkit::fixtures::BEFORE_BOXES,
+            "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; PRAGMA user_version = 4;"
+        ))
         .unwrap();
     }
     let p = Project::open(&path).unwrap();

@@ -802,13 +802,15 @@ fn a_version_1_project_is_migrated() {
     drop(f.project);
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
+            "{}{}",
+            keylabel_testkit::fixtures::BEFORE_BOXES,
             "DROP TABLE sample_aliases; DROP TABLE sent_back_labels; DROP TABLE file_checks; \
              DROP INDEX samples_hash_key; ALTER TABLE samples DROP COLUMN hash_key; \
              CREATE INDEX samples_hash ON samples(hash); \
              DROP TABLE perceptual_hashes; DROP INDEX samples_empty_text; \
-             PRAGMA user_version = 1;",
-        )
+             PRAGMA user_version = 1;"
+        ))
         .unwrap();
     }
     let project = Project::open(&path).unwrap();

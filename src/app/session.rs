@@ -355,6 +355,10 @@ impl Session {
                 }
                 Ok(())
             }
+            TaskKind::Detect => Err(anyhow::anyhow!(
+                "boxes cannot be drawn in this version of the window yet: bring them in with \
+                 `keylabel import-labels` (COCO, Pascal VOC or YOLO)"
+            )),
         }
     }
 

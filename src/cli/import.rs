@@ -41,12 +41,28 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
 
 pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outcome> {
     let mut project = open_sound(cli)?;
-    let report = ingest::import_labels(
-        &mut project,
-        &args.file,
-        &cli.annotator_name(),
-        args.as_suggestions,
-    )?;
+    let report = if project.task().is_detect() {
+        ingest::import_boxes(
+            &mut project,
+            &args.file,
+            args.format,
+            &cli.annotator_name(),
+            args.as_suggestions,
+        )?
+    } else if let Some(format) = args.format {
+        anyhow::bail!(
+            "--format {} reads boxes, and this is a classification project: give a CSV or \
+             JSON Lines file of classes",
+            format.as_str()
+        );
+    } else {
+        ingest::import_labels(
+            &mut project,
+            &args.file,
+            &cli.annotator_name(),
+            args.as_suggestions,
+        )?
+    };
     let what = if report.as_suggestions {
         "suggestion"
     } else {

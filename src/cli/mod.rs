@@ -116,9 +116,20 @@ pub struct InitArgs {
         num_args = 1
     )]
     pub classes: Vec<String>,
-    /// Each sample may have several classes.
+    /// What a label is: classes of a whole sample (`classify`), or boxes of classes on an
+    /// image (`detect`).
+    #[arg(long, value_enum, default_value_t = TaskArg::Classify)]
+    pub task: TaskArg,
+    /// Each sample may have several classes (classification only).
     #[arg(long)]
     pub multi_label: bool,
+}
+
+/// `init --task`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskArg {
+    Classify,
+    Detect,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,8 +182,12 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportLabelsArgs {
-    /// CSV or JSON Lines with `sample`, `label`, optional `annotator` and `score`.
+    /// CSV or JSON Lines with `sample`, `label`, optional `annotator` and `score`; for a
+    /// detect project, a COCO JSON file or a folder of Pascal VOC or YOLO files.
     pub file: PathBuf,
+    /// The box format of a detect project's input (default: recognised by its content).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::ingest::BoxFormat>,
     /// Store model suggestions for annotators to confirm, not labels.
     #[arg(long)]
     pub as_suggestions: bool,
@@ -212,6 +227,12 @@ pub enum ExportFormat {
     Tfrecord,
     Csv,
     Jsonl,
+    /// Detect projects: COCO annotations and the images.
+    Coco,
+    /// Detect projects: Pascal VOC XML files and the images.
+    Voc,
+    /// Detect projects: YOLO label files, the images and `data.yaml`.
+    Yolo,
 }
 
 #[derive(Debug, Args)]

@@ -1,17 +1,21 @@
 //! `init`, `classes`, `status`, `history` and `merge`.
 
 use super::{
-    ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, open, open_sound,
-    print_json,
+    ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, TaskArg, open,
+    open_sound, print_json,
 };
 use crate::project::{Project, TaskKind};
 
 pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<Outcome> {
     let path = cli.project_path();
-    let task = if args.multi_label {
-        TaskKind::MultiLabel
-    } else {
-        TaskKind::SingleLabel
+    let task = match (args.task, args.multi_label) {
+        (TaskArg::Detect, true) => anyhow::bail!(
+            "--multi-label is a classification option: a detect project's boxes each have \
+             one class, and an image any number of boxes"
+        ),
+        (TaskArg::Detect, false) => TaskKind::Detect,
+        (TaskArg::Classify, true) => TaskKind::MultiLabel,
+        (TaskArg::Classify, false) => TaskKind::SingleLabel,
     };
     let project = Project::create(&path, &args.classes, task)?;
     let classes = project.classes()?;
@@ -44,7 +48,11 @@ pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
                         })
                     })
                     .collect();
-                print_json(&rows)?;
+                print_json(&serde_json::json!({
+                    "task": status.task,
+                    "multi_label": status.multi_label,
+                    "classes": rows,
+                }))?;
             } else {
                 for (c, s) in classes.iter().zip(&status.classes) {
                     println!(
@@ -108,7 +116,10 @@ pub fn status(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     ] {
         println!("{name:<9} {n:>10}  {:5.1}%", pct(n));
     }
-    println!("classes");
+    match s.boxes {
+        Some(boxes) => println!("boxes     {boxes:>10}\nclasses (boxes of each)"),
+        None => println!("classes"),
+    }
     for c in &s.classes {
         println!(
             "  [{}] {:<24} {:>9}{}",

@@ -22,6 +22,61 @@ pub mod image_keys {
     pub const TEXT: &str = "image/class/text";
 }
 
+/// Feature keys of detect records: the TensorFlow Object Detection API's.
+pub mod object_keys {
+    pub const KEY_SHA256: &str = "image/key/sha256";
+    pub const XMIN: &str = "image/object/bbox/xmin";
+    pub const XMAX: &str = "image/object/bbox/xmax";
+    pub const YMIN: &str = "image/object/bbox/ymin";
+    pub const YMAX: &str = "image/object/bbox/ymax";
+    pub const LABEL: &str = "image/object/class/label";
+    pub const TEXT: &str = "image/object/class/text";
+    pub const AREA: &str = "image/object/area";
+}
+
+/// One box of an exported image: its class's index into the label map and its rectangle
+/// in pixels, clipped to the image (validation refuses boxes that reach further out than
+/// rounding explains).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExportBox {
+    pub class: u32,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl ExportBox {
+    /// `b` clipped to a `width`×`height` image.
+    pub fn clipped(class: u32, b: &crate::project::BoundingBox, width: f64, height: f64) -> Self {
+        let (x0, y0) = (b.x.clamp(0.0, width), b.y.clamp(0.0, height));
+        let (x1, y1) = (
+            (b.x + b.w).clamp(0.0, width),
+            (b.y + b.h).clamp(0.0, height),
+        );
+        ExportBox {
+            class,
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
+    }
+
+    pub fn area(&self) -> f64 {
+        self.w * self.h
+    }
+}
+
+/// What one exported sample is labeled with.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// Indices into the label map.
+    Classes(&'a [u32]),
+    /// A detect image's boxes (possibly none).
+    Boxes(&'a [ExportBox]),
+}
+
 /// Feature keys of table-row records that do not come from the table.
 pub mod row_keys {
     pub const ID: &str = "id";
@@ -73,6 +128,18 @@ pub enum Role {
     LabelIndex,
     /// Class name(s).
     LabelText,
+    /// SHA-256 of the image bytes, lower-case hex.
+    KeySha256,
+    /// A detect image's box edges, normalised by its width or height.
+    ObjectXmin,
+    ObjectXmax,
+    ObjectYmin,
+    ObjectYmax,
+    /// A box's class as a label-map id (from 1, as the Object Detection API's label maps).
+    ObjectLabel,
+    ObjectText,
+    /// A box's area in pixels.
+    ObjectArea,
     /// A table row's sample name.
     Id,
     /// A table row's text column.
@@ -87,6 +154,8 @@ pub enum Domain {
     Strings { name: String, values: Vec<String> },
     /// An inclusive integer range.
     IntRange { min: i64, max: i64 },
+    /// An inclusive float range (`max` open when `None`).
+    FloatRange { min: f64, max: Option<f64> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,9 +165,12 @@ pub struct FeatureSpec {
     pub ty: ValueType,
     /// How many exported records hold a value.
     pub present: u64,
-    /// `Some(max)`: a variable number of values, 1 to `max` (multi-label);
+    /// `Some(max)`: a variable number of values, `min_values` to `max` (multi-label, boxes);
     /// `None`: exactly one value where present.
     pub max_values: Option<u64>,
+    /// The fewest values a record holds of a variable-length feature: 1 for labels, 0 for
+    /// boxes (an image with no objects).
+    pub min_values: u64,
     pub domain: Option<Domain>,
 }
 
@@ -142,6 +214,8 @@ pub struct Stats {
     pub with_text: u64,
     /// Column name to (type, records holding a non-null value).
     pub columns: BTreeMap<String, (ColumnType, u64)>,
+    /// The most boxes on one exported image (detect projects).
+    pub max_boxes: u64,
 }
 
 impl Stats {
@@ -200,9 +274,11 @@ impl Layout {
         format: Format,
         stats: &Stats,
         label_map: &[String],
-        multi_label: bool,
+        task: crate::project::TaskKind,
         text_column: &str,
     ) -> Layout {
+        let multi_label = task == crate::project::TaskKind::MultiLabel;
+        let detect = task.is_detect();
         let kind = if stats.rows > 0 {
             SampleKind::Text
         } else {
@@ -215,6 +291,7 @@ impl Layout {
             ty,
             present,
             max_values: None,
+            min_values: 1,
             domain: None,
         };
         let classes = Domain::Strings {
@@ -262,11 +339,31 @@ impl Layout {
                 features.push(one(WIDTH, Role::Width, ValueType::Int, stats.with_width));
                 features.push(one(FILENAME, Role::Filename, ValueType::Bytes, n));
                 features.push(one(SOURCE_ID, Role::SourceId, ValueType::Bytes, n));
-                features.extend(label_specs(LABEL, TEXT));
+                if detect {
+                    features.extend(object_specs(format, stats, &classes, label_map.len()));
+                    roles.extend(
+                        [
+                            ("key_sha256", object_keys::KEY_SHA256),
+                            ("bbox_xmin", object_keys::XMIN),
+                            ("bbox_xmax", object_keys::XMAX),
+                            ("bbox_ymin", object_keys::YMIN),
+                            ("bbox_ymax", object_keys::YMAX),
+                            ("object_label", object_keys::LABEL),
+                            ("object_text", object_keys::TEXT),
+                            ("object_area", object_keys::AREA),
+                        ]
+                        .map(|(r, k)| (r.to_string(), k.to_string())),
+                    );
+                    if format != Format::TfRecord {
+                        roles.remove("key_sha256");
+                    }
+                } else {
+                    features.extend(label_specs(LABEL, TEXT));
+                    roles.insert("label".into(), LABEL.into());
+                    roles.insert("label_text".into(), TEXT.into());
+                }
                 for (role, key) in [
                     ("id", FILENAME),
-                    ("label", LABEL),
-                    ("label_text", TEXT),
                     ("format", FORMAT),
                     ("height", HEIGHT),
                     ("width", WIDTH),
@@ -326,19 +423,61 @@ impl Layout {
         }
     }
 
-    /// The values of one record, aligned with [`Layout::features`]. `labels` are indices
-    /// into `label_map`; `encoded` is the image file's bytes (TFRecord only).
+    /// The values of one record, aligned with [`Layout::features`]. `encoded` is the image
+    /// file's bytes (TFRecord only).
     pub fn record(
         &self,
         sample: &Sample,
-        labels: &[u32],
+        target: Target<'_>,
         label_map: &[String],
         mut encoded: Option<Vec<u8>>,
     ) -> Vec<Option<Value>> {
         let text = |s: &str| Some(Value::Bytes(vec![s.as_bytes().to_vec()]));
+        let (labels, boxes): (&[u32], &[ExportBox]) = match target {
+            Target::Classes(l) => (l, &[]),
+            Target::Boxes(b) => (&[], b),
+        };
+        let sha256 = || {
+            use sha2::Digest;
+            let bytes = encoded.as_deref()?;
+            Some(Value::Bytes(vec![
+                hex(&sha2::Sha256::digest(bytes)).into_bytes(),
+            ]))
+        };
+        let (width, height) = (
+            f64::from(sample.width.unwrap_or(1).max(1)),
+            f64::from(sample.height.unwrap_or(1).max(1)),
+        );
+        let edges = |f: fn(&ExportBox) -> f64, by: f64| {
+            Some(Value::Float(
+                boxes.iter().map(|b| (f(b) / by).clamp(0.0, 1.0)).collect(),
+            ))
+        };
+        let key_sha256 = self
+            .features
+            .iter()
+            .any(|f| f.role == Role::KeySha256)
+            .then(sha256)
+            .flatten();
+        let mut key_sha256 = Some(key_sha256);
         self.features
             .iter()
             .map(|spec| match &spec.role {
+                Role::KeySha256 => key_sha256.take().flatten(),
+                Role::ObjectXmin => edges(|b| b.x, width),
+                Role::ObjectXmax => edges(|b| b.x + b.w, width),
+                Role::ObjectYmin => edges(|b| b.y, height),
+                Role::ObjectYmax => edges(|b| b.y + b.h, height),
+                Role::ObjectLabel => Some(Value::Int(
+                    boxes.iter().map(|b| i64::from(b.class) + 1).collect(),
+                )),
+                Role::ObjectText => Some(Value::Bytes(
+                    boxes
+                        .iter()
+                        .map(|b| label_map[b.class as usize].as_bytes().to_vec())
+                        .collect(),
+                )),
+                Role::ObjectArea => Some(Value::Float(boxes.iter().map(ExportBox::area).collect())),
                 Role::ImageBytes => encoded.take().map(|b| Value::Bytes(vec![b])),
                 Role::Format => sample.format.as_deref().and_then(text),
                 Role::Height => sample.height.map(|h| Value::Int(vec![i64::from(h)])),
@@ -362,6 +501,84 @@ impl Layout {
             })
             .collect()
     }
+}
+
+/// The box features of a detect export: the image's key, then its boxes' edges, classes
+/// and areas, each a list of one value per box (empty for an image with no objects). CSV
+/// cells hold one value: a list is joined with `|` into one string.
+fn object_specs(format: Format, stats: &Stats, classes: &Domain, k: usize) -> Vec<FeatureSpec> {
+    use object_keys::*;
+    let n = stats.records;
+    let joined = format == Format::Csv;
+    let list = |key: &str, role: Role, ty: ValueType, domain: Option<Domain>| FeatureSpec {
+        key: key.to_string(),
+        role,
+        ty: if joined { ValueType::Bytes } else { ty },
+        present: n,
+        max_values: (!joined).then_some(stats.max_boxes),
+        min_values: 0,
+        domain: if joined { None } else { domain },
+    };
+    let unit = || {
+        Some(Domain::FloatRange {
+            min: 0.0,
+            max: Some(1.0),
+        })
+    };
+    let mut specs = Vec::new();
+    if format == Format::TfRecord {
+        specs.push(FeatureSpec {
+            key: KEY_SHA256.into(),
+            role: Role::KeySha256,
+            ty: ValueType::Bytes,
+            present: n,
+            max_values: None,
+            min_values: 1,
+            domain: None,
+        });
+    }
+    specs.extend([
+        list(XMIN, Role::ObjectXmin, ValueType::Float, unit()),
+        list(XMAX, Role::ObjectXmax, ValueType::Float, unit()),
+        list(YMIN, Role::ObjectYmin, ValueType::Float, unit()),
+        list(YMAX, Role::ObjectYmax, ValueType::Float, unit()),
+        list(
+            LABEL,
+            Role::ObjectLabel,
+            ValueType::Int,
+            Some(Domain::IntRange {
+                min: 1,
+                max: k as i64,
+            }),
+        ),
+        list(
+            TEXT,
+            Role::ObjectText,
+            ValueType::Bytes,
+            Some(classes.clone()),
+        ),
+        list(
+            AREA,
+            Role::ObjectArea,
+            ValueType::Float,
+            Some(Domain::FloatRange {
+                min: 0.0,
+                max: None,
+            }),
+        ),
+    ]);
+    specs
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A table cell as a feature value of its column's type; `None` for null.

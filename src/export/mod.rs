@@ -11,6 +11,7 @@
 //! - image bytes are streamed (read, checked against the imported content hash, written),
 //!   a small batch at a time.
 
+pub mod dataset;
 pub mod example;
 pub mod features;
 pub mod manifest;
@@ -33,7 +34,7 @@ pub use sink::FileEntry;
 pub use split::{DEFAULT_SPLITS, parse_splits, split_of};
 
 use crate::progress::Progress;
-use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, SampleStatus, TaskKind};
+use crate::project::{ClassId, Project, Sample, SampleId, SampleKind, SampleStatus};
 use crate::validate::{self, Report};
 
 /// At most how many samples, and how many bytes of files, are read and encoded in parallel
@@ -48,6 +49,12 @@ pub enum Format {
     TfRecord,
     Csv,
     Jsonl,
+    /// Detect projects: COCO `annotations.json` and the images, per split.
+    Coco,
+    /// Detect projects: Pascal VOC XML per image and the images, per split.
+    Voc,
+    /// Detect projects: YOLO `.txt` per image, the images and `data.yaml`.
+    Yolo,
 }
 
 impl Format {
@@ -56,7 +63,15 @@ impl Format {
             Format::TfRecord => "tfrecord",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Coco => "coco",
+            Format::Voc => "voc",
+            Format::Yolo => "yolo",
         }
+    }
+
+    /// A folder of images with their annotations (COCO, VOC, YOLO), not records.
+    pub fn is_folder(self) -> bool {
+        matches!(self, Format::Coco | Format::Voc | Format::Yolo)
     }
 }
 
@@ -107,7 +122,12 @@ pub enum ExportError {
 struct Planned {
     id: SampleId,
     split: usize,
+    /// Label-map indices of the classes (of a detect image: of its boxes).
     labels: Vec<u32>,
+    /// A detect image's boxes, clipped to the image.
+    boxes: Vec<features::ExportBox>,
+    /// The image's file name in a folder format's `images/`.
+    file_name: Option<String>,
     /// The file's size at import (what reading it costs in memory).
     bytes: u64,
 }
@@ -143,6 +163,15 @@ pub fn export(
     progress: &dyn Progress,
 ) -> Result<ExportSummary, ExportError> {
     check_options(options)?;
+    let detect = project.task().is_detect();
+    if options.format.is_folder() && !detect {
+        return Err(anyhow!(
+            "--format {} is a detection dataset of boxes; this is a classification project \
+             (export it as tfrecord, csv or jsonl)",
+            options.format.as_str()
+        )
+        .into());
+    }
     let target = Target::check(&options.out, options.force)?;
     let report = validate::validate_with(
         project,
@@ -180,7 +209,7 @@ pub fn export(
         options.format,
         &stats,
         &label_map,
-        project.task() == TaskKind::MultiLabel,
+        project.task(),
         &text_column,
     );
 
@@ -189,6 +218,10 @@ pub fn export(
         .splits
         .iter()
         .map(|(name, _)| {
+            if options.format.is_folder() {
+                return dataset::FolderSink::create(&staging.tmp, name, options.format, &label_map)
+                    .map(|s| sink::SplitSink::Folder(Box::new(s)));
+            }
             sink::SplitSink::create(
                 &staging.tmp,
                 name,
@@ -204,7 +237,8 @@ pub fn export(
     // checked and encoded on the other cores.
     let total = plan.len() as u64;
     progress.start("Exporting", total);
-    let read_bytes = options.format == Format::TfRecord && layout.kind == SampleKind::Image;
+    let read_bytes = (options.format == Format::TfRecord || options.format.is_folder())
+        && layout.kind == SampleKind::Image;
     let mut ready: Vec<(usize, sink::Prepared)> = Vec::new();
     for batch in batches(&plan) {
         if progress.cancelled() {
@@ -227,8 +261,26 @@ pub fn export(
                 .par_iter()
                 .zip(samples.into_par_iter())
                 .map(|(p, (sample, file))| {
+                    if let (Some(name), Some(file)) = (&p.file_name, &file) {
+                        let bytes = read_checked(file, &sample)?;
+                        let image = dataset::prepare(
+                            options.format,
+                            &sample,
+                            file.clone(),
+                            bytes,
+                            name,
+                            &p.boxes,
+                            &label_map,
+                        );
+                        return Ok((p.split, sink::Prepared::Image(Box::new(image))));
+                    }
                     let encoded = file.map(|f| read_checked(&f, &sample)).transpose()?;
-                    let record = layout.record(&sample, &p.labels, &label_map, encoded);
+                    let target = if detect {
+                        features::Target::Boxes(&p.boxes)
+                    } else {
+                        features::Target::Classes(&p.labels)
+                    };
+                    let record = layout.record(&sample, target, &label_map, encoded);
                     Ok((p.split, sink::prepare(options.format, &layout, record)?))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
@@ -265,10 +317,26 @@ pub fn export(
         keylabel_version: env!("CARGO_PKG_VERSION").into(),
         created_at: created_at.clone(),
     };
-    staging.write_file(
-        "schema.pbtxt",
-        schema::schema_pbtxt(&layout, total).as_bytes(),
-    )?;
+    if options.format.is_folder() {
+        if options.format == Format::Yolo {
+            let names: Vec<String> = options.splits.iter().map(|(n, _)| n.clone()).collect();
+            staging.write_file(
+                "data.yaml",
+                dataset::data_yaml(&names, &label_map).as_bytes(),
+            )?;
+        }
+    } else {
+        staging.write_file(
+            "schema.pbtxt",
+            schema::schema_pbtxt(&layout, total).as_bytes(),
+        )?;
+    }
+    if detect {
+        staging.write_file(
+            "label_map.pbtxt",
+            schema::label_map_pbtxt(&label_map).as_bytes(),
+        )?;
+    }
     let mut manifest_json =
         serde_json::to_vec_pretty(&manifest).context("could not serialise the manifest")?;
     manifest_json.push(b'\n');
@@ -394,11 +462,25 @@ fn plan(
     label_map: &[String],
     class_index: &HashMap<ClassId, u32>,
 ) -> anyhow::Result<(Vec<Planned>, features::Stats, Vec<SplitSummary>)> {
-    let finals: HashMap<SampleId, Option<Vec<ClassId>>> = crate::review::final_labels(project)?
-        .into_iter()
-        .map(|(id, r)| (id, r.labels().map(<[ClassId]>::to_vec)))
-        .collect();
+    let detect = project.task().is_detect();
+    let settled = if detect {
+        project.settled_boxes()?
+    } else {
+        HashMap::new()
+    };
+    let finals: HashMap<SampleId, Option<Vec<ClassId>>> = if detect {
+        settled
+            .iter()
+            .map(|(id, boxes)| (*id, Some(crate::project::boxes::classes_of(boxes))))
+            .collect()
+    } else {
+        crate::review::final_labels(project)?
+            .into_iter()
+            .map(|(id, r)| (id, r.labels().map(<[ClassId]>::to_vec)))
+            .collect()
+    };
     let mut stats = features::Stats::default();
+    let mut names = options.format.is_folder().then(dataset::Names::new);
     let mut counts: Vec<(u64, Vec<u64>)> =
         vec![(0, vec![0; label_map.len()]); options.splits.len()];
     let mut plan = Vec::new();
@@ -411,8 +493,13 @@ fn plan(
             _ if options.only_labeled => return Ok(()),
             _ => {
                 return Err(anyhow!(
-                    "sample `{}` has no final label; label it, or export with --only-labeled",
-                    s.name
+                    "sample `{}` has no final {}; label it, or export with --only-labeled",
+                    s.name,
+                    if detect {
+                        "boxes (its annotators disagree)"
+                    } else {
+                        "label"
+                    }
                 ));
             }
         };
@@ -430,10 +517,32 @@ fn plan(
         }
         idx.sort_unstable();
         idx.dedup();
+        let boxes: Vec<features::ExportBox> = match settled.get(&s.id) {
+            Some(boxes) => {
+                let (w, h) = match (s.width, s.height) {
+                    (Some(w), Some(h)) => (f64::from(w), f64::from(h)),
+                    _ => return Err(anyhow!("image `{}` has no size", s.name)),
+                };
+                boxes
+                    .iter()
+                    .map(|b| {
+                        let class = class_index.get(&b.class).copied().ok_or_else(|| {
+                            anyhow!(
+                                "image `{}` has a box of an archived or unknown class",
+                                s.name
+                            )
+                        })?;
+                        Ok(features::ExportBox::clipped(class, b, w, h))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            }
+            None => Vec::new(),
+        };
+        stats.max_boxes = stats.max_boxes.max(boxes.len() as u64);
         stats.add(
             s.kind,
             s.format.as_deref(),
-            s.size_known,
+            (s.height.is_some(), s.width.is_some()),
             s.has_text,
             s.features.as_ref(),
         );
@@ -445,13 +554,24 @@ fn plan(
         let split = split_of(&s.hash, options.seed, &options.splits);
         let c = &mut counts[split];
         c.0 += 1;
-        for &i in &idx {
-            c.1[i as usize] += 1;
+        if detect {
+            // A detect dataset's class counts are its boxes.
+            for b in &boxes {
+                c.1[b.class as usize] += 1;
+            }
+        } else {
+            for &i in &idx {
+                c.1[i as usize] += 1;
+            }
         }
         plan.push(Planned {
             id: s.id,
             split,
             labels: idx,
+            boxes,
+            file_name: names
+                .as_mut()
+                .map(|n| n.name(&s.name, &s.hash, s.format.as_deref())),
             bytes: s.bytes,
         });
         Ok(())
@@ -778,6 +898,8 @@ mod tests {
                 id: SampleId(i as i64),
                 split: 0,
                 labels: vec![0],
+                boxes: Vec::new(),
+                file_name: None,
                 bytes,
             })
             .collect()

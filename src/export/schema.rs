@@ -4,8 +4,11 @@
 //! A feature present in every record with one value gets `presence { min_fraction: 1.0 }`
 //! and `shape { dim { size: 1 } }` (what TFDV infers for such data); one that is sometimes
 //! absent gets `presence { min_count: 1 }` and `value_count { min: 1 max: 1 }`; multi-label
-//! features get `value_count { min: 1 max: K }`. Class names and image formats are named
-//! string domains; the label index has `int_domain { min: 0 max: K-1 }`.
+//! features get `value_count { min: 1 max: K }`, a detect image's box features
+//! `value_count { min: 0 max: B }` (B the most boxes on one image; an image may have none).
+//! Class names and image formats are named string domains; the label index has
+//! `int_domain { min: 0 max: K-1 }`, a box's label-map id `int_domain { min: 1 max: K }`,
+//! normalised box edges `float_domain { min: 0.0 max: 1.0 }`.
 
 use std::fmt::Write;
 
@@ -38,6 +41,13 @@ pub fn schema_pbtxt(layout: &Layout, records: u64) -> String {
             Some(Domain::IntRange { min, max }) => {
                 let _ = writeln!(s, "  int_domain {{\n    min: {min}\n    max: {max}\n  }}");
             }
+            Some(Domain::FloatRange { min, max }) => {
+                let _ = writeln!(s, "  float_domain {{\n    min: {min:?}");
+                if let Some(max) = max {
+                    let _ = writeln!(s, "    max: {max:?}");
+                }
+                s.push_str("  }\n");
+            }
             None => {}
         }
         if always {
@@ -47,7 +57,8 @@ pub fn schema_pbtxt(layout: &Layout, records: u64) -> String {
         }
         match f.max_values {
             Some(max) => {
-                let _ = writeln!(s, "  value_count {{\n    min: 1\n    max: {max}\n  }}");
+                let min = f.min_values;
+                let _ = writeln!(s, "  value_count {{\n    min: {min}\n    max: {max}\n  }}");
             }
             None if always => s.push_str("  shape {\n    dim {\n      size: 1\n    }\n  }\n"),
             None => s.push_str("  value_count {\n    min: 1\n    max: 1\n  }\n"),
@@ -61,6 +72,17 @@ pub fn schema_pbtxt(layout: &Layout, records: u64) -> String {
             let _ = writeln!(s, "  value: {}", quote(v));
         }
         s.push_str("}\n");
+    }
+    s
+}
+
+/// `label_map.pbtxt` of a detect export: a `StringIntLabelMap` in protobuf text format, as
+/// the TensorFlow Object Detection API's `label_map_util` reads it; ids from 1 in label-map
+/// order (0 is the API's background class).
+pub fn label_map_pbtxt(label_map: &[String]) -> String {
+    let mut s = String::new();
+    for (i, name) in label_map.iter().enumerate() {
+        let _ = writeln!(s, "item {{\n  id: {}\n  name: {}\n}}", i + 1, quote(name));
     }
     s
 }

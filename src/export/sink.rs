@@ -215,6 +215,8 @@ pub enum SplitSink {
     /// The writer, the rows written, and the file's path (for messages).
     Csv(Box<csv::Writer<DataFile>>, u64, PathBuf),
     Jsonl(Box<DataFile>),
+    /// A detection dataset's split folder (COCO, VOC, YOLO).
+    Folder(Box<super::dataset::FolderSink>),
 }
 
 impl SplitSink {
@@ -256,6 +258,9 @@ impl SplitSink {
                 &format!("{split}/data.jsonl"),
                 false,
             )?)),
+            Format::Coco | Format::Voc | Format::Yolo => {
+                anyhow::bail!("a folder format's split is a `dataset::FolderSink`")
+            }
         })
     }
 
@@ -274,6 +279,7 @@ impl SplitSink {
                     .with_context(|| format!("could not write `{}`", file.path().display()))?;
                 file.records += 1;
             }
+            (SplitSink::Folder(folder), Prepared::Image(image)) => folder.write(*image)?,
             (SplitSink::Csv(w, rows, path), Prepared::Cells(cells)) => {
                 w.write_record(&cells)
                     .with_context(|| format!("could not write `{}`", path.display()))?;
@@ -298,6 +304,7 @@ impl SplitSink {
                 Ok(vec![file.finish()?])
             }
             SplitSink::Jsonl(file) => Ok(vec![(*file).finish()?]),
+            SplitSink::Folder(folder) => folder.finish(),
         }
     }
 }
@@ -308,6 +315,8 @@ pub enum Prepared {
     Bytes(Vec<u8>),
     /// CSV cells.
     Cells(Vec<String>),
+    /// An image of a detection dataset with its annotations.
+    Image(Box<super::dataset::PreparedImage>),
 }
 
 /// Encodes one record for `format`. Pure, so records are prepared on all cores.
@@ -352,6 +361,9 @@ pub fn prepare(format: Format, layout: &Layout, record: Vec<Option<Value>>) -> R
             let mut line = serde_json::to_vec(&obj)?;
             line.push(b'\n');
             Prepared::Bytes(line)
+        }
+        Format::Coco | Format::Voc | Format::Yolo => {
+            anyhow::bail!("a folder format's images are prepared by `dataset::prepare`")
         }
     })
 }

@@ -176,23 +176,7 @@ pub fn import_labels(
     }
 
     if !bad.is_empty() {
-        let shown_rows: Vec<&str> = bad
-            .iter()
-            .take(SHOWN_BAD_ROWS)
-            .map(String::as_str)
-            .collect();
-        let more = bad.len().saturating_sub(SHOWN_BAD_ROWS);
-        anyhow::bail!(
-            "`{shown}` refused, nothing was written: {} bad row{}: {}{}",
-            bad.len(),
-            if bad.len() == 1 { "" } else { "s" },
-            shown_rows.join("; "),
-            if more > 0 {
-                format!("; and {more} more")
-            } else {
-                String::new()
-            }
-        );
+        return Err(refusal(file, &bad, ("row", "rows")));
     }
 
     let samples: BTreeSet<_> = events.iter().map(|e| e.sample).collect();
@@ -207,9 +191,32 @@ pub fn import_labels(
     })
 }
 
+/// The error refusing a whole labels file for its bad entries, naming the first few.
+/// `unit` is what one bad entry is, singular and plural (`row`, `rows`).
+pub(super) fn refusal(file: &Path, bad: &[String], unit: (&str, &str)) -> anyhow::Error {
+    let shown: Vec<&str> = bad
+        .iter()
+        .take(SHOWN_BAD_ROWS)
+        .map(String::as_str)
+        .collect();
+    let more = bad.len().saturating_sub(SHOWN_BAD_ROWS);
+    anyhow::anyhow!(
+        "`{}` refused, nothing was written: {} bad {}: {}{}",
+        file.display(),
+        bad.len(),
+        if bad.len() == 1 { unit.0 } else { unit.1 },
+        shown.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// A sample by name, else by path: as given (relative to the current folder), or relative
 /// to the project file's folder as the labels file's paths usually are.
-fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>> {
+pub(super) fn find(project: &Project, name: &str) -> Result<Option<crate::project::Sample>> {
     if let Some(s) = project.find_sample(name)? {
         return Ok(Some(s));
     }

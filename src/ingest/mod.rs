@@ -1,11 +1,13 @@
 //! Importing samples: image files (folders are walked, images recognised by content) and
-//! rows of CSV / JSON Lines files, plus labels and model suggestions from a file.
+//! rows of CSV / JSON Lines files, plus labels and model suggestions from a file (classes
+//! from CSV / JSON Lines, boxes from COCO, Pascal VOC or YOLO).
 //!
 //! The contract every front end relies on: an unreadable file or row is reported with its
 //! path and the reason and skipped, and the import goes on; the same bytes imported twice
 //! are one sample; importing again adds nothing. Images are probed and hashed in parallel
 //! and written in batched transactions, so a large folder is bounded by the disk.
 
+pub mod detections;
 pub mod images;
 mod jsonl;
 pub(crate) mod labels;
@@ -23,6 +25,7 @@ use crate::project::{
     ClassId, EventKind, InsertOutcome, NewEvent, NewSample, Project, Result, SampleId, Source,
 };
 
+pub use detections::{BoxFormat, import_boxes};
 pub use labels::{LabelsReport, import_labels};
 pub use table::{row_hash, typed_value};
 

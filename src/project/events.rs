@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use strum::EnumIter;
 
+use super::boxes::{self, BoundingBox};
 use super::stored::{self, labels_to_json};
-use super::{ClassId, Project, ProjectError, Result, SampleId, SampleStatus};
+use super::{ClassId, Project, ProjectError, Result, SampleId, SampleStatus, TaskKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +96,10 @@ pub struct NewEvent {
     pub source: Source,
     /// Time the annotator spent on the sample before this decision.
     pub spent_ms: Option<u64>,
+    /// In a detect project, the complete set of boxes of a label, review or suggestion
+    /// (`labels` are then their distinct classes: see [`NewEvent::boxes`]). `None` in a
+    /// classification project and for other kinds.
+    pub boxes: Option<Vec<BoundingBox>>,
 }
 
 impl NewEvent {
@@ -110,6 +115,22 @@ impl NewEvent {
             score: None,
             source: Source::Human,
             spent_ms: None,
+            boxes: None,
+        }
+    }
+
+    /// A human detect decision: the complete set of boxes on the image (empty: the image
+    /// shows no objects), with `kind` `Label`, `Review` or `Suggest`.
+    pub fn boxes(
+        sample: SampleId,
+        annotator: &str,
+        kind: EventKind,
+        boxes: Vec<BoundingBox>,
+    ) -> NewEvent {
+        NewEvent {
+            labels: boxes::classes_of(&boxes),
+            boxes: Some(boxes),
+            ..NewEvent::new(sample, annotator, kind)
         }
     }
 
@@ -153,6 +174,9 @@ pub struct Event {
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spent_ms: Option<u64>,
+    /// A detect decision's boxes (classes by id, as stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<Vec<BoundingBox>>,
     /// Whether a later undo withdrew this event.
     pub undone: bool,
 }
@@ -166,6 +190,8 @@ pub struct Decision {
     pub event_uid: String,
     pub at: String,
     pub spent_ms: Option<u64>,
+    /// The boxes of a detect decision (`Some`, possibly empty, when labeled).
+    pub boxes: Option<Vec<BoundingBox>>,
 }
 
 /// Current time as RFC 3339 UTC with milliseconds; sorts as text in time order.
@@ -188,7 +214,7 @@ pub(super) fn insert_event_with_uid(
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events(uid, sample_id, annotator, kind, labels, target, note, score, \
-         source, at, spent_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         source, at, spent_ms, boxes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     stmt.execute(params![
         uid,
@@ -202,6 +228,7 @@ pub(super) fn insert_event_with_uid(
         ev.source,
         at,
         ev.spent_ms.map(|m| m as i64),
+        ev.boxes.as_deref().map(boxes::to_json),
     ])?;
     Ok(())
 }
@@ -229,9 +256,10 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         at: String,
         spent_ms: Option<u64>,
         target: Option<String>,
+        boxes: Option<Vec<BoundingBox>>,
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT uid, annotator, kind, labels, at, spent_ms, target FROM events \
+        "SELECT uid, annotator, kind, labels, at, spent_ms, target, boxes FROM events \
          WHERE sample_id = ?1 ORDER BY at, uid",
     )?;
     let rows = stmt
@@ -245,6 +273,10 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
                 at: r.get(4)?,
                 spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
                 target: r.get(6)?,
+                boxes: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|b| boxes::from_json(&b, "events", &row))
+                    .transpose()?,
                 uid,
             })
         })?
@@ -261,7 +293,13 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
     // Labels a send-back cleared, by annotator; a later decision of theirs replaces them.
     let mut cleared: BTreeMap<&str, Vec<ClassId>> = BTreeMap::new();
     let mut flagged = false;
-    let mut review: Option<(Vec<ClassId>, &str)> = None;
+    /// The reviewer's decision in force: classes, reviewer, boxes (detect projects).
+    struct Review<'a> {
+        labels: Vec<ClassId>,
+        who: &'a str,
+        boxes: Option<&'a [BoundingBox]>,
+    }
+    let mut review: Option<Review> = None;
     let mut sent_back = false;
     for r in rows.iter().filter(|r| !undone.contains(r.uid.as_str())) {
         let status = match r.kind {
@@ -277,7 +315,11 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
                 continue;
             }
             EventKind::Review => {
-                review = Some((r.labels.clone(), r.annotator.as_str()));
+                review = Some(Review {
+                    labels: r.labels.clone(),
+                    who: r.annotator.as_str(),
+                    boxes: r.boxes.as_deref(),
+                });
                 continue;
             }
             EventKind::SendBack => {
@@ -308,6 +350,11 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
                 event_uid: r.uid.clone(),
                 at: r.at.clone(),
                 spent_ms: r.spent_ms,
+                boxes: if status == SampleStatus::Labeled {
+                    r.boxes.clone()
+                } else {
+                    None
+                },
             },
         );
     }
@@ -320,6 +367,8 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
         .execute([sample])?;
     conn.prepare_cached("DELETE FROM sent_back_labels WHERE sample_id = ?1")?
         .execute([sample])?;
+    conn.prepare_cached("DELETE FROM sample_boxes WHERE sample_id = ?1")?
+        .execute([sample])?;
     let mut keep_cleared = conn.prepare_cached(
         "INSERT INTO sent_back_labels(sample_id, annotator, labels) VALUES (?1, ?2, ?3)",
     )?;
@@ -328,8 +377,8 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
     }
 
     let mut insert = conn.prepare_cached(
-        "INSERT INTO annotations(sample_id, annotator, state, labels, event_uid, at, spent_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO annotations(sample_id, annotator, state, labels, event_uid, at, spent_ms, \
+         boxes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for d in decisions.values() {
         insert.execute(params![
@@ -339,7 +388,8 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
             labels_to_json(&d.labels),
             d.event_uid,
             d.at,
-            d.spent_ms.map(|m| m as i64)
+            d.spent_ms.map(|m| m as i64),
+            d.boxes.as_deref().map(boxes::to_json),
         ])?;
     }
 
@@ -360,21 +410,22 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
     if status != SampleStatus::Unlabeled || flagged || sent_back {
         conn.prepare_cached(
             "INSERT INTO sample_state(sample_id, status, flagged, annotators, review_labels, \
-             reviewer, sent_back) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             reviewer, sent_back, review_boxes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             sample,
             status,
             flagged,
             labelers as i64,
-            review.as_ref().map(|(l, _)| labels_to_json(l)),
-            review.as_ref().map(|(_, who)| *who),
-            sent_back
+            review.as_ref().map(|r| labels_to_json(&r.labels)),
+            review.as_ref().map(|r| r.who),
+            sent_back,
+            review.as_ref().and_then(|r| r.boxes.map(boxes::to_json)),
         ])?;
     }
     if status == SampleStatus::Labeled {
         let classes: BTreeSet<ClassId> = match &review {
-            Some((labels, _)) => labels.iter().copied().collect(),
+            Some(r) => r.labels.iter().copied().collect(),
             None => decisions
                 .values()
                 .filter(|d| d.status == SampleStatus::Labeled)
@@ -385,6 +436,21 @@ pub(super) fn refresh_sample(conn: &Connection, sample: SampleId) -> Result<()> 
             conn.prepare_cached("INSERT INTO sample_classes(class_id, sample_id) VALUES (?1, ?2)")?;
         for c in classes {
             ins.execute(params![c, sample])?;
+        }
+        let labeled: Vec<&[BoundingBox]> = decisions
+            .values()
+            .filter(|d| d.status == SampleStatus::Labeled)
+            .filter_map(|d| d.boxes.as_deref())
+            .collect();
+        // Several annotators who disagree, and no review: the boxes wait for consensus or
+        // a reviewer; the image counts as labeled, with no current boxes.
+        let current = boxes::settled(review.as_ref().and_then(|r| r.boxes), &labeled);
+        let mut ins = conn.prepare_cached(
+            "INSERT INTO sample_boxes(sample_id, position, class_id, x, y, w, h) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (i, b) in current.unwrap_or_default().iter().enumerate() {
+            ins.execute(params![sample, i as i64, b.class, b.x, b.y, b.w, b.h])?;
         }
     }
     Ok(())
@@ -420,20 +486,7 @@ impl Project {
                     _ => {}
                 }
             }
-            if self.task == super::TaskKind::SingleLabel
-                && ev.labels.len() > 1
-                && matches!(ev.kind, EventKind::Label | EventKind::Review)
-            {
-                return Err(ProjectError::Invalid(
-                    "this is a single-label project: give exactly one class".into(),
-                )
-                .into());
-            }
-            if matches!(ev.kind, EventKind::Label | EventKind::Review) && ev.labels.is_empty() {
-                return Err(
-                    ProjectError::Invalid("a label event needs at least one class".into()).into(),
-                );
-            }
+            check_shape(self.task, ev).map_err(ProjectError::Invalid)?;
         }
         let tx = self
             .conn
@@ -450,6 +503,73 @@ impl Project {
         }
         tx.commit()?;
         Ok(uids)
+    }
+
+    /// The boxes of the current label of a detect project's image (the reviewer's, or
+    /// the one annotator's), in the annotator's order.
+    pub fn current_boxes(&self, sample: SampleId) -> Result<Vec<BoundingBox>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT class_id, x, y, w, h FROM sample_boxes WHERE sample_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt
+            .query_map([sample], |r| {
+                Ok(BoundingBox::new(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The settled boxes of every labeled image of a detect project (see
+    /// [`boxes::settled`]); images whose annotators still disagree are absent.
+    pub fn settled_boxes(&self) -> Result<HashMap<SampleId, Vec<BoundingBox>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT st.sample_id, st.review_boxes, a.boxes FROM sample_state st \
+             LEFT JOIN annotations a ON a.sample_id = st.sample_id AND a.state = 'labeled' \
+             WHERE st.status = 'labeled' ORDER BY st.sample_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        /// One image's rows so far: the reviewer's boxes and each annotator's.
+        struct Image {
+            id: SampleId,
+            review: Option<Vec<BoundingBox>>,
+            labeled: Vec<Vec<BoundingBox>>,
+        }
+        let mut out = HashMap::new();
+        let mut group: Option<Image> = None;
+        let settle = |g: Option<Image>, out: &mut HashMap<SampleId, Vec<BoundingBox>>| {
+            if let Some(g) = g {
+                let sets: Vec<&[BoundingBox]> = g.labeled.iter().map(Vec::as_slice).collect();
+                if let Some(b) = boxes::settled(g.review.as_deref(), &sets) {
+                    out.insert(g.id, b.to_vec());
+                }
+            }
+        };
+        let parse = |json: Option<String>, table, id: SampleId| {
+            json.map(|b| boxes::from_json(&b, table, format!("sample {id}")))
+                .transpose()
+        };
+        while let Some(r) = rows.next()? {
+            let id: SampleId = r.get(0)?;
+            if group.as_ref().map(|g| g.id) != Some(id) {
+                settle(group.take(), &mut out);
+                group = Some(Image {
+                    id,
+                    review: parse(r.get(1)?, "sample_state", id)?,
+                    labeled: Vec::new(),
+                });
+            }
+            if let (Some(g), Some(b)) = (group.as_mut(), parse(r.get(2)?, "annotations", id)?) {
+                g.labeled.push(b);
+            }
+        }
+        settle(group, &mut out);
+        Ok(out)
     }
 
     /// The most recent decision of `annotator` that is not yet undone.
@@ -480,7 +600,7 @@ impl Project {
     /// Each annotator's current decision on `sample`.
     pub fn decisions(&self, sample: SampleId) -> Result<Vec<Decision>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT annotator, state, labels, event_uid, at, spent_ms FROM annotations \
+            "SELECT annotator, state, labels, event_uid, at, spent_ms, boxes FROM annotations \
              WHERE sample_id = ?1 ORDER BY annotator",
         )?;
         let rows = stmt
@@ -493,6 +613,10 @@ impl Project {
                     event_uid: r.get(3)?,
                     at: r.get(4)?,
                     spent_ms: r.get::<_, Option<i64>>(5)?.map(|m| m as u64),
+                    boxes: r
+                        .get::<_, Option<String>>(6)?
+                        .map(|b| boxes::from_json(&b, "annotations", &row))
+                        .transpose()?,
                     annotator,
                 })
             })?
@@ -579,6 +703,22 @@ impl Project {
         .map_err(stored::lift)
     }
 
+    /// The boxes of the most recent model suggestion for a detect project's `sample` that
+    /// has not been undone.
+    pub fn suggested_boxes(&self, sample: SampleId) -> Result<Option<Vec<BoundingBox>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT boxes FROM events e WHERE e.sample_id = ?1 AND e.kind = 'suggest' \
+             AND NOT EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+             ORDER BY e.at DESC, e.uid DESC LIMIT 1",
+        )?;
+        let row = format!("suggestion for sample {sample}");
+        let json: Option<Option<String>> = stmt.query_row([sample], |r| r.get(0)).optional()?;
+        Ok(json
+            .flatten()
+            .map(|b| boxes::from_json(&b, "events", &row))
+            .transpose()?)
+    }
+
     /// The event log, for one sample or (with `None`) all, in order.
     pub fn history(&self, sample: Option<SampleId>) -> Result<Vec<Event>> {
         let names: HashMap<ClassId, String> = self
@@ -588,7 +728,8 @@ impl Project {
             .collect();
         let sql = "SELECT e.uid, e.sample_id, s.name, e.annotator, e.kind, e.labels, e.target, \
                    e.note, e.score, e.source, e.at, e.spent_ms, \
-                   EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo') \
+                   EXISTS (SELECT 1 FROM events u WHERE u.target = e.uid AND u.kind = 'undo'), \
+                   e.boxes \
                    FROM events e JOIN samples s ON s.id = e.sample_id \
                    WHERE (?1 IS NULL OR e.sample_id = ?1) ORDER BY e.at, e.uid";
         let mut stmt = self.conn.prepare_cached(sql)?;
@@ -614,6 +755,10 @@ impl Project {
                     at: r.get(10)?,
                     spent_ms: r.get::<_, Option<i64>>(11)?.map(|m| m as u64),
                     undone: r.get(12)?,
+                    boxes: r
+                        .get::<_, Option<String>>(13)?
+                        .map(|b| boxes::from_json(&b, "events", &row))
+                        .transpose()?,
                     uid,
                 })
             })?
@@ -630,7 +775,7 @@ impl Project {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM annotations; DELETE FROM sample_state; DELETE FROM sample_classes; \
-             DELETE FROM sent_back_labels;",
+             DELETE FROM sent_back_labels; DELETE FROM sample_boxes;",
         )?;
         let ids: Vec<SampleId> = tx
             .prepare("SELECT DISTINCT sample_id FROM events")?
@@ -641,5 +786,46 @@ impl Project {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Why an event does not fit the project's task, if it does not: the rule for what a
+/// decision holds, in one place (recording and merging both apply it).
+pub(super) fn check_shape(task: TaskKind, ev: &NewEvent) -> std::result::Result<(), String> {
+    let decision = matches!(
+        ev.kind,
+        EventKind::Label | EventKind::Review | EventKind::Suggest
+    );
+    match (&ev.boxes, task) {
+        (Some(_), _) if !decision => Err(format!("a {} event holds no boxes", ev.kind.as_str())),
+        (Some(_), TaskKind::SingleLabel | TaskKind::MultiLabel) => {
+            Err("this is a classification project: its decisions are classes, not boxes".into())
+        }
+        (None, TaskKind::Detect) if decision => {
+            Err("this is a detect project: a label, review or suggestion is a set of boxes".into())
+        }
+        (Some(bs), TaskKind::Detect) => {
+            if let Some((i, why)) = bs
+                .iter()
+                .enumerate()
+                .find_map(|(i, b)| b.unstorable().map(|w| (i, w)))
+            {
+                return Err(format!("box {} cannot be stored: {why}", i + 1));
+            }
+            if ev.labels != boxes::classes_of(bs) {
+                return Err("a detect decision's classes are those of its boxes".into());
+            }
+            Ok(())
+        }
+        (None, _) => {
+            let labeling = matches!(ev.kind, EventKind::Label | EventKind::Review);
+            if task == TaskKind::SingleLabel && labeling && ev.labels.len() > 1 {
+                return Err("this is a single-label project: give exactly one class".into());
+            }
+            if labeling && ev.labels.is_empty() {
+                return Err("a label event needs at least one class".into());
+            }
+            Ok(())
+        }
     }
 }

@@ -119,7 +119,7 @@ impl Project {
         {
             let mut theirs = other.conn.prepare(
                 "SELECT uid, sample_id, annotator, kind, labels, target, note, score, source, at, \
-                 spent_ms FROM events ORDER BY id",
+                 spent_ms, boxes FROM events ORDER BY id",
             )?;
             let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE uid = ?1")?;
             let mut rows = theirs.query([])?;
@@ -150,7 +150,7 @@ impl Project {
                 let Some(&sample) = sample_map.get(&their_sample) else {
                     return Err(bad("a sample id", their_sample.to_string()));
                 };
-                let labels = stored::labels(&r.get::<_, String>(4)?, "events", &row)
+                let mut labels = stored::labels(&r.get::<_, String>(4)?, "events", &row)
                     .map_err(|e| theirs_named(e.into()))?
                     .into_iter()
                     .map(|l| {
@@ -160,6 +160,7 @@ impl Project {
                             .ok_or_else(|| bad("a class id", l.to_string()))
                     })
                     .collect::<Result<Vec<ClassId>>>()?;
+                labels.sort_unstable(); // in this project's class ids
                 let kind =
                     stored::get(r, 3, "events", &row).map_err(|e| theirs_named(stored::lift(e)))?;
                 let source =
@@ -180,6 +181,19 @@ impl Project {
                 if chrono::DateTime::parse_from_rfc3339(&at).is_err() {
                     return Err(bad("a time", at));
                 }
+                let boxes = match r.get::<_, Option<String>>(11)? {
+                    None => None,
+                    Some(json) => Some(
+                        super::boxes::from_json(&json, "events", &row)
+                            .map_err(|e| theirs_named(e.into()))?
+                            .into_iter()
+                            .map(|b| match class_map.get(&b.class) {
+                                Some(&class) => Ok(super::BoundingBox { class, ..b }),
+                                None => Err(bad("a class id", b.class.to_string())),
+                            })
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
+                };
                 let ev = NewEvent {
                     sample,
                     annotator,
@@ -190,7 +204,11 @@ impl Project {
                     score,
                     source,
                     spent_ms,
+                    boxes,
                 };
+                if let Err(why) = super::events::check_shape(self.task, &ev) {
+                    return Err(bad("an event that does not fit the project", why));
+                }
                 insert_event_with_uid(&tx, &ev, &uid, &at)?;
                 report.events_added += 1;
                 touched.insert(sample);

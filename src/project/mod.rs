@@ -4,6 +4,7 @@
 //! Everything a front end does to a project goes through [`Project`]. Writes are committed
 //! before the call returns, so a decision the user has seen as saved survives a crash.
 
+pub mod boxes;
 mod classes;
 mod events;
 mod merge;
@@ -22,6 +23,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use boxes::BoundingBox;
 pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
 pub use events::{Decision, Event, EventKind, NewEvent, Source};
 pub use merge::MergeReport;
@@ -74,12 +76,15 @@ pub enum ProjectError {
 
 pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
-/// Single-label (one class per sample) or multi-label (any subset of classes).
+/// Single-label (one class per sample), multi-label (any subset of classes), or detection
+/// (boxes of classes on an image).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
 pub enum TaskKind {
     SingleLabel,
     MultiLabel,
+    /// Object detection: a decision is the set of boxes on an image (see [`BoundingBox`]).
+    Detect,
 }
 
 impl TaskKind {
@@ -87,7 +92,20 @@ impl TaskKind {
         match self {
             TaskKind::SingleLabel => "single-label",
             TaskKind::MultiLabel => "multi-label",
+            TaskKind::Detect => "detect",
         }
+    }
+
+    /// `classify` or `detect`, as `status --json` and `classes list --json` say.
+    pub fn family(self) -> &'static str {
+        match self {
+            TaskKind::SingleLabel | TaskKind::MultiLabel => "classify",
+            TaskKind::Detect => "detect",
+        }
+    }
+
+    pub fn is_detect(self) -> bool {
+        self == TaskKind::Detect
     }
 }
 
@@ -694,16 +712,15 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| Ok(samples::hash_key(&ctx.get::<String>(0)?)),
     )?;
-    for (i, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(current.max(from) as usize)
-    {
+    let start = current.max(from) as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
         tx.execute_batch(sql)?;
-        if i + 1 == 5 {
-            events::refresh_samples_with(&tx, EventKind::SendBack)?;
-        }
         tx.execute_batch(&format!("PRAGMA user_version = {};", i + 1))?;
+    }
+    // Derived state that a migration adds is computed by today's code, so after every
+    // table is in today's shape.
+    if start < 5 && MIGRATIONS.len() >= 5 {
+        events::refresh_samples_with(&tx, EventKind::SendBack)?;
     }
     tx.commit()?;
     conn.remove_function("keylabel_hash_key", 1)?;

@@ -339,6 +339,20 @@ impl Project {
         Ok(None)
     }
 
+    /// Every image sample's names: its own and its other names (see
+    /// [`Project::aliases_of`]), for matching label files that name images by file name.
+    pub fn image_names(&self) -> Result<Vec<(SampleId, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name FROM samples WHERE kind = 'image' UNION ALL \
+             SELECT a.sample_id, a.name FROM sample_aliases a \
+             JOIN samples s ON s.id = a.sample_id WHERE s.kind = 'image'",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// The sample whose other name (a duplicate found at import) is `name`.
     pub fn sample_by_alias(&self, name: &str) -> Result<Option<Sample>> {
         let id: Option<SampleId> = self
@@ -718,8 +732,9 @@ pub struct SampleToExport {
     pub name: String,
     pub kind: SampleKind,
     pub hash: String,
-    /// Whether the height and the width are known.
-    pub size_known: (bool, bool),
+    /// The image's size in its stored pixels, when known.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
     pub format: Option<String>,
     pub has_text: bool,
     /// A table row's typed columns (images have none).
@@ -736,7 +751,7 @@ impl Project {
         mut f: impl FnMut(SampleToExport) -> anyhow::Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT s.id, s.name, s.kind, s.hash, s.height IS NOT NULL, s.width IS NOT NULL, \
+            "SELECT s.id, s.name, s.kind, s.hash, s.height, s.width, \
              s.format, s.text IS NOT NULL, s.features, st.status, s.bytes FROM samples s \
              LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.name",
         )?;
@@ -756,7 +771,8 @@ impl Project {
                 name: r.get(1)?,
                 kind,
                 hash: r.get(3)?,
-                size_known: (r.get(4)?, r.get(5)?),
+                height: r.get(4)?,
+                width: r.get(5)?,
                 format: r.get(6)?,
                 has_text: r.get(7)?,
                 features,

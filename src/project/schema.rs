@@ -180,6 +180,29 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sample_aliases_sample ON sample_aliases(sample_id);
     "#,
+    // 7: boxes of detect projects. A detect decision (label, review or suggestion) is the
+    // complete set of boxes one annotator gives an image, a JSON array in `events.boxes`
+    // (see `project::boxes`; possibly empty: "no objects here"), and its `labels` are the
+    // boxes' distinct classes. NULL for classification events. Derived from the log: each
+    // annotator's current boxes (`annotations.boxes`), the reviewer's
+    // (`sample_state.review_boxes`), and each image's current boxes one per row in
+    // `sample_boxes`, so that boxes are counted per class from an index.
+    r#"
+    ALTER TABLE events ADD COLUMN boxes TEXT;
+    ALTER TABLE annotations ADD COLUMN boxes TEXT;
+    ALTER TABLE sample_state ADD COLUMN review_boxes TEXT;
+    CREATE TABLE sample_boxes (
+        sample_id INTEGER NOT NULL,
+        position  INTEGER NOT NULL,
+        class_id  INTEGER NOT NULL,
+        x         REAL NOT NULL,
+        y         REAL NOT NULL,
+        w         REAL NOT NULL,
+        h         REAL NOT NULL,
+        PRIMARY KEY (sample_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX sample_boxes_class ON sample_boxes(class_id);
+    "#,
 ];
 
 /// The schema version this keylabel writes.

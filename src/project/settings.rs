@@ -39,6 +39,8 @@ pub struct ValidationSettings {
     /// `SIZE_OUTLIERS` also names images whose colour type (channels and depth) is held by
     /// fewer than this fraction of the images.
     pub colour_outlier_fraction: f64,
+    /// `TINY_BOXES` names boxes of a detect project smaller than this many square pixels.
+    pub min_box_area: f64,
 }
 
 impl Default for ValidationSettings {
@@ -51,6 +53,7 @@ impl Default for ValidationSettings {
             drift_js: 0.05,
             size_outlier_factor: 16.0,
             colour_outlier_fraction: 0.05,
+            min_box_area: 4.0,
         }
     }
 }

@@ -10,7 +10,8 @@ use super::{ClassId, Project, Result};
 pub struct ClassCount {
     pub name: String,
     pub key: Option<String>,
-    /// Samples whose current label includes this class.
+    /// Samples whose current label includes this class; in a detect project, the class's
+    /// current boxes.
     pub count: u64,
     pub archived: bool,
 }
@@ -24,6 +25,13 @@ pub struct AnnotatorCount {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    /// `classify` or `detect`.
+    pub task: String,
+    /// Whether a classification sample may have several classes.
+    pub multi_label: bool,
+    /// A detect project's current boxes over all images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<u64>,
     pub samples: u64,
     /// Samples with at least one current label (or a reviewer's decision), not excluded.
     pub labeled: u64,
@@ -64,8 +72,12 @@ impl Project {
         )?;
 
         let mut counts: BTreeMap<ClassId, u64> = BTreeMap::new();
-        let mut stmt =
-            conn.prepare_cached("SELECT class_id, count(*) FROM sample_classes GROUP BY class_id")?;
+        let detect = self.task.is_detect();
+        let mut stmt = conn.prepare_cached(if detect {
+            "SELECT class_id, count(*) FROM sample_boxes GROUP BY class_id"
+        } else {
+            "SELECT class_id, count(*) FROM sample_classes GROUP BY class_id"
+        })?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, ClassId>(0)?, r.get::<_, i64>(1)?)))? {
             let (k, n) = row?;
             counts.insert(k, n as u64);
@@ -95,6 +107,9 @@ impl Project {
             .collect::<rusqlite::Result<Vec<_>>>()?;
 
         Ok(Status {
+            task: self.task.family().into(),
+            multi_label: self.task == super::TaskKind::MultiLabel,
+            boxes: detect.then(|| counts.values().sum()),
             samples,
             labeled,
             unlabeled: samples.saturating_sub(labeled + skipped + excluded),

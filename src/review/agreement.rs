@@ -804,7 +804,9 @@ pub fn report(ann: &Annotations, by_class: bool) -> AgreementReport {
     let classes = ann.reported_classes();
     let (ratings, units) = match ann.task {
         TaskKind::SingleLabel => (ann.nominal(), 1u64),
-        TaskKind::MultiLabel => (ann.pooled(&classes), classes.len().max(1) as u64),
+        TaskKind::MultiLabel | TaskKind::Detect => {
+            (ann.pooled(&classes), classes.len().max(1) as u64)
+        }
     };
     let per_sample = |a: Agreement| Agreement {
         items: a.items / units,
@@ -845,7 +847,7 @@ pub fn report(ann: &Annotations, by_class: bool) -> AgreementReport {
                     });
                 }
             }
-            TaskKind::MultiLabel => {
+            TaskKind::MultiLabel | TaskKind::Detect => {
                 for &p in &classes {
                     let cname = ann.classes[p].name.clone();
                     for c in confusion_matrices(&ann.one_vs_rest(p)) {

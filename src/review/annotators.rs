@@ -116,7 +116,7 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
         let p = &pairs[a];
         let (items, kappa) = match ann.task {
             TaskKind::SingleLabel => cohen_kappa(p.iter().copied(), sets.len()),
-            TaskKind::MultiLabel => {
+            TaskKind::MultiLabel | TaskKind::Detect => {
                 let binary = p.iter().flat_map(|&(g, f)| {
                     let (g, f) = (&sets[g as usize], &sets[f as usize]);
                     reported_ids

@@ -181,7 +181,7 @@ fn estimate_project(project: &Project) -> Result<HashMap<SampleId, Estimated>> {
                 out.insert(*id, v);
             }
         }
-        TaskKind::MultiLabel => {
+        TaskKind::MultiLabel | TaskKind::Detect => {
             // One-vs-rest per class: a class is in the label when its posterior is above 1/2.
             let mut chosen: Vec<(Vec<ClassId>, f64, bool)> =
                 vec![(Vec::new(), 1.0, false); ann.samples.len()];

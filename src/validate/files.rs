@@ -260,6 +260,7 @@ pub(super) fn check(
     options: &Options,
     settings: &ValidationSettings,
     progress: &dyn Progress,
+    damage: &super::DamageCheck,
     out: &mut Vec<Finding>,
 ) -> Result<FilePass> {
     let conn = project.conn();
@@ -380,10 +381,10 @@ pub(super) fn check(
                 intact.push((c.id, check));
             }
         }
-        if cache_writable && !new_rows.is_empty() {
+        if cache_writable && !new_rows.is_empty() && damage.sound()? {
             cache_write(phash::store(project, &new_rows))?;
         }
-        if writable && !intact.is_empty() {
+        if writable && !intact.is_empty() && damage.sound()? {
             cache_write(store_file_checks(project, &intact))?;
         }
     }

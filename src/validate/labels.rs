@@ -51,18 +51,25 @@ pub(super) fn unlabeled(
              them out",
         )
     };
-    out.push(
-        Finding::new(
+    let (code, message) = if project.task().is_detect() {
+        (
+            "UNDECIDED_IMAGES",
+            format!(
+                "{} no decision (skipped ones included): draw their boxes, or mark an image \
+                 with no objects as such; {tail}",
+                plural(count, "image has", "images have")
+            ),
+        )
+    } else {
+        (
             "UNLABELED_SAMPLES",
-            severity,
-            count,
             format!(
                 "{} no label (skipped ones included); {tail}",
                 plural(count, "sample has", "samples have")
             ),
         )
-        .with_samples(names_of(project, &ids)?),
-    );
+    };
+    out.push(Finding::new(code, severity, count, message).with_samples(names_of(project, &ids)?));
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 //! [`Options::only_labeled`], unlabeled ones) are never exported, so the sample-level checks
 //! leave them out.
 
+mod boxes;
 mod distribution;
 mod duplicates;
 pub(crate) mod files;
@@ -150,8 +151,12 @@ pub fn validate_with(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    // A damaged file is found before anything else reads it (and possibly misreads it).
-    let damage = project.damage(true)?;
+    // The file's damage check reads every page: on a large project most of validation's
+    // time. It runs beside the other passes, and nothing is written into the file (the
+    // passes' caches) before it has passed; a damaged file's findings are discarded.
+    let check = DamageCheck::start(project);
+    let report = validate_sound(project, options, progress, &check)?;
+    let damage = check.result()?;
     if !damage.is_empty() {
         return Ok(Report::new(vec![Finding::new(
             "DAMAGED_PROJECT_FILE",
@@ -165,6 +170,64 @@ pub fn validate_with(
             ),
         )]));
     }
+    Ok(report)
+}
+
+/// The damage check of a project file, run on a second, read-only connection on its own
+/// thread (or, when no second connection can be opened, on the project's own, at once).
+pub(crate) struct DamageCheck(std::sync::Mutex<CheckState>);
+
+enum CheckState {
+    Running(std::thread::JoinHandle<Result<Vec<String>>>),
+    Done(Vec<String>),
+}
+
+impl DamageCheck {
+    fn start(project: &Project) -> DamageCheck {
+        let state = match Project::open_read_only(project.path()) {
+            Ok(twin) => CheckState::Running(std::thread::spawn(move || twin.damage(true))),
+            Err(_) => CheckState::Done(
+                project
+                    .damage(true)
+                    .unwrap_or_else(|e| vec![format!("{e:#}")]),
+            ),
+        };
+        DamageCheck(std::sync::Mutex::new(state))
+    }
+
+    /// What the check found (waiting for it to end): empty when the file is sound.
+    pub(crate) fn result(&self) -> Result<Vec<String>> {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let CheckState::Running(_) = &*state {
+            let CheckState::Running(handle) =
+                std::mem::replace(&mut *state, CheckState::Done(Vec::new()))
+            else {
+                unreachable!("matched above")
+            };
+            let found = handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the project file's damage check failed"))??;
+            *state = CheckState::Done(found);
+        }
+        match &*state {
+            CheckState::Done(found) => Ok(found.clone()),
+            CheckState::Running(_) => unreachable!("joined above"),
+        }
+    }
+
+    /// Whether the file may be written (waits for the check).
+    pub(crate) fn sound(&self) -> Result<bool> {
+        Ok(self.result()?.is_empty())
+    }
+}
+
+/// Validation's passes, `check` telling whether their caches may be written.
+fn validate_sound(
+    project: &Project,
+    options: &Options,
+    progress: &dyn Progress,
+    check: &DamageCheck,
+) -> Result<Report> {
     let settings = project.settings()?;
     let v = &settings.validation;
     let mut findings = Vec::new();
@@ -172,12 +235,19 @@ pub fn validate_with(
     labels::unlabeled(project, options, &mut findings)?;
     let labels = labels::check(project, settings.consensus, &mut findings)?;
     duplicates::check(project, options, settings.consensus, &mut findings)?;
-    let files = files::check(project, options, v, progress, &mut findings)?;
+    let files = files::check(project, options, v, progress, check, &mut findings)?;
     if options.near_duplicates {
         phash::near_duplicates(project, &files.perceptual, v, &mut findings)?;
     }
     text::empty_text(project, options, &mut findings)?;
-    distribution::check(project, options, v, &labels.final_counts, &mut findings)?;
+    // A detect project's classes are balanced (or not) in boxes.
+    let box_counts = if project.task().is_detect() {
+        Some(boxes::check(project, options, v, &mut findings)?)
+    } else {
+        None
+    };
+    let class_counts = box_counts.as_ref().unwrap_or(&labels.final_counts);
+    distribution::check(project, options, v, class_counts, &mut findings)?;
     let alpha = match options.agreement_alpha {
         Some(a) => Some(a),
         None => project_alpha(project)?,

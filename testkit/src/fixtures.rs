@@ -77,3 +77,9 @@ pub fn text_sample(name: &str, text: &str) -> NewSample {
         ..text_row("rows.csv", 1, text, None)
     }
 }
+
+/// SQL that takes a project file back to before schema version 7 (boxes), for the
+/// migration tests: run it first, then the SQL undoing earlier versions.
+pub const BEFORE_BOXES: &str = "DROP TABLE sample_boxes; ALTER TABLE events DROP COLUMN boxes; \
+     ALTER TABLE annotations DROP COLUMN boxes; \
+     ALTER TABLE sample_state DROP COLUMN review_boxes; PRAGMA user_version = 6;";

@@ -1,0 +1,728 @@
+//! Detect projects end to end through the real binary: `init --task detect`, boxes from
+//! COCO, Pascal VOC and YOLO files, the event log (undo, history, merge), the box checks of
+//! validation, and the TFRecord, COCO, VOC and YOLO exports read back.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::images;
+use image::ImageFormat;
+use keylabel::project::{BoundingBox, ClassId, EventKind, NewEvent, Project};
+use keylabel_testkit::Cli;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A box as (class name, x, y, w, h).
+type NamedBox = (String, f64, f64, f64, f64);
+/// An image's name and its current boxes.
+type ImageBoxes = (String, Vec<NamedBox>);
+
+/// A detect project `p.keylabel` with classes car, person, dog and five imported images of
+/// known sizes under `images/`.
+struct Detect {
+    dir: TempDir,
+}
+
+const IMAGES: [(&str, u32, u32); 5] = [
+    ("a.png", 64, 48),
+    ("b.png", 80, 60),
+    ("c.jpg", 100, 40),
+    ("d.png", 30, 30),
+    ("e.png", 50, 70),
+];
+
+impl Detect {
+    fn new() -> Detect {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Detect { dir };
+        d.cli()
+            .ok(&["init", "--task", "detect", "--classes", "car,person,dog"]);
+        fs::create_dir_all(d.path("images")).unwrap();
+        for (i, (name, w, h)) in IMAGES.iter().enumerate() {
+            let format = if name.ends_with(".jpg") {
+                ImageFormat::Jpeg
+            } else {
+                ImageFormat::Png
+            };
+            images::save(
+                &d.path("images").join(name),
+                images::pattern(*w, *h, i as u32 + 1),
+                format,
+            );
+        }
+        d.cli().ok(&["import", "images"]);
+        d
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cli(&self) -> Cli {
+        crate::common::cli()
+            .cwd(self.dir.path())
+            .annotator("ann")
+            .project("p.keylabel")
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn status(&self) -> Value {
+        self.cli().json(&["status", "--json"])
+    }
+
+    fn open(&self) -> Project {
+        Project::open(&self.path("p.keylabel")).unwrap()
+    }
+
+    /// Each image's current boxes as (class name, x, y, w, h), by image name.
+    fn boxes(&self) -> Vec<ImageBoxes> {
+        let p = self.open();
+        let classes = p.classes().unwrap();
+        let name_of = |id: ClassId| classes.iter().find(|c| c.id == id).unwrap().name.clone();
+        let mut out = Vec::new();
+        for (name, _, _) in IMAGES {
+            let s = p.find_sample(&format!("images/{name}")).unwrap().unwrap();
+            let boxes = p
+                .current_boxes(s.id)
+                .unwrap()
+                .into_iter()
+                .map(|b| (name_of(b.class), b.x, b.y, b.w, b.h))
+                .collect();
+            out.push((name.to_string(), boxes));
+        }
+        out
+    }
+}
+
+/// The COCO file the tests import: a (two boxes), b (one), c (none: "no objects"); d and
+/// e are not in it.
+fn coco() -> Value {
+    json!({
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "images/b.png", "width": 80, "height": 60},
+            {"id": 7, "file_name": "c.jpg", "width": 100, "height": 40},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [0, 0, 1, 1], "area": 1, "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [10.5, 4, 20, 30.25], "area": 605, "iscrowd": 0},
+            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [40, 20, 40, 40], "area": 1600, "iscrowd": 0},
+        ],
+        "categories": [
+            {"id": 1, "name": "car"}, {"id": 2, "name": "person"}, {"id": 3, "name": "dog"},
+        ],
+    })
+}
+
+fn expected_after_coco() -> Vec<ImageBoxes> {
+    vec![
+        (
+            "a.png".into(),
+            vec![
+                ("dog".into(), 0.0, 0.0, 1.0, 1.0),
+                ("car".into(), 10.5, 4.0, 20.0, 30.25),
+            ],
+        ),
+        (
+            "b.png".into(),
+            vec![("person".into(), 40.0, 20.0, 40.0, 40.0)],
+        ),
+        ("c.jpg".into(), vec![]),
+        ("d.png".into(), vec![]),
+        ("e.png".into(), vec![]),
+    ]
+}
+
+#[test]
+fn a_detect_project_reports_its_task_and_counts_boxes() {
+    let d = Detect::new();
+    let s = d.status();
+    assert_eq!(s["task"], "detect");
+    assert_eq!(s["boxes"], 0);
+    let classes = d.cli().json(&["classes", "list", "--json"]);
+    assert_eq!(classes["task"], "detect");
+    assert_eq!(classes["classes"][0]["name"], "car");
+
+    let file = d.write("coco.json", &coco().to_string());
+    let out = d.cli().ok(&["import-labels", file.to_str().unwrap()]);
+    let said = keylabel_testkit::cli::stdout(&out);
+    assert!(said.contains("Recorded 3 labels on 3 samples"), "{said}");
+    assert_eq!(d.boxes(), expected_after_coco());
+
+    let s = d.status();
+    assert_eq!(s["boxes"], 3);
+    assert_eq!(s["labeled"], 3, "c.jpg is decided: no objects");
+    assert_eq!(s["unlabeled"], 2);
+    let count = |name: &str| {
+        s["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["count"]
+            .clone()
+    };
+    assert_eq!(
+        (count("car"), count("person"), count("dog")),
+        (json!(1), json!(1), json!(1))
+    );
+
+    // The same file again changes nothing.
+    let out = d.cli().ok(&["import-labels", file.to_str().unwrap()]);
+    assert!(keylabel_testkit::cli::stdout(&out).contains("Recorded 0 labels"));
+
+    // A classification project is no place for --task detect's options, and the reverse.
+    let other = tempfile::tempdir().unwrap();
+    let refused = crate::common::cli()
+        .cwd(other.path())
+        .project("x.keylabel")
+        .run(&[
+            "init",
+            "--task",
+            "detect",
+            "--multi-label",
+            "--classes",
+            "a",
+        ]);
+    assert!(!refused.status.success());
+    assert!(
+        keylabel_testkit::cli::stderr(&refused)
+            .contains("--multi-label is a classification option")
+    );
+    assert!(!other.path().join("x.keylabel").exists());
+}
+
+#[test]
+fn a_bad_coco_file_is_refused_whole_naming_its_entries() {
+    let d = Detect::new();
+    let mut bad = coco();
+    bad["images"][1]["file_name"] = json!("nope.png");
+    bad["categories"][2]["name"] = json!("cat");
+    // A rotated photo's size, swapped: boxes drawn on the upright view.
+    bad["images"][2]["width"] = json!(40);
+    bad["images"][2]["height"] = json!(100);
+    let file = d.write("bad.json", &bad.to_string());
+    let out = d.cli().run(&["import-labels", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = keylabel_testkit::cli::stderr(&out);
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(err.contains("unknown image `nope.png`"), "{err}");
+    assert!(err.contains("unknown class `cat`"), "{err}");
+    assert!(err.contains("width and height swapped"), "{err}");
+    assert_eq!(d.status()["boxes"], 0);
+    assert_eq!(d.status()["labeled"], 0);
+
+    let out = d.cli().run(&[
+        "import-labels",
+        d.write("x.json", "{\"images\": 3}").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(keylabel_testkit::cli::stderr(&out).contains("not a COCO annotation file"));
+}
+
+#[test]
+fn voc_and_yolo_folders_give_the_same_boxes_as_coco() {
+    let d = Detect::new();
+    // The COCO boxes of a.png and b.png as VOC (1-based corners) and YOLO (normalised
+    // centres), on whole pixels so that every format holds them exactly.
+    let voc = |file: &str, w: u32, h: u32, objects: &[(&str, u32, u32, u32, u32)]| {
+        let mut s = format!(
+            "<annotation><filename>{file}</filename><size><width>{w}</width>\
+             <height>{h}</height><depth>3</depth></size>"
+        );
+        for (name, xmin, ymin, xmax, ymax) in objects {
+            s.push_str(&format!(
+                "<object><name>{name}</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>\
+                 <xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>"
+            ));
+        }
+        s + "</annotation>"
+    };
+    d.write(
+        "voc/a.xml",
+        &voc(
+            "a.png",
+            64,
+            48,
+            &[("dog", 1, 1, 1, 1), ("car", 11, 5, 30, 34)],
+        ),
+    );
+    d.write(
+        "voc/b.xml",
+        &voc("b.png", 80, 60, &[("person", 41, 21, 80, 60)]),
+    );
+    d.write("voc/c.xml", &voc("c.jpg", 100, 40, &[]));
+    d.cli().ok(&["import-labels", "voc"]);
+    let expected = vec![
+        (
+            "a.png".to_string(),
+            vec![
+                ("dog".to_string(), 0.0, 0.0, 1.0, 1.0),
+                ("car".to_string(), 10.0, 4.0, 20.0, 30.0),
+            ],
+        ),
+        (
+            "b.png".into(),
+            vec![("person".into(), 40.0, 20.0, 40.0, 40.0)],
+        ),
+        ("c.jpg".into(), vec![]),
+        ("d.png".into(), vec![]),
+        ("e.png".into(), vec![]),
+    ];
+    assert_eq!(d.boxes(), expected);
+    assert_eq!(d.status()["labeled"], 3);
+
+    // YOLO, as another annotator: class indices in the project's order (car, person, dog).
+    d.write("yolo/classes.txt", "car\nperson\ndog\n");
+    d.write(
+        "yolo/labels/a.txt",
+        &format!(
+            "2 {} {} {} {}\n0 {} {} {} {}\n",
+            0.5 / 64.0,
+            0.5 / 48.0,
+            1.0 / 64.0,
+            1.0 / 48.0,
+            20.0 / 64.0,
+            19.0 / 48.0,
+            20.0 / 64.0,
+            30.0 / 48.0
+        ),
+    );
+    d.write(
+        "yolo/labels/b.txt",
+        "1 0.75 0.6666666666666666 0.5 0.6666666666666666\n",
+    );
+    d.write("yolo/labels/c.txt", "");
+    let yolo = d.cli().annotator("bob").ok(&["import-labels", "yolo"]);
+    assert!(keylabel_testkit::cli::stdout(&yolo).contains("Recorded 3 labels"));
+    let p = d.open();
+    for (name, boxes) in &expected {
+        let s = p.find_sample(&format!("images/{name}")).unwrap().unwrap();
+        let Some(bob) = p.decision_of(s.id, "bob").unwrap() else {
+            assert!(boxes.is_empty() && !["a.png", "b.png", "c.jpg"].contains(&name.as_str()));
+            continue;
+        };
+        let got: Vec<(f64, f64, f64, f64)> = bob
+            .boxes
+            .unwrap()
+            .iter()
+            .map(|b| (b.x, b.y, b.w, b.h))
+            .collect();
+        let want: Vec<(f64, f64, f64, f64)> = boxes.iter().map(|b| (b.1, b.2, b.3, b.4)).collect();
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (g, w) in got.iter().zip(&want) {
+            for (a, b) in [(g.0, w.0), (g.1, w.1), (g.2, w.2), (g.3, w.3)] {
+                assert!((a - b).abs() < 1e-9, "{name}: {got:?} vs {want:?}");
+            }
+        }
+    }
+    assert_eq!(d.status()["labeled"], 3);
+
+    // A classes.txt in another order would make the indices mean other classes.
+    d.write("yolo2/classes.txt", "person\ncar\ndog\n");
+    d.write("yolo2/a.txt", "0 0.5 0.5 0.1 0.1\n");
+    let out = d.cli().run(&["import-labels", "yolo2"]);
+    assert!(!out.status.success());
+    assert!(keylabel_testkit::cli::stderr(&out).contains("`classes.txt` names the classes"));
+}
+
+#[test]
+fn every_change_is_an_event_and_undo_steps_back_through_them() {
+    let d = Detect::new();
+    let mut p = d.open();
+    let a = p.find_sample("images/a.png").unwrap().unwrap().id;
+    let car = ClassId(1);
+    let one = vec![BoundingBox::new(car, 1.0, 2.0, 10.0, 10.0)];
+    let two = vec![one[0], BoundingBox::new(ClassId(2), 20.0, 5.0, 8.0, 16.0)];
+    p.record(NewEvent::boxes(a, "ann", EventKind::Label, one.clone()))
+        .unwrap();
+    p.record(NewEvent::boxes(a, "ann", EventKind::Label, two.clone()))
+        .unwrap();
+    assert_eq!(p.current_boxes(a).unwrap(), two);
+    assert_eq!(p.undo_last("ann").unwrap(), Some(a));
+    assert_eq!(p.current_boxes(a).unwrap(), one);
+    p.undo_last("ann").unwrap();
+    assert!(p.current_boxes(a).unwrap().is_empty());
+    assert_eq!(
+        p.sample_status(a).unwrap(),
+        keylabel::project::SampleStatus::Unlabeled
+    );
+    // "No objects" is a decision.
+    p.record(NewEvent::boxes(a, "ann", EventKind::Label, vec![]))
+        .unwrap();
+    assert_eq!(
+        p.sample_status(a).unwrap(),
+        keylabel::project::SampleStatus::Labeled
+    );
+    // A class label in a detect project, or a box that is not a number, is refused.
+    let err = p
+        .record(NewEvent::label(a, "ann", vec![car]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a set of boxes"), "{err}");
+    let err = p
+        .record(NewEvent::boxes(
+            a,
+            "ann",
+            EventKind::Label,
+            vec![BoundingBox::new(car, f64::NAN, 0.0, 1.0, 1.0)],
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a finite number"), "{err}");
+
+    // The history shows every step with its boxes.
+    let history = d.cli().json(&["history", "images/a.png", "--json"]);
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["label", "label", "undo", "undo", "label"]);
+    assert_eq!(history[1]["boxes"].as_array().unwrap().len(), 2);
+    assert_eq!(history[1]["labels"], json!(["car", "person"]));
+}
+
+#[test]
+fn merge_carries_boxes_and_refuses_broken_ones() {
+    let d = Detect::new();
+    fs::copy(d.path("p.keylabel"), d.path("copy.keylabel")).unwrap();
+    let file = d.write("coco.json", &coco().to_string());
+    d.cli()
+        .project("copy.keylabel")
+        .annotator("eve")
+        .ok(&["import-labels", file.to_str().unwrap()]);
+    d.cli().ok(&["merge", "copy.keylabel"]);
+    assert_eq!(d.boxes(), expected_after_coco());
+
+    // A copy whose event holds boxes that are not a box list is refused whole.
+    fs::copy(d.path("p.keylabel"), d.path("broken.keylabel")).unwrap();
+    {
+        let broken = Project::open(&d.path("broken.keylabel")).unwrap();
+        let sql = keylabel_testkit::fixtures::sql(&broken);
+        sql.execute(
+            "INSERT INTO events(uid, sample_id, annotator, kind, labels, source, at, boxes) \
+             SELECT 'bad-uid', id, 'mallory', 'label', '[1]', 'human', '2026-01-01T00:00:00Z', \
+             '[{\"class\": 1, \"x\": \"left\"}]' FROM samples LIMIT 1",
+            [],
+        )
+        .unwrap();
+    }
+    let before = fs::read(d.path("p.keylabel")).unwrap();
+    let out = d.cli().run(&["merge", "broken.keylabel"]);
+    assert!(!out.status.success());
+    let err = keylabel_testkit::cli::stderr(&out);
+    assert!(
+        err.contains("broken.keylabel") && err.contains("bad-uid"),
+        "{err}"
+    );
+    assert!(err.contains("a box list"), "{err}");
+    assert_eq!(fs::read(d.path("p.keylabel")).unwrap(), before);
+}
+
+#[test]
+fn validation_names_bad_boxes_and_undecided_images() {
+    let d = Detect::new();
+    let mut p = d.open();
+    let id = |p: &Project, n: &str| p.find_sample(&format!("images/{n}")).unwrap().unwrap().id;
+    let (a, b, c, e) = (
+        id(&p, "a.png"),
+        id(&p, "b.png"),
+        id(&p, "c.jpg"),
+        id(&p, "e.png"),
+    );
+    let car = ClassId(1);
+    let bx = |x, y, w, h| BoundingBox::new(car, x, y, w, h);
+    p.record_all(&[
+        // a is 64×48: within half a pixel of the edge is fine; a pixel past it is not.
+        NewEvent::boxes(
+            a,
+            "ann",
+            EventKind::Label,
+            vec![bx(-0.4, 0.0, 64.8, 48.0), bx(10.0, 10.0, 55.0, 5.0)],
+        ),
+        // b: a box of no width, a tiny one, and two boxes of one object.
+        NewEvent::boxes(
+            b,
+            "ann",
+            EventKind::Label,
+            vec![bx(5.0, 5.0, 0.0, 10.0), bx(1.0, 1.0, 1.5, 1.5)],
+        ),
+        NewEvent::boxes(
+            c,
+            "ann",
+            EventKind::Label,
+            vec![bx(10.0, 10.0, 20.0, 20.0), bx(10.0, 10.0, 20.0, 20.2)],
+        ),
+        // e: no objects, decided.
+        NewEvent::boxes(e, "ann", EventKind::Label, vec![]),
+    ])
+    .unwrap();
+    let report = d.cli().run(&["validate", "--json"]);
+    let v: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let finding = |code: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code} in {v:#}"))
+    };
+    assert_eq!(
+        finding("BOX_OUT_OF_BOUNDS")["samples"],
+        json!(["images/a.png"])
+    );
+    assert_eq!(finding("BOX_OUT_OF_BOUNDS")["severity"], "error");
+    assert_eq!(
+        finding("DEGENERATE_BOX")["samples"],
+        json!(["images/b.png"])
+    );
+    assert_eq!(finding("TINY_BOXES")["samples"], json!(["images/b.png"]));
+    assert_eq!(finding("TINY_BOXES")["severity"], "warning");
+    assert_eq!(
+        finding("DUPLICATE_BOXES")["samples"],
+        json!(["images/c.jpg"])
+    );
+    // d is undecided; e, decided as empty, is not.
+    assert_eq!(
+        finding("UNDECIDED_IMAGES")["samples"],
+        json!(["images/d.png"])
+    );
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "UNLABELED_SAMPLES")
+    );
+    assert_eq!(v["ok"], false);
+    assert!(!report.status.success());
+}
+
+/// A detect project with every image decided and clean boxes, for the exports.
+fn labeled() -> Detect {
+    let d = Detect::new();
+    let file = d.write("coco.json", &coco().to_string());
+    d.cli().ok(&["import-labels", file.to_str().unwrap()]);
+    let mut p = d.open();
+    let id = |n: &str| p.find_sample(&format!("images/{n}")).unwrap().unwrap().id;
+    let (dd, e) = (id("d.png"), id("e.png"));
+    p.record_all(&[
+        NewEvent::boxes(
+            dd,
+            "ann",
+            EventKind::Label,
+            vec![BoundingBox::new(ClassId(2), 3.0, 4.0, 20.0, 26.0)],
+        ),
+        NewEvent::boxes(e, "ann", EventKind::Label, vec![]),
+    ])
+    .unwrap();
+    d
+}
+
+#[test]
+fn tfrecord_export_holds_the_object_detection_api_features() {
+    use keylabel::export::example::{Example, Kind};
+    use prost::Message;
+    fn kind<'a>(ex: &'a Example, key: &str) -> &'a Kind {
+        let f = ex.features.as_ref().unwrap().feature.get(key);
+        f.and_then(|f| f.kind.as_ref())
+            .unwrap_or_else(|| panic!("no {key}"))
+    }
+    fn bytes(ex: &Example, key: &str) -> Vec<Vec<u8>> {
+        match kind(ex, key) {
+            Kind::BytesList(b) => b.value.clone(),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    fn ints(ex: &Example, key: &str) -> Vec<i64> {
+        match kind(ex, key) {
+            Kind::Int64List(i) => i.value.clone(),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    fn floats(ex: &Example, key: &str) -> Vec<f32> {
+        match kind(ex, key) {
+            Kind::FloatList(f) => f.value.clone(),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    let d = labeled();
+    d.cli().ok(&[
+        "export", "--format", "tfrecord", "--out", "tf", "--split", "all=1",
+    ]);
+    let label_map = fs::read_to_string(d.path("tf/label_map.pbtxt")).unwrap();
+    assert_eq!(
+        label_map,
+        "item {\n  id: 1\n  name: \"car\"\n}\nitem {\n  id: 2\n  name: \"person\"\n}\n\
+         item {\n  id: 3\n  name: \"dog\"\n}\n"
+    );
+    let schema = fs::read_to_string(d.path("tf/schema.pbtxt")).unwrap();
+    assert!(
+        schema.contains("name: \"image/object/bbox/xmin\""),
+        "{schema}"
+    );
+    assert!(
+        schema.contains("float_domain {\n    min: 0.0\n    max: 1.0\n  }"),
+        "{schema}"
+    );
+    assert!(
+        schema.contains("value_count {\n    min: 0\n    max: 2\n  }"),
+        "{schema}"
+    );
+
+    let data = fs::read(d.path("tf/all/data-00000-of-00001.tfrecord")).unwrap();
+    let records: Vec<Vec<u8>> = keylabel::export::tfrecord::RecordReader::new(&data[..])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records.len(), 5);
+    let mut seen = 0;
+    for r in &records {
+        let ex = Example::decode(&r[..]).unwrap();
+        let name = String::from_utf8(bytes(&ex, "image/filename")[0].clone()).unwrap();
+        let encoded = &bytes(&ex, "image/encoded")[0];
+        let decoded = image::load_from_memory(encoded).unwrap();
+        let (w, h) = (decoded.width() as f64, decoded.height() as f64);
+        assert_eq!(ints(&ex, "image/width"), vec![w as i64]);
+        assert_eq!(ints(&ex, "image/height"), vec![h as i64]);
+        use sha2::Digest;
+        let sha: String = sha2::Sha256::digest(encoded)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(bytes(&ex, "image/key/sha256")[0], sha.into_bytes());
+        let xmin = floats(&ex, "image/object/bbox/xmin");
+        let ymax = floats(&ex, "image/object/bbox/ymax");
+        let labels = ints(&ex, "image/object/class/label");
+        let texts = bytes(&ex, "image/object/class/text");
+        let areas = floats(&ex, "image/object/area");
+        match name.as_str() {
+            "images/a.png" => {
+                assert_eq!(labels, vec![3, 1]);
+                assert_eq!(texts, vec![b"dog".to_vec(), b"car".to_vec()]);
+                assert_eq!(xmin, vec![0.0, (10.5 / 64.0) as f32]);
+                assert_eq!(ymax, vec![(1.0 / 48.0) as f32, (34.25 / 48.0) as f32]);
+                assert_eq!(areas, vec![1.0, 605.0]);
+                seen += 1;
+            }
+            "images/c.jpg" | "images/e.png" => {
+                assert!(
+                    labels.is_empty() && xmin.is_empty() && areas.is_empty(),
+                    "{name}"
+                );
+                seen += 1;
+            }
+            _ => assert_eq!(labels.len(), 1, "{name}"),
+        }
+    }
+    assert_eq!(seen, 3);
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(d.path("tf/manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["splits"]["all"]["classes"],
+        json!({"car": 1, "person": 2, "dog": 1})
+    );
+
+    // Byte-identical the second time.
+    d.cli().ok(&[
+        "export", "--format", "tfrecord", "--out", "tf2", "--split", "all=1",
+    ]);
+    assert_eq!(
+        fs::read(d.path("tf2/all/data-00000-of-00001.tfrecord")).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn coco_voc_and_yolo_exports_are_self_contained_and_round_trip() {
+    let d = labeled();
+    for format in ["coco", "voc", "yolo"] {
+        d.cli().ok(&[
+            "export", "--format", format, "--out", format, "--split", "all=1",
+        ]);
+    }
+    // COCO: pixels, ids from 1, the images beside the file, hard-linked.
+    let coco: Value =
+        serde_json::from_str(&fs::read_to_string(d.path("coco/all/annotations.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        coco["categories"][0],
+        json!({"id": 1, "name": "car", "supercategory": ""})
+    );
+    let images = coco["images"].as_array().unwrap();
+    assert_eq!(images.len(), 5);
+    assert_eq!(
+        images[0],
+        json!({"id": 1, "file_name": "a.png", "width": 64, "height": 48})
+    );
+    assert_eq!(
+        coco["annotations"][1],
+        json!({"id": 2, "image_id": 1, "category_id": 1, "bbox": [10.5, 4.0, 20.0, 30.25],
+               "area": 605.0, "iscrowd": 0})
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let linked = fs::metadata(d.path("coco/all/images/a.png")).unwrap();
+        let original = fs::metadata(d.path("images/a.png")).unwrap();
+        assert_eq!(
+            linked.ino(),
+            original.ino(),
+            "a hard link on the same file system"
+        );
+    }
+    assert!(d.path("yolo/data.yaml").is_file());
+    assert!(d.path("voc/all/annotations/a.xml").is_file());
+    assert!(d.path("yolo/all/labels/a.txt").is_file());
+
+    // Each export imported into a fresh project gives the same boxes (VOC rounds to whole
+    // pixels, so its project gets whole-pixel boxes of its own).
+    for (format, input) in [
+        ("coco", "coco/all/annotations.json"),
+        ("voc", "voc/all/annotations"),
+        ("yolo", "yolo/all/labels"),
+    ] {
+        let fresh = Detect::new();
+        let input = d.path(input);
+        let out = fresh
+            .cli()
+            .run(&["import-labels", "--format", format, input.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            keylabel_testkit::cli::stderr(&out)
+        );
+        let got = fresh.boxes();
+        let want = d.boxes();
+        for ((name, g), (_, w)) in got.iter().zip(&want) {
+            assert_eq!(g.len(), w.len(), "{format} {name}");
+            for (gb, wb) in g.iter().zip(w) {
+                let tolerance = if format == "voc" { 0.5 } else { 1e-9 };
+                assert_eq!(gb.0, wb.0, "{format} {name}");
+                for (a, b) in [(gb.1, wb.1), (gb.2, wb.2), (gb.3, wb.3), (gb.4, wb.4)] {
+                    assert!(
+                        (a - b).abs() <= tolerance,
+                        "{format} {name}: {g:?} vs {w:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    // A classification project refuses the detection formats before writing anything.
+    let other = tempfile::tempdir().unwrap();
+    let cli = crate::common::cli().cwd(other.path()).project("c.keylabel");
+    cli.ok(&["init", "--classes", "a,b"]);
+    let out = cli.run(&["export", "--format", "coco", "--out", "x"]);
+    assert!(!out.status.success());
+    assert!(keylabel_testkit::cli::stderr(&out).contains("classification project"));
+    assert!(!other.path().join("x").exists());
+}
