@@ -726,3 +726,77 @@ fn coco_voc_and_yolo_exports_are_self_contained_and_round_trip() {
     assert!(keylabel_testkit::cli::stderr(&out).contains("classification project"));
     assert!(!other.path().join("x").exists());
 }
+
+#[test]
+fn agreement_on_boxes_matches_them_one_to_one_by_iou() {
+    let d = Detect::new();
+    let mut p = d.open();
+    let id = |n: &str| p.find_sample(&format!("images/{n}")).unwrap().unwrap().id;
+    let (a, b, c) = (id("a.png"), id("b.png"), id("c.jpg"));
+    let (car, dog) = (ClassId(1), ClassId(3));
+    let bx = |class, x, y, w, h| BoundingBox::new(class, x, y, w, h);
+    p.record_all(&[
+        // a: one car each, overlapping by 10×10 of 10×12 (IoU 100/120); a dog only ann drew.
+        NewEvent::boxes(
+            a,
+            "ann",
+            EventKind::Label,
+            vec![bx(car, 0.0, 0.0, 10.0, 10.0), bx(dog, 30.0, 30.0, 5.0, 5.0)],
+        ),
+        NewEvent::boxes(
+            a,
+            "bob",
+            EventKind::Label,
+            vec![bx(car, 0.0, 0.0, 10.0, 12.0)],
+        ),
+        // b: same place, other class: no match.
+        NewEvent::boxes(
+            b,
+            "ann",
+            EventKind::Label,
+            vec![bx(car, 5.0, 5.0, 20.0, 20.0)],
+        ),
+        NewEvent::boxes(
+            b,
+            "bob",
+            EventKind::Label,
+            vec![bx(dog, 5.0, 5.0, 20.0, 20.0)],
+        ),
+        // c: both say "no objects".
+        NewEvent::boxes(c, "ann", EventKind::Label, vec![]),
+        NewEvent::boxes(c, "bob", EventKind::Label, vec![]),
+    ])
+    .unwrap();
+    let v = d.cli().json(&["agreement", "--json"]);
+    let boxes = &v["boxes"];
+    assert_eq!(boxes["iou_threshold"], 0.5);
+    let pair = &boxes["pairs"][0];
+    assert_eq!(
+        (pair["a"].as_str(), pair["b"].as_str()),
+        (Some("ann"), Some("bob"))
+    );
+    assert_eq!(pair["images"], 3);
+    assert_eq!(pair["matched"], 1);
+    assert_eq!(pair["only_a"], 2);
+    assert_eq!(pair["only_b"], 1);
+    // 2·1 / (3 + 2)
+    assert!((pair["f1"].as_f64().unwrap() - 0.4).abs() < 1e-12, "{pair}");
+    assert!((pair["mean_iou"].as_f64().unwrap() - 100.0 / 120.0).abs() < 1e-12);
+
+    // At IoU 0.9 the cars no longer match: F1 0, mean IoU undefined with its reason.
+    let strict = d.cli().json(&["agreement", "--json", "--iou", "0.9"]);
+    let pair = &strict["boxes"]["pairs"][0];
+    assert_eq!(pair["matched"], 0);
+    assert_eq!(pair["f1"], 0.0);
+    assert!(pair["mean_iou"].is_null());
+    assert!(pair["mean_iou_reason"].as_str().unwrap().contains("no box"));
+    let text = keylabel_testkit::cli::stdout(&d.cli().ok(&["agreement"]));
+    assert!(text.contains("ann / bob: 3 images, 1 matched"), "{text}");
+    assert!(!d.cli().run(&["agreement", "--iou", "0"]).status.success());
+
+    // A classification project's agreement has no `boxes`.
+    let other = tempfile::tempdir().unwrap();
+    let cli = crate::common::cli().cwd(other.path()).project("c.keylabel");
+    cli.ok(&["init", "--classes", "a,b"]);
+    assert!(cli.json(&["agreement", "--json"]).get("boxes").is_none());
+}

@@ -269,6 +269,9 @@ pub struct AgreementArgs {
     /// Per-class (one-vs-rest) alpha and a confusion matrix per annotator pair.
     #[arg(long)]
     pub by_class: bool,
+    /// Detect projects: the IoU two boxes need to match.
+    #[arg(long, default_value_t = crate::review::box_agreement::DEFAULT_IOU)]
+    pub iou: f64,
 }
 
 #[derive(Debug, Args)]

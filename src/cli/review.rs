@@ -9,11 +9,26 @@ use crate::review::{agreement, annotators as stats, settings as keys};
 
 pub fn agreement(cli: &Cli, args: &AgreementArgs) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
+    if !(args.iou > 0.0 && args.iou <= 1.0) {
+        anyhow::bail!("--iou must be above 0 and at most 1, not {}", args.iou);
+    }
     let report = agreement::agreement(&project, args.by_class)?;
+    let boxes = project
+        .task()
+        .is_detect()
+        .then(|| crate::review::box_agreement::box_agreement(&project, args.iou))
+        .transpose()?;
     if args.json {
-        print_json(&report)?;
+        let mut doc = report.to_json();
+        if let Some(b) = &boxes {
+            doc["boxes"] = b.to_json();
+        }
+        print_json(&doc)?;
     } else {
         print!("{}", agreement_text(&report));
+        if let Some(b) = &boxes {
+            print!("{}", box_agreement_text(b));
+        }
     }
     Ok(Outcome::Exit(0))
 }
@@ -39,6 +54,36 @@ pub fn settings(cli: &Cli, args: &SettingsArgs) -> anyhow::Result<Outcome> {
     }
     print_json(&settings)?;
     Ok(Outcome::Exit(0))
+}
+
+/// The box agreement of a detect project, one line per annotator pair.
+fn box_agreement_text(b: &crate::review::box_agreement::BoxAgreement) -> String {
+    use std::fmt::Write;
+    let fmt = |m: &Measure| match m {
+        Ok(v) => format!("{v:.4}"),
+        Err(u) => format!("undefined ({})", u.reason()),
+    };
+    let mut s = format!("Boxes (matched at IoU >= {}):\n", b.iou_threshold);
+    for p in &b.pairs {
+        let _ = writeln!(
+            s,
+            "  {} / {}: {} images, {} matched, {} only {}, {} only {}; F1 {}, mean IoU {}",
+            p.a,
+            p.b,
+            p.images,
+            p.matched,
+            p.only_a,
+            p.a,
+            p.only_b,
+            p.b,
+            fmt(&p.f1),
+            fmt(&p.mean_iou)
+        );
+    }
+    if b.pairs.is_empty() {
+        s.push_str("  no image was decided by two annotators\n");
+    }
+    s
 }
 
 /// The agreement report as a readable table for the terminal.

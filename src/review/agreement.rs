@@ -43,6 +43,10 @@ pub enum Undefined {
     NoVariation,
     /// None of the annotator's samples has a final label to compare with.
     NoFinalLabels,
+    /// Neither annotator drew a box on the images both decided.
+    NoBoxes,
+    /// No box of one annotator matched a box of the other.
+    NoMatchedBoxes,
 }
 
 impl Undefined {
@@ -56,6 +60,13 @@ impl Undefined {
                  (expected disagreement 0) and the statistic is 0/0"
             }
             Undefined::NoFinalLabels => "none of this annotator's samples has a final label",
+            Undefined::NoBoxes => {
+                "neither annotator drew a box on the images both decided (both said \"no \
+                 objects\")"
+            }
+            Undefined::NoMatchedBoxes => {
+                "no box of one annotator matches a box of the other at this IoU threshold"
+            }
         }
     }
 }
@@ -883,7 +894,12 @@ pub fn report(ann: &Annotations, by_class: bool) -> AgreementReport {
 }
 
 /// Inserts `"<key>": value` (null when undefined) and, when undefined, `"<reason_key>"`.
-fn put_measure(obj: &mut serde_json::Map<String, Value>, key: &str, reason_key: &str, m: &Measure) {
+pub(crate) fn put_measure(
+    obj: &mut serde_json::Map<String, Value>,
+    key: &str,
+    reason_key: &str,
+    m: &Measure,
+) {
     match m {
         Ok(v) => {
             obj.insert(key.into(), json!(v));

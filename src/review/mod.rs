@@ -3,6 +3,7 @@
 
 pub mod agreement;
 pub mod annotators;
+pub mod box_agreement;
 pub mod consensus;
 pub mod dawid_skene;
 pub mod queue;

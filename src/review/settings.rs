@@ -39,6 +39,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "size-outlier-factor",
         "SIZE_OUTLIERS this many times off the median, at least 1",
     ),
+    (
+        "min-box-area",
+        "TINY_BOXES below this many square pixels, 0 or more",
+    ),
 ];
 
 fn invalid(key: &str, value: &str, what: &str) -> anyhow::Error {
@@ -109,6 +113,7 @@ pub fn set_by_name(settings: &mut Settings, key: &str, value: &str) -> Result<()
         "drift-linf" => val.drift_linf = number(key, value, what, 0.0, 1.0)?,
         "drift-js" => val.drift_js = number(key, value, what, 0.0, 1.0)?,
         "size-outlier-factor" => val.size_outlier_factor = number(key, value, what, 1.0, f64::MAX)?,
+        "min-box-area" => val.min_box_area = number(key, value, what, 0.0, f64::MAX)?,
         _ => unreachable!("every name in KEYS is handled"),
     }
     Ok(())
