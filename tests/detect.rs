@@ -800,3 +800,74 @@ fn agreement_on_boxes_matches_them_one_to_one_by_iou() {
     cli.ok(&["init", "--classes", "a,b"]);
     assert!(cli.json(&["agreement", "--json"]).get("boxes").is_none());
 }
+
+/// With `KEYLABEL_PYTHON` naming a Python with TensorFlow and pycocotools, the detect
+/// TFRecord is read with the Object Detection API's keys and the COCO export is loaded
+/// and evaluated by pycocotools (AP 1.0 against the project's boxes).
+#[test]
+fn tensorflow_and_pycocotools_read_the_detect_exports() {
+    let Some(python) = std::env::var_os("KEYLABEL_PYTHON") else {
+        if std::env::var("KEYLABEL_REQUIRE_PYTHON").as_deref() == Ok("1") {
+            panic!("KEYLABEL_REQUIRE_PYTHON=1 but KEYLABEL_PYTHON is not set");
+        }
+        eprintln!(
+            "NOTICE: skipping the TensorFlow and pycocotools check of detect exports: set \
+             KEYLABEL_PYTHON to a Python with tensorflow-cpu and pycocotools"
+        );
+        return;
+    };
+    let d = labeled();
+    d.cli().ok(&[
+        "export",
+        "--format",
+        "tfrecord",
+        "--out",
+        "tf",
+        "--split",
+        "train=1,eval=1",
+    ]);
+    d.cli().ok(&[
+        "export",
+        "--format",
+        "coco",
+        "--out",
+        "coco",
+        "--split",
+        "train=1,eval=1",
+    ]);
+    // What the project holds, independently of the exports.
+    let mut expected = serde_json::Map::new();
+    for (name, boxes) in d.boxes() {
+        let (_, w, h) = IMAGES.iter().find(|(n, _, _)| *n == name).unwrap();
+        let boxes: Vec<Value> = boxes
+            .into_iter()
+            .map(|(c, x, y, bw, bh)| json!([c, x, y, bw, bh]))
+            .collect();
+        expected.insert(
+            format!("images/{name}"),
+            json!({"file_name": name, "width": w, "height": h, "boxes": boxes}),
+        );
+    }
+    let expected_path = d.write("expected.json", &Value::Object(expected).to_string());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_detect.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&expected_path)
+        .arg(d.path("tf"))
+        .arg(d.path("coco"))
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "check_detect.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("OK TFRecord") && stdout.contains("COCOeval AP 1.000"),
+        "{stdout}"
+    );
+    println!("{stdout}");
+}
