@@ -871,3 +871,83 @@ fn tensorflow_and_pycocotools_read_the_detect_exports() {
     );
     println!("{stdout}");
 }
+
+#[test]
+fn several_annotators_boxes_are_resolved_by_the_consensus_policy() {
+    let d = Detect::new();
+    let mut p = d.open();
+    let id = |n: &str| p.find_sample(&format!("images/{n}")).unwrap().unwrap().id;
+    let all: Vec<_> = IMAGES.iter().map(|(n, _, _)| id(n)).collect();
+    let (car, dog) = (ClassId(1), ClassId(3));
+    let bx = |class, x, y, w, h| BoundingBox::new(class, x, y, w, h);
+    let mut events = Vec::new();
+    // a: three annotators draw the car a little differently; one also draws a dog.
+    for (who, x, extra) in [
+        ("ann", 10.0, true),
+        ("bob", 12.0, false),
+        ("cy", 11.0, false),
+    ] {
+        let mut boxes = vec![bx(car, x, 5.0, 20.0, 20.0)];
+        if extra {
+            boxes.push(bx(dog, 40.0, 30.0, 10.0, 10.0));
+        }
+        events.push(NewEvent::boxes(all[0], who, EventKind::Label, boxes));
+    }
+    // The other images: ann alone, no objects.
+    for &s in &all[1..] {
+        events.push(NewEvent::boxes(s, "ann", EventKind::Label, vec![]));
+    }
+    p.record_all(&events).unwrap();
+    let codes = |d: &Detect| -> Vec<String> {
+        let v: Value =
+            serde_json::from_slice(&d.cli().run(&["validate", "--json"]).stdout).unwrap();
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| format!("{} {}", f["code"].as_str().unwrap(), f["samples"]))
+            .collect()
+    };
+    // Unanimous (the default): the dog only ann drew leaves a.png to a reviewer, and the
+    // export refuses before writing.
+    assert_eq!(
+        codes(&d),
+        vec!["UNRESOLVED_DISAGREEMENTS [\"images/a.png\"]"]
+    );
+    let refused = d.cli().run(&[
+        "export", "--format", "coco", "--out", "x", "--split", "all=1",
+    ]);
+    assert!(!refused.status.success());
+    assert!(!d.path("x").exists());
+
+    // Majority: the car, drawn by all three, averaged; the dog dropped.
+    d.cli().ok(&["settings", "set", "consensus", "majority"]);
+    assert!(codes(&d).is_empty(), "{:?}", codes(&d));
+    d.cli().ok(&[
+        "export", "--format", "coco", "--out", "x", "--split", "all=1",
+    ]);
+    let coco: Value =
+        serde_json::from_str(&fs::read_to_string(d.path("x/all/annotations.json")).unwrap())
+            .unwrap();
+    let anns = coco["annotations"].as_array().unwrap();
+    assert_eq!(anns.len(), 1, "{anns:?}");
+    assert_eq!(anns[0]["bbox"], json!([11.0, 5.0, 20.0, 20.0]));
+    assert_eq!(anns[0]["category_id"], 1);
+
+    // A reviewer's decision wins over any policy.
+    let mut p = d.open();
+    p.record(NewEvent::boxes(
+        all[0],
+        "rita",
+        EventKind::Review,
+        vec![bx(dog, 1.0, 1.0, 5.0, 5.0)],
+    ))
+    .unwrap();
+    assert_eq!(
+        p.current_boxes(all[0]).unwrap(),
+        vec![bx(dog, 1.0, 1.0, 5.0, 5.0)]
+    );
+    d.cli().ok(&["settings", "set", "consensus", "unanimous"]);
+    assert!(codes(&d).is_empty());
+}

@@ -464,7 +464,7 @@ fn plan(
 ) -> anyhow::Result<(Vec<Planned>, features::Stats, Vec<SplitSummary>)> {
     let detect = project.task().is_detect();
     let settled = if detect {
-        project.settled_boxes()?
+        project.final_boxes(project.settings()?.consensus)?
     } else {
         HashMap::new()
     };

@@ -121,6 +121,78 @@ pub fn settled<'a>(
     rest.iter().all(|other| other == first).then_some(*first)
 }
 
+/// The IoU at which boxes of several annotators count as the same object for consensus.
+pub const CONSENSUS_IOU: f64 = 0.5;
+
+/// The boxes an image's decisions give under `policy`: [`settled`] when they settle;
+/// else, with several annotators, their consensus. Boxes of one class are matched across
+/// annotators (each annotator's boxes against the objects found so far, one to one at IoU
+/// ≥ [`CONSENSUS_IOU`], in the order given); an object drawn by more than half of them is
+/// kept, as the mean of their boxes, and one drawn by fewer is dropped. `unanimous` needs
+/// every object drawn by everyone (`majority` and `dawid-skene` take the majority). `None`
+/// (a disagreement for the reviewer) on a tie, or when unanimity is missing.
+pub fn final_boxes(
+    review: Option<&[BoundingBox]>,
+    labeled: &[&[BoundingBox]],
+    policy: super::ConsensusPolicy,
+) -> Option<Vec<BoundingBox>> {
+    if let Some(b) = settled(review, labeled) {
+        return Some(b.to_vec());
+    }
+    if labeled.len() < 2 {
+        return None;
+    }
+    consensus(labeled, policy == super::ConsensusPolicy::Unanimous)
+}
+
+fn consensus(sets: &[&[BoundingBox]], unanimous: bool) -> Option<Vec<BoundingBox>> {
+    struct Object {
+        members: Vec<BoundingBox>,
+        mean: BoundingBox,
+    }
+    let mean = |members: &[BoundingBox]| {
+        let n = members.len() as f64;
+        let sum = |f: fn(&BoundingBox) -> f64| members.iter().map(f).sum::<f64>() / n;
+        BoundingBox::new(
+            members[0].class,
+            sum(|b| b.x),
+            sum(|b| b.y),
+            sum(|b| b.w),
+            sum(|b| b.h),
+        )
+    };
+    let mut objects: Vec<Object> = Vec::new();
+    for set in sets {
+        let found: Vec<BoundingBox> = objects.iter().map(|o| o.mean).collect();
+        let matches = match_boxes(set, &found, CONSENSUS_IOU);
+        let mut taken = vec![false; set.len()];
+        for m in &matches {
+            let o = &mut objects[m.b];
+            o.members.push(set[m.a]);
+            o.mean = mean(&o.members);
+            taken[m.a] = true;
+        }
+        for (b, _) in set.iter().zip(&taken).filter(|(_, t)| !**t) {
+            objects.push(Object {
+                members: vec![BoundingBox { score: None, ..*b }],
+                mean: BoundingBox { score: None, ..*b },
+            });
+        }
+    }
+    let n = sets.len();
+    let mut out = Vec::new();
+    for o in objects {
+        let k = o.members.len();
+        if unanimous && k < n || 2 * k == n {
+            return None;
+        }
+        if 2 * k > n {
+            out.push(o.mean);
+        }
+    }
+    Some(out)
+}
+
 /// One pair of matched boxes: indices into the two sets, and their IoU.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Match {
@@ -217,6 +289,36 @@ mod tests {
             match_boxes(&a[..1], &[bx(1, 5.0, 0.0, 10.0, 10.0)], 0.3).len(),
             1
         );
+    }
+
+    #[test]
+    fn consensus_keeps_what_a_majority_drew_and_leaves_ties_to_a_reviewer() {
+        use crate::project::ConsensusPolicy::{Majority, Unanimous};
+        let car = |x: f64| bx(1, x, 0.0, 10.0, 10.0);
+        let (a, b, c) = (
+            [car(0.0), bx(2, 50.0, 50.0, 5.0, 5.0)],
+            [car(2.0)],
+            [car(1.0)],
+        );
+        // Three annotators: the car by all (averaged), the dog by one (dropped).
+        let got = final_boxes(None, &[&a, &b, &c], Majority).unwrap();
+        assert_eq!(got, vec![car(1.0)]);
+        // Unanimity needs the dog too.
+        assert_eq!(final_boxes(None, &[&a, &b, &c], Unanimous), None);
+        // Two annotators, one box apart: a tie.
+        assert_eq!(final_boxes(None, &[&a, &b], Majority), None);
+        // Two who drew the same objects a little differently agree, even unanimously.
+        assert_eq!(
+            final_boxes(None, &[&b, &c], Unanimous).unwrap(),
+            vec![car(1.5)]
+        );
+        // A review decides; one annotator decides alone; "no objects" alike is agreement.
+        assert_eq!(
+            final_boxes(Some(&a), &[&b, &c], Majority).unwrap(),
+            a.to_vec()
+        );
+        assert_eq!(final_boxes(None, &[&a], Majority).unwrap(), a.to_vec());
+        assert_eq!(final_boxes(None, &[&[], &[]], Unanimous).unwrap(), vec![]);
     }
 
     #[test]

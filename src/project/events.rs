@@ -525,9 +525,12 @@ impl Project {
         Ok(rows)
     }
 
-    /// The settled boxes of every labeled image of a detect project (see
-    /// [`boxes::settled`]); images whose annotators still disagree are absent.
-    pub fn settled_boxes(&self) -> Result<HashMap<SampleId, Vec<BoundingBox>>> {
+    /// The final boxes of every labeled image of a detect project under `policy` (see
+    /// [`boxes::final_boxes`]); images whose annotators disagree are absent.
+    pub fn final_boxes(
+        &self,
+        policy: super::ConsensusPolicy,
+    ) -> Result<HashMap<SampleId, Vec<BoundingBox>>> {
         let mut stmt = self.conn.prepare(
             "SELECT st.sample_id, st.review_boxes, a.boxes FROM sample_state st \
              LEFT JOIN annotations a ON a.sample_id = st.sample_id AND a.state = 'labeled' \
@@ -545,8 +548,8 @@ impl Project {
         let settle = |g: Option<Image>, out: &mut HashMap<SampleId, Vec<BoundingBox>>| {
             if let Some(g) = g {
                 let sets: Vec<&[BoundingBox]> = g.labeled.iter().map(Vec::as_slice).collect();
-                if let Some(b) = boxes::settled(g.review.as_deref(), &sets) {
-                    out.insert(g.id, b.to_vec());
+                if let Some(b) = boxes::final_boxes(g.review.as_deref(), &sets, policy) {
+                    out.insert(g.id, b);
                 }
             }
         };

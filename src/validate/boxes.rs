@@ -1,5 +1,7 @@
-//! Checks of a detect project's boxes: each image's current boxes against its stored size
-//! (`BOX_OUT_OF_BOUNDS`, `DEGENERATE_BOX`), against each other (`DUPLICATE_BOXES`) and
+//! Checks of a detect project's boxes, the final boxes an export would write (a review,
+//! one annotator's, or the consensus of several: [`Project::final_boxes`]): images whose
+//! annotators disagree (`UNRESOLVED_DISAGREEMENTS`), boxes against their image's stored
+//! size (`BOX_OUT_OF_BOUNDS`, `DEGENERATE_BOX`), against each other (`DUPLICATE_BOXES`) and
 //! against the other boxes of their class (`TINY_BOXES`, `BOX_SIZE_OUTLIERS`).
 //!
 //! Boxes are in the stored pixel frame (see [`crate::project::boxes`]), so the image size
@@ -8,7 +10,9 @@
 use std::collections::BTreeMap;
 
 use super::{Finding, Options, Severity, names_of, plural, scope_condition};
-use crate::project::{BoundingBox, ClassId, Project, Result, SampleId, ValidationSettings};
+use crate::project::{
+    BoundingBox, ClassId, ConsensusPolicy, Project, Result, SampleId, ValidationSettings,
+};
 
 /// How far (in pixels) a box may reach past the image's edge before it is out of bounds:
 /// rounding in tools that store whole pixels.
@@ -25,14 +29,17 @@ pub(super) fn check(
     project: &Project,
     options: &Options,
     settings: &ValidationSettings,
+    policy: ConsensusPolicy,
     out: &mut Vec<Finding>,
 ) -> Result<BTreeMap<ClassId, u64>> {
+    let finals = project.final_boxes(policy)?;
     let sql = format!(
-        "SELECT b.sample_id, s.width, s.height, b.class_id, b.x, b.y, b.w, b.h \
-         FROM sample_boxes b JOIN samples s ON s.id = b.sample_id WHERE {} \
-         ORDER BY b.sample_id, b.position",
+        "SELECT s.id, s.width, s.height, st.status = 'labeled' FROM samples s \
+         LEFT JOIN sample_state st ON st.sample_id = s.id \
+         WHERE s.kind = 'image' AND {} ORDER BY s.id",
         scope_condition(options)
     );
+    let mut unresolved = Vec::new();
     let mut out_of_bounds = Vec::new();
     let mut degenerate = Vec::new();
     let mut tiny = Vec::new();
@@ -40,16 +47,6 @@ pub(super) fn check(
     let mut counts: BTreeMap<ClassId, u64> = BTreeMap::new();
     // Each box's size relative to its image (square root of the area fraction), by class.
     let mut relative: BTreeMap<ClassId, Vec<(f64, SampleId)>> = BTreeMap::new();
-    let mut image: Vec<BoundingBox> = Vec::new();
-    let mut current: Option<SampleId> = None;
-    let mut flush = |sample: Option<SampleId>, image: &mut Vec<BoundingBox>| {
-        if let Some(sample) = sample
-            && has_duplicate(image)
-        {
-            duplicates.push(sample);
-        }
-        image.clear();
-    };
     let conn = project.conn();
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;
@@ -57,41 +54,62 @@ pub(super) fn check(
     while let Some(r) = rows.next()? {
         let sample: SampleId = r.get(0)?;
         let (width, height): (Option<f64>, Option<f64>) = (r.get(1)?, r.get(2)?);
-        let b = BoundingBox::new(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
-        if current != Some(sample) {
-            flush(current, &mut image);
-            current = Some(sample);
-        }
-        *counts.entry(b.class).or_default() += 1;
-        let mark = |list: &mut Vec<SampleId>, n: &mut u64| {
-            *n += 1;
-            if list.last() != Some(&sample) {
-                list.push(sample);
+        let labeled: Option<bool> = r.get(3)?;
+        let Some(image) = finals.get(&sample) else {
+            if labeled == Some(true) {
+                unresolved.push(sample);
             }
+            continue;
         };
-        if b.w <= 0.0 || b.h <= 0.0 {
-            mark(&mut degenerate, &mut n_degenerate);
-        } else if b.area() < settings.min_box_area {
-            mark(&mut tiny, &mut n_tiny);
+        if has_duplicate(image) {
+            duplicates.push(sample);
         }
-        if let (Some(w), Some(h)) = (width, height) {
-            if b.x < -EDGE_TOLERANCE
-                || b.y < -EDGE_TOLERANCE
-                || b.x + b.w > w + EDGE_TOLERANCE
-                || b.y + b.h > h + EDGE_TOLERANCE
-            {
-                mark(&mut out_of_bounds, &mut n_out);
+        for b in image {
+            *counts.entry(b.class).or_default() += 1;
+            let mark = |list: &mut Vec<SampleId>, n: &mut u64| {
+                *n += 1;
+                if list.last() != Some(&sample) {
+                    list.push(sample);
+                }
+            };
+            if b.w <= 0.0 || b.h <= 0.0 {
+                mark(&mut degenerate, &mut n_degenerate);
+            } else if b.area() < settings.min_box_area {
+                mark(&mut tiny, &mut n_tiny);
             }
-            if b.area() > 0.0 && w * h > 0.0 {
-                relative
-                    .entry(b.class)
-                    .or_default()
-                    .push(((b.area() / (w * h)).sqrt(), sample));
+            if let (Some(w), Some(h)) = (width, height) {
+                if b.x < -EDGE_TOLERANCE
+                    || b.y < -EDGE_TOLERANCE
+                    || b.x + b.w > w + EDGE_TOLERANCE
+                    || b.y + b.h > h + EDGE_TOLERANCE
+                {
+                    mark(&mut out_of_bounds, &mut n_out);
+                }
+                if b.area() > 0.0 && w * h > 0.0 {
+                    relative
+                        .entry(b.class)
+                        .or_default()
+                        .push(((b.area() / (w * h)).sqrt(), sample));
+                }
             }
         }
-        image.push(b);
     }
-    flush(current, &mut image);
+    if !unresolved.is_empty() {
+        out.push(
+            Finding::new(
+                "UNRESOLVED_DISAGREEMENTS",
+                Severity::Error,
+                unresolved.len() as u64,
+                format!(
+                    "{} annotators whose boxes disagree and no review decision; decide them \
+                     in the review, or change the consensus policy (`keylabel settings set \
+                     consensus majority`: objects drawn by more than half are kept)",
+                    plural(unresolved.len() as u64, "image has", "images have")
+                ),
+            )
+            .with_samples(names_of(project, &unresolved)?),
+        );
+    }
 
     let boxes_on = |n: u64, images: usize| {
         format!(

@@ -145,7 +145,8 @@ pub(super) fn check(
         settle(group.take());
     }
     final_counts.retain(|_, n| *n > 0);
-    if disagreeing_count > 0 {
+    // A detect project's disagreements are about boxes (see `boxes::check`).
+    if disagreeing_count > 0 && !project.task().is_detect() {
         out.push(
             Finding::new(
                 "UNRESOLVED_DISAGREEMENTS",

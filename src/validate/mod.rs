@@ -242,7 +242,13 @@ fn validate_sound(
     text::empty_text(project, options, &mut findings)?;
     // A detect project's classes are balanced (or not) in boxes.
     let box_counts = if project.task().is_detect() {
-        Some(boxes::check(project, options, v, &mut findings)?)
+        Some(boxes::check(
+            project,
+            options,
+            v,
+            settings.consensus,
+            &mut findings,
+        )?)
     } else {
         None
     };
