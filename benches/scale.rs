@@ -12,10 +12,10 @@
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use image::{ImageFormat, Rgb, RgbImage};
+use keylabel_testkit::measure::Run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
 
@@ -37,51 +37,9 @@ impl XorShift {
     }
 }
 
-/// What a finished child process cost.
-struct Run {
-    wall: Duration,
-    /// User plus system CPU time: steadier than wall time on a shared machine.
-    cpu: Duration,
-    max_rss_bytes: u64,
-    stdout: String,
-}
-
-/// Runs the keylabel binary and measures its wall time and peak resident memory (from
-/// `wait4`, which reports the usage of exactly this child).
+/// Runs the keylabel binary and measures it.
 fn run(dir: &Path, args: &[&str]) -> Run {
-    let out_path = dir.join("stdout.txt");
-    let out = fs::File::create(&out_path).expect("stdout file");
-    let start = Instant::now();
-    // Reaped by `wait4` below, which `Child::wait` cannot replace: it alone reports the
-    // child's own peak memory.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .stdout(out)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn keylabel");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain syscall on our own child with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    assert_eq!(waited, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "keylabel {args:?} failed with status {status}"
-    );
-    // Linux reports ru_maxrss in kilobytes.
-    let max_rss_bytes = usage.ru_maxrss as u64 * 1024;
-    let secs = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Run {
-        wall,
-        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
-        max_rss_bytes,
-        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-    }
+    keylabel_testkit::measure::run(BIN, dir, args)
 }
 
 fn env_count(key: &str, default: u64) -> u64 {

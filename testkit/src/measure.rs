@@ -1,0 +1,54 @@
+//! A program run measured as the benchmarks report it: wall time, CPU time and the peak
+//! resident memory of exactly that process (from `wait4`).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished child process cost.
+pub struct Run {
+    pub wall: Duration,
+    /// User plus system CPU time: steadier than wall time on a shared machine.
+    pub cpu: Duration,
+    pub max_rss_bytes: u64,
+    pub stdout: String,
+}
+
+/// Runs `bin` with `args` in `dir` and measures it; panics when it fails.
+#[cfg(unix)]
+pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
+    let out_path = dir.join("stdout.txt");
+    let out = fs::File::create(&out_path).expect("stdout file");
+    let start = Instant::now();
+    // Reaped by `wait4` below, which `Child::wait` cannot replace: it alone reports the
+    // child's own peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .stdout(out)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn keylabel");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{bin} {args:?} failed with status {status}"
+    );
+    // Linux reports ru_maxrss in kilobytes.
+    let max_rss_bytes = usage.ru_maxrss as u64 * 1024;
+    let secs = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall,
+        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
+        max_rss_bytes,
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+    }
+}
