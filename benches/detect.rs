@@ -35,7 +35,7 @@ fn main() {
     let mut batch = Vec::new();
     let size = |i: u64| (640 + (i % 7) as u32 * 100, 480 + (i % 5) as u32 * 60);
     for i in 0..images {
-        let hash = format!("{:064x}", u128::from(i) * 0x9E37_79B9_7F4A_7C15 + 1);
+        let hash = blake3::hash(&i.to_le_bytes()).to_hex().to_string();
         batch.push(NewSample::image(
             format!("frames/{:03}/frame_{i:06}.jpg", i / 1000),
             hash,

@@ -68,8 +68,13 @@ pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outco
     } else {
         "label"
     };
+    let unit = if project.task().is_detect() {
+        "image"
+    } else {
+        "row"
+    };
     println!(
-        "Recorded {} {what}{} on {} sample{} from `{}` ({} row{} unchanged)",
+        "Recorded {} {what}{} on {} sample{} from `{}` ({} {unit}{} unchanged)",
         report.recorded,
         if report.recorded == 1 { "" } else { "s" },
         report.samples,
