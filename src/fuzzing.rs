@@ -87,6 +87,21 @@ pub fn labels(bytes: &[u8], jsonl: bool) {
     }
 }
 
+/// A box file of a detect project (`import-labels`): COCO JSON (first byte 0 mod 3), one
+/// Pascal VOC XML file (1) or one YOLO label file (2), parsed into images and boxes.
+pub fn boxes(bytes: &[u8], format: u8) {
+    use crate::ingest::BoxFormat;
+    let format = match format % 3 {
+        0 => BoxFormat::Coco,
+        1 => BoxFormat::Voc,
+        _ => BoxFormat::Yolo,
+    };
+    if let Ok((images, boxes, bad)) = crate::ingest::detections::parse(bytes, format) {
+        // Every image, box and bad entry comes from bytes of the input.
+        assert!(images + boxes + bad.len() <= bytes.len() + 1);
+    }
+}
+
 /// A project file: opened, and if it opens, checked, summed up, its log read and its
 /// samples validated. A damaged or hostile file must give errors, never a panic.
 pub fn project_file(bytes: &[u8]) {

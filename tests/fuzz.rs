@@ -53,7 +53,12 @@ fn every_input_the_fuzzers_found_is_handled() {
     let kept = replay("image", fuzzing::image)
         + replay("rows", |b| split(b, fuzzing::table))
         + replay("labels", |b| split(b, fuzzing::labels))
-        + replay("project", fuzzing::project_file);
+        + replay("project", fuzzing::project_file)
+        + replay("boxes", |b| {
+            if let Some((&kind, rest)) = b.split_first() {
+                fuzzing::boxes(rest, kind)
+            }
+        });
     assert!(
         kept >= 1,
         "the regression inputs are in tests/fixtures/fuzz"
@@ -108,6 +113,13 @@ const JSONL: &str =
     "{\"id\":\"a\",\"text\":\"hi\",\"n\":1,\"f\":[1,2]}\n{\"id\":\"b\",\"text\":\"yo\"}\n";
 const LABELS_CSV: &str = "sample,label,annotator,score\na,cat,ann,0.5\nb,cat|dog,,\n";
 const LABELS_JSONL: &str = "{\"sample\":\"a\",\"label\":[\"cat\",\"dog\"],\"score\":0.9}\n";
+const COCO: &str = "{\"images\":[{\"id\":1,\"file_name\":\"a.jpg\",\"width\":64,\"height\":48}],\
+    \"annotations\":[{\"id\":1,\"image_id\":1,\"category_id\":1,\"bbox\":[0,0,10,12.5]}],\
+    \"categories\":[{\"id\":1,\"name\":\"car\"}]}";
+const VOC: &str = "<annotation><filename>a.jpg</filename><size><width>64</width>\
+    <height>48</height></size><object><name>car</name><bndbox><xmin>1</xmin><ymin>1</ymin>\
+    <xmax>10</xmax><ymax>12</ymax></bndbox></object></annotation>";
+const YOLO: &str = "0 0.5 0.5 0.25 0.125\n2 0.1 0.2 0.05 0.05 0.7\n";
 
 proptest! {
     #[test]
@@ -138,6 +150,19 @@ proptest! {
     ) {
         fuzzing::labels(&csv, false);
         fuzzing::labels(&jsonl, true);
+    }
+
+    #[test]
+    fn mutated_box_files_are_handled(
+        coco in mutated(COCO.as_bytes().to_vec()),
+        voc in mutated(VOC.as_bytes().to_vec()),
+        yolo in mutated(YOLO.as_bytes().to_vec()),
+    ) {
+        for format in 0..3 {
+            fuzzing::boxes(&coco, format);
+            fuzzing::boxes(&voc, format);
+            fuzzing::boxes(&yolo, format);
+        }
     }
 }
 

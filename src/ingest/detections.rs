@@ -309,7 +309,12 @@ type Read = std::result::Result<(Vec<Entry>, Vec<String>), String>;
 fn read_coco(file: &Path) -> Read {
     // Read once: the file may be a pipe.
     let bytes = std::fs::read(file).map_err(|e| super::images::io_reason(&e))?;
-    let coco: CocoFile = serde_json::from_slice(&bytes).map_err(|e| {
+    coco_entries(&bytes)
+}
+
+/// A COCO file's images with their boxes, and its bad entries.
+fn coco_entries(bytes: &[u8]) -> Read {
+    let coco: CocoFile = serde_json::from_slice(bytes).map_err(|e| {
         format!(
             "not a COCO annotation file (a JSON object with `images`, `annotations` and \
              `categories`): {e}"
@@ -513,37 +518,7 @@ fn read_yolo(folder: &Path, project: &Project) -> Read {
                 continue;
             }
         };
-        let mut boxes = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let at = format!("{shown}: line {}", n + 1);
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let parsed = (fields.len() == 5 || fields.len() == 6)
-                .then(|| {
-                    let class = fields[0].parse::<usize>().ok()?;
-                    let v: Vec<f64> = fields[1..]
-                        .iter()
-                        .map(|f| f.parse().ok())
-                        .collect::<Option<_>>()?;
-                    Some((class, v))
-                })
-                .flatten();
-            let Some((class, v)) = parsed else {
-                bad.push(format!(
-                    "{at}: `{line}` is not `class x_centre y_centre width height [score]`"
-                ));
-                continue;
-            };
-            boxes.push(RawBox {
-                at,
-                class: ClassRef::Index(class),
-                geometry: Geometry::Normalised([v[0], v[1], v[2], v[3]]),
-                score: v.get(4).copied(),
-            });
-        }
+        let boxes = yolo_boxes(&text, &shown, &mut bad);
         entries.push(Entry {
             at: shown,
             image: relative.with_extension("").to_string_lossy().into_owned(),
@@ -552,6 +527,72 @@ fn read_yolo(folder: &Path, project: &Project) -> Read {
         });
     }
     Ok((entries, bad))
+}
+
+/// The boxes of one YOLO label file's text; lines that are not boxes go to `bad`.
+fn yolo_boxes(text: &str, shown: &str, bad: &mut Vec<String>) -> Vec<RawBox> {
+    let mut boxes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = format!("{shown}: line {}", n + 1);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let parsed = (fields.len() == 5 || fields.len() == 6)
+            .then(|| {
+                let class = fields[0].parse::<usize>().ok()?;
+                let v: Vec<f64> = fields[1..]
+                    .iter()
+                    .map(|f| f.parse().ok())
+                    .collect::<Option<_>>()?;
+                Some((class, v))
+            })
+            .flatten();
+        let Some((class, v)) = parsed else {
+            bad.push(format!(
+                "{at}: `{line}` is not `class x_centre y_centre width height [score]`"
+            ));
+            continue;
+        };
+        boxes.push(RawBox {
+            at,
+            class: ClassRef::Index(class),
+            geometry: Geometry::Normalised([v[0], v[1], v[2], v[3]]),
+            score: v.get(4).copied(),
+        });
+    }
+    boxes
+}
+
+/// Parses one input of `format` from its bytes (a COCO file, one VOC XML file or one YOLO
+/// label file): how many images and boxes it gives, and its bad entries (for fuzzing the
+/// readers).
+pub(crate) fn parse(
+    bytes: &[u8],
+    format: BoxFormat,
+) -> Result<(usize, usize, Vec<String>), String> {
+    let (entries, bad) = match format {
+        BoxFormat::Coco => coco_entries(bytes)?,
+        BoxFormat::Voc => {
+            let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+            (vec![voc_entry(text, "fuzz.xml")?], Vec::new())
+        }
+        BoxFormat::Yolo => {
+            let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+            let mut bad = Vec::new();
+            let boxes = yolo_boxes(text, "fuzz.txt", &mut bad);
+            let entry = Entry {
+                at: "fuzz.txt".into(),
+                image: "fuzz".into(),
+                size: None,
+                boxes,
+            };
+            (vec![entry], bad)
+        }
+    };
+    let boxes = entries.iter().map(|e| e.boxes.len()).sum();
+    Ok((entries.len(), boxes, bad))
 }
 
 // ---------------------------------------------------------------------------------------
