@@ -951,3 +951,26 @@ fn several_annotators_boxes_are_resolved_by_the_consensus_policy() {
     d.cli().ok(&["settings", "set", "consensus", "unanimous"]);
     assert!(codes(&d).is_empty());
 }
+
+#[test]
+fn a_table_is_not_imported_into_a_detect_project() {
+    let d = Detect::new();
+    d.write("rows.csv", "id,text\na,hello\nb,world\n");
+    let out = d.cli().run(&["import", "rows.csv", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unreadable = report["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{report}");
+    assert!(
+        unreadable[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("rows.csv")
+    );
+    assert!(
+        unreadable[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot hold boxes")
+    );
+    assert_eq!(d.status()["samples"], 5);
+}

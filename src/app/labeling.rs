@@ -524,6 +524,13 @@ fn class_bar(
                             keymap.label(Command::SelectAll),
                             keymap.label(Command::ToggleGrid)
                         )
+                    } else if session.task().is_detect() {
+                        format!(
+                            "Boxes come from `keylabel import-labels` for now (drawing is not \
+                             built yet) · {} skip · {} all keys",
+                            keymap.label(Command::Skip),
+                            keymap.label(Command::CheatSheet)
+                        )
                     } else if multi {
                         format!(
                             "Toggle classes, {} to save · {} skip · {} all keys",

@@ -139,6 +139,12 @@ pub fn import(
                     .into(),
             }),
             Ok(_) => match table::table_format(path) {
+                Some(_) if project.task().is_detect() => report.unreadable.push(Unreadable {
+                    path: path.display().to_string(),
+                    reason: "a table's rows cannot hold boxes: this detect project labels \
+                             images (a classification project takes the table)"
+                        .into(),
+                }),
                 Some(format) => tables.push((path.clone(), format)),
                 None => candidates.push(Candidate {
                     path: path.clone(),
