@@ -206,6 +206,100 @@ pub struct Upright {
     pub image: image::RgbaImage,
     /// Width and height of the upright image at full size.
     pub original_size: [u32; 2],
+    /// How the stored pixels were turned to show them (maps boxes between the frames).
+    pub turn: Turn,
+}
+
+/// How an image's stored pixels are turned to be seen upright: its EXIF orientation and
+/// its stored size. Boxes are kept in the stored frame (what decoders and exports see) and
+/// drawn in the upright one; these maps are the one place that converts between them, in
+/// continuous coordinates (a pixel's centre is at +0.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Turn {
+    pub orientation: image::metadata::Orientation,
+    /// Width and height as stored in the file.
+    pub stored: [u32; 2],
+}
+
+impl Turn {
+    /// No turning: the stored frame is the upright one.
+    pub fn none(stored: [u32; 2]) -> Turn {
+        Turn {
+            orientation: image::metadata::Orientation::NoTransforms,
+            stored,
+        }
+    }
+
+    /// Whether width and height trade places (a photo turned on its side).
+    pub fn swaps_sides(&self) -> bool {
+        use image::metadata::Orientation::*;
+        matches!(
+            self.orientation,
+            Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH
+        )
+    }
+
+    /// Width and height as the image is seen.
+    pub fn upright_size(&self) -> [u32; 2] {
+        let [w, h] = self.stored;
+        if self.swaps_sides() { [h, w] } else { [w, h] }
+    }
+
+    /// A point of the stored frame, in the upright frame.
+    pub fn to_upright(&self, [x, y]: [f64; 2]) -> [f64; 2] {
+        use image::metadata::Orientation::*;
+        let (w, h) = (f64::from(self.stored[0]), f64::from(self.stored[1]));
+        match self.orientation {
+            NoTransforms => [x, y],
+            Rotate90 => [h - y, x],
+            Rotate180 => [w - x, h - y],
+            Rotate270 => [y, w - x],
+            FlipHorizontal => [w - x, y],
+            FlipVertical => [x, h - y],
+            Rotate90FlipH => [y, x],
+            Rotate270FlipH => [h - y, w - x],
+        }
+    }
+
+    /// A point of the upright frame, in the stored frame.
+    pub fn to_stored(&self, [u, v]: [f64; 2]) -> [f64; 2] {
+        use image::metadata::Orientation::*;
+        let (w, h) = (f64::from(self.stored[0]), f64::from(self.stored[1]));
+        match self.orientation {
+            NoTransforms => [u, v],
+            Rotate90 => [v, h - u],
+            Rotate180 => [w - u, h - v],
+            Rotate270 => [w - v, u],
+            FlipHorizontal => [w - u, v],
+            FlipVertical => [u, h - v],
+            Rotate90FlipH => [v, u],
+            Rotate270FlipH => [w - v, h - u],
+        }
+    }
+
+    /// A rectangle `[x, y, w, h]` of the stored frame, in the upright frame (every turn
+    /// keeps rectangles axis-aligned).
+    pub fn rect_to_upright(&self, r: [f64; 4]) -> [f64; 4] {
+        span(
+            self.to_upright([r[0], r[1]]),
+            self.to_upright([r[0] + r[2], r[1] + r[3]]),
+        )
+    }
+
+    /// A rectangle `[x, y, w, h]` of the upright frame, in the stored frame.
+    pub fn rect_to_stored(&self, r: [f64; 4]) -> [f64; 4] {
+        span(
+            self.to_stored([r[0], r[1]]),
+            self.to_stored([r[0] + r[2], r[1] + r[3]]),
+        )
+    }
+}
+
+/// The rectangle with corners `a` and `b`.
+fn span(a: [f64; 2], b: [f64; 2]) -> [f64; 4] {
+    let (x0, x1) = (a[0].min(b[0]), a[0].max(b[0]));
+    let (y0, y1) = (a[1].min(b[1]), a[1].max(b[1]));
+    [x0, y0, x1 - x0, y1 - y0]
 }
 
 /// Decodes an encoded image for showing: a damaged file is refused (a decoder would fill a
@@ -236,6 +330,10 @@ pub fn decode_upright(bytes: &[u8], max_side: u32) -> Result<Upright, DecodeErro
             MAX_PIXELS / 1_000_000
         )));
     }
+    let turn = Turn {
+        orientation,
+        stored: [w, h],
+    };
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(describe)?;
     img.apply_orientation(orientation);
     let (w, h) = (img.width(), img.height());
@@ -253,6 +351,7 @@ pub fn decode_upright(bytes: &[u8], max_side: u32) -> Result<Upright, DecodeErro
     Ok(Upright {
         image,
         original_size: [w, h],
+        turn,
     })
 }
 
@@ -442,4 +541,57 @@ pub fn orientation(format: ImageFormat, bytes: &[u8]) -> image::metadata::Orient
         .ok()
         .and_then(|mut d| d.orientation().ok())
         .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Turn;
+    use image::metadata::Orientation;
+
+    const ALL: [Orientation; 8] = [
+        Orientation::NoTransforms,
+        Orientation::Rotate90,
+        Orientation::Rotate180,
+        Orientation::Rotate270,
+        Orientation::FlipHorizontal,
+        Orientation::FlipVertical,
+        Orientation::Rotate90FlipH,
+        Orientation::Rotate270FlipH,
+    ];
+
+    /// Each pixel of a 5×3 image, turned by the image crate (what the window shows), lands
+    /// where `Turn` maps its centre, and back: the maps and the pixels agree.
+    #[test]
+    fn turns_map_points_as_the_pixels_are_turned() {
+        let (w, h) = (5u32, 3u32);
+        let stored =
+            image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 7, 255]));
+        for o in ALL {
+            let mut shown = image::DynamicImage::ImageRgba8(stored.clone());
+            shown.apply_orientation(o);
+            let shown = shown.to_rgba8();
+            let turn = Turn {
+                orientation: o,
+                stored: [w, h],
+            };
+            assert_eq!(
+                turn.upright_size(),
+                [shown.width(), shown.height()],
+                "{o:?}"
+            );
+            for y in 0..h {
+                for x in 0..w {
+                    let c = [f64::from(x) + 0.5, f64::from(y) + 0.5];
+                    let [u, v] = turn.to_upright(c);
+                    let px = shown.get_pixel(u.floor() as u32, v.floor() as u32).0;
+                    assert_eq!((px[0], px[1]), (x as u8, y as u8), "{o:?} at ({x}, {y})");
+                    assert_eq!(turn.to_stored([u, v]), c, "{o:?} back from ({u}, {v})");
+                }
+            }
+            // A rectangle over pixels (1, 0) and (2, 0) covers the same pixels upright.
+            let r = turn.rect_to_upright([1.0, 0.0, 2.0, 1.0]);
+            assert_eq!(r[2] * r[3], 2.0, "{o:?}");
+            assert_eq!(turn.rect_to_stored(r), [1.0, 0.0, 2.0, 1.0], "{o:?}");
+        }
+    }
 }

@@ -180,6 +180,7 @@ fn a_cached_image_is_not_decoded_again() {
         ImageState::Ready {
             texture,
             original_size,
+            ..
         } => {
             assert_eq!(original_size, [640, 480]);
             assert_eq!(texture.size(), [320, 240]);

@@ -5,6 +5,7 @@ mod common;
 
 mod crash;
 mod detect;
+mod draw;
 
 mod export;
 mod fuzz;

@@ -33,6 +33,8 @@ fn section_of(cmd: Command) -> usize {
         1
     } else if views.contains(&ViewKind::Review) {
         3
+    } else if views.contains(&ViewKind::Draw) {
+        5
     } else {
         4
     }
@@ -40,14 +42,23 @@ fn section_of(cmd: Command) -> usize {
 
 /// Draws the cheat sheet in a modal, in two columns so that it fits an 800 px window;
 /// returns `true` when the user closed it.
-pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
-    let mut sections: Vec<Section> = ["Classes", "Labeling", "Every view", "Review", "Grid"]
-        .into_iter()
-        .map(|title| Section {
-            title,
-            entries: Vec::new(),
-        })
-        .collect();
+/// `detect`: the project's images get boxes (the Boxes section is shown, and class keys
+/// choose the class to draw).
+pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class], detect: bool) -> bool {
+    let mut sections: Vec<Section> = [
+        "Classes",
+        "Labeling",
+        "Every view",
+        "Review",
+        "Grid",
+        "Boxes",
+    ]
+    .into_iter()
+    .map(|title| Section {
+        title,
+        entries: Vec::new(),
+    })
+    .collect();
     sections[0].entries = classes
         .iter()
         .filter(|c| !c.archived)
@@ -55,12 +66,22 @@ pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
             key: class_shortcut(c)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "—".into()),
-            text: format!("Label “{}”", c.name),
+            text: if detect {
+                format!("Draw “{}” (or make the selected box one)", c.name)
+            } else {
+                format!("Label “{}”", c.name)
+            },
             color: Some(theme::parse_color(&c.color)),
             tooltip: None,
         })
         .collect();
-    for cmd in Command::all() {
+    // Of the two sample views, only the project's own one is listed.
+    let (own, other) = if detect {
+        (ViewKind::Draw, ViewKind::Label)
+    } else {
+        (ViewKind::Label, ViewKind::Draw)
+    };
+    for cmd in Command::all().filter(|c| own.takes(*c) || !other.takes(*c)) {
         let section = &mut sections[section_of(cmd)];
         // "Grid: select all" reads "Select all" under the Grid heading.
         let text = cmd
@@ -81,12 +102,42 @@ pub fn show(ctx: &egui::Context, keymap: &Keymap, classes: &[Class]) -> bool {
             tooltip: Some(cmd.tooltip()),
         });
     }
-    sections[1].entries.push(Entry {
-        key: "Wheel / drag".into(),
-        text: "Zoom / pan the image".into(),
-        color: None,
-        tooltip: None,
-    });
+    if detect {
+        sections[5].entries.extend([
+            Entry {
+                key: "Drag / two clicks".into(),
+                text: "Draw a box of the chosen class".into(),
+                color: None,
+                tooltip: None,
+            },
+            Entry {
+                key: "Drag a box".into(),
+                text: "Move it (inside) or resize it (edge, corner)".into(),
+                color: None,
+                tooltip: None,
+            },
+            Entry {
+                key: "Click a suggestion".into(),
+                text: "Accept it".into(),
+                color: None,
+                tooltip: None,
+            },
+            Entry {
+                key: "Wheel / right drag".into(),
+                text: "Zoom / pan the image".into(),
+                color: None,
+                tooltip: None,
+            },
+        ]);
+    } else {
+        sections.truncate(5);
+        sections[1].entries.push(Entry {
+            key: "Wheel / drag".into(),
+            text: "Zoom / pan the image".into(),
+            color: None,
+            tooltip: None,
+        });
+    }
     // Three columns where the window is wide enough, else two; sections kept whole and
     // in order, the columns of about equal height.
     let n = if ctx.content_rect().width() >= 1100.0 {

@@ -71,6 +71,40 @@ pub enum Command {
     SelectAll,
     /// Grid: clear the selection.
     ClearSelection,
+    /// Record again what the last undo took back.
+    Redo,
+    /// Boxes: accept the selected suggestion, or go to the next image to decide (every
+    /// change is saved as it is made).
+    BoxesDone,
+    /// Boxes: select the next / previous box (then the suggestions).
+    BoxNext,
+    BoxPrevious,
+    /// Boxes: move the selected box one pixel (with nothing selected, left and right show
+    /// the previous and next image).
+    BoxLeft,
+    BoxRight,
+    BoxUp,
+    BoxDown,
+    /// Boxes: move the selected box ten pixels.
+    BoxLeftFast,
+    BoxRightFast,
+    BoxUpFast,
+    BoxDownFast,
+    /// Boxes: move the selected box's edge nearest the pointer one pixel.
+    EdgeLeft,
+    EdgeRight,
+    EdgeUp,
+    EdgeDown,
+    /// Boxes: delete the selected box (or put the selected suggestion away).
+    BoxDelete,
+    /// Boxes: clear the selection and a half-drawn box.
+    BoxDeselect,
+    /// Boxes: copy the previous image's boxes onto this one.
+    CopyPreviousBoxes,
+    /// Boxes: this image shows no objects (a decision of its own).
+    NoObjects,
+    /// Boxes: hide or show every box.
+    ToggleBoxes,
 }
 
 impl Command {
@@ -86,20 +120,41 @@ impl Command {
     /// view's [`ViewKind::takes`] reads it). Exhaustive, so a new command must say where
     /// it works.
     pub fn views(self) -> &'static [ViewKind] {
-        use ViewKind::{Export, Grid, Label, Review};
-        const EVERY_VIEW: &[ViewKind] = &[Label, Grid, Review, Export];
+        use ViewKind::{Draw, Export, Grid, Label, Review};
+        const EVERY_VIEW: &[ViewKind] = &[Label, Draw, Grid, Review, Export];
         match self {
-            // Moving through samples and committing: the sample views.
+            // Moving through samples and committing: the sample views of classification
+            // (drawing boxes, the arrows and Enter have their own meaning).
             Command::Commit | Command::Next | Command::Previous | Command::NextUnlabeled => {
                 &[Label, Review]
             }
-            Command::Undo => &[Label, Grid, Review],
+            Command::Undo | Command::Redo => &[Label, Draw, Grid, Review],
             Command::Skip
             | Command::Exclude
             | Command::Flag
             | Command::AcceptSuggestion
             | Command::ZoomFit
-            | Command::ToggleInfo => &[Label],
+            | Command::ToggleInfo => &[Label, Draw],
+            Command::BoxesDone
+            | Command::BoxNext
+            | Command::BoxPrevious
+            | Command::BoxLeft
+            | Command::BoxRight
+            | Command::BoxUp
+            | Command::BoxDown
+            | Command::BoxLeftFast
+            | Command::BoxRightFast
+            | Command::BoxUpFast
+            | Command::BoxDownFast
+            | Command::EdgeLeft
+            | Command::EdgeRight
+            | Command::EdgeUp
+            | Command::EdgeDown
+            | Command::BoxDelete
+            | Command::BoxDeselect
+            | Command::CopyPreviousBoxes
+            | Command::NoObjects
+            | Command::ToggleBoxes => &[Draw],
             // Switching views, dialogs, leaving: everywhere.
             Command::ToggleGrid
             | Command::Review
@@ -193,6 +248,27 @@ impl Command {
             Command::GridOpen => "Grid: open sample",
             Command::SelectAll => "Grid: select all",
             Command::ClearSelection => "Grid: clear selection",
+            Command::Redo => "Redo",
+            Command::BoxesDone => "Boxes: done, next image",
+            Command::BoxNext => "Boxes: select next",
+            Command::BoxPrevious => "Boxes: select previous",
+            Command::BoxLeft => "Boxes: move left",
+            Command::BoxRight => "Boxes: move right",
+            Command::BoxUp => "Boxes: move up",
+            Command::BoxDown => "Boxes: move down",
+            Command::BoxLeftFast => "Boxes: move left 10 px",
+            Command::BoxRightFast => "Boxes: move right 10 px",
+            Command::BoxUpFast => "Boxes: move up 10 px",
+            Command::BoxDownFast => "Boxes: move down 10 px",
+            Command::EdgeLeft => "Boxes: edge left",
+            Command::EdgeRight => "Boxes: edge right",
+            Command::EdgeUp => "Boxes: edge up",
+            Command::EdgeDown => "Boxes: edge down",
+            Command::BoxDelete => "Boxes: delete",
+            Command::BoxDeselect => "Boxes: deselect",
+            Command::CopyPreviousBoxes => "Boxes: copy previous image's",
+            Command::NoObjects => "Boxes: no objects",
+            Command::ToggleBoxes => "Boxes: hide / show",
         }
     }
 
@@ -238,6 +314,36 @@ impl Command {
             Command::GridOpen => "Grid: show the focused sample in the labeling view",
             Command::SelectAll => "Grid: select every sample that matches the filters",
             Command::ClearSelection => "Grid: clear the selection",
+            Command::Redo => "Record again what the last undo took back",
+            Command::BoxesDone => {
+                "Accept the selected suggestion; with none selected, go to the next image to \
+                 decide (every change is saved as it is made)"
+            }
+            Command::BoxNext | Command::BoxPrevious => {
+                "Select the next or previous box, then the model's suggestions"
+            }
+            Command::BoxLeft | Command::BoxRight => {
+                "Move the selected box one pixel; with no box selected, show the previous or \
+                 next image"
+            }
+            Command::BoxUp | Command::BoxDown => "Move the selected box one pixel",
+            Command::BoxLeftFast
+            | Command::BoxRightFast
+            | Command::BoxUpFast
+            | Command::BoxDownFast => "Move the selected box ten pixels",
+            Command::EdgeLeft | Command::EdgeRight | Command::EdgeUp | Command::EdgeDown => {
+                "Move the selected box's edge nearest the pointer (else its right or bottom \
+                 edge) one pixel"
+            }
+            Command::BoxDelete => "Delete the selected box, or put the selected suggestion away",
+            Command::BoxDeselect => "Clear the selection and a half-drawn box",
+            Command::CopyPreviousBoxes => {
+                "Copy your boxes of the previous image onto this one (video frames, bursts)"
+            }
+            Command::NoObjects => {
+                "This image shows no objects: remove its boxes and record that as the decision"
+            }
+            Command::ToggleBoxes => "Hide or show every box, to see the image itself",
         }
     }
 
@@ -282,6 +388,33 @@ impl Command {
             Command::GridOpen => vec![k(Key::Enter)],
             Command::SelectAll => vec![Shortcut::ctrl(Key::A)],
             Command::ClearSelection => vec![k(Key::Escape)],
+            Command::Redo => vec![
+                Shortcut {
+                    shift: true,
+                    ..Shortcut::ctrl(Key::Z)
+                },
+                Shortcut::ctrl(Key::Y),
+            ],
+            Command::BoxesDone => vec![k(Key::Enter), k(Key::N)],
+            Command::BoxNext => vec![k(Key::Tab)],
+            Command::BoxPrevious => vec![Shortcut::shift(Key::Tab)],
+            Command::BoxLeft => vec![k(Key::ArrowLeft)],
+            Command::BoxRight => vec![k(Key::ArrowRight)],
+            Command::BoxUp => vec![k(Key::ArrowUp)],
+            Command::BoxDown => vec![k(Key::ArrowDown)],
+            Command::BoxLeftFast => vec![Shortcut::shift(Key::ArrowLeft)],
+            Command::BoxRightFast => vec![Shortcut::shift(Key::ArrowRight)],
+            Command::BoxUpFast => vec![Shortcut::shift(Key::ArrowUp)],
+            Command::BoxDownFast => vec![Shortcut::shift(Key::ArrowDown)],
+            Command::EdgeLeft => vec![Shortcut::alt(Key::ArrowLeft)],
+            Command::EdgeRight => vec![Shortcut::alt(Key::ArrowRight)],
+            Command::EdgeUp => vec![Shortcut::alt(Key::ArrowUp)],
+            Command::EdgeDown => vec![Shortcut::alt(Key::ArrowDown)],
+            Command::BoxDelete => vec![k(Key::Delete)],
+            Command::BoxDeselect => vec![k(Key::Escape)],
+            Command::CopyPreviousBoxes => vec![k(Key::C)],
+            Command::NoObjects => vec![k(Key::O)],
+            Command::ToggleBoxes => vec![k(Key::V)],
         }
     }
 }

@@ -65,6 +65,13 @@ impl Shortcut {
         }
     }
 
+    pub fn alt(key: Key) -> Shortcut {
+        Shortcut {
+            alt: true,
+            ..Shortcut::key(key)
+        }
+    }
+
     /// The shortcut a key press with `modifiers` stands for.
     pub fn from_press(key: Key, modifiers: Modifiers) -> Shortcut {
         Shortcut {

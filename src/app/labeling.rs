@@ -88,6 +88,9 @@ pub struct ViewState {
     /// The sample whose decoded image was drawn in the last frame (benchmarks check that a
     /// keystroke's next sample was drawn in the very next frame).
     pub drawn: Option<crate::project::SampleId>,
+    /// Where that image was drawn on screen (tests turn image pixels into pointer
+    /// positions with it).
+    pub image_rect: Option<Rect>,
 }
 
 impl Default for ViewState {
@@ -98,6 +101,7 @@ impl Default for ViewState {
             pan: Vec2::ZERO,
             view_px: 2048,
             drawn: None,
+            image_rect: None,
         }
     }
 }
@@ -163,6 +167,7 @@ pub fn show(
         grid,
         image: view,
         damage,
+        boxes,
         ..
     } = p;
     let ctx = ui.ctx().clone();
@@ -190,7 +195,7 @@ pub fn show(
 
     let keymap = &persisted.keymap;
     top_bar(ui, session, damage, keymap, &mut actions);
-    class_bar(ui, session, keymap, grid_mode, &mut actions);
+    class_bar(ui, session, boxes.as_ref(), keymap, grid_mode, &mut actions);
     let is_text = session
         .current
         .as_ref()
@@ -238,7 +243,8 @@ pub fn show(
                 }
                 Some(_) => {
                     if let Some(key) = image_key(session, view) {
-                        image_sample(ui, loader, &key, view, keymap);
+                        let editor = boxes.as_mut().map(|e| (e, &*session));
+                        image_sample(ui, loader, &key, view, keymap, editor);
                     }
                 }
             }
@@ -433,6 +439,7 @@ fn tool_button(ui: &mut egui::Ui, keymap: &Keymap, cmd: Command, actions: &mut V
 fn class_bar(
     ui: &mut egui::Ui,
     session: &Session,
+    boxes: Option<&super::box_editor::BoxEditor>,
     keymap: &Keymap,
     grid_mode: bool,
     actions: &mut Vec<Action>,
@@ -441,7 +448,17 @@ fn class_bar(
         return;
     };
     let multi = session.task() == TaskKind::MultiLabel;
-    let chosen: &[ClassId] = if multi {
+    // Drawing: the class of the selected box, else the class boxes are drawn in.
+    let drawing: Vec<ClassId> = boxes
+        .and_then(|e| match e.selected() {
+            Some(super::box_editor::Pick::Box(i)) => e.boxes().get(i).map(|b| b.class),
+            _ => e.class,
+        })
+        .into_iter()
+        .collect();
+    let chosen: &[ClassId] = if boxes.is_some() && !grid_mode {
+        &drawing
+    } else if multi {
         &session.pending
     } else {
         cur.decision
@@ -459,6 +476,16 @@ fn class_bar(
                 let state = match &cur.decision {
                     None => RichText::new("Not decided yet").color(theme::MUTED),
                     Some(d) => match d.status {
+                        SampleStatus::Labeled if d.boxes.is_some() => {
+                            match d.boxes.as_deref().unwrap_or_default().len() {
+                                0 => RichText::new("You decided: no objects").color(theme::OK),
+                                n => RichText::new(format!(
+                                    "Your boxes: {}",
+                                    crate::plural(n as u64, "box", "boxes")
+                                ))
+                                .color(theme::OK),
+                            }
+                        }
                         SampleStatus::Labeled => {
                             let names: Vec<&str> = d
                                 .labels
@@ -493,7 +520,9 @@ fn class_bar(
                 if cur.flagged {
                     ui.label(RichText::new("Flagged for review").color(theme::WARN));
                 }
-                if let Some((labels, score)) = &cur.suggestion {
+                if let Some(editor) = boxes.filter(|_| !grid_mode) {
+                    suggestion_row(ui, session, editor, keymap, actions);
+                } else if let Some((labels, score)) = &cur.suggestion {
                     let names: Vec<&str> = labels
                         .iter()
                         .filter_map(|id| session.class(*id).map(|c| c.name.as_str()))
@@ -526,9 +555,11 @@ fn class_bar(
                         )
                     } else if session.task().is_detect() {
                         format!(
-                            "Boxes come from `keylabel import-labels` for now (drawing is not \
-                             built yet) · {} skip · {} all keys",
-                            keymap.label(Command::Skip),
+                            "Class key, then drag · {} next box · {} no objects · {} done · {} \
+                             all keys",
+                            keymap.label(Command::BoxNext),
+                            keymap.label(Command::NoObjects),
+                            keymap.label(Command::BoxesDone),
                             keymap.label(Command::CheatSheet)
                         )
                     } else if multi {
@@ -587,7 +618,13 @@ fn class_bar(
                     } else {
                         egui::Stroke::new(1.0, color.gamma_multiply(0.6))
                     };
-                    let verb = if multi { "Toggle" } else { "Label as" };
+                    let verb = if boxes.is_some() {
+                        "Draw boxes of"
+                    } else if multi {
+                        "Toggle"
+                    } else {
+                        "Label as"
+                    };
                     let resp = ui
                         .add(
                             egui::Button::new(job)
@@ -617,6 +654,58 @@ fn class_bar(
                 }
             });
         });
+}
+
+/// Detect: the model's suggested boxes still offered on this image, the key that accepts
+/// them, and the score threshold (a project setting) it uses.
+fn suggestion_row(
+    ui: &mut egui::Ui,
+    session: &Session,
+    editor: &super::box_editor::BoxEditor,
+    keymap: &Keymap,
+    actions: &mut Vec<Action>,
+) {
+    let offered = editor.suggestions();
+    if offered.is_empty() {
+        return;
+    }
+    ui.separator();
+    let Ok(mut settings) = session.project.settings() else {
+        return;
+    };
+    let threshold = settings.suggestion_threshold;
+    let above = offered
+        .iter()
+        .filter(|(_, g)| g.score.is_none_or(|s| s >= threshold))
+        .count();
+    let text = format!(
+        "Model suggests {} — {} accepts the {above} scored ≥",
+        crate::plural(offered.len() as u64, "box", "boxes"),
+        keymap.label(Command::AcceptSuggestion)
+    );
+    if ui
+        .button(RichText::new(text).color(theme::ACCENT))
+        .on_hover_text("Accept every suggested box scored at or above the threshold; a click on one accepts that one")
+        .clicked()
+    {
+        actions.push(Action::Command(Command::AcceptSuggestion));
+    }
+    let mut t = threshold;
+    let writable = !session.project.is_read_only();
+    let resp = ui
+        .add_enabled(
+            writable,
+            egui::Slider::new(&mut t, 0.0..=1.0).fixed_decimals(2),
+        )
+        .on_hover_text(
+            "Score threshold of the accept key (the project's suggestion-threshold setting)",
+        );
+    if resp.changed() && (t - threshold).abs() > f64::EPSILON {
+        settings.suggestion_threshold = t;
+        if let Err(e) = session.project.set_settings(&settings) {
+            ui.label(RichText::new(format!("Not saved: {e:#}")).color(theme::ERROR));
+        }
+    }
 }
 
 fn info_panel(ui: &mut egui::Ui, session: &Session, show_info: bool) {
@@ -698,12 +787,14 @@ fn text_sample(ui: &mut egui::Ui, text: &str) {
     });
 }
 
+/// The image, zoomed and panned; in a detect project (`boxes`), with its boxes over it.
 fn image_sample(
     ui: &mut egui::Ui,
     loader: &mut ImageLoader,
     key: &ImageKey,
     view: &mut ViewState,
     keymap: &Keymap,
+    boxes: Option<(&mut super::box_editor::BoxEditor, &Session)>,
 ) {
     let rect = ui.max_rect();
     let response = ui.allocate_rect(rect, Sense::click_and_drag());
@@ -737,6 +828,7 @@ fn image_sample(
         ImageState::Ready {
             texture,
             original_size,
+            turn,
         } => {
             let ppp = ui.ctx().pixels_per_point();
             let orig = Vec2::new(original_size[0] as f32, original_size[1] as f32);
@@ -760,22 +852,38 @@ fn image_sample(
                     view.zoom = new_zoom;
                 }
             }
-            if response.dragged() {
+            // Drawing takes the primary button; the others pan.
+            let pans = if boxes.is_some() {
+                response.dragged_by(egui::PointerButton::Secondary)
+                    || response.dragged_by(egui::PointerButton::Middle)
+            } else {
+                response.dragged()
+            };
+            if pans {
                 view.pan += response.drag_delta();
             }
-            if response.double_clicked() {
+            if boxes.is_none() && response.double_clicked() {
                 view.reset();
             }
             view.drawn = Some(key.sample);
             let size = orig * base * view.zoom;
             view.pan = clamp_pan(view.pan, size, rect.size());
             let img_rect = Rect::from_center_size(rect.center() + view.pan, size);
+            view.image_rect = Some(img_rect);
             ui.painter().with_clip_rect(rect).image(
                 texture.id(),
                 img_rect,
                 Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
                 Color32::WHITE,
             );
+            if let Some((editor, session)) = boxes {
+                let placed = super::drawing::Placed {
+                    clip: rect,
+                    image: img_rect,
+                    turn,
+                };
+                super::drawing::layer(ui, &response, placed, editor, session, keymap);
+            }
             let scale = size.x * ppp / orig.x;
             if (scale - 1.0).abs() > 0.01 || view.one_to_one {
                 let label = format!("{:.0}%", scale * 100.0);

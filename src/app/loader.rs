@@ -45,8 +45,10 @@ pub enum ImageState {
     Pending,
     Ready {
         texture: egui::TextureHandle,
-        /// The file's own size, before down-scaling.
+        /// The file's own size, before down-scaling (upright).
         original_size: [u32; 2],
+        /// How the stored pixels were turned upright (to draw boxes of the stored frame).
+        turn: crate::media::Turn,
     },
     /// Could not be decoded; the reason names the file.
     Failed(String),
@@ -59,6 +61,7 @@ impl std::fmt::Debug for ImageState {
             ImageState::Ready {
                 texture,
                 original_size,
+                ..
             } => write!(
                 f,
                 "Ready({:?} of {}x{})",
@@ -97,6 +100,7 @@ pub struct LoaderStats {
 pub struct Decoded {
     pub image: egui::ColorImage,
     pub original_size: [u32; 2],
+    pub turn: crate::media::Turn,
 }
 
 type DecodeFn<K> = dyn Fn(&K) -> Result<Decoded, String> + Send + Sync;
@@ -436,6 +440,7 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
                     ImageState::Ready {
                         texture,
                         original_size: d.original_size,
+                        turn: d.turn,
                     },
                     bytes,
                 )
@@ -480,6 +485,7 @@ pub fn decode_file(path: &Path, max_side: u32) -> Result<Decoded, String> {
     Ok(Decoded {
         image: egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()),
         original_size: upright.original_size,
+        turn: upright.turn,
     })
 }
 

@@ -10,8 +10,10 @@
 //! ([`jobs::Job`]) is polled each frame, never waited for, and belongs to the screen it
 //! was started from.
 
+pub mod box_editor;
 pub mod cheatsheet;
 pub mod commands;
+pub mod drawing;
 pub mod export_view;
 pub mod grid;
 pub mod history;
@@ -271,7 +273,7 @@ impl App {
 
     /// The view of the open project.
     pub fn view_kind(&self) -> Option<ViewKind> {
-        self.project().map(|p| p.view.kind())
+        self.project().map(|p| p.view_kind())
     }
 
     pub fn is_busy(&self) -> bool {
@@ -305,11 +307,40 @@ impl App {
 
     /// Carries out one action. The single place where commands take effect.
     pub fn apply(&mut self, action: Action) {
-        match self.try_apply(action) {
+        let result = self.try_apply(action);
+        self.report(result);
+    }
+
+    /// Records the changes the mouse made to boxes in this frame (the box editor's outbox).
+    fn record_box_edits(&mut self) {
+        let Some(editor) = self.project_mut().and_then(|p| p.boxes.as_mut()) else {
+            return;
+        };
+        let edits = std::mem::take(&mut editor.outbox);
+        if let Some(note) = editor.note.take() {
+            self.info(note);
+        }
+        for edit in edits {
+            let Some(p) = self.project_mut() else {
+                return;
+            };
+            let result = p.session.save_boxes(edit).map(|()| None);
+            self.report(result);
+        }
+    }
+
+    /// Tells the user the outcome of an action: its message, or what went wrong.
+    fn report(&mut self, result: anyhow::Result<Option<String>>) {
+        match result {
             Ok(Some(message)) => self.info(message),
             Ok(None) => {}
             Err(e) => {
                 use crate::project::StorageTrouble;
+                // A box change that was not recorded must not stay on screen: the editor
+                // reads the image's decision again.
+                if let Some(editor) = self.project_mut().and_then(|p| p.boxes.as_mut()) {
+                    editor.clear();
+                }
                 let path = self.session().map(|s| s.project.path().to_path_buf());
                 let trouble = path.as_deref().and_then(|p| StorageTrouble::of(&e, p));
                 let path = path.map(|p| p.display().to_string());
@@ -394,6 +425,7 @@ impl App {
             }
             _ => match kind {
                 ViewKind::Label => labeling::apply(p, action, &keymap)?,
+                ViewKind::Draw => drawing::apply(p, action, &keymap)?,
                 ViewKind::Grid => p.grid_apply(action, ctx)?,
                 ViewKind::Review => review_view::apply(p, action)?,
                 ViewKind::Export => None,
@@ -538,7 +570,7 @@ impl App {
                     .ok_or(false)
             });
         }
-        key_actions(ctx, keymap, &p.session.classes, p.view.kind())
+        key_actions(ctx, keymap, &p.session.classes, p.view_kind())
     }
 
     /// Draws one frame into `ui` (the whole window). Used by eframe and by tests.
@@ -606,6 +638,7 @@ impl App {
         for a in actions {
             self.apply(a);
         }
+        self.record_box_edits();
         self.show_toast(&ctx);
 
         // Keyboard focus must never rest on a button or a list (Enter / Space would press
@@ -625,6 +658,7 @@ impl App {
             .session()
             .map(|s| s.classes.clone())
             .unwrap_or_default();
+        let detect = self.session().is_some_and(|s| s.task().is_detect());
         let importing = self
             .project()
             .and_then(|p| p.import.as_ref())
@@ -632,7 +666,7 @@ impl App {
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::CheatSheet => {
-                if cheatsheet::show(ctx, &self.persisted.keymap, &classes) {
+                if cheatsheet::show(ctx, &self.persisted.keymap, &classes, detect) {
                     self.overlay = Overlay::None;
                 }
             }
@@ -941,7 +975,7 @@ impl ProjectScreen {
         // Toggled classes are a decision in the making: leaving the sample's view keeps it.
         let saved = self.session.save_unsaved()?;
         self.view = match to {
-            ViewKind::Label => View::Label,
+            ViewKind::Label | ViewKind::Draw => View::Label,
             ViewKind::Grid => {
                 // Labels may have changed since the grid last read them.
                 self.grid.invalidate();

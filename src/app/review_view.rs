@@ -463,6 +463,7 @@ pub fn show(
                 ImageState::Ready {
                     texture,
                     original_size,
+                    ..
                 } => {
                     let orig = Vec2::new(original_size[0] as f32, original_size[1] as f32);
                     let avail = rect.shrink(12.0).size();

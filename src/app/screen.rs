@@ -8,6 +8,7 @@
 
 use strum::EnumIter;
 
+use super::box_editor::BoxEditor;
 use super::commands::Command;
 use super::jobs::Job;
 use super::session::Session;
@@ -49,6 +50,9 @@ pub struct ProjectScreen {
     pub integrity: Option<Job<Result<Vec<String>, String>>>,
     /// What the check found wrong with the file (empty: sound, or not checked yet).
     pub damage: Vec<String>,
+    /// The box editor of a detect project (`None` in a classification project): its
+    /// labeling view is the drawing view.
+    pub boxes: Option<BoxEditor>,
 }
 
 /// A bulk label running on its own thread and connection.
@@ -73,6 +77,8 @@ pub enum View {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter)]
 pub enum ViewKind {
     Label,
+    /// The labeling view of a detect project: boxes are drawn on the image.
+    Draw,
     Grid,
     Review,
     Export,
@@ -99,7 +105,7 @@ impl ViewKind {
     /// reviewed label).
     pub fn takes_classes(self) -> bool {
         match self {
-            ViewKind::Label | ViewKind::Grid | ViewKind::Review => true,
+            ViewKind::Label | ViewKind::Draw | ViewKind::Grid | ViewKind::Review => true,
             ViewKind::Export => false,
         }
     }
@@ -107,7 +113,7 @@ impl ViewKind {
     /// The command that opens (and closes) this view from the labeling view.
     pub fn toggle(self) -> Option<Command> {
         match self {
-            ViewKind::Label => None,
+            ViewKind::Label | ViewKind::Draw => None,
             ViewKind::Grid => Some(Command::ToggleGrid),
             ViewKind::Review => Some(Command::Review),
             ViewKind::Export => Some(Command::Export),
@@ -118,6 +124,7 @@ impl ViewKind {
     pub fn name(self) -> &'static str {
         match self {
             ViewKind::Label => "the labeling view",
+            ViewKind::Draw => "the drawing view",
             ViewKind::Grid => "the grid",
             ViewKind::Review => "the review view",
             ViewKind::Export => "the export view",
@@ -131,6 +138,10 @@ impl ProjectScreen {
         let mut grid = grid::GridView::new(session.project.path());
         grid.set_own_view(session.blind.then(|| session.annotator.clone()));
         let path = session.project.path().to_path_buf();
+        let boxes = session
+            .task()
+            .is_detect()
+            .then(|| BoxEditor::new(session.classes.first().map(|c| c.id)));
         // On its own read-only connection: labeling goes on while the pages are read.
         let integrity = Job::spawn("Checking the project file", None, move |_| {
             crate::Project::open_read_only(&path)
@@ -147,6 +158,16 @@ impl ProjectScreen {
             import: None,
             integrity: Some(integrity),
             damage: Vec::new(),
+            boxes,
+        }
+    }
+
+    /// The view shown, as key routing sees it: the labeling view of a detect project is the
+    /// drawing view.
+    pub fn view_kind(&self) -> ViewKind {
+        match (&self.view, &self.boxes) {
+            (View::Label, Some(_)) => ViewKind::Draw,
+            (view, _) => view.kind(),
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::project::{
-    Class, ClassId, Decision, EventKind, NewEvent, Project, Sample, SampleId, TaskKind,
+    BoundingBox, Class, ClassId, Decision, EventKind, NewEvent, Project, Sample, SampleId, TaskKind,
 };
 
 /// How many samples ahead / behind of the current one are kept ready.
@@ -51,6 +51,8 @@ pub struct Current {
     /// annotators / review), or in blind mode this annotator's own.
     pub classes: Vec<ClassId>,
     pub suggestion: Option<(Vec<ClassId>, Option<f64>)>,
+    /// Detect: the model's suggested boxes (stored frame), empty when there are none.
+    pub suggested_boxes: Vec<BoundingBox>,
     pub flagged: bool,
     /// Other names of the sample: files or rows import found to hold the same content.
     pub aliases: Vec<String>,
@@ -77,6 +79,9 @@ pub struct Session {
     pub finished: bool,
     /// Table rows' columns in their file's order (see [`Session::columns_of`]).
     pub columns: Vec<String>,
+    /// What undo took back in this session, latest last: redo records it again. A new
+    /// decision empties it (it would redo onto a different state).
+    redo: Vec<NewEvent>,
 }
 
 impl Session {
@@ -99,6 +104,7 @@ impl Session {
             window: BTreeMap::new(),
             finished: false,
             columns: project_columns,
+            redo: Vec::new(),
         };
         match start {
             Some(id) => s.go_to(id)?,
@@ -166,6 +172,11 @@ impl Session {
             position,
             classes: self.counted_classes(id)?,
             suggestion: self.project.suggestion(id)?,
+            suggested_boxes: if self.task().is_detect() {
+                self.project.suggested_boxes(id)?.unwrap_or_default()
+            } else {
+                Vec::new()
+            },
             flagged: self.project.is_flagged(id)?,
             aliases: self.project.aliases_of(id)?,
             decision,
@@ -256,6 +267,7 @@ impl Session {
     /// (when `advance`) moves to the next sample this annotator should decide.
     fn decide(&mut self, ev: NewEvent, advance: bool) -> Result<()> {
         let id = ev.sample;
+        self.redo.clear();
         self.record_counted(ev)?;
         self.session_decisions += 1;
         if advance {
@@ -282,8 +294,9 @@ impl Session {
         Ok(out)
     }
 
-    /// Writes one event, keeping `done` and the class counts exact.
-    fn record_counted(&mut self, ev: NewEvent) -> Result<()> {
+    /// Writes one event, keeping `done` and the class counts exact. Returns whether the
+    /// sample was undecided before (by this annotator) and is decided now.
+    fn record_counted(&mut self, ev: NewEvent) -> Result<bool> {
         let id = ev.sample;
         let had = self.project.decision_of(id, &self.annotator)?.is_some();
         let before = self.counted_classes(id)?;
@@ -291,7 +304,104 @@ impl Session {
         let has = self.project.decision_of(id, &self.annotator)?.is_some();
         let after = self.counted_classes(id)?;
         self.apply_delta(had, has, &before, &after);
+        Ok(!had && has)
+    }
+
+    /// Detect: records a complete set of boxes as this annotator's decision on its image
+    /// (every change the annotator makes is one such event, and one step of undo), and
+    /// stays on the image.
+    pub fn save_boxes(&mut self, edit: super::box_editor::Edit) -> Result<()> {
+        let ev = NewEvent::boxes(edit.sample, &self.annotator, EventKind::Label, edit.boxes)
+            .with_spent_ms(self.spent_ms());
+        self.redo.clear();
+        if self.record_counted(ev)? {
+            self.session_decisions += 1;
+        }
+        if self.current_id() == Some(edit.sample) {
+            self.reload_current()?;
+        }
         Ok(())
+    }
+
+    /// Reads the current sample's decision again, without restarting its clock (the
+    /// annotator is still on it).
+    fn reload_current(&mut self) -> Result<()> {
+        let Some(id) = self.current_id() else {
+            return Ok(());
+        };
+        let shown_at = self.shown_at;
+        self.go_to(id)?;
+        self.shown_at = shown_at;
+        Ok(())
+    }
+
+    /// Detect: the boxes this annotator gave the previous image (import order), with
+    /// how that image is turned, to copy onto the current one. `None` when it has none.
+    pub fn previous_boxes(&self) -> Result<Option<(Vec<BoundingBox>, crate::media::Turn)>> {
+        let Some(id) = self.current_id() else {
+            return Ok(None);
+        };
+        let Some(prev) = self.project.previous_sample(id)? else {
+            return Ok(None);
+        };
+        let boxes = self
+            .project
+            .decision_of(prev, &self.annotator)?
+            .and_then(|d| d.boxes)
+            .unwrap_or_default();
+        if boxes.is_empty() {
+            return Ok(None);
+        }
+        let Some(sample) = self.project.sample(prev)? else {
+            return Ok(None);
+        };
+        let stored = [sample.width.unwrap_or(0), sample.height.unwrap_or(0)];
+        let path = self.project.resolve(&sample.path);
+        let orientation = crate::media::read_file_start(&path, 1 << 20)
+            .ok()
+            .and_then(|bytes| {
+                let format = crate::media::sniff(&bytes)?;
+                Some(crate::media::orientation(format, &bytes))
+            })
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        Ok(Some((
+            boxes,
+            crate::media::Turn {
+                orientation,
+                stored,
+            },
+        )))
+    }
+
+    /// Detect: moves on to the next image this annotator has not decided. Refused (with
+    /// the reason) while the current image is undecided: its boxes are saved as they are
+    /// drawn, so an undecided image has none yet, and "no objects" is a decision to make
+    /// on purpose.
+    pub fn boxes_done(&mut self) -> Result<std::result::Result<(), &'static str>> {
+        let Some(cur) = &self.current else {
+            return Ok(Ok(()));
+        };
+        if cur.decision.is_none() {
+            return Ok(Err("undecided"));
+        }
+        let id = cur.sample.id;
+        self.advance_from(id)?;
+        Ok(Ok(()))
+    }
+
+    /// Records again what the last undo took back, and shows its sample. Returns `false`
+    /// when there is nothing to redo.
+    pub fn redo(&mut self) -> Result<bool> {
+        let Some(ev) = self.redo.pop() else {
+            return Ok(false);
+        };
+        let id = ev.sample;
+        if self.record_counted(ev)? {
+            self.session_decisions += 1;
+        }
+        self.finished = false;
+        self.go_to(id)?;
+        Ok(true)
     }
 
     /// The classes of `id` that the class bar counts (see [`Counts::read`]).
@@ -371,6 +481,7 @@ impl Session {
             let own = self.project.decision_of(id, &self.annotator)?;
             before.push((own.is_some(), self.counted_classes(id)?));
         }
+        self.redo.clear();
         label_all(&mut self.project, &self.annotator, ids, class)?;
         for (&id, (had, classes_before)) in ids.iter().zip(before) {
             let has = self.project.decision_of(id, &self.annotator)?.is_some();
@@ -444,6 +555,7 @@ impl Session {
         } else {
             EventKind::Flag
         };
+        self.redo.clear();
         self.project
             .record(NewEvent::new(id, &self.annotator, kind))?;
         self.go_to(id)?;
@@ -479,12 +591,28 @@ impl Session {
     /// Undoes this annotator's last decision and shows that sample. Returns `false` when
     /// there is nothing left to undo.
     pub fn undo(&mut self) -> Result<bool> {
-        let Some((_, sample)) = self.project.last_undoable(&self.annotator)? else {
+        let Some((uid, sample)) = self.project.last_undoable(&self.annotator)? else {
             return Ok(false);
         };
+        let undone = self
+            .project
+            .history(Some(sample))?
+            .into_iter()
+            .find(|e| e.uid == uid);
         let had = self.project.decision_of(sample, &self.annotator)?.is_some();
         let before = self.counted_classes(sample)?;
         self.project.undo_last(&self.annotator)?;
+        if let Some(e) = undone {
+            self.redo.push(NewEvent {
+                labels: e.label_ids,
+                note: e.note,
+                score: e.score,
+                source: e.source,
+                boxes: e.boxes,
+                spent_ms: e.spent_ms,
+                ..NewEvent::new(sample, &self.annotator, e.kind)
+            });
+        }
         let has = self.project.decision_of(sample, &self.annotator)?.is_some();
         let after = self.counted_classes(sample)?;
         self.apply_delta(had, has, &before, &after);
@@ -527,6 +655,7 @@ impl Session {
         let n = pending.len();
         let ev =
             NewEvent::label(id, &self.annotator, pending.to_vec()).with_spent_ms(self.spent_ms());
+        self.redo.clear();
         self.record_counted(ev)?;
         self.session_decisions += 1;
         // The saved decision is now the sample's own.

@@ -70,6 +70,9 @@ pub struct Settings {
     pub blind: Option<bool>,
     pub consensus: ConsensusPolicy,
     pub validation: ValidationSettings,
+    /// Detect projects: the window's accept key takes the suggested boxes scored at or
+    /// above this.
+    pub suggestion_threshold: f64,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             blind: None,
             consensus: ConsensusPolicy::Unanimous,
             validation: ValidationSettings::default(),
+            suggestion_threshold: 0.5,
         }
     }
 }

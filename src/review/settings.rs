@@ -43,6 +43,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "min-box-area",
         "TINY_BOXES below this many square pixels, 0 or more",
     ),
+    (
+        "suggestion-threshold",
+        "the window's accept key takes suggested boxes scored at or above this, 0 to 1",
+    ),
 ];
 
 fn invalid(key: &str, value: &str, what: &str) -> anyhow::Error {
@@ -114,6 +118,9 @@ pub fn set_by_name(settings: &mut Settings, key: &str, value: &str) -> Result<()
         "drift-js" => val.drift_js = number(key, value, what, 0.0, 1.0)?,
         "size-outlier-factor" => val.size_outlier_factor = number(key, value, what, 1.0, f64::MAX)?,
         "min-box-area" => val.min_box_area = number(key, value, what, 0.0, f64::MAX)?,
+        "suggestion-threshold" => {
+            settings.suggestion_threshold = number(key, value, what, 0.0, 1.0)?
+        }
         _ => unreachable!("every name in KEYS is handled"),
     }
     Ok(())
