@@ -205,6 +205,9 @@ impl Command {
             Command::CloseProject => "Close",
             Command::NextUnlabeled => "Unlabeled",
             Command::CheatSheet => "Keys",
+            Command::BoxesDone => "Done",
+            Command::NoObjects => "No objects",
+            Command::CopyPreviousBoxes => "Copy",
             other => other.text(),
         }
     }

@@ -220,7 +220,8 @@ pub fn apply(
                 image.toggle_zoom();
                 None
             }
-            _ => None,
+            // Moving through the images works as in the labeling view.
+            _ => return super::labeling::apply(p, action, keymap),
         },
     };
     Ok(message)

@@ -51,6 +51,7 @@ pub fn apply(
                 }
             }
             Command::Undo => (!session.undo()?).then(|| "Nothing left to undo".to_string()),
+            Command::Redo => (!session.redo()?).then(|| "Nothing to redo".to_string()),
             Command::Next => saved_note(session.go_next()?, keymap),
             Command::Previous => saved_note(session.go_previous()?, keymap),
             Command::NextUnlabeled => saved_note(session.next_unlabeled()?, keymap),
@@ -375,15 +376,30 @@ fn top_bar(
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 4.0;
                 ui.spacing_mut().button_padding = egui::vec2(5.0, 3.0);
-                for cmd in [
-                    Command::Undo,
-                    Command::Previous,
-                    Command::Next,
-                    Command::NextUnlabeled,
-                    Command::Skip,
-                    Command::Exclude,
-                    Command::Flag,
-                ] {
+                let moves: &[Command] = if session.task().is_detect() {
+                    &[
+                        Command::Undo,
+                        Command::Previous,
+                        Command::Next,
+                        Command::BoxesDone,
+                        Command::NoObjects,
+                        Command::CopyPreviousBoxes,
+                        Command::Skip,
+                        Command::Exclude,
+                        Command::Flag,
+                    ]
+                } else {
+                    &[
+                        Command::Undo,
+                        Command::Previous,
+                        Command::Next,
+                        Command::NextUnlabeled,
+                        Command::Skip,
+                        Command::Exclude,
+                        Command::Flag,
+                    ]
+                };
+                for &cmd in moves {
                     tool_button(ui, keymap, cmd, actions);
                 }
                 ui.separator();
@@ -396,14 +412,20 @@ fn top_bar(
                     tool_button(ui, keymap, cmd, actions);
                 }
                 ui.separator();
-                for cmd in [
-                    Command::ToggleGrid,
-                    Command::ZoomFit,
-                    Command::ToggleInfo,
-                    Command::CheatSheet,
-                    Command::Settings,
-                    Command::CloseProject,
-                ] {
+                // A detect project's toolbar has more to hold: zoom (Z, the wheel) and the
+                // info panel (I) are on their keys only.
+                let view_keys = (!session.task().is_detect())
+                    .then_some([Command::ZoomFit, Command::ToggleInfo])
+                    .into_iter()
+                    .flatten();
+                for cmd in std::iter::once(Command::ToggleGrid)
+                    .chain(view_keys)
+                    .chain([
+                        Command::CheatSheet,
+                        Command::Settings,
+                        Command::CloseProject,
+                    ])
+                {
                     tool_button(ui, keymap, cmd, actions);
                 }
             });
