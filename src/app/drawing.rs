@@ -50,12 +50,7 @@ pub fn apply(
     action: Action,
     keymap: &Keymap,
 ) -> anyhow::Result<Option<String>> {
-    let ProjectScreen {
-        session,
-        boxes,
-        image,
-        ..
-    } = p;
+    let ProjectScreen { session, boxes, .. } = p;
     let Some(editor) = boxes.as_mut() else {
         return Ok(None);
     };
@@ -76,8 +71,6 @@ pub fn apply(
         }
         Action::Open(id) => saved_note(session.move_to(id)?, keymap),
         Action::Command(cmd) => match cmd {
-            Command::Undo => (!session.undo()?).then(|| "Nothing left to undo".to_string()),
-            Command::Redo => (!session.redo()?).then(|| "Nothing to redo".to_string()),
             Command::BoxesDone => match editor.accept_selected() {
                 Some(edit) => {
                     save(session, Some(edit))?;
@@ -207,20 +200,8 @@ pub fn apply(
                     )),
                 }
             }
-            Command::Skip => session.skip().map(|()| None)?,
-            Command::Flag => Some(
-                if session.toggle_flag()? {
-                    "Flagged for review"
-                } else {
-                    "Flag removed"
-                }
-                .to_string(),
-            ),
-            Command::ZoomFit => {
-                image.toggle_zoom();
-                None
-            }
-            // Moving through the images works as in the labeling view.
+            // Undo, redo, skip, flag, zoom and moving through the images work as in the
+            // labeling view.
             _ => return super::labeling::apply(p, action, keymap),
         },
     };
