@@ -254,6 +254,16 @@ fn no_objects_copy_previous_and_done_go_through_the_images() {
     press(&mut h, Key::V);
     h.get_by_label_contains("Boxes hidden");
     assert_eq!(recorded(&path, second), Some(vec![drawn]));
+    // In the grid a class key labels nothing (images get boxes, not classes).
+    press(&mut h, Key::G);
+    h.get_by_label_contains("opens an image to draw its boxes");
+    assert_eq!(h.get_all_by_label_contains("labeled, 1 box").count(), 2);
+    h.get_by_label_contains("labeled, no objects");
+    press_mod(&mut h, Modifiers::COMMAND, Key::A);
+    press(&mut h, Key::Num1);
+    h.get_by_label_contains("a class key chooses the class of new boxes");
+    assert_eq!(recorded(&path, second), Some(vec![drawn]));
+    assert_eq!(recorded(&path, third), Some(vec![drawn]));
 }
 
 #[test]

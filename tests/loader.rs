@@ -353,7 +353,7 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
         hash: hash.clone(),
         path: src.clone(),
     };
-    let made = load_or_make(&tdir, &k).unwrap();
+    let made = load_or_make(&tdir, &k, false).unwrap();
     // 1200×800 → 160×106.7, rounded.
     assert_eq!(made.image.size, [THUMB_SIDE as usize, 107]);
     let file = thumb_file(&tdir, &hash);
@@ -362,7 +362,7 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
     assert_eq!(on_disk, (THUMB_SIDE, 107));
     // Once cached, the original is no longer read.
     std::fs::remove_file(&src).unwrap();
-    let again = load_or_make(&tdir, &k).unwrap();
+    let again = load_or_make(&tdir, &k, false).unwrap();
     assert_eq!(again.image.size, made.image.size);
     // A hash that is not hex cannot escape the folder.
     let odd = thumb_file(&tdir, "../../etc/passwd");
@@ -373,7 +373,7 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
         path: src.clone(),
     };
     assert!(
-        load_or_make(&tdir, &gone)
+        load_or_make(&tdir, &gone, false)
             .unwrap_err()
             .contains("heron.jpg")
     );
@@ -870,4 +870,125 @@ fn grid_snapshot_of_text_and_damaged_samples() {
     h.state_mut().grid.scroll_to_index(31);
     settle(&mut h);
     h.snapshot("grid_damaged");
+}
+
+#[test]
+fn grid_draws_each_images_boxes_on_its_thumbnail() {
+    use keylabel::project::BoundingBox;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boxes.keylabel");
+    let classes: Vec<String> = ["car", "person", "dog"].map(String::from).into();
+    let mut p = Project::create(&path, &classes, TaskKind::Detect).unwrap();
+    let img_dir = dir.path().join("imgs");
+    std::fs::create_dir_all(&img_dir).unwrap();
+    let mut files: Vec<PathBuf> = (0..3u8)
+        .map(|i| {
+            save(
+                &img_dir,
+                &format!("street {i}.png"),
+                320,
+                240,
+                image::ImageFormat::Png,
+                i,
+            )
+        })
+        .collect();
+    // A phone photo stored 48×32 and turned a quarter clockwise to be seen (orientation 6).
+    let turned = img_dir.join("turned.jpg");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/media/orientation-6.jpg"),
+        &turned,
+    )
+    .unwrap();
+    files.push(turned);
+    let batch: Vec<_> = files.iter().map(|f| image_sample(&p, f)).collect();
+    p.insert_samples(&batch).unwrap();
+    let class = |p: &Project, n: &str| p.class_by_name(n).unwrap().unwrap().id;
+    let (car, person, dog) = (class(&p, "car"), class(&p, "person"), class(&p, "dog"));
+    let two = vec![
+        BoundingBox::new(car, 20.0, 30.0, 120.0, 80.0),
+        BoundingBox::new(dog, 200.0, 150.0, 100.0, 80.0),
+    ];
+    p.record(NewEvent::boxes(
+        SampleId(1),
+        "ann",
+        EventKind::Label,
+        two.clone(),
+    ))
+    .unwrap();
+    p.record(NewEvent::boxes(
+        SampleId(2),
+        "ann",
+        EventKind::Label,
+        vec![],
+    ))
+    .unwrap();
+    // Two annotators who drew different boxes: nothing settled yet.
+    p.record(NewEvent::boxes(
+        SampleId(3),
+        "ann",
+        EventKind::Label,
+        two.clone(),
+    ))
+    .unwrap();
+    p.record(NewEvent::boxes(
+        SampleId(3),
+        "bob",
+        EventKind::Label,
+        vec![BoundingBox::new(person, 100.0, 40.0, 60.0, 150.0)],
+    ))
+    .unwrap();
+    // The stored frame's left half: the top half of the photo as seen.
+    let half = BoundingBox::new(person, 0.0, 0.0, 24.0, 32.0);
+    p.record(NewEvent::boxes(
+        SampleId(4),
+        "ann",
+        EventKind::Label,
+        vec![half],
+    ))
+    .unwrap();
+
+    // The summaries carry the current boxes, and in blind mode the viewer's own.
+    let all = p.sample_summaries(&SampleQuery::default(), 0, 10).unwrap();
+    assert_eq!(all[0].boxes, two);
+    assert_eq!(all[0].size, Some([320, 240]));
+    assert!(all[1].boxes.is_empty() && all[1].classes.is_empty());
+    assert!(all[2].boxes.is_empty() && !all[2].classes.is_empty());
+    assert_eq!(all[3].boxes, [half]);
+    assert_eq!(all[3].size, Some([48, 32]));
+    let bobs = SampleQuery {
+        own_view: Some("bob".into()),
+        ..Default::default()
+    };
+    let own = p.sample_summaries(&bobs, 0, 10).unwrap();
+    assert_eq!(
+        own[2].boxes,
+        [BoundingBox::new(person, 100.0, 40.0, 60.0, 150.0)]
+    );
+    assert!(own[0].boxes.is_empty() && own[0].status == SampleStatus::Unlabeled);
+    drop(p);
+
+    // The thumbnail of the turned photo says how it is turned, made or read from the cache.
+    let tdir = thumbs_dir(&path);
+    let k = ThumbKey {
+        hash: all[3].hash.clone(),
+        path: files[3].clone(),
+    };
+    for round in ["made", "cached"] {
+        let t = load_or_make(&tdir, &k, true).unwrap();
+        assert_eq!(
+            t.turn.orientation,
+            image::metadata::Orientation::Rotate90,
+            "{round}"
+        );
+        assert_eq!(t.image.size, [32, 48], "{round}: upright");
+    }
+
+    let mut h = grid_harness(&path, egui::vec2(900.0, 420.0));
+    settle(&mut h);
+    h.get_by_label("Sample imgs/street 0.png, labeled, 2 boxes");
+    h.get_by_label("Sample imgs/street 1.png, labeled, no objects");
+    h.get_by_label("Sample imgs/street 2.png, labeled, boxes differ");
+    h.get_by_label("Sample imgs/turned.jpg, labeled, 1 box");
+    h.snapshot("grid_boxes");
 }

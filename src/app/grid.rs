@@ -21,8 +21,10 @@ use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, Str
 use super::commands::Command;
 use super::loader::ImageState;
 use super::thumbs::{DEFAULT_THUMB_CAP, ThumbKey, Thumbnails};
+use crate::media::Turn;
 use crate::project::{
-    Class, ClassId, Project, SampleId, SampleKind, SampleQuery, SampleStatus, SampleSummary,
+    BoundingBox, Class, ClassId, Project, SampleId, SampleKind, SampleQuery, SampleStatus,
+    SampleSummary,
 };
 
 /// Samples per page fetched from the project.
@@ -285,6 +287,8 @@ pub struct GridView {
     classes: Vec<Class>,
     looks: HashMap<ClassId, ClassLook>,
     classes_dirty: bool,
+    /// A detect project: thumbnails show their boxes, captions count them.
+    detect: bool,
     selection: BTreeSet<SampleId>,
     anchor: Option<u64>,
     focus: Option<u64>,
@@ -325,6 +329,7 @@ impl GridView {
             classes: Vec::new(),
             looks: HashMap::new(),
             classes_dirty: true,
+            detect: false,
             selection: BTreeSet::new(),
             anchor: None,
             focus: None,
@@ -536,6 +541,7 @@ impl GridView {
     }
 
     fn refresh_classes(&mut self, project: &Project) {
+        self.detect = project.task().is_detect();
         match project.classes() {
             Ok(classes) => {
                 self.looks = classes
@@ -563,16 +569,17 @@ impl GridView {
         if self.fetcher.is_none() {
             self.fetcher = Some(Fetcher::start(self.project_path.clone(), ui.ctx().clone()));
         }
+        if self.classes_dirty {
+            self.refresh_classes(project);
+        }
         if self.thumbs.is_none() {
             self.thumbs = Some(Thumbnails::new(
                 ui.ctx().clone(),
                 &self.project_path,
                 DEFAULT_THUMB_CAP,
                 2,
+                self.detect,
             ));
-        }
-        if self.classes_dirty {
-            self.refresh_classes(project);
         }
         self.poll();
         if !self.count_requested {
@@ -848,7 +855,7 @@ impl GridView {
                 match self.cell_at(i) {
                     Some(c) => {
                         selected = self.selection.contains(&c.summary.id);
-                        label = cell_label(c, &self.looks);
+                        label = cell_label(c, &self.looks, self.detect);
                         let focused = self.focus == Some(i);
                         self.paint_cell(&painter, rect, c, selected, focused);
                     }
@@ -974,7 +981,7 @@ impl GridView {
                 };
                 let state = self.thumbs.as_ref().and_then(|t| t.peek(&key));
                 match state {
-                    Some(ImageState::Ready { texture, .. }) => {
+                    Some(ImageState::Ready { texture, turn, .. }) => {
                         let size = texture.size_vec2();
                         let fit = (thumb_rect.width() / size.x).min(thumb_rect.height() / size.y);
                         let r = Rect::from_center_size(thumb_rect.center(), size * fit);
@@ -984,6 +991,13 @@ impl GridView {
                             Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
                             tint,
                         );
+                        if let Some(stored) = s.size {
+                            let turn = Turn {
+                                orientation: turn.orientation,
+                                stored,
+                            };
+                            self.paint_boxes(painter, r, &s.boxes, turn, dim);
+                        }
                     }
                     Some(ImageState::Failed(reason)) => {
                         painter.text(
@@ -1059,14 +1073,16 @@ impl GridView {
             }
         }
         // Border: the class colour (two halves for two classes), grey when unlabeled.
+        // In a detect project the boxes carry the class colours.
         let border = match s.classes.first().and_then(|c| self.looks.get(c)) {
+            _ if self.detect && s.status == SampleStatus::Labeled => Color32::from_gray(190),
             Some(l) if s.status == SampleStatus::Labeled => l.color,
             _ => Color32::from_gray(70),
         };
-        let width = if s.status == SampleStatus::Labeled {
-            3.0
-        } else {
-            1.0
+        let width = match s.status {
+            SampleStatus::Labeled if self.detect => 2.0,
+            SampleStatus::Labeled => 3.0,
+            _ => 1.0,
         };
         painter.rect_stroke(
             thumb_rect,
@@ -1074,7 +1090,7 @@ impl GridView {
             Stroke::new(width, border),
             StrokeKind::Inside,
         );
-        if s.classes.len() > 1 {
+        if s.classes.len() > 1 && !self.detect {
             // Multi-label: a strip of every class colour along the bottom.
             let strip = Rect::from_min_max(
                 Pos2::new(thumb_rect.left() + 4.0, thumb_rect.bottom() - 8.0),
@@ -1124,6 +1140,7 @@ impl GridView {
         // Caption: class name (in its colour) or status, then the file name.
         let caption = Rect::from_min_max(Pos2::new(rect.left(), thumb_rect.bottom()), rect.max);
         let (tag, tag_color) = match s.status {
+            SampleStatus::Labeled if self.detect => (boxes_tag(s), border),
             SampleStatus::Labeled => {
                 let names: Vec<&str> = s
                     .classes
@@ -1167,14 +1184,66 @@ impl GridView {
     }
 }
 
+impl GridView {
+    /// Draws a detect image's boxes (in its stored pixel frame, turned as its thumbnail
+    /// is) over the thumbnail at `image`.
+    fn paint_boxes(
+        &self,
+        painter: &egui::Painter,
+        image: Rect,
+        boxes: &[BoundingBox],
+        turn: Turn,
+        dim: bool,
+    ) {
+        let [uw, uh] = turn.upright_size();
+        if boxes.is_empty() || uw == 0 || uh == 0 {
+            return;
+        }
+        let sx = image.width() / uw as f32;
+        let sy = image.height() / uh as f32;
+        let clip = painter.with_clip_rect(image.intersect(painter.clip_rect()));
+        for b in boxes {
+            let [x, y, w, h] = turn.rect_to_upright([b.x, b.y, b.w, b.h]);
+            let r = Rect::from_min_size(
+                image.min + Vec2::new(x as f32 * sx, y as f32 * sy),
+                Vec2::new(w as f32 * sx, h as f32 * sy),
+            );
+            let mut color = self.looks.get(&b.class).map_or(Color32::GRAY, |l| l.color);
+            if dim {
+                color = color.gamma_multiply(0.5);
+            }
+            clip.rect_stroke(
+                r,
+                CornerRadius::ZERO,
+                Stroke::new(1.5, color),
+                StrokeKind::Middle,
+            );
+        }
+    }
+}
+
+/// A detect image's caption: how many boxes, "no objects", or that its annotators'
+/// boxes differ (classes, but no current boxes, until consensus or a reviewer settles it).
+fn boxes_tag(s: &SampleSummary) -> String {
+    match (s.boxes.len(), s.classes.is_empty()) {
+        (0, true) => "no objects".into(),
+        (0, false) => "boxes differ".into(),
+        (1, _) => "1 box".into(),
+        (n, _) => format!("{n} boxes"),
+    }
+}
+
 fn file_name_of(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
 }
 
-fn cell_label(c: &Cell, looks: &HashMap<ClassId, ClassLook>) -> String {
+fn cell_label(c: &Cell, looks: &HashMap<ClassId, ClassLook>, detect: bool) -> String {
     let s = &c.summary;
     let mut label = format!("Sample {}", s.name);
     match s.status {
+        SampleStatus::Labeled if detect => {
+            label.push_str(&format!(", labeled, {}", boxes_tag(s)));
+        }
         SampleStatus::Labeled => {
             let names: Vec<&str> = s
                 .classes

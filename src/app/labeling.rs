@@ -567,7 +567,15 @@ fn class_bar(
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let hint = if grid_mode {
+                    let hint = if grid_mode && session.task().is_detect() {
+                        format!(
+                            "Click or {} opens an image to draw its boxes · Ctrl/Shift+click, \
+                             drag or {} selects · {} back",
+                            keymap.label(Command::GridOpen),
+                            keymap.label(Command::SelectAll),
+                            keymap.label(Command::ToggleGrid)
+                        )
+                    } else if grid_mode {
                         format!(
                             "Click or {} opens a sample · Ctrl/Shift+click, drag or {} selects, \
                              then a class key labels them all · {} back",

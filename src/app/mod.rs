@@ -1041,6 +1041,13 @@ impl ProjectScreen {
         id: crate::project::ClassId,
         ctx: Option<egui::Context>,
     ) -> anyhow::Result<Option<String>> {
+        if self.session.task().is_detect() {
+            return Ok(Some(
+                "In a detect project a class key chooses the class of new boxes: open an \
+                 image to draw them"
+                    .into(),
+            ));
+        }
         let mut targets = self.grid.selected();
         if targets.is_empty() {
             targets.extend(self.grid.focused());

@@ -49,17 +49,52 @@ pub fn thumb_file(dir: &Path, hash: &str) -> PathBuf {
 }
 
 /// Reads the cached thumbnail, or makes it from the sample's file and stores it.
-pub fn load_or_make(dir: &Path, key: &ThumbKey) -> Result<Decoded, String> {
+///
+/// A cached thumbnail is stored upright; with `orient` its `turn` still says how the
+/// original is turned (read from the start of the original's file), so that boxes in the
+/// original's stored frame can be drawn on it. Without, a cached thumbnail does not read
+/// the original at all.
+pub fn load_or_make(dir: &Path, key: &ThumbKey, orient: bool) -> Result<Decoded, String> {
     let file = thumb_file(dir, &key.hash);
     if file.is_file()
-        && let Ok(d) = decode_file(&file, THUMB_SIDE)
+        && let Ok(mut d) = decode_file(&file, THUMB_SIDE)
     {
+        if orient {
+            d.turn = turn_of(&key.path, d.image.size);
+        }
         return Ok(d);
     }
     let d = decode_file(&key.path, THUMB_SIDE)?;
     // Best effort: a failed write leaves no partial file and only means a later re-make.
     let _ = store(dir, &file, &d.image);
     Ok(d)
+}
+
+/// How the original at `path` is turned upright, for its upright thumbnail of `size`: the
+/// orientation from the start of the file (where a JPEG keeps its EXIF data), the
+/// identity when it cannot be read.
+fn turn_of(path: &Path, [w, h]: [usize; 2]) -> crate::media::Turn {
+    use crate::media::{Turn, orientation, read_file_start, sniff};
+    let upright = Turn::none([w as u32, h as u32]);
+    let Some((format, head)) = read_file_start(path, 256 * 1024)
+        .ok()
+        .and_then(|head| Some((sniff(&head)?, head)))
+    else {
+        return upright;
+    };
+    let turn = Turn {
+        orientation: orientation(format, &head),
+        stored: [w as u32, h as u32],
+    };
+    // `stored` is the thumbnail's own size in the stored frame.
+    if turn.swaps_sides() {
+        Turn {
+            stored: [h as u32, w as u32],
+            ..turn
+        }
+    } else {
+        turn
+    }
 }
 
 fn store(dir: &Path, file: &Path, image: &egui::ColorImage) -> std::io::Result<()> {
@@ -102,16 +137,18 @@ pub struct Thumbnails {
 
 impl Thumbnails {
     /// Thumbnails of the project at `project_path`, with `threads` workers and at most
-    /// `memory_cap_bytes` of textures.
+    /// `memory_cap_bytes` of textures; with `orient`, each says how its original is turned
+    /// (see [`load_or_make`]).
     pub fn new(
         ctx: egui::Context,
         project_path: &Path,
         memory_cap_bytes: usize,
         threads: usize,
+        orient: bool,
     ) -> Self {
         let dir = thumbs_dir(project_path);
         let worker_dir = dir.clone();
-        let decode = Arc::new(move |k: &ThumbKey| load_or_make(&worker_dir, k));
+        let decode = Arc::new(move |k: &ThumbKey| load_or_make(&worker_dir, k, orient));
         Thumbnails {
             cache: TextureCache::new(ctx, memory_cap_bytes, threads, "thumbs", decode),
             dir,

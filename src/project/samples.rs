@@ -635,6 +635,12 @@ pub struct SampleSummary {
     pub flagged: bool,
     /// The classes of its current label, ascending by id.
     pub classes: Vec<super::ClassId>,
+    /// A detect project's image: the boxes of its current label, in the stored pixel frame
+    /// (empty for classification, for an image decided as "no objects" and while its
+    /// annotators disagree).
+    pub boxes: Vec<super::BoundingBox>,
+    /// An image's width and height as stored in its file, when known.
+    pub size: Option<[u32; 2]>,
 }
 
 /// How much of a text sample [`Project::sample_summaries`] returns.
@@ -652,18 +658,28 @@ impl Project {
         use rusqlite::types::Value;
         let (clause, where_args) = query.where_clause();
         // Status and classes: the sample's, or in blind mode the viewer's own decision.
-        let (status, classes, mut args) = match &query.own_view {
+        let (status, classes, boxes, mut args) = match &query.own_view {
             Some(me) => (
                 "(SELECT an.state FROM annotations an WHERE an.sample_id = p.id \
                   AND an.annotator = ?)",
                 "(SELECT group_concat(j.value) FROM annotations an, json_each(an.labels) j \
                   WHERE an.sample_id = p.id AND an.annotator = ? AND an.state = 'labeled')",
-                vec![Value::Text(me.clone()), Value::Text(me.clone())],
+                "(SELECT an.boxes FROM annotations an \
+                  WHERE an.sample_id = p.id AND an.annotator = ? AND an.state = 'labeled')",
+                vec![
+                    Value::Text(me.clone()),
+                    Value::Text(me.clone()),
+                    Value::Text(me.clone()),
+                ],
             ),
             None => (
                 "st.status",
                 "(SELECT group_concat(sc.class_id) FROM sample_classes sc \
                   WHERE sc.sample_id = p.id)",
+                // In the JSON form of `boxes::to_json`; NULL when the image has none.
+                "(SELECT nullif(json_group_array(json_object('class', b.class_id, 'x', b.x, \
+                  'y', b.y, 'w', b.w, 'h', b.h)), '[]') FROM (SELECT * FROM sample_boxes sb \
+                  WHERE sb.sample_id = p.id ORDER BY sb.position) b)",
                 Vec::new(),
             ),
         };
@@ -672,7 +688,7 @@ impl Project {
         args.push(Value::Integer(offset as i64));
         let sql = format!(
             "SELECT p.id, p.kind, p.name, p.path, p.hash, substr(p.text, 1, {SUMMARY_TEXT_CHARS}), \
-                    {status}, coalesce(st.flagged, 0), {classes} \
+                    {status}, coalesce(st.flagged, 0), {classes}, {boxes}, p.width, p.height \
              FROM (SELECT s.* FROM samples s {clause} ORDER BY s.id LIMIT ? OFFSET ?) p \
              LEFT JOIN sample_state st ON st.sample_id = p.id ORDER BY p.id"
         );
@@ -687,6 +703,14 @@ impl Project {
                     .map(|c| c.split(',').filter_map(|v| v.parse().ok()).collect())
                     .unwrap_or_default();
                 classes.sort_unstable();
+                let boxes = match r.get::<_, Option<String>>(9)? {
+                    Some(json) => super::boxes::from_json(&json, "sample_boxes", &row)?,
+                    None => Vec::new(),
+                };
+                let size = match (r.get::<_, Option<u32>>(10)?, r.get::<_, Option<u32>>(11)?) {
+                    (Some(w), Some(h)) => Some([w, h]),
+                    _ => None,
+                };
                 Ok(SampleSummary {
                     id,
                     kind: stored::get(r, 1, "samples", &row)?,
@@ -697,6 +721,8 @@ impl Project {
                     status: status.unwrap_or(SampleStatus::Unlabeled),
                     flagged: r.get::<_, i64>(7)? != 0,
                     classes,
+                    boxes,
+                    size,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
