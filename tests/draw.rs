@@ -63,9 +63,17 @@ fn class(path: &Path, name: &str) -> ClassId {
 fn screen(h: &Harness<'_, App>, p: [f32; 2]) -> Pos2 {
     let app = h.state();
     let project = app.project().unwrap();
-    let rect = project.image.image_rect.expect("the image is drawn");
-    let editor = project.boxes.as_ref().expect("a detect project");
-    let [w, hh] = editor.size().expect("the image is under the editor");
+    // The review view's image, or the drawing view's.
+    let (rect, [w, hh]) = match project.review().and_then(|r| r.placed) {
+        Some(placed) => (placed.image, placed.turn.upright_size().map(f64::from)),
+        None => {
+            let editor = project.boxes.as_ref().expect("a detect project");
+            (
+                project.image.image_rect.expect("the image is drawn"),
+                editor.size().expect("the image is under the editor"),
+            )
+        }
+    };
     Pos2::new(
         rect.left() + p[0] / w as f32 * rect.width(),
         rect.top() + p[1] / hh as f32 * rect.height(),
@@ -256,9 +264,23 @@ fn no_objects_copy_previous_and_done_go_through_the_images() {
     assert_eq!(recorded(&path, second), Some(vec![drawn]));
     // In the grid a class key labels nothing (images get boxes, not classes).
     press(&mut h, Key::G);
+    wait_until(&mut h, "the grid's pages", |a| {
+        a.project().is_some_and(|p| !p.grid.is_loading())
+    });
+    h.step();
     h.get_by_label_contains("opens an image to draw its boxes");
-    assert_eq!(h.get_all_by_label_contains("labeled, 1 box").count(), 2);
-    h.get_by_label_contains("labeled, no objects");
+    // (A hovered cell's tooltip repeats its label.)
+    for name in [
+        "frame 01.png, labeled, 1 box",
+        "frame 02.png, labeled, 1 box",
+    ] {
+        assert!(h.get_all_by_label_contains(name).count() >= 1, "{name}");
+    }
+    assert!(
+        h.get_all_by_label_contains("frame 00.png, labeled, no objects")
+            .count()
+            >= 1
+    );
     press_mod(&mut h, Modifiers::COMMAND, Key::A);
     press(&mut h, Key::Num1);
     h.get_by_label_contains("a class key chooses the class of new boxes");
@@ -375,4 +397,136 @@ fn a_box_drawn_on_a_turned_photo_covers_the_same_pixels_in_the_stored_frame() {
         }
         press(&mut h, Key::Enter);
     }
+}
+
+#[test]
+fn the_reviewer_sees_each_annotators_boxes_and_accepts_one_set_or_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), &pngs(dir.path(), 3));
+    let car = class(&path, "car");
+    let dog = class(&path, "dog");
+    let alices = vec![BoundingBox::new(car, 20.0, 20.0, 100.0, 60.0)];
+    let bobs = vec![
+        BoundingBox::new(car, 180.0, 120.0, 100.0, 80.0),
+        BoundingBox::new(dog, 10.0, 150.0, 50.0, 50.0),
+    ];
+    {
+        let mut p = Project::open(&path).unwrap();
+        for s in [1, 2] {
+            p.record(NewEvent::boxes(
+                SampleId(s),
+                "alice",
+                EventKind::Label,
+                alices.clone(),
+            ))
+            .unwrap();
+            p.record(NewEvent::boxes(
+                SampleId(s),
+                "bob",
+                EventKind::Label,
+                bobs.clone(),
+            ))
+            .unwrap();
+        }
+        // The same objects, a few pixels apart: an agreement, not in the queue.
+        let near_alices = vec![BoundingBox::new(car, 22.0, 21.0, 98.0, 60.0)];
+        p.record(NewEvent::boxes(
+            SampleId(3),
+            "alice",
+            EventKind::Label,
+            alices.clone(),
+        ))
+        .unwrap();
+        p.record(NewEvent::boxes(
+            SampleId(3),
+            "bob",
+            EventKind::Label,
+            near_alices,
+        ))
+        .unwrap();
+    }
+    let mut h = open(&path);
+    press(&mut h, Key::R);
+    wait_until(&mut h, "the review image", |a| {
+        a.project()
+            .and_then(|p| p.review())
+            .is_some_and(|r| r.placed.is_some())
+    });
+    h.step();
+    h.get_by_label_contains("2 in the queue");
+    // alice's card (the stats table names the classes too).
+    assert!(h.get_all_by_label("1 car").count() >= 1);
+    h.get_by_label("1 car, 1 dog");
+    // Each annotator's overlay has its own switch; V switches them all.
+    h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "bob")
+        .click();
+    h.step();
+    let hidden = |h: &Harness<'_, App>| {
+        h.state()
+            .project()
+            .unwrap()
+            .review()
+            .unwrap()
+            .hidden
+            .clone()
+    };
+    assert_eq!(hidden(&h), ["bob".to_string()].into());
+    press(&mut h, Key::V);
+    assert_eq!(hidden(&h).len(), 2);
+    press(&mut h, Key::V);
+    assert!(hidden(&h).is_empty());
+
+    // Shift+1 accepts alice's set as the decision.
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num1);
+    let current = |s: i64| {
+        Project::open(&path)
+            .unwrap()
+            .current_boxes(SampleId(s))
+            .unwrap()
+    };
+    assert_eq!(current(1), alices);
+    h.get_by_label_contains("1 in the queue");
+    wait_until(&mut h, "the second image", |a| {
+        a.project()
+            .and_then(|p| p.review())
+            .is_some_and(|r| r.placed.is_some())
+    });
+    h.step();
+
+    // Edit starts from bob's boxes; a new dog is drawn, Enter saves the set.
+    h.get_all_by_label("Edit")
+        .nth(1)
+        .expect("bob's card")
+        .click();
+    h.run_steps(2);
+    h.get_by_label_contains("Editing bob's boxes");
+    press(&mut h, Key::Num3);
+    drag(&mut h, [200.0, 10.0], [260.0, 70.0]);
+    assert_eq!(
+        current(2),
+        Vec::<BoundingBox>::new(),
+        "nothing saved before Enter"
+    );
+    press(&mut h, Key::Enter);
+    let decided = current(2);
+    assert_eq!(decided.len(), 3, "{decided:?}");
+    assert_eq!(&decided[..2], &bobs[..]);
+    assert_eq!(decided[2].class, dog);
+    near(decided[2], [200.0, 10.0, 60.0, 60.0]);
+    let history = Project::open(&path)
+        .unwrap()
+        .history(Some(SampleId(2)))
+        .unwrap();
+    let review = history.last().unwrap();
+    assert_eq!(
+        (review.kind, review.annotator.as_str()),
+        (EventKind::Review, ANNOTATOR)
+    );
+    h.get_by_label_contains("Nothing to review");
+
+    // Undo takes the reviewer's decision back: the image is in the queue again.
+    press(&mut h, Key::Backspace);
+    assert!(current(2).is_empty());
+    h.get_by_label_contains("1 in the queue");
+    Project::open(&path).unwrap().integrity_check().unwrap();
 }

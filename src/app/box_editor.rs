@@ -212,7 +212,7 @@ impl BoxEditor {
     }
 
     /// The current set in the stored frame, as an edit to record.
-    fn edit(&self) -> Option<Edit> {
+    pub fn edit(&self) -> Option<Edit> {
         let s = self.shown.as_ref()?;
         Some(Edit {
             sample: s.sample,

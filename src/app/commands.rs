@@ -150,11 +150,10 @@ impl Command {
             | Command::EdgeRight
             | Command::EdgeUp
             | Command::EdgeDown
-            | Command::BoxDelete
-            | Command::BoxDeselect
             | Command::CopyPreviousBoxes
-            | Command::NoObjects
-            | Command::ToggleBoxes => &[Draw],
+            | Command::NoObjects => &[Draw],
+            // Also the reviewer's, on a detect image's boxes.
+            Command::BoxDelete | Command::BoxDeselect | Command::ToggleBoxes => &[Draw, Review],
             // Switching views, dialogs, leaving: everywhere.
             Command::ToggleGrid
             | Command::Review

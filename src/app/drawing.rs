@@ -264,12 +264,25 @@ pub fn layer(
     session: &Session,
     keymap: &Keymap,
 ) {
+    sync(editor, session, Some(placed.turn));
+    interact(ui, response, placed, editor, session, keymap);
+}
+
+/// [`layer`] for an editor that something else keeps loaded (the reviewer's edit of a
+/// set of boxes).
+pub fn interact(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    placed: Placed,
+    editor: &mut BoxEditor,
+    session: &Session,
+    keymap: &Keymap,
+) {
     let Placed {
         clip,
         image: img_rect,
-        turn,
+        ..
     } = placed;
-    sync(editor, session, Some(turn));
     let Some([w, _]) = editor.size() else {
         return;
     };
@@ -335,6 +348,55 @@ pub fn layer(
     paint(ui, editor, session, frame, clip, pointer, keymap);
 }
 
+/// One set of boxes drawn for comparison (an annotator's, in the review view): in the
+/// stored frame, outlined in `color`, each tagged with its class and `who`.
+pub struct Overlay<'a> {
+    pub boxes: &'a [BoundingBox],
+    pub color: Color32,
+    pub who: &'a str,
+    /// Tags under the boxes' bottom-left corners instead of over the top-left ones (so
+    /// that two annotators' tags on one object do not cover each other).
+    pub tag_below: bool,
+}
+
+/// Paints `sets` over the image placed at `placed`, read-only.
+pub fn overlays(ui: &egui::Ui, placed: Placed, sets: &[Overlay<'_>], session: &Session) {
+    let [uw, _] = placed.turn.upright_size();
+    if uw == 0 {
+        return;
+    }
+    let frame = Frame {
+        rect: placed.image,
+        scale: placed.image.width() / uw as f32,
+    };
+    let painter = ui.painter().with_clip_rect(placed.clip);
+    for set in sets {
+        for b in set.boxes {
+            let [x, y, w, h] = placed.turn.rect_to_upright([b.x, b.y, b.w, b.h]);
+            let r = frame.rect_of(&BoundingBox { x, y, w, h, ..*b });
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(3.5, Color32::from_black_alpha(140)),
+                egui::StrokeKind::Middle,
+            );
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(2.0, set.color),
+                egui::StrokeKind::Middle,
+            );
+            let (_, name) = class_color(session, b);
+            let text = format!("{name} · {}", set.who);
+            if set.tag_below {
+                tag_under(&painter, r.left_bottom(), text, set.color);
+            } else {
+                tag(&painter, r.left_top(), text, set.color, placed.clip);
+            }
+        }
+    }
+}
+
 fn cursor_for(g: Grip) -> CursorIcon {
     match (g.x, g.y) {
         (None, None) => CursorIcon::Move,
@@ -365,6 +427,15 @@ fn tag(painter: &egui::Painter, at: Pos2, text: String, color: Color32, clip: Re
         min.y = at.y;
     }
     let r = Rect::from_min_size(min, size);
+    painter.rect_filled(r, 2.0, color);
+    painter.galley(r.min + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
+}
+
+/// [`tag`] hanging under `at`.
+fn tag_under(painter: &egui::Painter, at: Pos2, text: String, color: Color32) {
+    let font = egui::FontId::proportional(12.0);
+    let galley = painter.layout_no_wrap(text, font, Color32::BLACK);
+    let r = Rect::from_min_size(at, galley.size() + Vec2::new(6.0, 2.0));
     painter.rect_filled(r, 2.0, color);
     painter.galley(r.min + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
 }

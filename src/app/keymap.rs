@@ -407,7 +407,12 @@ impl Keymap {
         bound()
             .find(|cmd| view.takes(*cmd))
             .or_else(|| {
-                bound().find(|cmd| ViewKind::Label.takes(*cmd) || ViewKind::Review.takes(*cmd))
+                // A labeling or review command, for the refusal that says where it
+                // works (not the box commands the reviewer shares with the drawing view).
+                bound().find(|cmd| {
+                    ViewKind::Label.takes(*cmd)
+                        || ViewKind::Review.takes(*cmd) && !ViewKind::Draw.takes(*cmd)
+                })
             })
             .map(Action::Command)
     }
@@ -603,10 +608,10 @@ mod tests {
             km.action_for(Shortcut::key(Key::Num1), &classes, ViewKind::Export),
             None
         );
-        // Binding Next to Escape clashes with "Grid: clear selection"? No: no view takes
-        // both. Binding Next to Enter does: the labeling view takes Commit.
+        // Binding "Grid: open" to B clashes with "Send back"? No: no view takes both.
+        // Binding Next to Enter does: the labeling view takes Commit.
         let mut km = Keymap::default();
-        km.bind(Command::Next, 1, Shortcut::key(Key::Escape), &[])
+        km.bind(Command::GridOpen, 1, Shortcut::key(Key::B), &[])
             .unwrap();
         let err = km
             .bind(Command::Next, 1, Shortcut::key(Key::Enter), &[])

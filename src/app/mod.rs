@@ -313,6 +313,13 @@ impl App {
 
     /// Records the changes the mouse made to boxes in this frame (the box editor's outbox).
     fn record_box_edits(&mut self) {
+        // The reviewer's edit is saved as one decision; only its notes are shown.
+        if let Some(p) = self.project_mut()
+            && let screen::View::Review(v) = &mut p.view
+            && let Some(note) = v.editor.note.take()
+        {
+            self.info(note);
+        }
         let Some(editor) = self.project_mut().and_then(|p| p.boxes.as_mut()) else {
             return;
         };
@@ -427,7 +434,7 @@ impl App {
                 ViewKind::Label => labeling::apply(p, action, &keymap)?,
                 ViewKind::Draw => drawing::apply(p, action, &keymap)?,
                 ViewKind::Grid => p.grid_apply(action, ctx)?,
-                ViewKind::Review => review_view::apply(p, action)?,
+                ViewKind::Review => review_view::apply(p, action, &keymap)?,
                 ViewKind::Export => None,
             },
         };
@@ -986,7 +993,7 @@ impl ProjectScreen {
                 if let Some(item) = view.current() {
                     self.session.go_to(item.sample)?;
                 }
-                View::Review(view)
+                View::Review(Box::new(view))
             }
             ViewKind::Export => View::Export(Box::new(export_view::ExportView::new(
                 &self.session.project,

@@ -8,12 +8,15 @@
 //! verdict). The statistics are read on a background thread after every decision, so a
 //! large project's figures never hold up the next key.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use egui::{Color32, Pos2, Rect, RichText, Vec2};
 
+use super::box_editor::BoxEditor;
 use super::commands::{Action, Command};
+use super::drawing::{self, Overlay, Placed};
 use super::jobs::Job;
 use super::keymap::Keymap;
 use super::loader::{ImageLoader, ImageState};
@@ -21,7 +24,7 @@ use super::screen::{ProjectScreen, View};
 use super::session::Session;
 use super::{labeling, theme};
 use crate::TaskKind;
-use crate::project::{ClassId, Project, SampleKind, SampleStatus};
+use crate::project::{BoundingBox, ClassId, Project, SampleKind, SampleStatus};
 use crate::review::annotators::{AnnotatorStats, annotator_stats};
 use crate::review::queue::{self, ReviewItem};
 
@@ -116,6 +119,47 @@ pub struct ReviewView {
     pub decided: u64,
     /// Multi-label: the classes toggled for "set another label", committed with Commit.
     pub pending: Vec<ClassId>,
+    /// Detect projects: the annotators whose boxes are not overlaid (kept from image to
+    /// image).
+    pub hidden: BTreeSet<String>,
+    /// Detect projects: the reviewer's own set of boxes, while one is edited (see
+    /// [`ReviewView::editing`]).
+    pub editor: BoxEditor,
+    /// Whose boxes the edit started from (`None`: not editing).
+    pub editing: Option<EditFrom>,
+    /// Where the image is on screen and how it is turned, once decoded (an edit needs it
+    /// to start).
+    pub placed: Option<Placed>,
+}
+
+/// Where a reviewer's edit of a detect image's boxes started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditFrom {
+    /// A copy of this annotator's boxes.
+    Annotator(String),
+    /// No boxes.
+    Nothing,
+}
+
+/// What a card asked for with the mouse (applied after the frame's drawing).
+enum CardRequest {
+    Toggle(String),
+    Edit(usize),
+}
+
+/// Outline colours of the annotators' boxes in the review view (colour-blind safe), by
+/// the annotator's place on the sample's cards.
+const ANNOTATOR_COLORS: [Color32; 6] = [
+    Color32::from_rgb(0xe6, 0x9f, 0x00),
+    Color32::from_rgb(0x56, 0xb4, 0xe9),
+    Color32::from_rgb(0xcc, 0x79, 0xa7),
+    Color32::from_rgb(0x00, 0x9e, 0x73),
+    Color32::from_rgb(0xf0, 0xe4, 0x42),
+    Color32::from_rgb(0xd5, 0x5e, 0x00),
+];
+
+fn annotator_color(i: usize) -> Color32 {
+    ANNOTATOR_COLORS[i % ANNOTATOR_COLORS.len()]
 }
 
 impl ReviewView {
@@ -128,7 +172,51 @@ impl ReviewView {
             stats: StatsTable::new(project.path()),
             decided: 0,
             pending: Vec::new(),
+            hidden: BTreeSet::new(),
+            editor: BoxEditor::default(),
+            editing: None,
+            placed: None,
         })
+    }
+
+    /// Starts the reviewer's edit of the current image's boxes from `from` (an index into
+    /// its decisions, or nothing); refused with the reason while the image is not shown.
+    fn start_edit(&mut self, from: Option<usize>) -> Result<(), String> {
+        let Some(item) = self.items.get(self.index) else {
+            return Err("Nothing to review".into());
+        };
+        let Some(turn) = self.placed.map(|p| p.turn) else {
+            return Err("The image is not shown yet".into());
+        };
+        let (what, boxes): (EditFrom, &[BoundingBox]) = match from {
+            None => (EditFrom::Nothing, &[]),
+            Some(i) => {
+                let d = item
+                    .decisions
+                    .get(i)
+                    .filter(|d| d.status == SampleStatus::Labeled)
+                    .ok_or_else(|| format!("This image has no boxes of annotator {}", i + 1))?;
+                (
+                    EditFrom::Annotator(d.annotator.clone()),
+                    d.boxes.as_deref().unwrap_or(&[]),
+                )
+            }
+        };
+        let source = match &what {
+            EditFrom::Annotator(a) => format!("review edit of {a}"),
+            EditFrom::Nothing => "review edit".into(),
+        };
+        self.editor.clear();
+        self.editor
+            .show(item.sample, Some(&source), turn, boxes, &[]);
+        self.editing = Some(what);
+        Ok(())
+    }
+
+    /// Drops the edit (a decision was taken, the reviewer moved on or pressed Escape).
+    fn stop_edit(&mut self) {
+        self.editing = None;
+        self.editor.clear();
     }
 
     pub fn current(&self) -> Option<&ReviewItem> {
@@ -153,13 +241,18 @@ impl ReviewView {
 
 /// Carries out a review action on the list's current sample; returns a message for the
 /// user.
-pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<String>> {
+pub fn apply(
+    p: &mut ProjectScreen,
+    action: Action,
+    keymap: &Keymap,
+) -> anyhow::Result<Option<String>> {
     let ProjectScreen { session, view, .. } = p;
     let View::Review(view) = view else {
         return Ok(None);
     };
     let reviewer = session.annotator.clone();
     let multi = session.task() == TaskKind::MultiLabel;
+    let detect = session.task().is_detect();
     match action {
         Action::Command(Command::Undo) => return undo(session, view),
         Action::Command(Command::ReviewDecided) => {
@@ -178,6 +271,61 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
         return Ok(None);
     };
     let message: String = match action {
+        Action::Class(id) if detect => {
+            if view.editing.is_none() {
+                if let Err(why) = view.start_edit(None) {
+                    return Ok(Some(why));
+                }
+                view.editor.class = Some(id);
+                return Ok(Some(format!(
+                    "Draw the boxes of “{}”; {} saves them as the decision",
+                    class_name(&session.classes, id),
+                    keymap.label(Command::Commit)
+                )));
+            }
+            // With a box selected, its class changes; else new boxes get this class.
+            let _ = view.editor.class_key(id);
+            return Ok(None);
+        }
+        Action::Command(Command::Commit) if detect => {
+            let Some(edit) = view.editing.as_ref().and(view.editor.edit()) else {
+                return Ok(Some(
+                    "Accept one annotator's boxes, or edit them (Edit on their card) or press \
+                     a class key to draw your own; then this saves them"
+                        .into(),
+                ));
+            };
+            let n = edit.boxes.len();
+            session.write_on(item.sample, |p| {
+                queue::set_boxes(p, item.sample, &reviewer, edit.boxes)
+            })?;
+            format!(
+                "{}: set to your {}",
+                item.name,
+                crate::plural(n as u64, "box", "boxes")
+            )
+        }
+        Action::Command(Command::BoxDelete) => {
+            let _ = view.editor.delete();
+            return Ok(None);
+        }
+        Action::Command(Command::BoxDeselect) => {
+            if view.editing.is_some() && !view.editor.deselect() {
+                view.stop_edit();
+                return Ok(Some("Your edit is dropped".into()));
+            }
+            return Ok(None);
+        }
+        Action::Command(Command::ToggleBoxes) => {
+            let everyone: BTreeSet<String> =
+                item.decisions.iter().map(|d| d.annotator.clone()).collect();
+            if view.hidden.is_superset(&everyone) {
+                view.hidden.retain(|a| !everyone.contains(a));
+            } else {
+                view.hidden.extend(everyone);
+            }
+            return Ok(None);
+        }
         Action::Class(id) => {
             if multi {
                 if let Some(p) = view.pending.iter().position(|c| *c == id) {
@@ -253,6 +401,7 @@ pub fn apply(p: &mut ProjectScreen, action: Action) -> anyhow::Result<Option<Str
     }
     view.decided += 1;
     view.stats.refresh();
+    view.stop_edit();
     show_current(session, view)?;
     Ok(Some(message))
 }
@@ -317,7 +466,17 @@ pub fn show(
     if view.stats.updating() {
         ui.ctx().request_repaint_after(Duration::from_millis(100));
     }
-    let item = view.current();
+    // An edit belongs to the image it started on.
+    let on_screen = view.current().map(|i| i.sample);
+    if view.editing.is_some() && view.editor.sample() != on_screen {
+        view.stop_edit();
+    }
+    if session.current_id() != on_screen {
+        view.placed = None;
+    }
+    let detect = session.task().is_detect();
+    let mut requests = Vec::new();
+    let item = view.items.get(view.index);
 
     egui::Panel::top("review_bar")
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
@@ -405,7 +564,7 @@ pub fn show(
                 .inner_margin(egui::Margin::symmetric(14, 10)),
         )
         .show(ui, |ui| {
-            decision_cards(ui, session, view, item, keymap, &mut actions);
+            decision_cards(ui, session, view, item, keymap, &mut actions, &mut requests);
         });
 
     egui::CentralPanel::default()
@@ -463,7 +622,7 @@ pub fn show(
                 ImageState::Ready {
                     texture,
                     original_size,
-                    ..
+                    turn,
                 } => {
                     let orig = Vec2::new(original_size[0] as f32, original_size[1] as f32);
                     let avail = rect.shrink(12.0).size();
@@ -475,10 +634,78 @@ pub fn show(
                         Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
                         Color32::WHITE,
                     );
+                    if detect {
+                        let placed = Placed {
+                            clip: rect,
+                            image: img,
+                            turn,
+                        };
+                        view.placed = Some(placed);
+                        let editing = view.editing.as_ref().map(|from| (from, &mut view.editor));
+                        review_boxes(ui, session, item, &view.hidden, editing, placed, keymap);
+                    }
                 }
             }
         });
+    for r in requests {
+        match r {
+            CardRequest::Toggle(who) => {
+                if !view.hidden.remove(&who) {
+                    view.hidden.insert(who);
+                }
+            }
+            // Offered only for a labeled card of an image on screen, so it starts.
+            CardRequest::Edit(i) => {
+                let _ = view.start_edit(Some(i));
+            }
+        }
+    }
     actions
+}
+
+/// A detect image in the review view: each annotator's boxes overlaid (those not hidden),
+/// and the reviewer's own set, drawn and edited with the mouse, while one is edited.
+fn review_boxes(
+    ui: &mut egui::Ui,
+    session: &Session,
+    item: &ReviewItem,
+    hidden: &BTreeSet<String>,
+    editing: Option<(&EditFrom, &mut BoxEditor)>,
+    placed: Placed,
+    keymap: &Keymap,
+) {
+    // The boxes an edit started from are the editor's now.
+    let source = match &editing {
+        Some((EditFrom::Annotator(a), _)) => Some(a.as_str()),
+        _ => None,
+    };
+    let sets: Vec<Overlay<'_>> = item
+        .decisions
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            d.status == SampleStatus::Labeled
+                && !hidden.contains(&d.annotator)
+                && source != Some(d.annotator.as_str())
+        })
+        .map(|(i, d)| Overlay {
+            boxes: d.boxes.as_deref().unwrap_or(&[]),
+            color: annotator_color(i),
+            who: &d.annotator,
+            tag_below: i % 2 == 1,
+        })
+        .collect();
+    drawing::overlays(ui, placed, &sets, session);
+    if let Some((_, editor)) = editing {
+        let response = ui.interact(
+            placed.image.expand(8.0).intersect(placed.clip),
+            ui.scope_id().with("review-boxes"),
+            egui::Sense::click_and_drag(),
+        );
+        drawing::interact(ui, &response, placed, editor, session, keymap);
+        // The edit is recorded as one decision when the reviewer saves it.
+        editor.outbox.clear();
+    }
 }
 
 /// Each annotator's decision side by side, with its accept key, then the other actions.
@@ -489,7 +716,9 @@ fn decision_cards(
     item: &ReviewItem,
     keymap: &Keymap,
     actions: &mut Vec<Action>,
+    requests: &mut Vec<CardRequest>,
 ) {
+    let detect = session.task().is_detect();
     if let Some(v) = &item.verdict {
         let what = match &v.labels {
             Some(labels) => format!("Decided by {}: {}", v.reviewer, labels.join(", ")),
@@ -522,10 +751,30 @@ fn decision_cards(
                 .show(ui, |ui| {
                     ui.set_min_width(200.0);
                     ui.vertical(|ui| {
-                        ui.label(RichText::new(&d.annotator).strong().size(16.0));
-                        let labels = match d.status {
-                            SampleStatus::Labeled => d.label_names.join(", "),
-                            other => format!("({})", other.as_str()),
+                        if detect && d.status == SampleStatus::Labeled {
+                            let mut shown = !view.hidden.contains(&d.annotator);
+                            let name = RichText::new(&d.annotator)
+                                .strong()
+                                .size(16.0)
+                                .color(annotator_color(i));
+                            if ui
+                                .checkbox(&mut shown, name)
+                                .on_hover_text(format!(
+                                    "Show or hide {}'s boxes ({} all)",
+                                    d.annotator,
+                                    keymap.label(Command::ToggleBoxes)
+                                ))
+                                .changed()
+                            {
+                                requests.push(CardRequest::Toggle(d.annotator.clone()));
+                            }
+                        } else {
+                            ui.label(RichText::new(&d.annotator).strong().size(16.0));
+                        }
+                        let labels = match (d.status, &d.boxes) {
+                            (SampleStatus::Labeled, Some(b)) => boxes_summary(session, b),
+                            (SampleStatus::Labeled, None) => d.label_names.join(", "),
+                            (other, _) => format!("({})", other.as_str()),
                         };
                         ui.label(RichText::new(labels).size(20.0).color(theme::ACCENT));
                         let mut when = short_time(&d.at);
@@ -541,6 +790,22 @@ fn decision_cards(
                                 .on_hover_text(cmd.tooltip());
                             if b.clicked() {
                                 actions.push(cmd.into());
+                            }
+                        }
+                        if detect && d.status == SampleStatus::Labeled && view.placed.is_some() {
+                            let editing_this =
+                                view.editing == Some(EditFrom::Annotator(d.annotator.clone()));
+                            if ui
+                                .add_enabled(!editing_this, egui::Button::new("Edit"))
+                                .on_hover_text(format!(
+                                    "Start from {}'s boxes and change them; {} saves them as \
+                                     the decision",
+                                    d.annotator,
+                                    keymap.label(Command::Commit)
+                                ))
+                                .clicked()
+                            {
+                                requests.push(CardRequest::Edit(i));
                             }
                         }
                     });
@@ -567,7 +832,26 @@ fn decision_cards(
     ui.add_space(6.0);
     ui.horizontal_wrapped(|ui| {
         let multi = session.task() == TaskKind::MultiLabel;
-        let hint = if multi {
+        let hint = if detect {
+            match &view.editing {
+                Some(from) => {
+                    let from = match from {
+                        EditFrom::Annotator(a) => format!("{a}'s boxes"),
+                        EditFrom::Nothing => "no boxes".into(),
+                    };
+                    format!(
+                        "Editing {from} · {} deletes · {} saves · {} drops the edit",
+                        keymap.label(Command::BoxDelete),
+                        keymap.label(Command::Commit),
+                        keymap.label(Command::BoxDeselect)
+                    )
+                }
+                None => format!(
+                    "A class key starts your own boxes · {} shows / hides every annotator's",
+                    keymap.label(Command::ToggleBoxes)
+                ),
+            }
+        } else if multi {
             format!(
                 "Class keys toggle another label, {} sets it",
                 keymap.label(Command::Commit)
@@ -608,6 +892,25 @@ fn decision_cards(
             .color(theme::MUTED),
         );
     });
+}
+
+/// A detect decision on a card: "no objects", or how many boxes of which classes.
+fn boxes_summary(session: &Session, boxes: &[BoundingBox]) -> String {
+    if boxes.is_empty() {
+        return "no objects".into();
+    }
+    let mut per_class: Vec<(ClassId, usize)> = Vec::new();
+    for b in boxes {
+        match per_class.iter_mut().find(|(c, _)| *c == b.class) {
+            Some((_, n)) => *n += 1,
+            None => per_class.push((b.class, 1)),
+        }
+    }
+    per_class
+        .iter()
+        .map(|(c, n)| format!("{n} {}", class_name(&session.classes, *c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `2026-11-29T16:24:36.123Z` → `2026-11-29 16:24`.

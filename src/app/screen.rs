@@ -69,7 +69,7 @@ pub enum View {
     Label,
     /// Every sample as a thumbnail.
     Grid,
-    Review(review_view::ReviewView),
+    Review(Box<review_view::ReviewView>),
     Export(Box<export_view::ExportView>),
 }
 

@@ -10,8 +10,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use crate::project::boxes::{self, BoundingBox};
 use crate::project::{
-    ClassId, Decision, EventKind, NewEvent, Project, ProjectError, Result, SampleId, SampleStatus,
+    ClassId, ConsensusPolicy, Decision, EventKind, NewEvent, Project, ProjectError, Result,
+    SampleId, SampleStatus,
 };
 
 /// Why a sample is in the review queue.
@@ -50,6 +52,9 @@ pub struct AnnotatorDecision {
     pub at: String,
     /// Time the annotator spent on the sample.
     pub spent_ms: Option<u64>,
+    /// A detect project's decision: its boxes (stored pixel frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<Vec<BoundingBox>>,
 }
 
 /// A reviewer's standing decision on a sample: the latest review or send-back not undone.
@@ -89,42 +94,50 @@ pub fn review_queue(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> 
     }
     let conn = project.conn();
 
-    // 1. Disagreements: two or more labels that differ, no reviewer decision.
+    // 1. Disagreements: two or more labels that differ (boxes: that do not show the same
+    // objects), no reviewer decision.
     {
+        let detect = project.task().is_detect();
         let mut stmt = conn.prepare(
-            "SELECT st.sample_id, a.labels FROM sample_state st \
+            "SELECT st.sample_id, a.labels, a.boxes FROM sample_state st \
              JOIN annotations a ON a.sample_id = st.sample_id AND a.state = 'labeled' \
              WHERE st.annotators >= 2 AND st.review_labels IS NULL AND st.status = 'labeled' \
              ORDER BY st.sample_id",
         )?;
         let mut rows = stmt.query([])?;
-        let mut current: Option<(SampleId, String, bool)> = None;
-        while let Some(r) = rows.next()? {
-            let id: SampleId = r.get(0)?;
-            let labels = r.get_ref(1)?.as_str()?;
-            match &mut current {
-                Some((cur, first, differs)) if *cur == id => {
-                    if first != labels {
-                        *differs = true;
-                    }
-                }
-                _ => {
-                    if let Some((cur, _, true)) = current.take() {
-                        picked.push((cur, ReviewReason::Disagreement));
-                        seen.insert(cur);
-                        if picked.len() >= limit {
-                            break;
-                        }
-                    }
-                    current = Some((id, labels.to_string(), false));
-                }
+        // One sample's decisions so far: (sample, labels, boxes) of each annotator.
+        let mut group: Vec<(SampleId, String, Option<String>)> = Vec::new();
+        let differs = |group: &[(SampleId, String, Option<String>)]| -> Result<bool> {
+            if !detect {
+                return Ok(group.iter().any(|(_, l, _)| *l != group[0].1));
             }
-        }
-        if picked.len() < limit
-            && let Some((cur, _, true)) = current
-        {
-            picked.push((cur, ReviewReason::Disagreement));
-            seen.insert(cur);
+            let sets = group
+                .iter()
+                .map(|(id, _, b)| boxes::from_json(b.as_deref().unwrap_or("[]"), "annotations", id))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(rusqlite::Error::from)?;
+            let sets: Vec<&[BoundingBox]> = sets.iter().map(Vec::as_slice).collect();
+            Ok(boxes::final_boxes(None, &sets, ConsensusPolicy::Unanimous).is_none())
+        };
+        loop {
+            let row = rows.next()?;
+            let id: Option<SampleId> = row.map(|r| r.get(0)).transpose()?;
+            if let Some(&(cur, ..)) = group.first()
+                && id != Some(cur)
+            {
+                if differs(&group)? {
+                    picked.push((cur, ReviewReason::Disagreement));
+                    seen.insert(cur);
+                    if picked.len() >= limit {
+                        break;
+                    }
+                }
+                group.clear();
+            }
+            let (Some(r), Some(id)) = (row, id) else {
+                break;
+            };
+            group.push((id, r.get(1)?, r.get(2)?));
         }
     }
 
@@ -249,6 +262,7 @@ fn with_names(d: Decision, names: &HashMap<ClassId, String>) -> AnnotatorDecisio
         labels: d.labels,
         at: d.at,
         spent_ms: d.spent_ms,
+        boxes: d.boxes,
     }
 }
 
@@ -301,6 +315,7 @@ pub fn accept(
     let mut ev = NewEvent::new(sample, reviewer, EventKind::Review)
         .with_note(format!("accepted the label of {from_annotator}"));
     ev.labels = decision.labels;
+    ev.boxes = decision.boxes;
     record_review(project, sample, ev)
 }
 
@@ -317,6 +332,22 @@ pub fn set_label(
     let mut ev =
         NewEvent::new(sample, reviewer, EventKind::Review).with_note("set by the reviewer");
     ev.labels = classes.to_vec();
+    record_review(project, sample, ev)
+}
+
+/// The reviewer sets a detect image's final boxes to `boxes` (an annotator's set edited, or
+/// one of the reviewer's own; empty: the image shows no objects). Returns the review
+/// event's uid.
+pub fn set_boxes(
+    project: &mut Project,
+    sample: SampleId,
+    reviewer: &str,
+    boxes: Vec<BoundingBox>,
+) -> Result<String> {
+    require_reviewer(reviewer)?;
+    require_sample(project, sample)?;
+    let ev = NewEvent::boxes(sample, reviewer, EventKind::Review, boxes)
+        .with_note("boxes set by the reviewer");
     record_review(project, sample, ev)
 }
 
