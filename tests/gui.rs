@@ -728,6 +728,37 @@ fn paths_are_typed_checked_and_completed_without_a_file_dialog() {
 }
 
 #[test]
+fn a_detect_project_from_the_start_screen_opens_in_the_drawing_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("street");
+    std::fs::create_dir(&images).unwrap();
+    for i in 0..2 {
+        write_image(&images.join(format!("frame {i}.png")), 96, 64, i);
+    }
+    let mut h = harness(App::new(None, ANNOTATOR.into()));
+    h.run();
+    h.get_by_label("New project").click();
+    h.run();
+    type_into(&mut h, "Samples", &images.display().to_string());
+    type_into(&mut h, "Classes", "car, person");
+    h.get_by_label("Boxes (detection)").click();
+    h.run();
+    h.get_by_label("Create project").click();
+    wait_until(&mut h, "the new project's first image", |a| {
+        a.session().is_some_and(|s| s.current.is_some())
+    });
+    let project = Project::open(&images.join("street.keylabel")).unwrap();
+    assert_eq!(project.task(), TaskKind::Detect);
+    assert_eq!(project.sample_count().unwrap(), 2);
+    assert_eq!(
+        h.state().project().unwrap().view_kind(),
+        keylabel::app::ViewKind::Draw
+    );
+    h.run();
+    h.get_by_label_contains("Class key, then drag");
+}
+
+#[test]
 fn new_project_from_the_start_screen_is_created_and_opened() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fresh.keylabel");

@@ -35,7 +35,7 @@ pub struct StartScreen {
     pub source: PathField,
     pub file: PathField,
     pub classes: String,
-    pub multi: bool,
+    pub task: TaskKind,
     pub text_column: String,
     pub error: Option<String>,
     /// The project file's path was filled in from the source, not typed.
@@ -52,7 +52,7 @@ impl Default for StartScreen {
             source: PathField::new(Want::FolderOrFile),
             file: PathField::new(Want::NewFile).with_filter("keylabel project", PROJECT_EXTENSIONS),
             classes: String::new(),
-            multi: false,
+            task: TaskKind::SingleLabel,
             text_column: "text".into(),
             error: None,
             file_suggested: false,
@@ -116,11 +116,7 @@ impl StartScreen {
             file,
             sources,
             classes,
-            task: if self.multi {
-                TaskKind::MultiLabel
-            } else {
-                TaskKind::SingleLabel
-            },
+            task: self.task,
             text_column: match self.text_column.trim() {
                 "" => "text".into(),
                 c => c.to_string(),
@@ -267,8 +263,15 @@ impl StartScreen {
                     }
                     ui.label("Task");
                     ui.horizontal(|ui| {
-                        ui.radio_value(&mut self.multi, false, "Single-label");
-                        ui.radio_value(&mut self.multi, true, "Multi-label");
+                        ui.radio_value(&mut self.task, TaskKind::SingleLabel, "Single-label")
+                            .on_hover_text("One class per sample, one key press each");
+                        ui.radio_value(&mut self.task, TaskKind::MultiLabel, "Multi-label")
+                            .on_hover_text("Any number of classes per sample");
+                        ui.radio_value(&mut self.task, TaskKind::Detect, "Boxes (detection)")
+                            .on_hover_text(
+                                "Boxes drawn on images, each of a class (images only; exports \
+                                 for the Object Detection API, COCO, VOC, YOLO)",
+                            );
                     });
                     ui.end_row();
                 });
