@@ -1,10 +1,13 @@
 //! TFRecord export of 20,000 images: keylabel's `export()` against TensorFlow's own
 //! `tf.io.TFRecordWriter` writing the same Examples from Python, side by side. The project
 //! is made as a new user makes it (a folder of PNGs imported, every image labeled), and
-//! its first export, never validated before, is measured on its own.
+//! its first export, never validated before, is measured on its own. Two projects of the
+//! same images: classification (one class each), and detection (ten boxes each, exported
+//! in the Object Detection API's keys).
 //!
 //! `cargo bench --bench export` (set `KEYLABEL_PYTHON` to a Python with `tensorflow-cpu`
-//! for the TensorFlow figure; `KEYLABEL_BENCH_IMAGES` changes the number of images).
+//! for the TensorFlow figure; `KEYLABEL_BENCH_IMAGES` changes the number of images,
+//! `KEYLABEL_BENCH_TASKS=classify` or `=detect` runs one of the two).
 //!
 //! keylabel's figure is the whole export: validation, planning, reading every image file
 //! and checking its content hash, encoding, CRCs, SHA-256 of every file, fsync and the
@@ -20,8 +23,9 @@ use std::time::Instant;
 
 use image::{ImageFormat, Rgb, RgbImage};
 use keylabel::export::{self, ExportOptions, Format};
-use keylabel::project::NewEvent;
+use keylabel::project::{BoundingBox, EventKind, NewEvent};
 use keylabel::{Project, TaskKind};
+use keylabel_testkit::Rng;
 
 const RUNS: usize = 5;
 
@@ -72,15 +76,27 @@ fn main() {
         total_bytes as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    let tasks = std::env::var("KEYLABEL_BENCH_TASKS").unwrap_or_default();
+    for task in [TaskKind::SingleLabel, TaskKind::Detect] {
+        let name = if task.is_detect() { "detect" } else { "classify" };
+        if tasks.is_empty() || tasks.split(',').any(|t| t == name) {
+            compare(root, n, task);
+        }
+    }
+}
 
+/// Boxes per image in the detect project.
+const BOXES: usize = 10;
+
+/// One project of the images under `root/images` (`task`), exported by keylabel and by
+/// TensorFlow's writer.
+fn compare(root: &Path, n: usize, task: TaskKind) {
+    let name = if task.is_detect() { "detect" } else { "classify" };
+    println!("== {name}");
     // As a new user does: create a project, import the folder, label every image.
     let classes: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
-    let mut project = Project::create(
-        &root.join("bench.keylabel"),
-        &classes,
-        TaskKind::SingleLabel,
-    )
-    .unwrap();
+    let mut project =
+        Project::create(&root.join(format!("{name}.keylabel")), &classes, task).unwrap();
     let t = Instant::now();
     let imported = keylabel::ingest::import(
         &mut project,
@@ -97,16 +113,39 @@ fn main() {
     let class_ids: Vec<keylabel::project::ClassId> =
         project.classes().unwrap().iter().map(|c| c.id).collect();
     let ids = project.sample_ids_after(None, n as u64).unwrap();
+    let mut rng = Rng::new(3);
     let events: Vec<NewEvent> = ids
         .iter()
         .enumerate()
-        .map(|(k, id)| NewEvent::label(*id, "bench", vec![class_ids[k % class_ids.len()]]))
+        .map(|(k, id)| {
+            if !task.is_detect() {
+                return NewEvent::label(*id, "bench", vec![class_ids[k % class_ids.len()]]);
+            }
+            let s = project.sample(*id).unwrap().unwrap();
+            let (w, h) = (
+                f64::from(s.width.unwrap()),
+                f64::from(s.height.unwrap()),
+            );
+            let boxes = (0..BOXES)
+                .map(|b| {
+                    let (bw, bh) = (4.0 + rng.unit() * w / 2.0, 4.0 + rng.unit() * h / 2.0);
+                    BoundingBox::new(
+                        class_ids[(k + b) % class_ids.len()],
+                        (rng.unit() * (w - bw)).round(),
+                        (rng.unit() * (h - bh)).round(),
+                        bw.round(),
+                        bh.round(),
+                    )
+                })
+                .collect();
+            NewEvent::boxes(*id, "bench", EventKind::Label, boxes)
+        })
         .collect();
     project.record_all(&events).unwrap();
 
-    let options = |name: &str| ExportOptions {
+    let options = |dir: &str| ExportOptions {
         format: Format::TfRecord,
-        out: root.join(name),
+        out: root.join(format!("{name}-{dir}")),
         splits: export::parse_splits("train=8,eval=2").unwrap(),
         seed: 0,
         gzip: false,
@@ -176,9 +215,9 @@ fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tf_write.py");
     let out = Command::new(&python)
         .arg(&script)
-        .arg(root.join("run"))
+        .arg(root.join(format!("{name}-run")))
         .arg(root)
-        .arg(root.join("tf"))
+        .arg(root.join(format!("{name}-tf")))
         .arg(RUNS.to_string())
         .env("TF_CPP_MIN_LOG_LEVEL", "2")
         .output()

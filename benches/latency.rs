@@ -6,20 +6,31 @@
 //!    handled the key, and how much CPU time did frames take.
 //! 2. Opening a project of 1,000,000 samples: time to the first frame, time until the first
 //!    sample is on screen, and resident memory.
+//! 3. Drawing boxes on 12-megapixel JPEGs that hold 500 boxes each (a detect project
+//!    whose images carry 500 model suggestions each): `A` accepts the 500, then the CPU
+//!    time of every frame while a new box is dragged out and while it is moved, at 60
+//!    frames a second, the frames that record each change (the whole set of 501 boxes),
+//!    and whether after `N` the next image is drawn with its 500 suggested boxes in the
+//!    very next frame.
+//!
+//! A frame's CPU time is the UI thread's: input, layout, drawing and tessellation into
+//! triangles (what the GPU then draws is not counted).
 //!
 //! `cargo bench --bench latency` (env: `KEYLABEL_BENCH_KEYS`, default 40 keystrokes;
-//! `KEYLABEL_BENCH_SAMPLES`, default 1000000). Generated data is kept in
+//! `KEYLABEL_BENCH_SAMPLES`, default 1000000; `KEYLABEL_BENCH_DRAW_IMAGES`, default 12
+//! images, and `KEYLABEL_BENCH_BOXES`, default 500 boxes each). Generated data is kept in
 //! `target/latency-bench/` and reused.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use egui::Key;
+use egui::{Event, Key, Modifiers, PointerButton, Pos2};
 use egui_kittest::Harness;
 use keylabel::app::App;
-use keylabel::project::{NewSample, SampleKind};
+use keylabel::project::{BoundingBox, EventKind, NewEvent, NewSample, SampleKind};
 use keylabel::{Project, TaskKind};
+use keylabel_testkit::Rng;
 use keylabel_testkit::window::{harness, thread_cpu};
 
 const PACE: Duration = Duration::from_millis(300);
@@ -60,7 +71,8 @@ fn write_12mp_jpeg(path: &Path, seed: u32) {
     enc.encode_image(&img).expect("encode jpeg");
 }
 
-fn photo_project(n: usize) -> PathBuf {
+/// `n` 4000×3000 JPEGs in `target/latency-bench/photos`, made on the first run.
+fn photos(n: usize) -> Vec<PathBuf> {
     let dir = data_dir().join("photos");
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
@@ -71,9 +83,14 @@ fn photo_project(n: usize) -> PathBuf {
         }
         files.push(f);
     }
+    files
+}
+
+fn photo_project(n: usize, task: TaskKind, classes: &[&str]) -> PathBuf {
+    let files = photos(n);
     let path = data_dir().join(format!("photos-{}.keylabel", std::process::id()));
-    let classes: Vec<String> = ["cat", "dog", "bird", "other"].map(String::from).into();
-    let mut project = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
+    let classes: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
+    let mut project = Project::create(&path, &classes, task).unwrap();
     let batch: Vec<NewSample> = files
         .iter()
         .map(|f| {
@@ -127,10 +144,14 @@ fn million_project(n: usize) -> PathBuf {
     path
 }
 
-/// Runs one frame; returns (wall ms, UI-thread CPU ms).
+/// Runs one frame and tessellates its shapes into triangles, as the window does on its
+/// UI thread before handing them to the GPU; returns (wall ms, UI-thread CPU ms).
 fn frame(h: &mut Harness<'_, App>) -> (f64, f64) {
     let (w, c) = (Instant::now(), thread_cpu());
     h.step();
+    let out = h.output();
+    let meshes = h.ctx.tessellate(out.shapes.clone(), out.pixels_per_point);
+    std::hint::black_box(meshes);
     (
         w.elapsed().as_secs_f64() * 1e3,
         (thread_cpu() - c).as_secs_f64() * 1e3,
@@ -226,7 +247,7 @@ fn keystroke_latency(keys: usize) {
     println!("== keystroke -> next 12-megapixel JPEG, one label every 300 ms");
     let n = keys + 10;
     eprintln!("  (making {n} 4000x3000 JPEGs in target/latency-bench/photos, first run only)");
-    let path = photo_project(n);
+    let path = photo_project(n, TaskKind::SingleLabel, &["cat", "dog", "bird", "other"]);
     let mut app = App::new(None, "bench".into());
     app.open_project(&path);
     let mut h = harness(app);
@@ -307,13 +328,190 @@ fn keystroke_latency(keys: usize) {
     let _ = std::fs::remove_file(&path);
 }
 
+/// One frame with `event` in its input, at 60 frames a second; returns its UI-thread
+/// CPU ms.
+fn frame_with(h: &mut Harness<'_, App>, event: Event) -> f64 {
+    let start = Instant::now();
+    h.input_mut().events.push(event);
+    let cpu = frame(h).1;
+    std::thread::sleep(FRAME.saturating_sub(start.elapsed()));
+    cpu
+}
+
+fn primary(pos: Pos2, pressed: bool) -> Event {
+    Event::PointerButton {
+        pos,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    }
+}
+
+/// Where the point at fraction `f` of the image on screen is.
+fn on_image(h: &Harness<'_, App>, f: [f32; 2]) -> Pos2 {
+    let rect = h
+        .state()
+        .project()
+        .and_then(|p| p.image.image_rect)
+        .expect("the image is drawn");
+    rect.min + egui::vec2(f[0] * rect.width(), f[1] * rect.height())
+}
+
+/// Drags the primary button from `a` to `b` in `steps` frames (a hand's pace, one move
+/// per frame); returns the CPU ms of the moving frames and of the frame that lets go
+/// (which records the change).
+fn drag_frames(h: &mut Harness<'_, App>, a: Pos2, b: Pos2, steps: usize) -> (Vec<f64>, f64) {
+    let mut moving = vec![
+        frame_with(h, Event::PointerMoved(a)),
+        frame_with(h, primary(a, true)),
+    ];
+    for i in 1..=steps {
+        let p = a + (b - a) * (i as f32 / steps as f32);
+        moving.push(frame_with(h, Event::PointerMoved(p)));
+    }
+    let release = frame_with(h, primary(b, false));
+    (moving, release)
+}
+
+fn drawing_latency(images: usize, per_image: usize) {
+    println!("== drawing on 12-megapixel JPEGs holding {per_image} boxes each ({images} images)");
+    let path = photo_project(images, TaskKind::Detect, &["car", "person", "dog"]);
+    {
+        let mut project = Project::open(&path).unwrap();
+        let classes: Vec<_> = project.classes().unwrap().iter().map(|c| c.id).collect();
+        let mut rng = Rng::new(11);
+        let ids = project.sample_ids_after(None, images as u64).unwrap();
+        let events: Vec<NewEvent> = ids
+            .iter()
+            .map(|id| {
+                let boxes = (0..per_image)
+                    .map(|k| {
+                        let (w, h) = (20.0 + rng.unit() * 300.0, 20.0 + rng.unit() * 300.0);
+                        // The top-left corner (where the bench draws) is kept free: a
+                        // press on a box takes hold of it instead of drawing.
+                        let (x, y) = loop {
+                            let x = rng.unit() * (4000.0 - w);
+                            let y = rng.unit() * (3000.0 - h);
+                            if x > 1400.0 || y > 900.0 {
+                                break (x, y);
+                            }
+                        };
+                        BoundingBox {
+                            score: Some(0.6 + 0.4 * rng.unit()),
+                            ..BoundingBox::new(classes[k % classes.len()], x, y, w, h)
+                        }
+                    })
+                    .collect();
+                NewEvent::boxes(*id, "model", EventKind::Suggest, boxes)
+            })
+            .collect();
+        project.record_all(&events).unwrap();
+    }
+    let mut app = App::new(None, "bench".into());
+    app.open_project(&path);
+    let mut h = harness(app);
+    let t = Instant::now();
+    while h.state().session().is_none() || !h.state_mut().current_image_ready() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "first image never decoded"
+        );
+        std::thread::sleep(FRAME);
+        h.step();
+    }
+    h.run_steps(3);
+    h.key_press(Key::Num1);
+    h.run_steps(2);
+    let (mut drawing, mut moving, mut saves, mut next_keys, mut idle) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut accepts = Vec::new();
+    let mut drawn_next_frame = 0;
+    for i in 0..images {
+        // The model's 500 boxes become the annotator's.
+        h.key_press(Key::A);
+        accepts.push(frame(&mut h).1);
+        for _ in 0..5 {
+            idle.push(frame(&mut h).1);
+        }
+        // A new box dragged out over an empty-ish corner, in 60 frames (one second).
+        let (a, b) = (on_image(&h, [0.02, 0.02]), on_image(&h, [0.3, 0.25]));
+        let (d, save) = drag_frames(&mut h, a, b, 60);
+        drawing.extend(d);
+        saves.push(save);
+        // The new box (selected, on top) moved by its inside, in 30 frames.
+        let (a, b) = (on_image(&h, [0.16, 0.13]), on_image(&h, [0.5, 0.5]));
+        let (m, save) = drag_frames(&mut h, a, b, 30);
+        moving.extend(m);
+        saves.push(save);
+        for _ in 0..10 {
+            idle.push(frame(&mut h).1);
+        }
+        if i + 1 == images {
+            break;
+        }
+        // Done: the next image, with its boxes, in the frame that handled the key?
+        let before = h.state().session().and_then(|s| s.current_id());
+        h.key_press(Key::N);
+        next_keys.push(frame(&mut h).1);
+        let app = h.state();
+        let p = app.project().unwrap();
+        let current = p.session.current_id();
+        let boxes_shown = p
+            .boxes
+            .as_ref()
+            .is_some_and(|e| e.sample() == current && e.suggestions().len() == per_image);
+        if current != before && p.image.drawn == current && boxes_shown {
+            drawn_next_frame += 1;
+        } else {
+            let w = Instant::now();
+            while !h.state_mut().current_image_ready() && w.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(2));
+                h.step();
+            }
+            h.step();
+        }
+    }
+    let project = Project::open(&path).unwrap();
+    let boxes = project.status().unwrap().boxes.unwrap_or(0);
+    assert_eq!(
+        boxes as usize,
+        images * (per_image + 1),
+        "every drawn box is in the file"
+    );
+    summary("frame CPU while dragging out a new box", drawing);
+    summary("frame CPU while moving a box", moving);
+    summary(
+        "frame CPU of A (accepts the 500 suggestions, records them)",
+        accepts,
+    );
+    summary(
+        "frame CPU of letting go (records the whole set of boxes)",
+        saves,
+    );
+    summary("frame CPU of N (done: next image)", next_keys);
+    summary("other frame CPU", idle);
+    println!(
+        "  N pressed {}: next image drawn with its {per_image} boxes in the very next frame: \
+         {drawn_next_frame}",
+        images - 1
+    );
+    let (rss, hwm) = rss_mb();
+    println!("  resident memory: {rss:.0} MB (peak {hwm:.0} MB)");
+    drop(h);
+    drop(project);
+    let _ = std::fs::remove_file(&path);
+}
+
 fn main() {
     let keys = env_num("KEYLABEL_BENCH_KEYS", 40);
     let samples = env_num("KEYLABEL_BENCH_SAMPLES", 1_000_000);
+    let draw_images = env_num("KEYLABEL_BENCH_DRAW_IMAGES", 12);
+    let boxes = env_num("KEYLABEL_BENCH_BOXES", 500);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("keylabel latency benchmark ({cores} cores available)");
     // The big project first, so its memory figure is not mixed with decoded photos.
     open_million(samples);
     keystroke_latency(keys);
+    drawing_latency(draw_images, boxes);
     std::io::stdout().flush().ok();
 }

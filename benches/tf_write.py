@@ -30,53 +30,41 @@ def feature_bytes(v):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
 
 
-def feature_ints(v):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
-
-
 def main(export_dir, root, out_dir, runs):
     with open(os.path.join(export_dir, "manifest.json")) as f:
         manifest = json.load(f)
-    label_map = manifest["label_map"]
-    # Per output file, the metadata of its records: (file name, format, height, width,
-    # source id, label).
+    # Per output file, the metadata of its records: the image file's name, and every other
+    # feature as (kind, values), as an export script has them from its annotations (for a
+    # detect project: the boxes' coordinates, classes and areas).
     metas = []
     for entry in manifest["files"]:
         rows = []
         for raw in tf.data.TFRecordDataset([os.path.join(export_dir, entry["path"])]):
             ours = tf.train.Example.FromString(raw.numpy()).features.feature
-            rows.append(
-                (
-                    ours["image/filename"].bytes_list.value[0].decode(),
-                    ours["image/format"].bytes_list.value[0],
-                    ours["image/height"].int64_list.value[0],
-                    ours["image/width"].int64_list.value[0],
-                    # The BLAKE3 content hash (not in Python's standard library).
-                    ours["image/source_id"].bytes_list.value[0],
-                    ours["image/class/label"].int64_list.value[0],
-                )
-            )
+            name = ours["image/filename"].bytes_list.value[0].decode()
+            features = []
+            for key, f in ours.items():
+                if key == "image/encoded":
+                    continue
+                kind = f.WhichOneof("kind")
+                features.append((key, kind, list(getattr(f, kind).value)))
+            rows.append((name, features))
         metas.append((entry["path"], rows))
     n = sum(len(r) for _, r in metas)
+    makers = {
+        "bytes_list": lambda v: tf.train.Feature(bytes_list=tf.train.BytesList(value=v)),
+        "int64_list": lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=v)),
+        "float_list": lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=v)),
+    }
 
     def example(meta):
-        name, fmt, height, width, source_id, label = meta
+        name, features = meta
         with open(os.path.join(root, name), "rb") as f:
             encoded = f.read()
-        return tf.train.Example(
-            features=tf.train.Features(
-                feature={
-                    "image/encoded": feature_bytes([encoded]),
-                    "image/format": feature_bytes([fmt]),
-                    "image/height": feature_ints([height]),
-                    "image/width": feature_ints([width]),
-                    "image/filename": feature_bytes([name.encode()]),
-                    "image/source_id": feature_bytes([source_id]),
-                    "image/class/label": feature_ints([label]),
-                    "image/class/text": feature_bytes([label_map[label].encode()]),
-                }
-            )
-        )
+        feature = {"image/encoded": feature_bytes([encoded])}
+        for key, kind, values in features:
+            feature[key] = makers[kind](values)
+        return tf.train.Example(features=tf.train.Features(feature=feature))
 
     def write(plans, deterministic=False):
         for rel, items in plans:
