@@ -16,6 +16,7 @@ Prints the medians and whether the files are byte-identical to keylabel's (writt
 more with deterministic serialisation).
 """
 
+import hashlib
 import json
 import os
 import statistics
@@ -63,6 +64,10 @@ def main(export_dir, root, out_dir, runs):
             encoded = f.read()
         feature = {"image/encoded": feature_bytes([encoded])}
         for key, kind, values in features:
+            if key == "image/key/sha256":
+                # Derived from the file, as the Object Detection API's own dataset tools
+                # (create_coco_tf_record.py and the others) compute it.
+                values = [hashlib.sha256(encoded).hexdigest().encode()]
             feature[key] = makers[kind](values)
         return tf.train.Example(features=tf.train.Features(feature=feature))
 
