@@ -78,7 +78,11 @@ fn main() {
     );
     let tasks = std::env::var("KEYLABEL_BENCH_TASKS").unwrap_or_default();
     for task in [TaskKind::SingleLabel, TaskKind::Detect] {
-        let name = if task.is_detect() { "detect" } else { "classify" };
+        let name = if task.is_detect() {
+            "detect"
+        } else {
+            "classify"
+        };
         if tasks.is_empty() || tasks.split(',').any(|t| t == name) {
             compare(root, n, task);
         }
@@ -91,7 +95,11 @@ const BOXES: usize = 10;
 /// One project of the images under `root/images` (`task`), exported by keylabel and by
 /// TensorFlow's writer.
 fn compare(root: &Path, n: usize, task: TaskKind) {
-    let name = if task.is_detect() { "detect" } else { "classify" };
+    let name = if task.is_detect() {
+        "detect"
+    } else {
+        "classify"
+    };
     println!("== {name}");
     // As a new user does: create a project, import the folder, label every image.
     let classes: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
@@ -122,10 +130,7 @@ fn compare(root: &Path, n: usize, task: TaskKind) {
                 return NewEvent::label(*id, "bench", vec![class_ids[k % class_ids.len()]]);
             }
             let s = project.sample(*id).unwrap().unwrap();
-            let (w, h) = (
-                f64::from(s.width.unwrap()),
-                f64::from(s.height.unwrap()),
-            );
+            let (w, h) = (f64::from(s.width.unwrap()), f64::from(s.height.unwrap()));
             let boxes = (0..BOXES)
                 .map(|b| {
                     let (bw, bh) = (4.0 + rng.unit() * w / 2.0, 4.0 + rng.unit() * h / 2.0);

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hub;
 pub mod ingest;
 pub mod media;
 pub mod progress;

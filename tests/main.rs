@@ -11,6 +11,7 @@ mod export;
 mod fuzz;
 mod gui;
 mod gui_views;
+mod hub;
 mod ingest;
 mod loader;
 mod media;

@@ -2,6 +2,7 @@
 //! done by the core library; the handlers here only parse, call and print.
 
 mod export;
+mod hub;
 mod import;
 mod progress;
 mod project_cmds;
@@ -81,6 +82,17 @@ pub enum Command {
     Annotators(JsonArg),
     /// Show the project settings as JSON, or change one with `settings set KEY VALUE`.
     Settings(SettingsArgs),
+    /// A team hub on PostgreSQL: create it, add users, publish a project on it.
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// Make a new local replica (`-p FILE`) of a project on a team hub.
+    Join(JoinArgs),
+    /// Push this replica's new events to its hub and pull the hub's.
+    Sync(JsonArg),
+    /// The next sample to label, as the window would show it (claimed on a linked hub).
+    Next(JsonArg),
+    /// Record a human label, exactly as one key press in the window would.
+    Label(LabelArgs),
     /// Open the labeling window.
     Gui,
     /// Open the built-in demo project in the labeling window.
@@ -292,6 +304,64 @@ pub enum SettingsAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Create (or migrate) the hub schema `keylabel` and its roles; idempotent.
+    Init {
+        /// `postgres://user@host:port/dbname` (password from PGPASSWORD or ~/.pgpass).
+        url: String,
+    },
+    /// Hub users (PostgreSQL login roles).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Put the local project (`-p`) on the hub as NAME, and link it.
+    Publish {
+        url: String,
+        #[arg(long)]
+        name: String,
+        /// Also store every sample file's bytes on the hub.
+        #[arg(long)]
+        with_files: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        url: String,
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::hub::Role,
+    },
+    /// List the hub's users and their roles.
+    List {
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    pub url: String,
+    /// The project's name on the hub.
+    #[arg(long)]
+    pub name: String,
+    /// Where the sample files are (matched by their relative path).
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The sample's name.
+    pub sample: String,
+    /// The class, or several separated by `|` (multi-label).
+    #[arg(allow_hyphen_values = true)]
+    pub classes: String,
+}
+
 /// What a command asks of `main` after it ran.
 pub enum Outcome {
     /// Exit with this code.
@@ -330,6 +400,11 @@ fn run_command(cli: &Cli, command: &Command) -> anyhow::Result<Outcome> {
         Command::Agreement(a) => review::agreement(cli, a),
         Command::Annotators(a) => review::annotators(cli, a),
         Command::Settings(a) => review::settings(cli, a),
+        Command::Hub(c) => hub::hub(cli, c),
+        Command::Join(a) => hub::join(cli, a),
+        Command::Sync(a) => hub::sync(cli, a),
+        Command::Next(a) => hub::next(cli, a),
+        Command::Label(a) => hub::label(cli, a),
         Command::Gui => Ok(Outcome::Gui(cli.project.clone())),
         Command::Demo => Ok(Outcome::Demo),
     }

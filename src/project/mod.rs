@@ -9,6 +9,7 @@ mod classes;
 mod events;
 mod merge;
 mod recover;
+mod replica;
 mod samples;
 pub mod schema;
 mod settings;
@@ -25,15 +26,16 @@ use serde::{Deserialize, Serialize};
 
 pub use boxes::BoundingBox;
 pub use classes::{Class, ClassId, DEFAULT_COLORS, default_hotkey};
-pub use events::{Decision, Event, EventKind, NewEvent, Source};
+pub use events::{Decision, Event, EventKind, NewEvent, Source, now_rfc3339};
 pub use merge::MergeReport;
 pub use recover::{RecoverReport, TableCopy};
+pub use replica::{HubLink, LoggedEvent};
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
     SampleStatus, SampleSummary, SampleToExport, hash_key, qa_selected,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
-pub use status::{AnnotatorCount, ClassCount, Status};
+pub use status::{AnnotatorCount, ClassCount, HubStatus, Status};
 
 use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION};
 

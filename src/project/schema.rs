@@ -203,6 +203,20 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sample_boxes_class ON sample_boxes(class_id);
     "#,
+    // A replica of a team hub (see `crate::hub`): the hub it is linked to (one
+    // row, never a password) and the uids of the events the hub holds (pushed or pulled),
+    // so that a sync sends only what the hub lacks.
+    r#"
+    CREATE TABLE hub_link (
+        one       INTEGER PRIMARY KEY CHECK (one = 1),
+        url       TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        project   INTEGER NOT NULL,
+        pulled    INTEGER NOT NULL DEFAULT 0,
+        last_sync TEXT
+    );
+    CREATE TABLE hub_events (uid TEXT PRIMARY KEY) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this keylabel writes.

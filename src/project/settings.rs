@@ -73,6 +73,9 @@ pub struct Settings {
     /// Detect projects: the window's accept key takes the suggested boxes scored at or
     /// above this.
     pub suggestion_threshold: f64,
+    /// A team hub's replicas: seconds a sample handed to an annotator stays theirs before
+    /// it is offered to others again.
+    pub claim_lease: u64,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             consensus: ConsensusPolicy::Unanimous,
             validation: ValidationSettings::default(),
             suggestion_threshold: 0.5,
+            claim_lease: 600,
         }
     }
 }

@@ -42,6 +42,22 @@ pub struct Status {
     pub kinds: BTreeMap<String, u64>,
     pub classes: Vec<ClassCount>,
     pub annotators: Vec<AnnotatorCount>,
+    /// A replica of a team hub: which, and how far behind it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubStatus>,
+}
+
+/// The hub part of [`Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubStatus {
+    /// The hub's URL, without a password.
+    pub url: String,
+    /// The project's name on the hub.
+    pub name: String,
+    /// Local events not yet on the hub.
+    pub pending: u64,
+    /// When the last sync ended (RFC 3339), `null` before the first.
+    pub last_sync: Option<String>,
 }
 
 impl Project {
@@ -119,6 +135,15 @@ impl Project {
             kinds,
             classes,
             annotators,
+            hub: match self.hub_link()? {
+                Some(link) => Some(HubStatus {
+                    url: link.url,
+                    name: link.name,
+                    pending: self.hub_pending()?,
+                    last_sync: link.last_sync,
+                }),
+                None => None,
+            },
         })
     }
 

@@ -47,6 +47,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "suggestion-threshold",
         "the window's accept key takes suggested boxes scored at or above this, 0 to 1",
     ),
+    (
+        "claim-lease",
+        "seconds a team hub keeps a sample for the annotator it was handed to, at least 1",
+    ),
 ];
 
 fn invalid(key: &str, value: &str, what: &str) -> anyhow::Error {
@@ -120,6 +124,12 @@ pub fn set_by_name(settings: &mut Settings, key: &str, value: &str) -> Result<()
         "min-box-area" => val.min_box_area = number(key, value, what, 0.0, f64::MAX)?,
         "suggestion-threshold" => {
             settings.suggestion_threshold = number(key, value, what, 0.0, 1.0)?
+        }
+        "claim-lease" => {
+            settings.claim_lease = match v.parse::<u64>() {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(invalid(key, value, what)),
+            }
         }
         _ => unreachable!("every name in KEYS is handled"),
     }

@@ -1,0 +1,215 @@
+//! `hub init | user add | user list | publish`, `join`, `sync`, `next` and `label`.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+
+use super::{
+    Cli, HubCommand, JoinArgs, JsonArg, LabelArgs, Outcome, UserCommand, open, print_json,
+    terminal_safe,
+};
+use crate::hub::{self, HubUrl};
+use crate::project::{NewEvent, Project};
+
+pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
+    match command {
+        HubCommand::Init { url } => {
+            let url = HubUrl::parse(url)?;
+            let version = hub::init(&url)?;
+            println!(
+                "The hub at `{}` is ready (schema `keylabel`, version {version}; roles \
+                 keylabel_annotator, keylabel_reviewer, keylabel_admin)",
+                url.shown()
+            );
+        }
+        HubCommand::User(UserCommand::Add { url, name, role }) => {
+            let url = HubUrl::parse(url)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the new user's password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            hub::add_user(&url, name, *role, password)?;
+            println!("Added the hub user `{name}` ({})", role.group());
+        }
+        HubCommand::User(UserCommand::List { url, json }) => {
+            let users = hub::users(&HubUrl::parse(url)?)?;
+            if *json {
+                print_json(&users)?;
+            } else if users.is_empty() {
+                println!("No hub users yet (`keylabel hub user add URL NAME --role annotator`)");
+            } else {
+                for u in users {
+                    println!("{:<24} {}", terminal_safe(&u.name), role_name(u.role));
+                }
+            }
+        }
+        HubCommand::Publish {
+            url,
+            name,
+            with_files,
+        } => {
+            let mut project = open(cli)?;
+            let url = HubUrl::parse(url)?;
+            let p = hub::publish(&mut project, &url, name, *with_files)?;
+            println!(
+                "Published `{}` as `{name}` on `{}`: {} samples, {} events{}; it is now linked \
+                 to the hub",
+                project.path().display(),
+                url.shown(),
+                p.samples,
+                p.events,
+                if *with_files {
+                    format!(", {} files", p.files)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+fn role_name(r: hub::Role) -> &'static str {
+    match r {
+        hub::Role::Annotator => "annotator",
+        hub::Role::Reviewer => "reviewer",
+        hub::Role::Admin => "admin",
+    }
+}
+
+pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {
+    let local = cli.project_path();
+    if local.exists() {
+        bail!(
+            "`{}` exists already: join makes a new replica (choose another -p)",
+            local.display()
+        );
+    }
+    let url = HubUrl::parse(&args.url)?;
+    let j = hub::join(&url, &args.name, &local, args.files.as_deref())?;
+    println!(
+        "Joined `{}` on `{}` as `{}`: {} samples, {} events in `{}`",
+        args.name,
+        url.shown(),
+        url.user(),
+        j.samples,
+        j.events,
+        local.display()
+    );
+    if args.files.is_some() && j.missing_files > 0 {
+        println!(
+            "{} sample files are not under `{}` (validation names them)",
+            j.missing_files,
+            args.files
+                .as_deref()
+                .unwrap_or_else(|| std::path::Path::new(""))
+                .display()
+        );
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    let s = hub::sync(&mut project)?;
+    if args.json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "Pushed {} events, pulled {}; {} waiting for the hub",
+            s.pushed, s.pulled, s.pending
+        );
+    }
+    Ok(Outcome::Exit(0))
+}
+
+/// The annotator of a command: on a linked replica its hub login (refusing another name),
+/// else `--annotator` or the default.
+fn annotator(cli: &Cli, project: &Project) -> anyhow::Result<String> {
+    let Some(link) = project.hub_link()? else {
+        return Ok(cli.annotator_name());
+    };
+    let login = HubUrl::parse(&link.url)?.user().to_string();
+    if let Some(given) = cli.annotator.as_deref().filter(|a| !a.trim().is_empty())
+        && given.trim() != login
+    {
+        bail!(
+            "`{}` is a replica of the hub `{}`, where you label as your login `{login}`, not \
+             `{given}`",
+            project.path().display(),
+            link.url
+        );
+    }
+    Ok(login)
+}
+
+#[derive(serde::Serialize)]
+struct Next {
+    sample: Option<String>,
+}
+
+pub fn next(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    let who = annotator(cli, &project)?;
+    let id = match project.hub_link()? {
+        // Offline (the hub unreachable), the local queue: extra labels that result are
+        // ordinary overlap.
+        Some(_) => match hub::next(&mut project) {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("keylabel: the hub is out of reach, using the local queue: {e:#}");
+                project.next_for_annotator(&who, None)?
+            }
+        },
+        None => project.next_for_annotator(&who, None)?,
+    };
+    let sample = match id {
+        Some(id) => project.sample(id)?.map(|s| s.name),
+        None => None,
+    };
+    if args.json {
+        print_json(&Next { sample })?;
+    } else {
+        match sample {
+            Some(name) => println!("{}", terminal_safe(&name)),
+            None => println!("Nothing left to label for `{who}`"),
+        }
+    }
+    Ok(Outcome::Exit(0))
+}
+
+pub fn label(cli: &Cli, args: &LabelArgs) -> anyhow::Result<Outcome> {
+    let mut project = open(cli)?;
+    let who = annotator(cli, &project)?;
+    if project.task().is_detect() {
+        bail!(
+            "`label` gives classes; a detect project's labels are boxes (draw them in the window or use `import-labels`)"
+        );
+    }
+    let sample = project
+        .sample_by_name(&args.sample)?
+        .with_context(|| format!("there is no sample named `{}`", args.sample))?;
+    let mut ids = Vec::new();
+    for name in args
+        .classes
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let class = project
+            .class_by_name(name)?
+            .with_context(|| format!("there is no class named `{name}`"))?;
+        ids.push(class.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    project.record(NewEvent::label(sample.id, &who, ids))?;
+    // Committed locally first; the hub gets it now if it can, else at the next sync.
+    if project.hub_link()?.is_some()
+        && let Err(e) = hub::sync(&mut project)
+    {
+        eprintln!("keylabel: the label is saved here and waits for the hub: {e:#}");
+    }
+    Ok(Outcome::Exit(0))
+}

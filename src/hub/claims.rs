@@ -1,0 +1,69 @@
+//! Claims: which sample the hub hands an annotator next.
+//!
+//! Every sample has a row in `keylabel.queue` with who has decided it and who holds a
+//! claim (annotator → end of the lease). `next` takes the first sample this annotator has
+//! not decided whose decisions and live claims by others are fewer than the overlap,
+//! locking its row with `FOR UPDATE SKIP LOCKED`, and writes the claim in that same row:
+//! a concurrent claimer skips the locked row, and one that reaches it after the commit
+//! sees the new claim (PostgreSQL re-checks a locked row's condition on its newest
+//! version), so no sample is handed to more annotators than the overlap at once. A label
+//! ends the claim (the hub's trigger), an expired claim is offered again.
+
+use anyhow::Result;
+
+/// Claims the next sample for the hub user of `client` in hub project `project`, with
+/// `overlap` annotators per sample and a lease of `lease_secs`; `None` when nothing is left
+/// for them. A sample this user holds a live claim on comes first (asking again hands out
+/// the same one).
+pub fn claim_next(
+    client: &mut postgres::Client,
+    project: i64,
+    overlap: u32,
+    lease_secs: u64,
+) -> Result<Option<i64>> {
+    let sql = "
+        UPDATE keylabel.queue q
+           SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}'::jsonb)
+                           FROM jsonb_each(q.claims) c
+                          WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
+                        || jsonb_build_object(current_user::text,
+                               (now() + make_interval(secs => $3::double precision))::text)
+         WHERE q.project_id = $1 AND q.sample_id = (
+             SELECT w.sample_id FROM keylabel.queue w
+              WHERE w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
+                AND cardinality(w.decided_by)
+                    + (SELECT count(*) FROM jsonb_each(w.claims) c
+                        WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
+                    < $2
+              ORDER BY (w.claims ? current_user::text
+                        AND (w.claims ->> current_user::text)::timestamptz > now()) DESC,
+                       w.sample_id
+              LIMIT 1
+              FOR UPDATE SKIP LOCKED)
+        RETURNING q.sample_id";
+    let lease = lease_secs as f64;
+    let overlap = i64::from(overlap.max(1));
+    // A row re-checked under the lock and no longer matching leaves the sub-select empty
+    // although other samples are free: ask again while any sample could still be free.
+    for _ in 0..20 {
+        if let Some(r) = client.query_opt(sql, &[&project, &overlap, &lease])? {
+            return Ok(Some(r.get(0)));
+        }
+        let open: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE w.project_id = $1 \
+                 AND NOT (current_user::text = ANY(w.decided_by)) \
+                 AND cardinality(w.decided_by) \
+                     + (SELECT count(*) FROM jsonb_each(w.claims) c WHERE c.key <> current_user \
+                        AND (c.value #>> '{}')::timestamptz > now()) < $2)",
+                &[&project, &overlap],
+            )?
+            .get(0);
+        if !open {
+            return Ok(None);
+        }
+        // Free samples locked by claimers in flight: their transactions are short.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(None)
+}

@@ -1,0 +1,785 @@
+//! A team hub: one project labeled by many annotators at once, each on a local replica (an
+//! ordinary project file, where every decision is committed first), synced through a
+//! shared PostgreSQL database. There is no keylabel server: PostgreSQL is the server, and
+//! its grants and row-level security are the permissions (see [`schema`]).
+//!
+//! The log is a set of events with global ids, so a sync is the union of two logs: push
+//! what the hub lacks (a replica remembers which uids the hub holds), pull what came after
+//! the last event pulled (the hub's `seq`, which becomes visible in commit order). The
+//! hub adds what a file cannot: identities (the annotator on a linked replica is the
+//! PostgreSQL login), permissions and claims.
+
+pub mod claims;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::project::stored::StoredEnum;
+use crate::project::{
+    Class, HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind, Settings,
+};
+
+/// A hub's address: a libpq URL (`postgres://user@host:port/dbname`, `?sslmode=require`
+/// honoured). A password comes from the URL, `PGPASSWORD` or `~/.pgpass`
+/// (`PGPASSFILE`), and is never stored or printed.
+#[derive(Clone, Debug)]
+pub struct HubUrl {
+    config: postgres::Config,
+    /// The URL without its password, as stored in a replica and printed.
+    shown: String,
+}
+
+impl HubUrl {
+    pub fn parse(url: &str) -> Result<HubUrl> {
+        let shown = without_password(url);
+        let mut config: postgres::Config = url
+            .parse()
+            .with_context(|| format!("`{shown}` is not a PostgreSQL URL"))?;
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_hosts().is_empty() {
+            match std::env::var("PGHOST") {
+                Ok(h) => {
+                    config.host(&h);
+                }
+                Err(_) if Path::new("/var/run/postgresql").is_dir() => {
+                    config.host_path("/var/run/postgresql");
+                }
+                Err(_) => {
+                    config.host("localhost");
+                }
+            }
+        }
+        if config.get_ports().is_empty()
+            && let Some(p) = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok())
+        {
+            config.port(p);
+        }
+        if config.get_password().is_none()
+            && let Some(pw) = password_for(&config)
+        {
+            config.password(pw);
+        }
+        Ok(HubUrl { config, shown })
+    }
+
+    /// The URL without a password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The login role.
+    pub fn user(&self) -> &str {
+        self.config.get_user().unwrap_or_default()
+    }
+
+    pub fn connect(&self) -> Result<postgres::Client> {
+        let mut tls = native_tls::TlsConnector::builder();
+        // As libpq's `sslmode=require`: encrypted, the certificate not checked.
+        tls.danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+        let tls = postgres_native_tls::MakeTlsConnector::new(tls.build()?);
+        self.config
+            .connect(tls)
+            .with_context(|| format!("cannot connect to the hub at `{}`", self.shown))
+    }
+}
+
+/// `url` with the password of its user info (if any) taken out.
+pub fn without_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}{}{}",
+                &url[..scheme_end + 3],
+                &authority[at..],
+                &rest[authority_end..]
+            )
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The password for `config` from `PGPASSWORD`, else the first matching line of
+/// `PGPASSFILE` or `~/.pgpass` (`host:port:database:user:password`, `*` matches anything).
+fn password_for(config: &postgres::Config) -> Option<String> {
+    if let Ok(pw) = std::env::var("PGPASSWORD") {
+        return Some(pw);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "localhost".to_string(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default()
+        .to_string();
+    let user = config.get_user().unwrap_or_default().to_string();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields = split_pgpass(line);
+        if fields.len() == 5
+            && [&host, &port, &db, &user]
+                .iter()
+                .zip(&fields)
+                .all(|(want, got)| got == "*" || got == *want)
+        {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+/// The fields of a `.pgpass` line (`\:` and `\\` escaped).
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    fields.last_mut().expect("never empty").push(n);
+                }
+            }
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().expect("never empty").push(c),
+        }
+    }
+    fields
+}
+
+/// `init` of the hub at `url`: schema and roles, created or migrated.
+pub fn init(url: &HubUrl) -> Result<i64> {
+    schema::init(&mut url.connect()?)
+}
+
+/// A role a hub user has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Annotator,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub fn group(self) -> &'static str {
+        match self {
+            Role::Annotator => "keylabel_annotator",
+            Role::Reviewer => "keylabel_reviewer",
+            Role::Admin => "keylabel_admin",
+        }
+    }
+}
+
+/// One hub user, as `hub user list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Whether `name` is a plain role name keylabel creates (quoted anyway).
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !ok {
+        bail!(
+            "`{name}` cannot be a hub user name: use letters, digits, `_`, `-` or `.` (at most \
+             63)"
+        );
+    }
+    if name.starts_with("pg_") || name.starts_with("keylabel_") {
+        bail!("`{name}` is reserved: names starting with `pg_` or `keylabel_` are not users");
+    }
+    Ok(())
+}
+
+/// Adds a login role `name` with `role` and `password`. An admin may add users.
+pub fn add_user(url: &HubUrl, name: &str, role: Role, password: &str) -> Result<()> {
+    check_name(name)?;
+    if password.is_empty() {
+        bail!("an empty password: type the new user's password on standard input");
+    }
+    let mut client = url.connect()?;
+    let mut tx = client.transaction()?;
+    // The password is sent as a string literal inside the statement (roles take no
+    // parameters); it is escaped here and never printed.
+    let literal = format!("'{}'", password.replace('\'', "''"));
+    let admin = if role == Role::Admin {
+        " CREATEROLE"
+    } else {
+        ""
+    };
+    tx.batch_execute(&format!(
+        "CREATE ROLE \"{name}\" LOGIN{admin} PASSWORD {literal}"
+    ))
+    .with_context(|| format!("cannot add the hub user `{name}`"))?;
+    let with_admin = if role == Role::Admin {
+        " WITH ADMIN OPTION"
+    } else {
+        ""
+    };
+    tx.batch_execute(&format!("GRANT {} TO \"{name}\"{with_admin}", role.group()))?;
+    if role == Role::Admin {
+        for g in schema::ROLES {
+            tx.batch_execute(&format!("GRANT {g} TO \"{name}\" WITH ADMIN OPTION"))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The hub's users, by name, each with their highest role.
+pub fn users(url: &HubUrl) -> Result<Vec<User>> {
+    let mut client = url.connect()?;
+    let rows = client.query(
+        "SELECT m.rolname, g.rolname FROM pg_auth_members a \
+         JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
+         WHERE g.rolname IN ('keylabel_annotator', 'keylabel_reviewer', 'keylabel_admin') \
+           AND m.rolcanlogin ORDER BY m.rolname",
+        &[],
+    )?;
+    let mut out: Vec<User> = Vec::new();
+    for r in rows {
+        let name: String = r.get(0);
+        let role = match r.get::<_, String>(1).as_str() {
+            "keylabel_admin" => Role::Admin,
+            "keylabel_reviewer" => Role::Reviewer,
+            _ => Role::Annotator,
+        };
+        match out.iter_mut().find(|u| u.name == name) {
+            Some(u) => u.role = u.role.max_with(role),
+            None => out.push(User { name, role }),
+        }
+    }
+    Ok(out)
+}
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Role::Annotator => 0,
+            Role::Reviewer => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    fn max_with(self, other: Role) -> Role {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Rows per statement when copying samples and events.
+const BATCH: usize = 1000;
+
+/// What `publish` put on the hub.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub project: i64,
+    pub samples: u64,
+    pub events: u64,
+    pub files: u64,
+}
+
+/// Puts the local project at `project` on the hub as `name` (classes, settings, samples,
+/// events, and with `with_files` every sample file's bytes), and links it. One transaction:
+/// a failed publish leaves nothing on the hub. Refuses a name already taken.
+pub fn publish(
+    project: &mut Project,
+    url: &HubUrl,
+    name: &str,
+    with_files: bool,
+) -> Result<Published> {
+    if let Some(link) = project.hub_link()? {
+        bail!(
+            "`{}` is already linked to the hub project `{}` at `{}`",
+            project.path().display(),
+            link.name,
+            link.url
+        );
+    }
+    let mut client = url.connect()?;
+    let mut tx = client.transaction()?;
+    if tx
+        .query_opt("SELECT 1 FROM keylabel.projects WHERE name = $1", &[&name])
+        .context("the hub has no keylabel schema yet: run `keylabel hub init URL` first")?
+        .is_some()
+    {
+        bail!("the hub already has a project named `{name}`");
+    }
+    let settings = serde_json::to_string(&project.settings()?)?;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO keylabel.projects(name, task, settings, with_files) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&name, &project.task().as_str(), &settings, &with_files],
+        )
+        .context("cannot publish: only a hub admin publishes projects")?
+        .get(0);
+    for c in project.classes()? {
+        tx.execute(
+            "INSERT INTO keylabel.classes(project_id, id, name, hotkey, color, position, \
+             archived) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id,
+                &c.id.0,
+                &c.name,
+                &c.key,
+                &c.color,
+                &c.position,
+                &c.archived,
+            ],
+        )?;
+    }
+    let mut out = Published {
+        project: id,
+        ..Default::default()
+    };
+    let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
+    let mut err = None;
+    project.each_sample(|s| {
+        batch.push(s);
+        if batch.len() == BATCH {
+            out.samples += insert_samples(&mut tx, id, &batch)?;
+            batch.clear();
+        }
+        Ok(())
+    })?;
+    out.samples += insert_samples(&mut tx, id, &batch)?;
+    if with_files {
+        project.each_sample(|s| {
+            if s.kind != SampleKind::Image {
+                return Ok(());
+            }
+            let file = project.resolve(&s.path);
+            let bytes = crate::media::read_file(&file)
+                .with_context(|| format!("cannot read `{}` to publish it", file.display()))?;
+            if blake3::hash(&bytes).to_hex().as_str() != s.hash {
+                err = Some(anyhow::anyhow!(
+                    "`{}` changed since it was imported (its content hash differs): import it \
+                     again before publishing it with its files",
+                    file.display()
+                ));
+                return Ok(());
+            }
+            out.files += tx.execute(
+                "INSERT INTO keylabel.files(hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&s.hash, &bytes],
+            )?;
+            Ok(())
+        })?;
+    }
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let mut events = Vec::with_capacity(BATCH);
+    let mut uids = Vec::new();
+    project.each_logged_event(|e| {
+        uids.push(e.uid.clone());
+        events.push(e);
+        if events.len() == BATCH {
+            out.events += push_batch(&mut tx, id, &events)?;
+            events.clear();
+        }
+        Ok(())
+    })?;
+    out.events += push_batch(&mut tx, id, &events)?;
+    tx.commit()?;
+    let pulled: i64 = client
+        .query_one(
+            "SELECT coalesce(max(seq), 0) FROM keylabel.events WHERE project_id = $1",
+            &[&id],
+        )?
+        .get(0);
+    project.hub_mark_held(&uids)?;
+    project.set_hub_link(&HubLink {
+        url: url.shown().to_string(),
+        name: name.to_string(),
+        project: id,
+        pulled,
+        last_sync: Some(crate::project::now_rfc3339()),
+    })?;
+    Ok(out)
+}
+
+fn insert_samples(
+    tx: &mut postgres::Transaction<'_>,
+    project: i64,
+    samples: &[Sample],
+) -> Result<u64> {
+    if samples.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    let stmt = tx.prepare(
+        "INSERT INTO keylabel.samples(project_id, id, kind, name, path, row, hash, bytes, width, \
+         height, format, text, features, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14)",
+    )?;
+    let queue = tx.prepare("INSERT INTO keylabel.queue(project_id, sample_id) VALUES ($1, $2)")?;
+    for s in samples {
+        let features = s
+            .features
+            .as_ref()
+            .map(|f| serde_json::Value::Object(f.clone()).to_string());
+        tx.execute(
+            &stmt,
+            &[
+                &project,
+                &s.id.0,
+                &s.kind.as_str(),
+                &s.name,
+                &s.path,
+                &s.row,
+                &s.hash,
+                &(s.bytes as i64),
+                &s.width.map(|w| w as i32),
+                &s.height.map(|h| h as i32),
+                &s.format,
+                &s.text,
+                &features,
+                &s.imported_at,
+            ],
+        )?;
+        tx.execute(&queue, &[&project, &s.id.0])?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Appends `events` to the hub's log (those it holds already are skipped); returns how
+/// many were new. Takes the project's append lock first (see [`schema`]).
+fn push_batch(
+    tx: &mut postgres::Transaction<'_>,
+    project: i64,
+    events: &[LoggedEvent],
+) -> Result<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(1, $1::integer)",
+        &[&(project as i32)],
+    )?;
+    let stmt = tx.prepare(
+        "INSERT INTO keylabel.events(project_id, uid, sample_id, annotator, kind, labels, \
+         target, note, score, source, at, spent_ms, boxes) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         $8, $9, $10, $11, $12, $13) ON CONFLICT (uid) DO NOTHING",
+    )?;
+    let mut n = 0;
+    for e in events {
+        let ev = &e.event;
+        let labels = serde_json::to_string(&ev.labels)?;
+        let boxes = ev.boxes.as_deref().map(crate::project::boxes::to_json);
+        n += tx
+            .execute(
+                &stmt,
+                &[
+                    &project,
+                    &e.uid,
+                    &ev.sample.0,
+                    &ev.annotator,
+                    &ev.kind.as_str(),
+                    &labels,
+                    &ev.target,
+                    &ev.note,
+                    &ev.score,
+                    &ev.source.as_str(),
+                    &e.at,
+                    &ev.spent_ms.map(|m| m as i64),
+                    &boxes,
+                ],
+            )
+            .map_err(|err| refused(err, &e.uid, &ev.annotator, ev.kind.as_str()))?;
+    }
+    Ok(n)
+}
+
+/// A refused append, said in keylabel's words.
+fn refused(err: postgres::Error, uid: &str, annotator: &str, kind: &str) -> anyhow::Error {
+    let denied = err
+        .code()
+        .is_some_and(|c| *c == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
+    if denied {
+        anyhow::anyhow!(
+            "the hub refused event {uid} ({kind} by `{annotator}`): a hub user appends only \
+             their own events, and only a reviewer review decisions ({err})"
+        )
+    } else {
+        anyhow::Error::new(err).context(format!("cannot append event {uid} to the hub"))
+    }
+}
+
+/// What `join` made.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Joined {
+    pub samples: u64,
+    pub events: u64,
+    /// Samples whose file is not under `--files` (or not published with the project).
+    pub missing_files: u64,
+}
+
+/// Makes a new local replica at `local` of the hub project `name`, linked to it. Sample
+/// files are looked for under `files` by their stored relative path (a file that is not
+/// there is counted; validation names it). Refuses an existing `local` file.
+pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
+    let mut client = url.connect()?;
+    let row = client
+        .query_opt(
+            "SELECT id, task, settings FROM keylabel.projects WHERE name = $1",
+            &[&name],
+        )
+        .context("the hub has no keylabel schema: run `keylabel hub init URL` first")?
+        .with_context(|| format!("the hub has no project named `{name}`"))?;
+    let (id, task, settings): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+    let task: crate::TaskKind = StoredEnum::from_stored(&task)
+        .with_context(|| format!("the hub project `{name}` has an unknown task `{task}`"))?;
+    let settings: Settings = serde_json::from_str(&settings)
+        .with_context(|| format!("the hub project `{name}` has settings keylabel cannot read"))?;
+    let classes: Vec<Class> = client
+        .query(
+            "SELECT id, name, hotkey, color, position, archived FROM keylabel.classes \
+             WHERE project_id = $1 ORDER BY id",
+            &[&id],
+        )?
+        .into_iter()
+        .map(|r| Class {
+            id: crate::project::ClassId(r.get(0)),
+            name: r.get(1),
+            key: r.get(2),
+            color: r.get(3),
+            position: r.get(4),
+            archived: r.get(5),
+        })
+        .collect();
+    let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+    let mut project = Project::create(local, &names, task)?;
+    let made = project.classes()?;
+    if made.iter().map(|c| c.id).ne(classes.iter().map(|c| c.id)) {
+        drop(project);
+        let _ = std::fs::remove_file(local);
+        bail!(
+            "the hub project `{name}` has class ids keylabel cannot copy (a class was removed \
+             before publishing)"
+        );
+    }
+    project.restore_classes(&classes)?;
+    project.set_settings(&settings)?;
+    let mut out = Joined::default();
+    let base = files.map(|f| std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf()));
+    let mut last = 0i64;
+    loop {
+        let rows = client.query(
+            "SELECT id, kind, name, path, row, hash, bytes, width, height, format, text, \
+             features, imported_at FROM keylabel.samples WHERE project_id = $1 AND id > $2 \
+             ORDER BY id LIMIT 10000",
+            &[&id, &last],
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut batch = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let sid: i64 = r.get(0);
+            last = sid;
+            let kind: String = r.get(1);
+            let kind: SampleKind = StoredEnum::from_stored(&kind)
+                .with_context(|| format!("sample {sid} on the hub has kind `{kind}`"))?;
+            let stored: String = r.get(3);
+            let path = match (&base, kind) {
+                (Some(base), SampleKind::Image) => {
+                    let file = base.join(&stored);
+                    if !file.is_file() {
+                        out.missing_files += 1;
+                    }
+                    project.stored_path(&file)
+                }
+                _ => stored,
+            };
+            let features: Option<String> = r.get(11);
+            batch.push(Sample {
+                id: SampleId(sid),
+                kind,
+                name: r.get(2),
+                path,
+                row: r.get(4),
+                hash: r.get(5),
+                bytes: r.get::<_, i64>(6) as u64,
+                width: r.get::<_, Option<i32>>(7).map(|w| w as u32),
+                height: r.get::<_, Option<i32>>(8).map(|h| h as u32),
+                format: r.get(9),
+                text: r.get(10),
+                features: features
+                    .map(|f| serde_json::from_str(&f))
+                    .transpose()
+                    .with_context(|| format!("sample {sid} on the hub has unreadable columns"))?,
+                imported_at: r.get(12),
+            });
+        }
+        out.samples += batch.len() as u64;
+        project.insert_replica_samples(&batch)?;
+    }
+    if files.is_none() {
+        out.missing_files = out.samples;
+    }
+    project.set_hub_link(&HubLink {
+        url: url.shown().to_string(),
+        name: name.to_string(),
+        project: id,
+        pulled: 0,
+        last_sync: None,
+    })?;
+    let synced = sync_with(&mut project, &mut client)?;
+    out.events = synced.pulled;
+    Ok(out)
+}
+
+/// What one sync did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Synced {
+    /// Local events the hub did not have.
+    pub pushed: u64,
+    /// Hub events the replica did not have.
+    pub pulled: u64,
+    /// Local events still not on the hub after the run.
+    pub pending: u64,
+}
+
+/// The hub `project` is linked to, refused when it is not linked.
+pub fn link_of(project: &Project) -> Result<(HubLink, HubUrl)> {
+    let link = project.hub_link()?.with_context(|| {
+        format!(
+            "`{}` is not linked to a team hub (see `keylabel hub publish` and `keylabel join`)",
+            project.path().display()
+        )
+    })?;
+    let url = HubUrl::parse(&link.url)?;
+    Ok((link, url))
+}
+
+/// Pushes what the hub lacks and pulls what the replica lacks. Idempotent: a sync killed
+/// halfway is finished by the next one (pushes skip what the hub holds, pulls what the
+/// replica holds).
+pub fn sync(project: &mut Project) -> Result<Synced> {
+    let (_, url) = link_of(project)?;
+    let mut client = url.connect()?;
+    sync_with(project, &mut client)
+}
+
+fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Synced> {
+    let (link, _) = link_of(project)?;
+    let mut out = Synced::default();
+    loop {
+        let events = project.hub_unpushed(BATCH * 5)?;
+        if events.is_empty() {
+            break;
+        }
+        let mut tx = client.transaction()?;
+        out.pushed += push_batch(&mut tx, link.project, &events)?;
+        tx.commit()?;
+        let uids: Vec<String> = events.into_iter().map(|e| e.uid).collect();
+        project.hub_mark_held(&uids)?;
+    }
+    let mut pulled_to = link.pulled;
+    loop {
+        let rows = client.query(
+            "SELECT seq, uid, at, sample_id, annotator, kind, labels, target, note, score, \
+             source, spent_ms, boxes FROM keylabel.events WHERE project_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT 10000",
+            &[&link.project, &pulled_to],
+        )?;
+        let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+            break;
+        };
+        let events = rows.iter().map(row_to_logged).collect::<Result<Vec<_>>>()?;
+        out.pulled += project.add_logged_events(&events)?;
+        pulled_to = last;
+        project.set_hub_link(&HubLink {
+            pulled: pulled_to,
+            ..link.clone()
+        })?;
+    }
+    project.hub_synced(&crate::project::now_rfc3339())?;
+    out.pending = project.hub_pending()?;
+    Ok(out)
+}
+
+fn row_to_logged(r: &postgres::Row) -> Result<LoggedEvent> {
+    let uid: String = r.get(1);
+    let bad = |what: &str, v: String| anyhow::anyhow!("the hub's event {uid} has {what} `{v}`");
+    let kind: String = r.get(5);
+    let source: String = r.get(10);
+    let labels: String = r.get(6);
+    let boxes: Option<String> = r.get(12);
+    Ok(LoggedEvent {
+        at: r.get(2),
+        event: NewEvent {
+            sample: SampleId(r.get(3)),
+            annotator: r.get(4),
+            kind: StoredEnum::from_stored(&kind).ok_or_else(|| bad("the kind", kind.clone()))?,
+            labels: serde_json::from_str(&labels).map_err(|_| bad("the labels", labels.clone()))?,
+            target: r.get(7),
+            note: r.get(8),
+            score: r.get(9),
+            source: StoredEnum::from_stored(&source)
+                .ok_or_else(|| bad("the source", source.clone()))?,
+            spent_ms: r.get::<_, Option<i64>>(11).map(|m| m.max(0) as u64),
+            boxes: boxes
+                .map(|b| serde_json::from_str(&b).map_err(|_| bad("the boxes", b.clone())))
+                .transpose()?,
+        },
+        uid,
+    })
+}
+
+/// The next sample for this replica's hub user, claimed on the hub (after a sync, so that
+/// the hub knows every decision made here); `None` when nothing is left for them.
+pub fn next(project: &mut Project) -> Result<Option<SampleId>> {
+    let (link, url) = link_of(project)?;
+    let mut client = url.connect()?;
+    sync_with(project, &mut client)?;
+    let settings = project.settings()?;
+    let id = claims::claim_next(
+        &mut client,
+        link.project,
+        settings.overlap,
+        settings.claim_lease,
+    )?;
+    Ok(id.map(SampleId))
+}

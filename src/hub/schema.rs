@@ -1,0 +1,237 @@
+//! The hub's schema in PostgreSQL: its own schema `keylabel`, versioned migrations, the
+//! three group roles, and the permissions PostgreSQL itself enforces.
+//!
+//! - The event log is append-only for everyone: a trigger refuses every update, delete and
+//!   truncate, and no role is granted either.
+//! - Row-level security on the log: an annotator appends only events under their own login
+//!   and only of the annotator kinds; a reviewer also review decisions; an admin anything
+//!   (publishing a project's past events from every annotator).
+//! - Only an admin writes projects, classes, samples and files.
+//! - `queue` holds each sample's claims and who has decided it, kept up to date by a
+//!   trigger on the log; annotators may only change the claims column (claiming with
+//!   `FOR UPDATE SKIP LOCKED`, see `super::claims`).
+
+use anyhow::{Context, Result};
+
+/// The event kinds an annotator may append.
+pub const ANNOTATOR_KINDS: &[&str] = &["label", "skip", "exclude", "flag", "unflag", "undo"];
+/// What a reviewer may append besides.
+pub const REVIEWER_KINDS: &[&str] = &["review", "send_back"];
+
+/// The group roles `hub init` creates.
+pub const ROLES: [&str; 3] = ["keylabel_annotator", "keylabel_reviewer", "keylabel_admin"];
+
+fn kinds_list(kinds: &[&str]) -> String {
+    kinds
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Migrations in order; migration `i` brings the hub from version `i` to `i + 1`.
+fn migrations() -> Vec<String> {
+    let annotator = kinds_list(ANNOTATOR_KINDS);
+    let reviewer = kinds_list(&[ANNOTATOR_KINDS, REVIEWER_KINDS].concat());
+    vec![format!(
+        r#"
+        CREATE TABLE keylabel.projects (
+            id           bigserial PRIMARY KEY,
+            name         text NOT NULL UNIQUE,
+            task         text NOT NULL,
+            settings     text NOT NULL,
+            with_files   boolean NOT NULL DEFAULT false,
+            published_by text NOT NULL DEFAULT current_user,
+            published_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE keylabel.classes (
+            project_id bigint NOT NULL REFERENCES keylabel.projects(id),
+            id         bigint NOT NULL,
+            name       text NOT NULL,
+            hotkey     text,
+            color      text NOT NULL,
+            position   bigint NOT NULL,
+            archived   boolean NOT NULL,
+            PRIMARY KEY (project_id, id)
+        );
+        CREATE TABLE keylabel.samples (
+            project_id  bigint NOT NULL REFERENCES keylabel.projects(id),
+            id          bigint NOT NULL,
+            kind        text NOT NULL,
+            name        text NOT NULL,
+            path        text NOT NULL,
+            row         bigint,
+            hash        text NOT NULL,
+            bytes       bigint NOT NULL,
+            width       integer,
+            height      integer,
+            format      text,
+            text        text,
+            features    text,
+            imported_at text NOT NULL,
+            PRIMARY KEY (project_id, id)
+        );
+        -- Sample files by content hash, for projects published with their files.
+        CREATE TABLE keylabel.files (
+            hash  text PRIMARY KEY,
+            bytes bytea NOT NULL
+        );
+        -- The log. `seq` is the order replicas pull in: appends to one project take an
+        -- advisory lock first, so sequence numbers become visible in commit order.
+        CREATE TABLE keylabel.events (
+            seq        bigserial PRIMARY KEY,
+            project_id bigint NOT NULL REFERENCES keylabel.projects(id),
+            uid        text NOT NULL UNIQUE,
+            sample_id  bigint NOT NULL,
+            annotator  text NOT NULL,
+            kind       text NOT NULL,
+            labels     text NOT NULL,
+            target     text,
+            note       text,
+            score      double precision,
+            source     text NOT NULL,
+            at         text NOT NULL,
+            spent_ms   bigint,
+            boxes      text,
+            pushed_by  text NOT NULL DEFAULT current_user,
+            FOREIGN KEY (project_id, sample_id) REFERENCES keylabel.samples(project_id, id)
+        );
+        CREATE INDEX events_project_seq ON keylabel.events(project_id, seq);
+        CREATE TABLE keylabel.queue (
+            project_id bigint NOT NULL,
+            sample_id  bigint NOT NULL,
+            decided_by text[] NOT NULL DEFAULT '{{}}',
+            -- annotator -> end of the lease (timestamptz as text)
+            claims     jsonb NOT NULL DEFAULT '{{}}',
+            PRIMARY KEY (project_id, sample_id),
+            FOREIGN KEY (project_id, sample_id) REFERENCES keylabel.samples(project_id, id)
+        );
+
+        CREATE FUNCTION keylabel.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'the keylabel event log is append-only: % refused', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END $$;
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON keylabel.events
+            FOR EACH ROW EXECUTE FUNCTION keylabel.append_only();
+        CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON keylabel.events
+            FOR EACH STATEMENT EXECUTE FUNCTION keylabel.append_only();
+
+        -- Who has decided each sample (a label, skip or exclusion not undone, since the
+        -- last send-back), for the claims. Runs as the schema's owner.
+        CREATE FUNCTION keylabel.queue_after_event() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = keylabel, pg_temp AS $$
+        DECLARE
+            t record;
+        BEGIN
+            IF NEW.kind IN ('label', 'skip', 'exclude') THEN
+                UPDATE keylabel.queue
+                   SET decided_by = CASE WHEN NEW.annotator = ANY(decided_by) THEN decided_by
+                                         ELSE decided_by || NEW.annotator END,
+                       claims = claims - NEW.annotator
+                 WHERE project_id = NEW.project_id AND sample_id = NEW.sample_id;
+            ELSIF NEW.kind = 'send_back' THEN
+                UPDATE keylabel.queue SET decided_by = '{{}}', claims = '{{}}'
+                 WHERE project_id = NEW.project_id AND sample_id = NEW.sample_id;
+            ELSIF NEW.kind = 'undo' THEN
+                SELECT annotator, sample_id INTO t FROM keylabel.events WHERE uid = NEW.target;
+                IF FOUND AND NOT EXISTS (
+                    SELECT 1 FROM keylabel.events e
+                     WHERE e.project_id = NEW.project_id AND e.sample_id = t.sample_id
+                       AND e.annotator = t.annotator AND e.kind IN ('label', 'skip', 'exclude')
+                       AND NOT EXISTS (SELECT 1 FROM keylabel.events u
+                                        WHERE u.kind = 'undo' AND u.target = e.uid))
+                THEN
+                    UPDATE keylabel.queue SET decided_by = array_remove(decided_by, t.annotator)
+                     WHERE project_id = NEW.project_id AND sample_id = t.sample_id;
+                END IF;
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER events_queue AFTER INSERT ON keylabel.events
+            FOR EACH ROW EXECUTE FUNCTION keylabel.queue_after_event();
+        CREATE INDEX events_target ON keylabel.events(target) WHERE target IS NOT NULL;
+
+        GRANT USAGE ON SCHEMA keylabel TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT SELECT ON ALL TABLES IN SCHEMA keylabel
+            TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT INSERT ON keylabel.events TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT USAGE ON SEQUENCE keylabel.events_seq_seq
+            TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT UPDATE (claims) ON keylabel.queue
+            TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT INSERT ON keylabel.projects, keylabel.classes, keylabel.samples, keylabel.files,
+            keylabel.queue TO keylabel_admin;
+        GRANT USAGE ON SEQUENCE keylabel.projects_id_seq TO keylabel_admin;
+
+        ALTER TABLE keylabel.events ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY everyone_reads ON keylabel.events FOR SELECT USING (true);
+        CREATE POLICY annotators_append ON keylabel.events FOR INSERT TO keylabel_annotator
+            WITH CHECK (annotator = current_user AND pushed_by = current_user
+                        AND kind IN ({annotator}));
+        CREATE POLICY reviewers_append ON keylabel.events FOR INSERT TO keylabel_reviewer
+            WITH CHECK (annotator = current_user AND pushed_by = current_user
+                        AND kind IN ({reviewer}));
+        CREATE POLICY admins_append ON keylabel.events FOR INSERT TO keylabel_admin
+            WITH CHECK (pushed_by = current_user);
+        "#
+    )]
+}
+
+/// The hub schema version this keylabel writes.
+pub fn version() -> i64 {
+    migrations().len() as i64
+}
+
+/// Creates the group roles and the schema, or migrates it forward; idempotent. Runs in one
+/// transaction under an advisory lock, so two `hub init` at once do the work once.
+pub fn init(client: &mut postgres::Client) -> Result<i64> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock(7405180000)", &[])?;
+    for role in ROLES {
+        let exists = tx
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
+            .is_some();
+        if !exists {
+            tx.batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
+                .with_context(|| format!("cannot create the role {role}"))?;
+        }
+    }
+    // An admin can also do what a reviewer can, and a reviewer what an annotator can.
+    tx.batch_execute(
+        "GRANT keylabel_annotator TO keylabel_reviewer; GRANT keylabel_reviewer TO keylabel_admin;",
+    )?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS keylabel;
+         CREATE TABLE IF NOT EXISTS keylabel.migrations (
+             version integer PRIMARY KEY,
+             at      timestamptz NOT NULL DEFAULT now()
+         );
+         GRANT USAGE ON SCHEMA keylabel TO keylabel_annotator;
+         GRANT SELECT ON keylabel.migrations TO keylabel_annotator;",
+    )?;
+    let done: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM keylabel.migrations",
+            &[],
+        )?
+        .get(0);
+    let all = migrations();
+    if done > all.len() as i64 {
+        anyhow::bail!(
+            "the hub's schema is at version {done}, written by a newer keylabel (this one knows \
+             {}): upgrade keylabel",
+            all.len()
+        );
+    }
+    for (i, sql) in all.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql)
+            .with_context(|| format!("hub schema migration {} failed", i + 1))?;
+        tx.execute(
+            "INSERT INTO keylabel.migrations(version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(all.len() as i64)
+}

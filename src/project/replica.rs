@@ -1,0 +1,294 @@
+//! What a project file keeps of its link to a team hub (see `crate::hub`): the hub it is a
+//! replica of, which events the hub already holds, and the raw reads and writes that
+//! publishing, joining and syncing need. The hub speaks the project's own ids: a replica
+//! is made from the hub with the publisher's sample and class ids.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::events::{NewEvent, check_shape, insert_event_with_uid, refresh_sample};
+use super::samples::{SAMPLE_COLUMNS, Sample, row_to_sample};
+use super::stored;
+use super::{BoundingBox, ClassId, Project, ProjectError, Result, SampleId};
+
+/// The hub a project is linked to (no password: those never enter a project file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubLink {
+    /// The hub's URL without a password.
+    pub url: String,
+    /// The project's name on the hub.
+    pub name: String,
+    /// The project's id on the hub.
+    pub project: i64,
+    /// The hub's sequence number of the last event pulled.
+    pub pulled: i64,
+    /// When the last sync ended (RFC 3339), if one has.
+    pub last_sync: Option<String>,
+}
+
+/// An event as it travels between a replica and the hub: its global id and time, and what
+/// it says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedEvent {
+    pub uid: String,
+    pub at: String,
+    pub event: NewEvent,
+}
+
+impl Project {
+    /// The hub this project is a replica of, if it is linked.
+    pub fn hub_link(&self) -> Result<Option<HubLink>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT url, name, project, pulled, last_sync FROM hub_link",
+                [],
+                |r| {
+                    Ok(HubLink {
+                        url: r.get(0)?,
+                        name: r.get(1)?,
+                        project: r.get(2)?,
+                        pulled: r.get(3)?,
+                        last_sync: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Links the project to a hub project (replacing an earlier link).
+    pub fn set_hub_link(&self, link: &HubLink) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO hub_link(one, url, name, project, pulled, last_sync) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5) ON CONFLICT(one) DO UPDATE SET url = excluded.url, \
+             name = excluded.name, project = excluded.project, pulled = excluded.pulled, \
+             last_sync = excluded.last_sync",
+            params![
+                link.url,
+                link.name,
+                link.project,
+                link.pulled,
+                link.last_sync
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Notes that a sync ended now.
+    pub fn hub_synced(&self, at: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE hub_link SET last_sync = ?1", [at])?;
+        Ok(())
+    }
+
+    /// How many of this replica's events the hub does not hold yet.
+    pub fn hub_pending(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM events e WHERE NOT EXISTS \
+             (SELECT 1 FROM hub_events h WHERE h.uid = e.uid)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Up to `limit` of the events the hub does not hold yet, oldest first.
+    pub fn hub_unpushed(&self, limit: usize) -> Result<Vec<LoggedEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE NOT EXISTS \
+             (SELECT 1 FROM hub_events h WHERE h.uid = e.uid) ORDER BY e.id LIMIT ?1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([limit as i64], row_to_logged)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Every event of the log, oldest first, to `f` (publishing).
+    pub fn each_logged_event(
+        &self,
+        mut f: impl FnMut(LoggedEvent) -> anyhow::Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e ORDER BY e.id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(row_to_logged(r)?)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that the hub holds these events.
+    pub fn hub_mark_held(&mut self, uids: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO hub_events(uid) VALUES (?1)")?;
+            for uid in uids {
+                ins.execute([uid])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every sample, in id order, to `f` (publishing).
+    pub fn each_sample(&self, mut f: impl FnMut(Sample) -> anyhow::Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {SAMPLE_COLUMNS} FROM samples ORDER BY id"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(row_to_sample(r)?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes samples exactly as given, ids included (a replica made from a hub): no
+    /// duplicate detection, which the publisher's import has done. Refuses an id or name
+    /// that is already taken.
+    pub fn insert_replica_samples(&mut self, samples: &[Sample]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO samples(id, kind, name, path, row, hash, hash_key, bytes, width, \
+                 height, format, text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+                 ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for s in samples {
+                ins.execute(params![
+                    s.id,
+                    s.kind.as_str(),
+                    s.name,
+                    s.path,
+                    s.row,
+                    s.hash,
+                    super::samples::hash_key(&s.hash),
+                    s.bytes as i64,
+                    s.width,
+                    s.height,
+                    s.format,
+                    s.text,
+                    s.features
+                        .as_ref()
+                        .map(|f| serde_json::Value::Object(f.clone()).to_string()),
+                    s.imported_at
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds events that came from the hub, skipping those already here, and notes that the
+    /// hub holds them; returns how many were new. Every event is checked as `merge` checks
+    /// a file's (its sample, classes, boxes and shape) and one that does not fit refuses the
+    /// whole batch, naming it, before anything is written.
+    pub fn add_logged_events(&mut self, events: &[LoggedEvent]) -> Result<u64> {
+        let classes: BTreeSet<ClassId> = self.classes()?.into_iter().map(|c| c.id).collect();
+        let task = self.task;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut added = 0u64;
+        let mut touched = BTreeSet::new();
+        {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE uid = ?1")?;
+            let mut sample_exists = tx.prepare_cached("SELECT 1 FROM samples WHERE id = ?1")?;
+            let mut held =
+                tx.prepare_cached("INSERT OR IGNORE INTO hub_events(uid) VALUES (?1)")?;
+            for e in events {
+                held.execute([&e.uid])?;
+                if exists.exists([&e.uid])? {
+                    continue;
+                }
+                let bad = |why: String| -> anyhow::Error {
+                    ProjectError::Invalid(format!(
+                        "the hub's event {} cannot be added: {why}",
+                        e.uid
+                    ))
+                    .into()
+                };
+                let ev = &e.event;
+                if !sample_exists.exists([ev.sample])? {
+                    return Err(bad(format!("there is no sample {}", ev.sample)));
+                }
+                let box_classes = ev.boxes.iter().flatten().map(|b: &BoundingBox| b.class);
+                if let Some(c) = ev
+                    .labels
+                    .iter()
+                    .copied()
+                    .chain(box_classes)
+                    .find(|c| !classes.contains(c))
+                {
+                    return Err(bad(format!("there is no class {c}")));
+                }
+                if ev.annotator.trim().is_empty() {
+                    return Err(bad("it names no annotator".into()));
+                }
+                if chrono::DateTime::parse_from_rfc3339(&e.at).is_err() {
+                    return Err(bad(format!("`{}` is not a time", e.at)));
+                }
+                check_shape(task, ev).map_err(bad)?;
+                insert_event_with_uid(&tx, ev, &e.uid, &e.at)?;
+                touched.insert(ev.sample);
+                added += 1;
+            }
+        }
+        for s in touched {
+            refresh_sample(&tx, s)?;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+}
+
+const EVENT_COLUMNS: &str = "e.uid, e.at, e.sample_id, e.annotator, e.kind, e.labels, e.target, \
+                             e.note, e.score, e.source, e.spent_ms, e.boxes";
+
+fn row_to_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedEvent> {
+    let uid: String = r.get(0)?;
+    let row = format!("event {uid}");
+    let labels = stored::labels(&r.get::<_, String>(5)?, "events", &row)?;
+    let boxes = r
+        .get::<_, Option<String>>(11)?
+        .map(|b| super::boxes::from_json(&b, "events", &row))
+        .transpose()?;
+    Ok(LoggedEvent {
+        at: r.get(1)?,
+        event: NewEvent {
+            sample: r.get::<_, SampleId>(2)?,
+            annotator: r.get(3)?,
+            kind: stored::get(r, 4, "events", &row)?,
+            labels,
+            target: r.get(6)?,
+            note: r.get(7)?,
+            score: r.get(8)?,
+            source: stored::get(r, 9, "events", &row)?,
+            spent_ms: r.get::<_, Option<i64>>(10)?.map(|m| m.max(0) as u64),
+            boxes,
+        },
+        uid,
+    })
+}
+
+impl Project {
+    /// Gives the classes (matched by id) the hotkeys, colours, positions and archived
+    /// flags of `classes` (a replica takes its hub project's).
+    pub fn restore_classes(&mut self, classes: &[super::Class]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut up = tx.prepare_cached(
+                "UPDATE classes SET hotkey = ?2, color = ?3, position = ?4, archived = ?5 \
+                 WHERE id = ?1",
+            )?;
+            for c in classes {
+                up.execute(params![c.id, c.key, c.color, c.position, c.archived])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,521 @@
+//! The team hub on a real PostgreSQL server (`KEYLABEL_TEST_PG`, a superuser's URL; see
+//! `scripts/pg-test-server`), driven through the real binary as a team would. Without a
+//! server these tests say so and pass, unless `KEYLABEL_REQUIRE_PG=1` (CI).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use keylabel::project::{Project, SampleQuery};
+use keylabel_testkit::cli::{Cli, json_of, stderr};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
+
+/// A database of its own for one test on the test server, and its users.
+struct Hub {
+    /// The superuser's URL of the test's database (password included: a throwaway server).
+    admin_url: String,
+    /// `postgres://` + host part, to make user URLs.
+    server: String,
+    db: String,
+    tag: String,
+}
+
+impl Hub {
+    /// A fresh hub (`hub init` done), or `None` when no server is configured.
+    fn new(test: &str) -> Option<Hub> {
+        let url = match std::env::var("KEYLABEL_TEST_PG") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var("KEYLABEL_REQUIRE_PG").as_deref() != Ok("1"),
+                    "KEYLABEL_REQUIRE_PG=1 but KEYLABEL_TEST_PG is not set"
+                );
+                eprintln!(
+                    "hub test `{test}` skipped: set KEYLABEL_TEST_PG (scripts/pg-test-server)"
+                );
+                return None;
+            }
+        };
+        let tag = format!("{test}_{}", std::process::id());
+        let db = format!("kl_{tag}");
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("KEYLABEL_TEST_PG: cannot connect: {e}"));
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+        let (base, _) = url.rsplit_once('/').expect("a URL with a database");
+        let server = base
+            .split_once('@')
+            .map(|(_, host)| host.to_string())
+            .expect("a URL with a user");
+        let hub = Hub {
+            admin_url: format!("{base}/{db}"),
+            server,
+            db,
+            tag,
+        };
+        hub.cli().ok(&["hub", "init", &hub.admin_url]);
+        Some(hub)
+    }
+
+    fn cli(&self) -> Cli {
+        Cli::new(BIN)
+    }
+
+    /// A user's URL (no password: that comes from PGPASSWORD).
+    fn url_of(&self, user: &str) -> String {
+        format!("postgres://{user}@{}/{}", self.server, self.db)
+    }
+
+    /// Adds a user `name` (made unique to the test) with `role`; returns the login.
+    fn user(&self, name: &str, role: &str) -> String {
+        let login = format!("{}_{name}", self.tag);
+        let mut c = self.cli().command(&[
+            "hub",
+            "user",
+            "add",
+            &self.admin_url,
+            &login,
+            "--role",
+            role,
+        ]);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("pw-{login}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        login
+    }
+
+    /// The command line of `login` on replica `project`.
+    fn as_user(&self, login: &str, project: &Path) -> Cli {
+        self.cli()
+            .project(project)
+            .env("PGPASSWORD", format!("pw-{login}"))
+    }
+
+    /// A plain PostgreSQL client logged in as `login`.
+    fn client(&self, login: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host(self.server.split(':').next().unwrap())
+            .port(self.server.split(':').nth(1).unwrap().parse().unwrap())
+            .user(login)
+            .password(format!("pw-{login}"))
+            .dbname(&self.db)
+            .connect(postgres::NoTls)
+            .unwrap()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(
+            &self
+                .admin_url
+                .replace(&format!("/{}", self.db), "/keylabel_test"),
+            postgres::NoTls,
+        ) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db));
+            if let Ok(rows) = c.query(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
+                &[&format!("{}\\_%", self.tag)],
+            ) {
+                for r in rows {
+                    let name: String = r.get(0);
+                    let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""));
+                }
+            }
+        }
+    }
+}
+
+/// A classification project of `n` text rows (`row 1` … `row n`), classes pos and neg.
+fn rows_project(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("publisher.keylabel");
+    let cli = Cli::new(BIN).project(&path);
+    cli.ok(&["init", "--classes", "pos,neg"]);
+    let csv = dir.join("rows.csv");
+    let mut text = String::from("id,text\n");
+    for i in 1..=n {
+        text.push_str(&format!("r{i},row {i}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    cli.ok(&["import", csv.to_str().unwrap(), "--id-column", "id"]);
+    path
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn labels_of(path: &Path) -> Vec<(String, String)> {
+    let p = Project::open(path).unwrap();
+    let mut out = Vec::new();
+    for s in p
+        .sample_summaries(&SampleQuery::default(), 0, u64::MAX)
+        .unwrap()
+    {
+        for d in p.decisions(s.id).unwrap() {
+            out.push((s.name.clone(), d.annotator));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn publish_join_label_sync_and_status_between_replicas() {
+    let Some(hub) = Hub::new("roundtrip") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 6);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["label", "r1", "pos", "--annotator", "carol"]);
+    let out = Cli::new(BIN).project(&publisher).ok(&[
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        "reviews",
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("keylabel-test"),
+        "no password printed"
+    );
+    let alice = hub.user("alice", "annotator");
+    let bob = hub.user("bob", "annotator");
+    let a = dir.path().join("alice.keylabel");
+    let b = dir.path().join("bob.keylabel");
+    hub.as_user(&alice, &a)
+        .ok(&["join", &hub.url_of(&alice), "--name", "reviews"]);
+    hub.as_user(&bob, &b)
+        .ok(&["join", &hub.url_of(&bob), "--name", "reviews"]);
+    // The replicas hold the publisher's samples, classes and events, no password.
+    for r in [&a, &b] {
+        assert_eq!(Project::open(r).unwrap().sample_count().unwrap(), 6);
+        let bytes = std::fs::read(r).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("pw-"),
+            "no password stored"
+        );
+    }
+    assert_eq!(labels_of(&a), [("r1".to_string(), "carol".to_string())]);
+
+    // Alice labels (as her login, whatever --annotator says is refused); bob syncs.
+    hub.as_user(&alice, &a).ok(&["label", "r2", "neg"]);
+    let refused = hub
+        .as_user(&alice, &a)
+        .run(&["label", "r3", "neg", "--annotator", "mallory"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("you label as your login"),
+        "{}",
+        stderr(&refused)
+    );
+    let synced = hub.as_user(&bob, &b).json(&["sync", "--json"]);
+    assert_eq!(
+        synced,
+        serde_json::json!({"pushed": 0, "pulled": 1, "pending": 0})
+    );
+    assert!(labels_of(&b).contains(&("r2".to_string(), alice.clone())));
+    // Again: nothing to do.
+    let again = hub.as_user(&bob, &b).json(&["sync", "--json"]);
+    assert_eq!(
+        again,
+        serde_json::json!({"pushed": 0, "pulled": 0, "pending": 0})
+    );
+    let status = hub.as_user(&bob, &b).json(&["status", "--json"]);
+    assert_eq!(status["hub"]["url"], hub.url_of(&bob));
+    assert_eq!(status["hub"]["name"], "reviews");
+    assert_eq!(status["hub"]["pending"], 0);
+    assert!(status["hub"]["last_sync"].is_string());
+
+    // Offline: the hub unreachable, labels are kept and counted as pending; they drain when
+    // it is back. (An unreachable address stands for the stopped server.)
+    {
+        let p = Project::open(&b).unwrap();
+        let mut link = p.hub_link().unwrap().unwrap();
+        let real = link.url.clone();
+        link.url = real.replace(&hub.server, "127.0.0.1:1");
+        p.set_hub_link(&link).unwrap();
+        drop(p);
+        let out = hub.as_user(&bob, &b).run(&["label", "r4", "pos"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("waits for the hub"),
+            "{}",
+            stderr(&out)
+        );
+        let st = hub.as_user(&bob, &b).json(&["status", "--json"]);
+        assert_eq!(st["hub"]["pending"], 1);
+        let p = Project::open(&b).unwrap();
+        link.url = real;
+        p.set_hub_link(&link).unwrap();
+    }
+    let back = hub.as_user(&bob, &b).json(&["sync", "--json"]);
+    assert_eq!(
+        back,
+        serde_json::json!({"pushed": 1, "pulled": 0, "pending": 0})
+    );
+    hub.as_user(&alice, &a).json(&["sync", "--json"]);
+    assert_eq!(
+        labels_of(&a),
+        labels_of(&b),
+        "the same log on both replicas"
+    );
+    // The same answers everywhere: byte-identical exports.
+    for (r, out) in [(&a, "ea"), (&b, "eb")] {
+        hub.as_user("x", r).ok(&[
+            "export",
+            "--format",
+            "csv",
+            "--only-labeled",
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+        ]);
+    }
+    let (ea, eb) = (
+        files_of(&dir.path().join("ea")),
+        files_of(&dir.path().join("eb")),
+    );
+    assert!(!ea.is_empty());
+    assert_eq!(ea, eb);
+}
+
+#[test]
+fn the_hub_itself_refuses_writing_as_another_updating_deleting_and_publishing() {
+    let Some(hub) = Hub::new("perms") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "p"]);
+    let alice = hub.user("alice", "annotator");
+    let rita = hub.user("rita", "reviewer");
+    let insert = |who: &str, kind: &str, uid: &str| {
+        format!(
+            "INSERT INTO keylabel.events(project_id, uid, sample_id, annotator, kind, labels, \
+             source, at) VALUES ((SELECT id FROM keylabel.projects WHERE name = 'p'), '{uid}', 1, \
+             '{who}', '{kind}', '[1]', 'human', '2026-12-03T00:00:00Z')"
+        )
+    };
+    let mut c = hub.client(&alice);
+    let refused = |c: &mut postgres::Client, sql: &str| {
+        let e = c.batch_execute(sql).expect_err(sql);
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("row-level security") || msg.contains("permission denied"),
+            "{sql}: {msg}"
+        );
+    };
+    refused(&mut c, &insert("somebody_else", "label", "u1"));
+    refused(&mut c, &insert(&alice, "review", "u2"));
+    refused(&mut c, "UPDATE keylabel.events SET labels = '[2]'");
+    refused(&mut c, "DELETE FROM keylabel.events");
+    refused(
+        &mut c,
+        "INSERT INTO keylabel.projects(name, task, settings) VALUES ('mine', 'single', '{}')",
+    );
+    refused(
+        &mut c,
+        "INSERT INTO keylabel.samples(project_id, id, kind, name, path, hash, bytes, \
+         imported_at) VALUES (1, 99, 'text', 'x', 'x', 'h', 1, 't')",
+    );
+    // What an annotator may do, they can.
+    c.batch_execute(&insert(&alice, "label", "u3")).unwrap();
+    // A reviewer may also decide; an annotator's name is still not theirs to use.
+    let mut r = hub.client(&rita);
+    r.batch_execute(&insert(&rita, "review", "u4")).unwrap();
+    refused(&mut r, &insert(&alice, "label", "u5"));
+    // Append-only holds even for the hub's owner.
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let e = admin
+        .batch_execute("DELETE FROM keylabel.events")
+        .expect_err("delete");
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("append-only"), "{msg}");
+    // Not even a superuser's UPDATE.
+    let e = admin
+        .batch_execute("UPDATE keylabel.events SET note = 'x'")
+        .expect_err("update");
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("append-only"), "{msg}");
+    // And keylabel says so in its words: alice cannot publish.
+    let other = rows_project(&dir.path().join("x").tap_mkdir(), 2);
+    let out =
+        hub.as_user(&alice, &other)
+            .run(&["hub", "publish", &hub.url_of(&alice), "--name", "hers"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("only a hub admin publishes"),
+        "{}",
+        stderr(&out)
+    );
+    // Users and their roles.
+    let users = hub
+        .cli()
+        .json(&["hub", "user", "list", &hub.admin_url, "--json"]);
+    let find = |n: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .map(|u| u["role"].clone())
+    };
+    assert_eq!(find(&alice), Some("annotator".into()));
+    assert_eq!(find(&rita), Some("reviewer".into()));
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> PathBuf;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+#[test]
+fn eight_annotators_label_concurrently_through_claims() {
+    let Some(hub) = Hub::new("claims") else {
+        return;
+    };
+    let n = std::env::var("KEYLABEL_TEST_HUB_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    for overlap in [1u32, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let publisher = rows_project(dir.path(), n);
+        let cli = Cli::new(BIN).project(&publisher);
+        cli.ok(&["settings", "set", "overlap", &overlap.to_string()]);
+        let name = format!("c{overlap}");
+        cli.ok(&["hub", "publish", &hub.admin_url, "--name", &name]);
+        let logins: Vec<String> = (0..8)
+            .map(|i| hub.user(&format!("o{overlap}a{i}"), "annotator"))
+            .collect();
+        let replicas: Vec<PathBuf> = logins
+            .iter()
+            .map(|l| {
+                let r = dir.path().join(format!("{l}.keylabel"));
+                hub.as_user(l, &r)
+                    .ok(&["join", &hub.url_of(l), "--name", &name]);
+                r
+            })
+            .collect();
+        // Each annotator: next, label, until nothing is left; all eight at once.
+        let workers: Vec<_> = logins
+            .iter()
+            .zip(&replicas)
+            .map(|(l, r)| {
+                let cli = hub.as_user(l, r);
+                std::thread::spawn(move || {
+                    let mut done = 0;
+                    loop {
+                        let next = json_of(&cli.run(&["next", "--json"]));
+                        let Some(sample) = next["sample"].as_str().map(str::to_string) else {
+                            break;
+                        };
+                        cli.ok(&["label", &sample, if done % 2 == 0 { "pos" } else { "neg" }]);
+                        done += 1;
+                        assert!(done <= 10_000, "runaway");
+                    }
+                    done
+                })
+            })
+            .collect();
+        let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(
+            total,
+            n * overlap as usize,
+            "overlap {overlap}: labels made"
+        );
+        // Every sample by exactly `overlap` different annotators.
+        hub.as_user(&logins[0], &replicas[0]).ok(&["sync"]);
+        let labels = labels_of(&replicas[0]);
+        let mut per_sample = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (s, who) in labels {
+            per_sample.entry(s).or_default().push(who);
+        }
+        assert_eq!(
+            per_sample.len(),
+            n,
+            "overlap {overlap}: every sample labeled"
+        );
+        for (s, who) in &per_sample {
+            let distinct: std::collections::BTreeSet<_> = who.iter().collect();
+            assert_eq!(who.len(), overlap as usize, "{s}: {who:?}");
+            assert_eq!(distinct.len(), overlap as usize, "{s}: {who:?}");
+        }
+    }
+}
+
+#[test]
+fn an_expired_claim_is_offered_again() {
+    let Some(hub) = Hub::new("lease") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 2);
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["settings", "set", "claim-lease", "1"]);
+    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "l"]);
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
+    hub.as_user(&x, &rx)
+        .ok(&["join", &hub.url_of(&x), "--name", "l"]);
+    hub.as_user(&y, &ry)
+        .ok(&["join", &hub.url_of(&y), "--name", "l"]);
+    let next =
+        |who: &str, r: &Path| hub.as_user(who, r).json(&["next", "--json"])["sample"].clone();
+    assert_eq!(next(&x, &rx), "r1");
+    assert_eq!(next(&x, &rx), "r1", "asking again keeps the same claim");
+    assert_eq!(next(&y, &ry), "r2", "claimed by x: y gets another");
+    // x walks away; after the lease r1 is offered again.
+    std::thread::sleep(Duration::from_millis(1500));
+    hub.as_user(&y, &ry).ok(&["label", "r2", "pos"]);
+    assert_eq!(next(&y, &ry), "r1");
+}
