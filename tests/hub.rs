@@ -519,3 +519,118 @@ fn an_expired_claim_is_offered_again() {
     hub.as_user(&y, &ry).ok(&["label", "r2", "pos"]);
     assert_eq!(next(&y, &ry), "r1");
 }
+
+#[test]
+fn sslmode_require_is_honoured_and_passwords_come_from_pgpass() {
+    let Some(hub) = Hub::new("tls") else {
+        return;
+    };
+    let url = keylabel::hub::HubUrl::parse(&format!("{}?sslmode=require", hub.admin_url)).unwrap();
+    assert!(!url.shown().contains("keylabel-test"), "{}", url.shown());
+    let mut c = url.connect().unwrap();
+    let ssl: bool = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is encrypted");
+    // A user's password from a pgpass file (no PGPASSWORD, none in the URL).
+    let dir = tempfile::tempdir().unwrap();
+    let alice = hub.user("alice", "annotator");
+    let (host, port) = hub.server.split_once(':').unwrap();
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("# hub\n{host}:{port}:*:{alice}:pw-{alice}\n"),
+    )
+    .unwrap();
+    let out = Cli::new(BIN).env("PGPASSFILE", &pgpass).run(&[
+        "hub",
+        "user",
+        "list",
+        &format!("{}?sslmode=require", hub.url_of(&alice)),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&alice));
+    // A wrong password is a clear refusal that names the hub, not the password.
+    let out =
+        Cli::new(BIN)
+            .env("PGPASSWORD", "wrong")
+            .run(&["hub", "user", "list", &hub.url_of(&alice)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot connect to the hub at") && !err.contains("wrong"),
+        "{err}"
+    );
+}
+
+/// Points the replica at `path` at an address where no server listens (the hub is
+/// unreachable) or back at the real one.
+fn set_reachable(hub: &Hub, path: &Path, reachable: bool) {
+    let p = Project::open(path).unwrap();
+    let mut link = p.hub_link().unwrap().unwrap();
+    let dead = "127.0.0.1:1";
+    link.url = if reachable {
+        link.url.replace(dead, &hub.server)
+    } else {
+        link.url.replace(&hub.server, dead)
+    };
+    p.set_hub_link(&link).unwrap();
+}
+
+#[test]
+fn two_replicas_label_one_sample_offline_then_both_labels_and_the_disagreement_show() {
+    let Some(hub) = Hub::new("offline") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["settings", "set", "overlap", "2"]);
+    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "o"]);
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
+    hub.as_user(&x, &rx)
+        .ok(&["join", &hub.url_of(&x), "--name", "o"]);
+    hub.as_user(&y, &ry)
+        .ok(&["join", &hub.url_of(&y), "--name", "o"]);
+    for (who, r, class) in [(&x, &rx, "pos"), (&y, &ry, "neg")] {
+        set_reachable(&hub, r, false);
+        // Offline, next uses the local queue.
+        let next = hub.as_user(who, r).json(&["next", "--json"]);
+        assert_eq!(next["sample"], "r1");
+        hub.as_user(who, r).ok(&["label", "r1", class]);
+        assert_eq!(
+            hub.as_user(who, r).json(&["status", "--json"])["hub"]["pending"],
+            1
+        );
+        set_reachable(&hub, r, true);
+    }
+    let sx = hub.as_user(&x, &rx).json(&["sync", "--json"]);
+    assert_eq!(
+        sx,
+        serde_json::json!({"pushed": 1, "pulled": 0, "pending": 0})
+    );
+    let sy = hub.as_user(&y, &ry).json(&["sync", "--json"]);
+    assert_eq!(
+        sy,
+        serde_json::json!({"pushed": 1, "pulled": 1, "pending": 0})
+    );
+    hub.as_user(&x, &rx).ok(&["sync"]);
+    for r in [&rx, &ry] {
+        assert_eq!(
+            labels_of(r),
+            [("r1".to_string(), x.clone()), ("r1".to_string(), y.clone())]
+        );
+        let agreement = hub.as_user("z", r).json(&["agreement", "--json"]);
+        assert_eq!(agreement["items"], 1, "{agreement}");
+        assert_eq!(agreement["percent_agreement"], 0.0, "{agreement}");
+        let p = Project::open(r).unwrap();
+        let queue = keylabel::review::queue::review_queue(&p, 10).unwrap();
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue[0].name, "r1");
+    }
+}
