@@ -309,6 +309,35 @@ fn publish_join_label_sync_and_status_between_replicas() {
     );
     assert!(!ea.is_empty());
     assert_eq!(ea, eb);
+    // An event recorded under another name (before the replica was linked, say) is
+    // refused by the hub, named, and holds nothing else up.
+    {
+        let mut p = Project::open(&b).unwrap();
+        let r5 = p.sample_by_name("r5").unwrap().unwrap().id;
+        let pos = p.class_by_name("pos").unwrap().unwrap().id;
+        p.record(keylabel::project::NewEvent::label(r5, "mallory", vec![pos]))
+            .unwrap();
+    }
+    hub.as_user(&bob, &b).ok(&["label", "r6", "neg"]);
+    let out = hub.as_user(&bob, &b).run(&["sync", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the hub refused event"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("`mallory`"), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["pending"], 1, "only mallory's event waits");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let r6_on_hub: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM keylabel.events e JOIN keylabel.samples s \
+             ON s.project_id = e.project_id AND s.id = e.sample_id WHERE s.name = 'r6'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(r6_on_hub, 1, "bob's own label went");
 }
 
 #[test]
@@ -546,12 +575,18 @@ fn sslmode_require_is_honoured_and_passwords_come_from_pgpass() {
         format!("# hub\n{host}:{port}:*:{alice}:pw-{alice}\n"),
     )
     .unwrap();
-    let out = Cli::new(BIN).env("PGPASSFILE", &pgpass).run(&[
-        "hub",
-        "user",
-        "list",
-        &format!("{}?sslmode=require", hub.url_of(&alice)),
-    ]);
+    // (No PGPASSWORD either: another test of this binary sets one in the process.)
+    let out = Cli::new(BIN)
+        .env("PGPASSFILE", &pgpass)
+        .command(&[
+            "hub",
+            "user",
+            "list",
+            &format!("{}?sslmode=require", hub.url_of(&alice)),
+        ])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&alice));
     // A wrong password is a clear refusal that names the hub, not the password.
@@ -633,4 +668,79 @@ fn two_replicas_label_one_sample_offline_then_both_labels_and_the_disagreement_s
         assert_eq!(queue.len(), 1);
         assert_eq!(queue[0].name, "r1");
     }
+}
+
+#[test]
+fn the_window_syncs_in_the_background_and_shows_the_hub() {
+    use egui::Key;
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, wait_until};
+    let Some(hub) = Hub::new("window") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 4);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
+    let (alice, bob) = (hub.user("alice", "annotator"), hub.user("bob", "annotator"));
+    let (ra, rb) = (dir.path().join("a.keylabel"), dir.path().join("b.keylabel"));
+    hub.as_user(&alice, &ra)
+        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
+    hub.as_user(&bob, &rb)
+        .ok(&["join", &hub.url_of(&bob), "--name", "w"]);
+
+    // SAFETY: set before the window's threads start; this test alone reads it.
+    unsafe { std::env::set_var("PGPASSWORD", format!("pw-{alice}")) };
+    // Started with another name (the OS user's, say): on a replica the window labels as
+    // the hub login.
+    let mut app = App::new(None, "someone".into());
+    app.open_project(&ra);
+    let mut h = harness(app);
+    wait_until(&mut h, "the replica to open", |a| {
+        a.session().is_some_and(|s| s.current.is_some())
+    });
+    wait_until(&mut h, "the first sync", |a| {
+        a.project()
+            .and_then(|p| p.hub.as_ref())
+            .is_some_and(|s| s.state().connected == Some(true))
+    });
+    h.get_by_label_contains("Hub: connected");
+    assert_eq!(h.state().session().unwrap().annotator, alice);
+    // A key press: saved in the replica, then on the hub without a sync command.
+    h.key_press(Key::Num1);
+    h.step();
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let on_hub = |admin: &mut postgres::Client| -> i64 {
+        admin
+            .query_one(
+                "SELECT count(*) FROM keylabel.events WHERE annotator = $1",
+                &[&alice],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let start = std::time::Instant::now();
+    while on_hub(&mut admin) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the label never reached the hub"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Bob labels on his machine: alice's window takes it in (its class counts).
+    hub.as_user(&bob, &rb).ok(&["label", "r3", "neg"]);
+    let neg = Project::open(&ra)
+        .unwrap()
+        .class_by_name("neg")
+        .unwrap()
+        .unwrap()
+        .id;
+    wait_until(&mut h, "bob's label in alice's window", |a| {
+        a.session()
+            .is_some_and(|s| s.counts.per_class.get(&neg).copied() == Some(1))
+    });
+    assert!(labels_of(&ra).contains(&("r3".to_string(), bob.clone())));
 }

@@ -169,8 +169,10 @@ pub fn show(
         image: view,
         damage,
         boxes,
+        hub,
         ..
     } = p;
+    let hub_state = hub.as_ref().map(|h| h.state());
     let ctx = ui.ctx().clone();
     view.drawn = None;
     view.set_window(ctx.content_rect().size(), ctx.pixels_per_point());
@@ -195,7 +197,14 @@ pub fn show(
     loader.prefetch(&keys);
 
     let keymap = &persisted.keymap;
-    top_bar(ui, session, damage, keymap, &mut actions);
+    top_bar(
+        ui,
+        session,
+        damage,
+        hub_state.as_ref(),
+        keymap,
+        &mut actions,
+    );
     class_bar(ui, session, boxes.as_ref(), keymap, grid_mode, &mut actions);
     let is_text = session
         .current
@@ -292,10 +301,54 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
         });
 }
 
+/// The team hub's state in the top bar: connected, offline, events waiting.
+fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState) {
+    let waiting = match h.pending {
+        0 => String::new(),
+        n => format!(" · {} waiting", crate::plural(n, "event", "events")),
+    };
+    let (text, color, tip) = match h.connected {
+        _ if h.refused => (
+            format!("Hub: sync failed{waiting}"),
+            theme::ERROR,
+            format!(
+                "The team hub refused the sync: {}. Every decision stays saved here.",
+                h.error.as_deref().unwrap_or("no reason given")
+            ),
+        ),
+        None => (
+            format!("Hub: connecting{waiting}"),
+            theme::MUTED,
+            format!("Syncing with the team hub project “{}”", h.name),
+        ),
+        Some(true) => (
+            format!("Hub: connected{waiting}"),
+            theme::OK,
+            format!(
+                "Synced with the team hub project “{}”: every decision is saved here first, \
+                 then sent",
+                h.name
+            ),
+        ),
+        Some(false) => (
+            format!("Hub: offline{waiting}"),
+            theme::WARN,
+            format!(
+                "The team hub cannot be reached ({}). Keep labeling: every decision is saved \
+                 here and sent when the hub is back.",
+                h.error.as_deref().unwrap_or("no answer")
+            ),
+        ),
+    };
+    ui.label(RichText::new(text).color(color))
+        .on_hover_text(tip);
+}
+
 fn top_bar(
     ui: &mut egui::Ui,
     session: &Session,
     damage: &[String],
+    hub: Option<&super::hub_sync::HubState>,
     keymap: &Keymap,
     actions: &mut Vec<Action>,
 ) {
@@ -336,6 +389,10 @@ fn top_bar(
                     ui.label(RichText::new(&session.annotator).strong())
                         .on_hover_text("Annotator");
                     ui.separator();
+                    if let Some(h) = hub {
+                        hub_indicator(ui, h);
+                        ui.separator();
+                    }
                     // Always in place (a dash until five decisions in twenty seconds give a
                     // rate worth showing), so that nothing jumps when they appear.
                     let warming = "Shown after five decisions and twenty seconds";

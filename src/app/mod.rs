@@ -17,6 +17,7 @@ pub mod drawing;
 pub mod export_view;
 pub mod grid;
 pub mod history;
+pub mod hub_sync;
 pub mod jobs;
 pub mod keymap;
 pub mod labeling;
@@ -309,6 +310,10 @@ impl App {
     pub fn apply(&mut self, action: Action) {
         let result = self.try_apply(action);
         self.report(result);
+        // A decision goes to the team hub at once (it is in the replica already).
+        if let Some(hub) = self.project_mut().and_then(|p| p.hub.as_ref()) {
+            hub.poke();
+        }
     }
 
     /// Records the changes the mouse made to boxes in this frame (the box editor's outbox).
@@ -597,6 +602,7 @@ impl App {
         self.poll_bulk(&ctx);
         self.poll_import(&ctx);
         self.poll_integrity(&ctx);
+        self.poll_hub(&ctx);
         self.update_title(&ctx);
 
         // Keys first: a decision is written and the next sample chosen before this frame
@@ -774,6 +780,30 @@ impl App {
                 Err(e) => (e, false),
             });
         }
+    }
+
+    /// Catches up with what the team hub's sync brought (counts, the sample on screen, the
+    /// grid), and keeps the hub's state in the top bar fresh.
+    fn poll_hub(&mut self, ctx: &egui::Context) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let Some(hub) = &p.hub else {
+            return;
+        };
+        ctx.request_repaint_after(Duration::from_millis(500));
+        if hub.take_pulled() == 0 {
+            return;
+        }
+        let mut result = p.session.after_bulk_label(0);
+        p.grid.invalidate();
+        // Live review: the list and the figures take in the annotators' new decisions.
+        if let View::Review(v) = &mut p.view
+            && result.is_ok()
+        {
+            result = v.catch_up(&p.session.project);
+        }
+        self.report(result.map(|()| None));
     }
 
     /// Picks up the background check of the project file: damage is said at once, and the
@@ -1167,6 +1197,8 @@ fn take_keys(
 /// Opens a project and reads what the first frame needs (runs on a background thread).
 pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
     let project = Project::open(path)?;
+    // On a replica of a team hub the annotator is the hub login.
+    let annotator = crate::hub::replica_annotator(&project)?.unwrap_or(annotator);
     let counts = Counts::read(&project, &annotator)?;
     Session::new(project, annotator, counts)
 }

@@ -223,6 +223,20 @@ impl ReviewView {
         self.items.get(self.index)
     }
 
+    /// Takes in decisions that arrived from elsewhere (a team hub's sync): the list is read
+    /// again, keeping the sample on screen when it is still in it, and the figures too.
+    pub fn catch_up(&mut self, project: &Project) -> anyhow::Result<()> {
+        let current = self.current().map(|i| i.sample);
+        let pending = std::mem::take(&mut self.pending);
+        self.reread(project, current)?;
+        // Classes the reviewer is toggling stay toggled while they stay on the sample.
+        if self.current().map(|i| i.sample) == current {
+            self.pending = pending;
+        }
+        self.stats.refresh();
+        Ok(())
+    }
+
     /// Reads the list again, showing `sample` when it is still in it.
     fn reread(
         &mut self,

@@ -53,6 +53,8 @@ pub struct ProjectScreen {
     /// The box editor of a detect project (`None` in a classification project): its
     /// labeling view is the drawing view.
     pub boxes: Option<BoxEditor>,
+    /// A replica of a team hub: its background sync (`None`: not linked).
+    pub hub: Option<super::hub_sync::HubSync>,
 }
 
 /// A bulk label running on its own thread and connection.
@@ -142,6 +144,12 @@ impl ProjectScreen {
             .task()
             .is_detect()
             .then(|| BoxEditor::new(session.classes.first().map(|c| c.id)));
+        let hub = session
+            .project
+            .hub_link()
+            .ok()
+            .flatten()
+            .map(|link| super::hub_sync::HubSync::start(&path, link.name, None));
         // On its own read-only connection: labeling goes on while the pages are read.
         let integrity = Job::spawn("Checking the project file", None, move |_| {
             crate::Project::open_read_only(&path)
@@ -159,6 +167,7 @@ impl ProjectScreen {
             integrity: Some(integrity),
             damage: Vec::new(),
             boxes,
+            hub,
         }
     }
 

@@ -113,6 +113,9 @@ pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {
 pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     let mut project = open(cli)?;
     let s = hub::sync(&mut project)?;
+    for why in &s.refused {
+        eprintln!("keylabel: {why}");
+    }
     if args.json {
         print_json(&s)?;
     } else {
@@ -127,10 +130,9 @@ pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
 /// The annotator of a command: on a linked replica its hub login (refusing another name),
 /// else `--annotator` or the default.
 fn annotator(cli: &Cli, project: &Project) -> anyhow::Result<String> {
-    let Some(link) = project.hub_link()? else {
+    let Some(login) = hub::replica_annotator(project)? else {
         return Ok(cli.annotator_name());
     };
-    let login = HubUrl::parse(&link.url)?.user().to_string();
     if let Some(given) = cli.annotator.as_deref().filter(|a| !a.trim().is_empty())
         && given.trim() != login
     {
@@ -138,7 +140,7 @@ fn annotator(cli: &Cli, project: &Project) -> anyhow::Result<String> {
             "`{}` is a replica of the hub `{}`, where you label as your login `{login}`, not \
              `{given}`",
             project.path().display(),
-            link.url
+            project.hub_link()?.map(|l| l.url).unwrap_or_default()
         );
     }
     Ok(login)

@@ -596,16 +596,23 @@ fn push_batch(
     Ok(n)
 }
 
+/// Whether `e` is the hub refusing an append (a permission, not a failure to reach it).
+fn is_refusal(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<postgres::Error>())
+        .any(|pg| pg.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE))
+}
+
 /// A refused append, said in keylabel's words.
 fn refused(err: postgres::Error, uid: &str, annotator: &str, kind: &str) -> anyhow::Error {
     let denied = err
         .code()
         .is_some_and(|c| *c == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
     if denied {
-        anyhow::anyhow!(
+        anyhow::Error::new(err).context(format!(
             "the hub refused event {uid} ({kind} by `{annotator}`): a hub user appends only \
-             their own events, and only a reviewer review decisions ({err})"
-        )
+             their own events, and only a reviewer review decisions"
+        ))
     } else {
         anyhow::Error::new(err).context(format!("cannot append event {uid} to the hub"))
     }
@@ -736,7 +743,7 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
 }
 
 /// What one sync did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Synced {
     /// Local events the hub did not have.
     pub pushed: u64,
@@ -744,6 +751,29 @@ pub struct Synced {
     pub pulled: u64,
     /// Local events still not on the hub after the run.
     pub pending: u64,
+    /// Why events stayed behind because the hub refused them (an event recorded under
+    /// another name than this replica's login, say), one line each; they are offered
+    /// again at every sync and hold nothing else up.
+    #[serde(skip)]
+    pub refused: Vec<String>,
+}
+
+/// Who labels on `project` when it is a replica of a hub: the login of its hub URL (the
+/// hub lets nobody else append under that name). `None` for a project that is not linked.
+pub fn replica_annotator(project: &Project) -> Result<Option<String>> {
+    match project.hub_link()? {
+        Some(link) => Ok(Some(HubUrl::parse(&link.url)?.user().to_string())),
+        None => Ok(None),
+    }
+}
+
+/// Whether `e` is the hub being out of reach (no connection, a connection lost), rather
+/// than the hub answering with a refusal.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    match e.chain().find_map(|c| c.downcast_ref::<postgres::Error>()) {
+        Some(pg) => pg.as_db_error().is_none(),
+        None => false,
+    }
 }
 
 /// The hub `project` is linked to, refused when it is not linked.
@@ -770,16 +800,46 @@ pub fn sync(project: &mut Project) -> Result<Synced> {
 fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Synced> {
     let (link, _) = link_of(project)?;
     let mut out = Synced::default();
+    let mut refused = std::collections::HashSet::new();
     loop {
-        let events = project.hub_unpushed(BATCH * 5)?;
+        let events: Vec<LoggedEvent> = project
+            .hub_unpushed(BATCH * 5 + refused.len())?
+            .into_iter()
+            .filter(|e| !refused.contains(&e.uid))
+            .collect();
         if events.is_empty() {
             break;
         }
         let mut tx = client.transaction()?;
-        out.pushed += push_batch(&mut tx, link.project, &events)?;
-        tx.commit()?;
-        let uids: Vec<String> = events.into_iter().map(|e| e.uid).collect();
-        project.hub_mark_held(&uids)?;
+        match push_batch(&mut tx, link.project, &events) {
+            Ok(n) => {
+                tx.commit()?;
+                out.pushed += n;
+                let uids: Vec<String> = events.into_iter().map(|e| e.uid).collect();
+                project.hub_mark_held(&uids)?;
+            }
+            Err(e) if is_refusal(&e) => {
+                drop(tx);
+                // One at a time, so that the events the hub takes go and the others are
+                // named.
+                for ev in events {
+                    let mut tx = client.transaction()?;
+                    match push_batch(&mut tx, link.project, std::slice::from_ref(&ev)) {
+                        Ok(n) => {
+                            tx.commit()?;
+                            out.pushed += n;
+                            project.hub_mark_held(std::slice::from_ref(&ev.uid))?;
+                        }
+                        Err(e) if is_refusal(&e) => {
+                            out.refused.push(format!("{e:#}"));
+                            refused.insert(ev.uid);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     let mut pulled_to = link.pulled;
     loop {
