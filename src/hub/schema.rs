@@ -178,6 +178,15 @@ fn migrations() -> Vec<String> {
     )]
 }
 
+/// `statement` in a block that takes "it exists already" (also when a concurrent transaction
+/// made it first) as success.
+fn already_done_is_fine(statement: &str) -> String {
+    format!(
+        "DO $$ BEGIN {statement}; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )
+}
+
 /// The hub schema version this keylabel writes.
 pub fn version() -> i64 {
     migrations().len() as i64
@@ -188,19 +197,23 @@ pub fn version() -> i64 {
 pub fn init(client: &mut postgres::Client) -> Result<i64> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock(7405180000)", &[])?;
+    // Roles belong to the whole cluster while the advisory lock above is per database, so a
+    // `hub init` of another database in the same cluster may create the same role at the same
+    // moment: each step ignores the error that says it is already done.
     for role in ROLES {
-        let exists = tx
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])?
-            .is_some();
-        if !exists {
-            tx.batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
-                .with_context(|| format!("cannot create the role {role}"))?;
-        }
+        tx.batch_execute(&already_done_is_fine(&format!(
+            "CREATE ROLE {role} NOLOGIN"
+        )))
+        .with_context(|| format!("cannot create the role {role}"))?;
     }
     // An admin can also do what a reviewer can, and a reviewer what an annotator can.
-    tx.batch_execute(
-        "GRANT keylabel_annotator TO keylabel_reviewer; GRANT keylabel_reviewer TO keylabel_admin;",
-    )?;
+    for grant in [
+        "GRANT keylabel_annotator TO keylabel_reviewer",
+        "GRANT keylabel_reviewer TO keylabel_admin",
+    ] {
+        tx.batch_execute(&already_done_is_fine(grant))
+            .with_context(|| format!("cannot {grant}"))?;
+    }
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS keylabel;
          CREATE TABLE IF NOT EXISTS keylabel.migrations (
@@ -234,4 +247,50 @@ pub fn init(client: &mut postgres::Client) -> Result<i64> {
     }
     tx.commit()?;
     Ok(all.len() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::already_done_is_fine;
+    use std::sync::{Arc, Barrier};
+
+    /// Two transactions create the same cluster-wide role at once (what two `hub init` of two
+    /// databases in one cluster do): the second waits for the first to commit and then finds
+    /// the role taken, which must count as done, not fail.
+    #[test]
+    fn creating_a_role_another_transaction_just_created_succeeds() {
+        let Some(url) = std::env::var("KEYLABEL_TEST_PG")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("KEYLABEL_REQUIRE_PG").as_deref() != Ok("1"),
+                "KEYLABEL_REQUIRE_PG=1 but KEYLABEL_TEST_PG is not set"
+            );
+            return;
+        };
+        let role = format!("kl_race_{}", std::process::id());
+        let create = already_done_is_fine(&format!("CREATE ROLE {role} NOLOGIN"));
+        let mut first = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut second = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        first.batch_execute("BEGIN").unwrap();
+        first.batch_execute(&create).unwrap();
+        let started = Arc::new(Barrier::new(2));
+        let waiter = {
+            let (started, create) = (started.clone(), create.clone());
+            std::thread::spawn(move || {
+                started.wait();
+                // Blocks on the first transaction's new row until it commits.
+                second.batch_execute(&format!("BEGIN; {create}; COMMIT"))
+            })
+        };
+        started.wait();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        first.batch_execute("COMMIT").unwrap();
+        let result = waiter.join().unwrap();
+        first
+            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+            .unwrap();
+        result.expect("the second CREATE ROLE counts the role made meanwhile as done");
+    }
 }
