@@ -698,6 +698,12 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
     hub.as_user(&bob, &rb)
         .ok(&["join", &hub.url_of(&bob), "--name", "w"]);
 
+    // Bob asks for work first: the hub hands him r1.
+    assert_eq!(
+        hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],
+        "r1"
+    );
+
     // SAFETY: set before the window's threads start; this test alone reads it.
     unsafe { std::env::set_var("PGPASSWORD", format!("pw-{alice}")) };
     // Started with another name (the OS user's, say): on a replica the window labels as
@@ -715,10 +721,39 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
     });
     h.get_by_label_contains("Hub: connected");
     assert_eq!(h.state().session().unwrap().annotator, alice);
-    // A key press: saved in the replica, then on the hub without a sync command.
+    // The window opened on r1, the local queue's first; the hub's claims for alice (the
+    // sample to show and the next) replace it before anything is done on it.
+    let current = |a: &App| {
+        a.session()
+            .and_then(|s| s.current.as_ref())
+            .map(|c| c.sample.name.clone())
+    };
+    wait_until(&mut h, "alice's claims", |a| {
+        a.session().is_some_and(|s| s.claimed().count() == 2)
+    });
+    h.step();
+    assert_eq!(current(h.state()).as_deref(), Some("r2"), "bob holds r1");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let claims_of = |admin: &mut postgres::Client, who: &str| -> Vec<String> {
+        admin
+            .query(
+                "SELECT s.name FROM keylabel.queue q JOIN keylabel.samples s \
+                 ON s.project_id = q.project_id AND s.id = q.sample_id \
+                 WHERE q.claims ? $1 AND (q.claims ->> $1)::timestamptz > now() ORDER BY s.id",
+                &[&who],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert_eq!(claims_of(&mut admin, &alice), ["r2", "r3"]);
+    assert_eq!(claims_of(&mut admin, &bob), ["r1"]);
+    // A key press: saved in the replica, then on the hub without a sync command; the
+    // window moves on to the claimed r3 at once, and the hub tops the claims up with r4.
     h.key_press(Key::Num1);
     h.step();
-    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    assert_eq!(current(h.state()).as_deref(), Some("r3"));
     let on_hub = |admin: &mut postgres::Client| -> i64 {
         admin
             .query_one(
@@ -737,8 +772,18 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Bob labels on his machine: alice's window takes it in (its class counts).
-    hub.as_user(&bob, &rb).ok(&["label", "r3", "neg"]);
+    let start = std::time::Instant::now();
+    while claims_of(&mut admin, &alice) != ["r3", "r4"] {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "alice's claims are {:?}",
+            claims_of(&mut admin, &alice)
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Bob labels his sample on his machine: alice's window takes it in (its class counts).
+    hub.as_user(&bob, &rb).ok(&["label", "r1", "neg"]);
     let neg = Project::open(&ra)
         .unwrap()
         .class_by_name("neg")
@@ -749,5 +794,5 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
         a.session()
             .is_some_and(|s| s.counts.per_class.get(&neg).copied() == Some(1))
     });
-    assert!(labels_of(&ra).contains(&("r3".to_string(), bob.clone())));
+    assert!(labels_of(&ra).contains(&("r1".to_string(), bob.clone())));
 }

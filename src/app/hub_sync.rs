@@ -4,12 +4,17 @@
 //! The top bar shows what it last saw: connected, offline, events waiting.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the replica syncs when nothing happens.
 pub const EVERY: Duration = Duration::from_secs(3);
+
+/// How many samples the window keeps claimed on the hub: the one on screen and the next,
+/// so that a decision moves on to a claimed sample at once.
+pub const AHEAD: usize = 2;
 
 /// What the last sync found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +30,9 @@ pub struct HubState {
     pub error: Option<String>,
     /// The hub's name of the project.
     pub name: String,
+    /// The samples this annotator holds claims on, in queue order (empty while offline:
+    /// the local queue is used then).
+    pub claimed: Vec<crate::project::SampleId>,
     /// Events pulled since the window last caught up (see [`HubSync::take_pulled`]).
     pulled: u64,
 }
@@ -33,6 +41,9 @@ pub struct HubState {
 pub struct HubSync {
     state: Arc<Mutex<HubState>>,
     wake: Sender<()>,
+    /// Whether to keep samples claimed (the labeling view is shown); otherwise the syncs
+    /// only exchange events and the claims held run out.
+    claiming: Arc<AtomicBool>,
 }
 
 impl HubSync {
@@ -43,12 +54,23 @@ impl HubSync {
             ..Default::default()
         }));
         let (wake, rx) = channel();
-        let shared = Arc::clone(&state);
+        let claiming = Arc::new(AtomicBool::new(true));
+        let shared = (Arc::clone(&state), Arc::clone(&claiming));
         let path = path.to_path_buf();
         let _ = std::thread::Builder::new()
             .name("keylabel-hub-sync".into())
-            .spawn(move || run(&path, &rx, &shared, ctx.as_ref()));
-        HubSync { state, wake }
+            .spawn(move || run(&path, &rx, &shared.0, &shared.1, ctx.as_ref()));
+        HubSync {
+            state,
+            wake,
+            claiming,
+        }
+    }
+
+    /// Keeps samples claimed for this annotator (while labeling) or not (while reviewing,
+    /// say); takes effect at the next sync.
+    pub fn set_claiming(&self, on: bool) {
+        self.claiming.store(on, Ordering::Relaxed);
     }
 
     /// Syncs now (after a decision).
@@ -67,7 +89,13 @@ impl HubSync {
     }
 }
 
-fn run(path: &Path, rx: &Receiver<()>, state: &Mutex<HubState>, ctx: Option<&egui::Context>) {
+fn run(
+    path: &Path,
+    rx: &Receiver<()>,
+    state: &Mutex<HubState>,
+    claiming: &AtomicBool,
+    ctx: Option<&egui::Context>,
+) {
     let mut last = Instant::now() - EVERY;
     // Its own connection to the replica, kept between syncs (opened again after an error).
     let mut project: Option<crate::Project> = None;
@@ -85,7 +113,14 @@ fn run(path: &Path, rx: &Receiver<()>, state: &Mutex<HubState>, ctx: Option<&egu
             .map_or_else(|| crate::Project::open(path), Ok)
         {
             Ok(mut p) => {
-                let synced = crate::hub::sync(&mut p);
+                let synced = crate::hub::sync_claiming(
+                    &mut p,
+                    if claiming.load(Ordering::Relaxed) {
+                        AHEAD
+                    } else {
+                        0
+                    },
+                );
                 let pending = p.hub_pending().ok();
                 project = Some(p);
                 (synced, pending)
@@ -95,8 +130,9 @@ fn run(path: &Path, rx: &Receiver<()>, state: &Mutex<HubState>, ctx: Option<&egu
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         let before = s.clone();
         match outcome {
-            (Ok(synced), _) => {
+            (Ok((synced, claimed)), _) => {
                 s.connected = Some(true);
+                s.claimed = claimed;
                 s.refused = !synced.refused.is_empty();
                 s.pending = synced.pending;
                 s.error = synced
@@ -116,6 +152,7 @@ fn run(path: &Path, rx: &Receiver<()>, state: &Mutex<HubState>, ctx: Option<&egu
                     s.pending = n;
                 }
                 s.error = Some(format!("{e:#}"));
+                s.claimed.clear();
             }
         }
         if *s != before

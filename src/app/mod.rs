@@ -792,10 +792,29 @@ impl App {
             return;
         };
         ctx.request_repaint_after(Duration::from_millis(500));
-        if hub.take_pulled() == 0 {
+        let labeling = matches!(p.view, View::Label);
+        hub.set_claiming(labeling);
+        let claimed = hub.state().claimed;
+        let pulled = hub.take_pulled();
+        let mut result = p.session.set_claimed(&claimed).and_then(|first| {
+            // The window opened on a sample of the local queue before the hub answered:
+            // when nothing has been done on it, the hub's first claim takes its place, so
+            // that two annotators opening at once do not start on the same sample.
+            let elsewhere = p
+                .session
+                .current_id()
+                .is_some_and(|c| !claimed.contains(&c));
+            let drawing = p.boxes.as_ref().is_some_and(|b| b.gesture().is_some());
+            if first && labeling && elsewhere && !drawing && p.session.untouched() {
+                p.session.go_to(claimed[0])?;
+            }
+            Ok(())
+        });
+        if pulled == 0 || result.is_err() {
+            self.report(result.map(|()| None));
             return;
         }
-        let mut result = p.session.after_bulk_label(0);
+        result = p.session.after_bulk_label(0);
         p.grid.invalidate();
         // Live review: the list and the figures take in the annotators' new decisions.
         if let View::Review(v) = &mut p.view

@@ -82,6 +82,12 @@ pub struct Session {
     /// What undo took back in this session, latest last: redo records it again. A new
     /// decision empties it (it would redo onto a different state).
     redo: Vec<NewEvent>,
+    /// On a replica of a team hub: the samples the hub handed this annotator, in queue
+    /// order, with their rows (for prefetching). The next sample is taken from these while
+    /// there are any; offline, the local queue decides.
+    claimed: Vec<Sample>,
+    /// Whether the hub has handed out claims in this session yet.
+    claims_arrived: bool,
 }
 
 impl Session {
@@ -105,6 +111,8 @@ impl Session {
             finished: false,
             columns: project_columns,
             redo: Vec::new(),
+            claimed: Vec::new(),
+            claims_arrived: false,
         };
         match start {
             Some(id) => s.go_to(id)?,
@@ -152,7 +160,8 @@ impl Session {
     /// Shows `id`: reads its row and this annotator's decision (a handful of indexed
     /// look-ups) and restarts the time-on-item clock.
     pub fn go_to(&mut self, id: SampleId) -> Result<()> {
-        let sample = match self.window.get(&id) {
+        let held = || self.claimed.iter().find(|s| s.id == id);
+        let sample = match self.window.get(&id).or_else(held) {
             Some(s) => s.clone(),
             None => match self.project.sample(id)? {
                 Some(s) => s,
@@ -231,15 +240,68 @@ impl Session {
         Ok(())
     }
 
-    /// The samples to decode ahead of time: the current one first, then the next ones,
-    /// then the previous ones.
+    /// Takes in the samples a team hub has claimed for this annotator (see
+    /// [`crate::app::hub_sync::HubState::claimed`]), in queue order. Returns `true` the
+    /// first time in the session that there are any.
+    pub fn set_claimed(&mut self, ids: &[SampleId]) -> Result<bool> {
+        if self.claimed.iter().map(|s| s.id).eq(ids.iter().copied()) {
+            return Ok(false);
+        }
+        let first = !self.claims_arrived && !ids.is_empty();
+        self.claims_arrived |= first;
+        let mut rows = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let held = self.claimed.iter().find(|s| s.id == id).cloned();
+            if let Some(s) = held.map_or_else(|| self.project.sample(id), |s| Ok(Some(s)))? {
+                rows.push(s);
+            }
+        }
+        self.claimed = rows;
+        Ok(first)
+    }
+
+    /// Whether nothing has been done on the sample on screen (no decision, nothing toggled,
+    /// no decision in this session): showing another one instead loses nothing.
+    pub fn untouched(&self) -> bool {
+        self.session_decisions == 0
+            && self.pending.is_empty()
+            && self.current.as_ref().is_none_or(|c| c.decision.is_none())
+    }
+
+    /// The samples the hub claimed for this annotator, in queue order.
+    pub fn claimed(&self) -> impl Iterator<Item = SampleId> + '_ {
+        self.claimed.iter().map(|s| s.id)
+    }
+
+    /// The next sample after `id`: the first claimed one still open to this annotator, else
+    /// the local queue's.
+    fn next_after(&self, id: SampleId) -> Result<Option<SampleId>> {
+        for c in self.claimed() {
+            if c != id && self.project.is_open_for(&self.annotator, c)? {
+                return Ok(Some(c));
+            }
+        }
+        self.project.next_for_annotator(&self.annotator, Some(id))
+    }
+
+    /// The samples to decode ahead of time: the current one first, then the claimed ones
+    /// (on a hub replica), then the next ones, then the previous ones.
     pub fn prefetch_order(&self) -> Vec<&Sample> {
         let Some(cur) = self.current_id() else {
             return Vec::new();
         };
         let mut out: Vec<&Sample> = self.window.get(&cur).into_iter().collect();
-        out.extend(self.window.range(SampleId(cur.0 + 1)..).map(|(_, s)| s));
-        out.extend(self.window.range(..cur).rev().map(|(_, s)| s));
+        out.extend(self.claimed.iter().filter(|s| s.id != cur));
+        let unclaimed = |s: &&Sample| !self.claimed.iter().any(|c| c.id == s.id);
+        let ahead = self.window.range(SampleId(cur.0 + 1)..).map(|(_, s)| s);
+        out.extend(ahead.filter(unclaimed));
+        out.extend(
+            self.window
+                .range(..cur)
+                .rev()
+                .map(|(_, s)| s)
+                .filter(unclaimed),
+        );
         out
     }
 
@@ -433,7 +495,7 @@ impl Session {
     }
 
     fn advance_from(&mut self, id: SampleId) -> Result<()> {
-        match self.project.next_for_annotator(&self.annotator, Some(id))? {
+        match self.next_after(id)? {
             Some(next) => {
                 self.finished = false;
                 self.go_to(next)

@@ -11,54 +11,82 @@
 
 use anyhow::Result;
 
-/// Claims the next sample for the hub user of `client` in hub project `project`, with
-/// `overlap` annotators per sample and a lease of `lease_secs`; `None` when nothing is left
-/// for them. A sample this user holds a live claim on comes first (asking again hands out
-/// the same one).
-pub fn claim_next(
+/// The live claims this hub user holds in hub project `project`, in queue order, after
+/// renewing their leases to `lease_secs` and claiming more until they hold `ahead` (or
+/// nothing more is free for them). The window keeps the sample on screen and the next one
+/// claimed this way, so that it moves on to a claimed sample without waiting for the hub;
+/// an open window renews its claims at every sync, a closed one lets them expire.
+pub fn claim_ahead(
     client: &mut postgres::Client,
     project: i64,
     overlap: u32,
     lease_secs: u64,
-) -> Result<Option<i64>> {
-    let sql = "
-        UPDATE keylabel.queue q
-           SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}'::jsonb)
-                           FROM jsonb_each(q.claims) c
-                          WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
-                        || jsonb_build_object(current_user::text,
-                               (now() + make_interval(secs => $3::double precision))::text)
-         WHERE q.project_id = $1 AND q.sample_id = (
-             SELECT w.sample_id FROM keylabel.queue w
-              WHERE w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
-                AND cardinality(w.decided_by)
-                    + (SELECT count(*) FROM jsonb_each(w.claims) c
-                        WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
-                    < $2
-              ORDER BY (w.claims ? current_user::text
-                        AND (w.claims ->> current_user::text)::timestamptz > now()) DESC,
-                       w.sample_id
-              LIMIT 1
-              FOR UPDATE SKIP LOCKED)
-        RETURNING q.sample_id";
+    ahead: usize,
+) -> Result<Vec<i64>> {
     let lease = lease_secs as f64;
+    let mut held: Vec<i64> = client
+        .query(
+            "UPDATE keylabel.queue q
+                SET claims = q.claims || jsonb_build_object(current_user::text,
+                        (now() + make_interval(secs => $2::double precision))::text)
+              WHERE q.project_id = $1 AND q.claims ? current_user::text
+                AND (q.claims ->> current_user::text)::timestamptz > now()
+                AND NOT (current_user::text = ANY(q.decided_by))
+             RETURNING q.sample_id",
+            &[&project, &lease],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    while held.len() < ahead {
+        match claim_one_more(client, project, overlap, lease)? {
+            Some(id) => held.push(id),
+            None => break,
+        }
+    }
+    held.sort_unstable();
+    Ok(held)
+}
+
+/// Claims one sample for the hub user of `client` in hub project `project`, with `overlap`
+/// annotators per sample, for `lease` seconds: the first one they have neither decided nor
+/// claimed already; `None` when nothing is left for them.
+fn claim_one_more(
+    client: &mut postgres::Client,
+    project: i64,
+    overlap: u32,
+    lease: f64,
+) -> Result<Option<i64>> {
+    // Whether sample row `w` still needs an annotator and this user may be the one.
+    const OPEN: &str = "w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
+        AND NOT (w.claims ? current_user::text
+                 AND (w.claims ->> current_user::text)::timestamptz > now())
+        AND cardinality(w.decided_by)
+            + (SELECT count(*) FROM jsonb_each(w.claims) c
+                WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
+            < $2";
+    let claim = format!(
+        "UPDATE keylabel.queue q
+            SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{{}}'::jsonb)
+                            FROM jsonb_each(q.claims) c
+                           WHERE c.key <> current_user
+                             AND (c.value #>> '{{}}')::timestamptz > now())
+                         || jsonb_build_object(current_user::text,
+                                (now() + make_interval(secs => $3::double precision))::text)
+          WHERE q.project_id = $1 AND q.sample_id = (
+              SELECT w.sample_id FROM keylabel.queue w WHERE {OPEN}
+               ORDER BY w.sample_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING q.sample_id"
+    );
+    let any_open = format!("SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE {OPEN})");
     let overlap = i64::from(overlap.max(1));
     // A row re-checked under the lock and no longer matching leaves the sub-select empty
     // although other samples are free: ask again while any sample could still be free.
     for _ in 0..20 {
-        if let Some(r) = client.query_opt(sql, &[&project, &overlap, &lease])? {
+        if let Some(r) = client.query_opt(&claim, &[&project, &overlap, &lease])? {
             return Ok(Some(r.get(0)));
         }
-        let open: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE w.project_id = $1 \
-                 AND NOT (current_user::text = ANY(w.decided_by)) \
-                 AND cardinality(w.decided_by) \
-                     + (SELECT count(*) FROM jsonb_each(w.claims) c WHERE c.key <> current_user \
-                        AND (c.value #>> '{}')::timestamptz > now()) < $2)",
-                &[&project, &overlap],
-            )?
-            .get(0);
+        let open: bool = client.query_one(&any_open, &[&project, &overlap])?.get(0);
         if !open {
             return Ok(None);
         }

@@ -894,17 +894,30 @@ fn row_to_logged(r: &postgres::Row) -> Result<LoggedEvent> {
 }
 
 /// The next sample for this replica's hub user, claimed on the hub (after a sync, so that
-/// the hub knows every decision made here); `None` when nothing is left for them.
+/// the hub knows every decision made here); `None` when nothing is left for them. Asking
+/// again before labeling it hands out the same sample (its lease renewed).
 pub fn next(project: &mut Project) -> Result<Option<SampleId>> {
+    let (_, claimed) = sync_claiming(project, 1)?;
+    Ok(claimed.first().copied())
+}
+
+/// A sync, then the claims this replica's hub user holds, topped up to `ahead` and their
+/// leases renewed (see [`claims::claim_ahead`]), in queue order. With `ahead` 0, only the
+/// sync: the claims held are left to expire.
+pub fn sync_claiming(project: &mut Project, ahead: usize) -> Result<(Synced, Vec<SampleId>)> {
     let (link, url) = link_of(project)?;
     let mut client = url.connect()?;
-    sync_with(project, &mut client)?;
+    let synced = sync_with(project, &mut client)?;
+    if ahead == 0 {
+        return Ok((synced, Vec::new()));
+    }
     let settings = project.settings()?;
-    let id = claims::claim_next(
+    let held = claims::claim_ahead(
         &mut client,
         link.project,
         settings.overlap,
         settings.claim_lease,
+        ahead,
     )?;
-    Ok(id.map(SampleId))
+    Ok((synced, held.into_iter().map(SampleId).collect()))
 }

@@ -481,24 +481,14 @@ impl Project {
         annotator: &str,
         after: Option<SampleId>,
     ) -> Result<Option<SampleId>> {
-        let settings = self.settings()?;
-        let overlap = settings.overlap.max(1) as i64;
-        let qa = if settings.qa_fraction.is_finite() {
-            settings.qa_fraction.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let most = if qa > 0.0 { overlap + 1 } else { overlap };
-        // Candidates have fewer than `most` annotators; those with exactly `overlap` qualify
-        // only when the QA fraction selects them, which is decided here from the hash.
-        let sql = "SELECT s.id, s.hash, coalesce(st.annotators, 0) FROM samples s \
+        let queue = QueueRule::read(self)?;
+        let sql = format!(
+            "SELECT s.id, s.hash, coalesce(st.annotators, 0) FROM samples s \
              LEFT JOIN sample_state st ON st.sample_id = s.id \
-             WHERE s.id > ?1 AND s.id <= ?2 \
-               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id AND a.annotator = ?3) \
-               AND (st.sample_id IS NULL OR (st.status <> 'excluded' AND st.review_labels IS NULL \
-                    AND st.annotators < ?4)) \
-             ORDER BY s.id LIMIT 512";
-        let mut stmt = self.conn.prepare_cached(sql)?;
+             WHERE s.id > ?1 AND s.id <= ?2 AND {} ORDER BY s.id LIMIT 512",
+            QueueRule::CANDIDATE
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let ranges = match after {
             Some(a) => vec![(a.0, i64::MAX), (i64::MIN, a.0)],
             None => vec![(i64::MIN, i64::MAX)],
@@ -506,7 +496,7 @@ impl Project {
         for (mut from, to) in ranges {
             loop {
                 let rows = stmt
-                    .query_map(params![from, to, annotator, most], |r| {
+                    .query_map(params![from, to, annotator, queue.most], |r| {
                         let id: SampleId = r.get(0)?;
                         let hash: String = r.get(1)?;
                         let annotators: i64 = r.get(2)?;
@@ -516,16 +506,34 @@ impl Project {
                 let Some(last) = rows.last().map(|r| r.0) else {
                     break;
                 };
-                if let Some((id, _, _)) = rows
-                    .iter()
-                    .find(|(_, hash, n)| *n < overlap || qa_selected(hash, qa))
-                {
+                if let Some((id, _, _)) = rows.iter().find(|(_, hash, n)| queue.wants(*n, hash)) {
                     return Ok(Some(*id));
                 }
                 from = last.0;
             }
         }
         Ok(None)
+    }
+
+    /// Whether `annotator` should label `id` now, by the rule of
+    /// [`Project::next_for_annotator`] (a sample a team hub handed out may have been
+    /// decided since, here or by the review).
+    pub fn is_open_for(&self, annotator: &str, id: SampleId) -> Result<bool> {
+        let queue = QueueRule::read(self)?;
+        let sql = format!(
+            "SELECT s.hash, coalesce(st.annotators, 0) FROM samples s \
+             LEFT JOIN sample_state st ON st.sample_id = s.id \
+             WHERE s.id = ?1 AND s.id = ?2 AND {}",
+            QueueRule::CANDIDATE
+        );
+        let row = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![id, id, annotator, queue.most], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        Ok(row.is_some_and(|(hash, n)| queue.wants(n, &hash)))
     }
 
     /// Samples that share content with at least one other sample, grouped by hash.
@@ -546,6 +554,41 @@ impl Project {
             .into_iter()
             .map(|(h, ids)| (h, ids.split(',').filter_map(|i| i.parse().ok()).collect()))
             .collect())
+    }
+}
+
+/// Which samples the annotator queue offers: the overlap and QA fraction, read once.
+struct QueueRule {
+    overlap: i64,
+    qa: f64,
+    /// The most annotators a sample can still be offered with.
+    most: i64,
+}
+
+impl QueueRule {
+    /// The SQL condition on `samples s` and `sample_state st` (with `?3` the annotator and
+    /// `?4` [`QueueRule::most`]) that a candidate meets; [`QueueRule::wants`] then decides.
+    const CANDIDATE: &str = "NOT EXISTS (SELECT 1 FROM annotations a WHERE a.sample_id = s.id \
+         AND a.annotator = ?3) AND (st.sample_id IS NULL OR (st.status <> 'excluded' \
+         AND st.review_labels IS NULL AND st.annotators < ?4))";
+
+    fn read(project: &Project) -> Result<QueueRule> {
+        let settings = project.settings()?;
+        let overlap = settings.overlap.max(1) as i64;
+        let qa = if settings.qa_fraction.is_finite() {
+            settings.qa_fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let most = if qa > 0.0 { overlap + 1 } else { overlap };
+        Ok(QueueRule { overlap, qa, most })
+    }
+
+    /// A candidate with `annotators` so far and content `hash` needs another annotator:
+    /// fewer than the overlap, or exactly the overlap when the QA fraction selects it
+    /// (decided from the hash).
+    fn wants(&self, annotators: i64, hash: &str) -> bool {
+        annotators < self.overlap || qa_selected(hash, self.qa)
     }
 }
 
