@@ -24,22 +24,14 @@ struct Hub {
 impl Hub {
     /// A fresh hub (`hub init` done), or `None` when no server is configured.
     fn new(test: &str) -> Option<Hub> {
-        let url = match std::env::var("KEYLABEL_TEST_PG") {
-            Ok(u) if !u.trim().is_empty() => u,
-            _ => {
-                assert!(
-                    std::env::var("KEYLABEL_REQUIRE_PG").as_deref() != Ok("1"),
-                    "KEYLABEL_REQUIRE_PG=1 but KEYLABEL_TEST_PG is not set"
-                );
-                eprintln!(
-                    "hub test `{test}` skipped: set KEYLABEL_TEST_PG (scripts/pg-test-server)"
-                );
-                return None;
-            }
-        };
+        Some(Hub::on(&test_server(test)?, test))
+    }
+
+    /// A fresh hub in a database of its own on the server at the superuser URL `url`.
+    fn on(url: &str, test: &str) -> Hub {
         let tag = format!("{test}_{}", std::process::id());
         let db = format!("kl_{tag}");
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+        let mut admin = postgres::Client::connect(url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("KEYLABEL_TEST_PG: cannot connect: {e}"));
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
@@ -59,7 +51,7 @@ impl Hub {
             tag,
         };
         hub.cli().ok(&["hub", "init", &hub.admin_url]);
-        Some(hub)
+        hub
     }
 
     fn cli(&self) -> Cli {
@@ -117,6 +109,22 @@ impl Hub {
             .dbname(&self.db)
             .connect(postgres::NoTls)
             .unwrap()
+    }
+}
+
+/// The test server's superuser URL (`KEYLABEL_TEST_PG`), or `None` (the test skipped)
+/// when none is configured and `KEYLABEL_REQUIRE_PG` is not 1.
+fn test_server(test: &str) -> Option<String> {
+    match std::env::var("KEYLABEL_TEST_PG") {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("KEYLABEL_REQUIRE_PG").as_deref() != Ok("1"),
+                "KEYLABEL_REQUIRE_PG=1 but KEYLABEL_TEST_PG is not set"
+            );
+            eprintln!("hub test `{test}` skipped: set KEYLABEL_TEST_PG (scripts/pg-test-server)");
+            None
+        }
     }
 }
 
@@ -488,19 +496,7 @@ fn eight_annotators_label_concurrently_through_claims() {
             .zip(&replicas)
             .map(|(l, r)| {
                 let cli = hub.as_user(l, r);
-                std::thread::spawn(move || {
-                    let mut done = 0;
-                    loop {
-                        let next = json_of(&cli.run(&["next", "--json"]));
-                        let Some(sample) = next["sample"].as_str().map(str::to_string) else {
-                            break;
-                        };
-                        cli.ok(&["label", &sample, if done % 2 == 0 { "pos" } else { "neg" }]);
-                        done += 1;
-                        assert!(done <= 10_000, "runaway");
-                    }
-                    done
-                })
+                std::thread::spawn(move || label_until_done(&cli))
             })
             .collect();
         let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
@@ -795,4 +791,273 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .is_some_and(|s| s.counts.per_class.get(&neg).copied() == Some(1))
     });
     assert!(labels_of(&ra).contains(&("r1".to_string(), bob.clone())));
+}
+
+/// The hub's project id of `name`.
+fn project_id(admin: &mut postgres::Client, name: &str) -> i64 {
+    admin
+        .query_one("SELECT id FROM keylabel.projects WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0)
+}
+
+/// Samples whose claim by `who` is live on the hub, by name.
+fn live_claims(admin: &mut postgres::Client, who: &str) -> Vec<String> {
+    admin
+        .query(
+            "SELECT s.name FROM keylabel.queue q JOIN keylabel.samples s \
+             ON s.project_id = q.project_id AND s.id = q.sample_id \
+             WHERE q.claims ? $1 AND (q.claims ->> $1)::timestamptz > now() ORDER BY s.id",
+            &[&who],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// (sample, annotator) of every label event on the hub, sorted.
+fn hub_labels(admin: &mut postgres::Client) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = admin
+        .query(
+            "SELECT s.name, e.annotator FROM keylabel.events e JOIN keylabel.samples s \
+             ON s.project_id = e.project_id AND s.id = e.sample_id WHERE e.kind = 'label'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `who` asks for work and labels it until nothing is left; the labels made.
+fn label_until_done(cli: &Cli) -> usize {
+    let mut done = 0;
+    loop {
+        let next = json_of(&cli.run(&["next", "--json"]));
+        let Some(sample) = next["sample"].as_str().map(str::to_string) else {
+            return done;
+        };
+        cli.ok(&["label", &sample, if done % 2 == 0 { "pos" } else { "neg" }]);
+        done += 1;
+        assert!(done <= 100_000, "runaway");
+    }
+}
+
+#[test]
+fn an_annotator_killed_while_holding_a_claim_loses_nothing_and_its_sample_goes_to_others() {
+    let Some(hub) = Hub::new("sigkill") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 5);
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["settings", "set", "claim-lease", "2"]);
+    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "k"]);
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
+    hub.as_user(&x, &rx)
+        .ok(&["join", &hub.url_of(&x), "--name", "k"]);
+    hub.as_user(&y, &ry)
+        .ok(&["join", &hub.url_of(&y), "--name", "k"]);
+    assert_eq!(
+        hub.as_user(&x, &rx).json(&["next", "--json"])["sample"],
+        "r1"
+    );
+
+    // x labels r1: committed in x's replica, then the push waits on the hub's append lock
+    // (held here), and x's process is killed right there, holding its claim.
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let id = project_id(&mut admin, "k");
+    let mut locker = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let mut lock = locker.transaction().unwrap();
+    lock.execute(
+        "SELECT pg_advisory_xact_lock(1, $1::integer)",
+        &[&(id as i32)],
+    )
+    .unwrap();
+    let mut labeling = hub
+        .as_user(&x, &rx)
+        .command(&["label", "r1", "pos"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !labels_of(&rx).contains(&("r1".to_string(), x.clone())) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "x's label never committed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        labeling.try_wait().unwrap().is_none(),
+        "the push should be waiting"
+    );
+    labeling.kill().unwrap(); // SIGKILL
+    labeling.wait().unwrap();
+    lock.rollback().unwrap();
+    assert_eq!(live_claims(&mut admin, &x), ["r1"]);
+    assert!(hub_labels(&mut admin).is_empty(), "the push never happened");
+
+    // y gets everything else, then r1 once x's lease is over.
+    assert_eq!(label_until_done(&hub.as_user(&y, &ry)), 4);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(live_claims(&mut admin, &x).is_empty());
+    assert_eq!(label_until_done(&hub.as_user(&y, &ry)), 1);
+
+    // x comes back: its label, saved before the kill, reaches the hub; r1 has two labels
+    // (ordinary overlap).
+    assert_eq!(
+        hub.as_user(&x, &rx).json(&["status", "--json"])["hub"]["pending"],
+        1
+    );
+    let s = hub.as_user(&x, &rx).json(&["sync", "--json"]);
+    assert_eq!(s["pushed"], 1, "{s}");
+    assert_eq!(s["pending"], 0, "{s}");
+    let mut want: Vec<(String, String)> = (1..=5).map(|i| (format!("r{i}"), y.clone())).collect();
+    want.push(("r1".into(), x.clone()));
+    want.sort();
+    assert_eq!(hub_labels(&mut admin), want);
+    assert_eq!(
+        hub.as_user(&x, &rx).json(&["next", "--json"])["sample"],
+        serde_json::Value::Null
+    );
+}
+
+/// A PostgreSQL cluster of a test's own (`scripts/pg-test-server`), which the test may
+/// stop and start again; stopped when dropped.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    url: String,
+}
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = OwnServer {
+            dir,
+            port: 0,
+            url: String::new(),
+        };
+        s.up();
+        s.port = s
+            .url
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        s
+    }
+
+    fn script() -> Cli {
+        Cli::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/pg-test-server"
+        ))
+    }
+
+    /// Starts the cluster (on the port it had, once it had one).
+    fn up(&mut self) {
+        let mut script = Self::script();
+        if self.port != 0 {
+            script = script.env("KEYLABEL_PG_PORT", self.port.to_string());
+        }
+        let out = script.ok(&[self.dir.path().to_str().unwrap()]);
+        self.url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    }
+
+    fn down(&self) {
+        Self::script().ok(&["stop", self.dir.path().to_str().unwrap()]);
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Self::script().run(&["stop", self.dir.path().to_str().unwrap()]);
+    }
+}
+
+#[test]
+fn the_server_stopped_during_labeling_and_started_again_gets_every_label_once() {
+    if test_server("restart").is_none() {
+        return;
+    }
+    let mut server = OwnServer::start();
+    let hub = Hub::on(&server.url, "restart");
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600;
+    let publisher = rows_project(dir.path(), n);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "s"]);
+    let logins: Vec<String> = (0..3)
+        .map(|i| hub.user(&format!("a{i}"), "annotator"))
+        .collect();
+    let replicas: Vec<PathBuf> = logins
+        .iter()
+        .map(|l| {
+            let r = dir.path().join(format!("{l}.keylabel"));
+            hub.as_user(l, &r)
+                .ok(&["join", &hub.url_of(l), "--name", "s"]);
+            r
+        })
+        .collect();
+    let workers: Vec<_> = logins
+        .iter()
+        .zip(&replicas)
+        .map(|(l, r)| {
+            let cli = hub.as_user(l, r);
+            std::thread::spawn(move || label_until_done(&cli))
+        })
+        .collect();
+    // Down for a while once labeling runs (fast stop: connections in use are cut), then
+    // up again on the same port.
+    std::thread::sleep(Duration::from_millis(800));
+    server.down();
+    let offline_from = labels_of(&replicas[0]).len();
+    std::thread::sleep(Duration::from_millis(1500));
+    let offline_to = labels_of(&replicas[0]).len();
+    server.up();
+    assert!(
+        workers.iter().any(|w| !w.is_finished()),
+        "labeling still runs when the server is back"
+    );
+    let made: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(
+        offline_to > offline_from,
+        "labeling went on while the server was down ({offline_from} → {offline_to})"
+    );
+
+    // After everyone syncs: every label made is on the hub, exactly once.
+    for (l, r) in logins.iter().zip(&replicas) {
+        let s = hub.as_user(l, r).json(&["sync", "--json"]);
+        assert_eq!(s["pending"], 0, "{l}: {s}");
+    }
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let on_hub = hub_labels(&mut admin);
+    assert_eq!(on_hub.len(), made, "labels made and labels on the hub");
+    let mut pairs = on_hub.clone();
+    pairs.dedup();
+    assert_eq!(
+        pairs.len(),
+        on_hub.len(),
+        "a sample labeled twice by one annotator"
+    );
+    let labeled: std::collections::BTreeSet<_> = on_hub.iter().map(|(s, _)| s).collect();
+    assert_eq!(labeled.len(), n, "every sample labeled");
+    // Every replica holds the same labels as the hub.
+    for (l, r) in logins.iter().zip(&replicas) {
+        hub.as_user(l, r).ok(&["sync"]);
+        assert_eq!(labels_of(r), on_hub, "{l}");
+    }
 }
