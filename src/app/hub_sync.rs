@@ -1,11 +1,13 @@
-//! The window's sync with a team hub: a background thread with its own connection to the
-//! replica, which syncs every few seconds and right after each decision (the decision is
-//! committed to the replica first, as always: the hub being down never holds up a key).
+//! The window's sync with a team hub: a background thread with its own connections to the
+//! replica and to the hub, which syncs right after each decision (the decision is
+//! committed to the replica first, as always: the hub being down never holds up a key),
+//! pulls as soon as the hub announces another replica's events (PostgreSQL's
+//! `LISTEN`/`NOTIFY`), and syncs every few seconds besides.
 //! The top bar shows what it last saw: connected, offline, events waiting.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +91,24 @@ impl HubSync {
     }
 }
 
+/// How long the sync thread listens for the hub's news before it looks for a decision
+/// made here (the longest a decision waits for its sync to start).
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Why the replica syncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// A decision was made here.
+    Decided,
+    /// Nothing happened for [`EVERY`].
+    Timer,
+    /// Another replica put events on the hub: only a pull is needed.
+    News,
+}
+
+/// The connection to the hub the sync thread keeps, listening for new events.
+type Connection = (postgres::Client, crate::hub::Listening);
+
 fn run(
     path: &Path,
     rx: &Receiver<()>,
@@ -97,30 +117,28 @@ fn run(
     ctx: Option<&egui::Context>,
 ) {
     let mut last = Instant::now() - EVERY;
-    // Its own connection to the replica, kept between syncs (opened again after an error).
+    // Its own connection to the replica, kept between syncs (opened again after an error),
+    // and one to the hub.
     let mut project: Option<crate::Project> = None;
+    let mut hub: Option<Connection> = None;
     loop {
-        let wait = EVERY.saturating_sub(last.elapsed());
-        match rx.recv_timeout(wait) {
-            // Several decisions in a burst: one sync.
-            Ok(()) => while rx.try_recv().is_ok() {},
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        let Some(why) = wait(rx, &mut hub, last + EVERY) else {
+            return;
+        };
+        if why != Why::News {
+            last = Instant::now();
         }
-        last = Instant::now();
+        let ahead = match why {
+            Why::News => None,
+            _ if claiming.load(Ordering::Relaxed) => Some(AHEAD),
+            _ => Some(0),
+        };
         let outcome = match project
             .take()
             .map_or_else(|| crate::Project::open(path), Ok)
         {
             Ok(mut p) => {
-                let synced = crate::hub::sync_claiming(
-                    &mut p,
-                    if claiming.load(Ordering::Relaxed) {
-                        AHEAD
-                    } else {
-                        0
-                    },
-                );
+                let synced = sync_once(&mut p, &mut hub, ahead);
                 let pending = p.hub_pending().ok();
                 project = Some(p);
                 (synced, pending)
@@ -132,7 +150,9 @@ fn run(
         match outcome {
             (Ok((synced, claimed)), _) => {
                 s.connected = Some(true);
-                s.claimed = claimed;
+                if let Some(claimed) = claimed {
+                    s.claimed = claimed;
+                }
                 s.refused = !synced.refused.is_empty();
                 s.pending = synced.pending;
                 s.error = synced
@@ -159,6 +179,70 @@ fn run(
             && let Some(ctx) = ctx
         {
             ctx.request_repaint();
+        }
+    }
+}
+
+/// Waits for a reason to sync: a decision made here, news from the hub, or `due`.
+/// `None` when the window is gone.
+fn wait(rx: &Receiver<()>, hub: &mut Option<Connection>, due: Instant) -> Option<Why> {
+    loop {
+        match rx.try_recv() {
+            Ok(()) => {
+                // Several decisions in a burst: one sync.
+                while rx.try_recv().is_ok() {}
+                return Some(Why::Decided);
+            }
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        let left = due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(Why::Timer);
+        }
+        match hub {
+            Some((client, listening)) => {
+                match crate::hub::new_events_from_others(client, *listening, left.min(SLICE)) {
+                    Ok(true) => return Some(Why::News),
+                    Ok(false) => {}
+                    // Lost: the next sync connects again.
+                    Err(_) => *hub = None,
+                }
+            }
+            None => {
+                return match rx.recv_timeout(left) {
+                    Ok(()) => {
+                        while rx.try_recv().is_ok() {}
+                        Some(Why::Decided)
+                    }
+                    Err(RecvTimeoutError::Timeout) => Some(Why::Timer),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                };
+            }
+        }
+    }
+}
+
+/// One sync of `project` on the kept connection `hub` (made first when there is none, and
+/// dropped after an error), keeping `ahead` samples claimed (`None`: only the events, the
+/// claims left as they are). The claims held, when asked for.
+fn sync_once(
+    project: &mut crate::Project,
+    hub: &mut Option<Connection>,
+    ahead: Option<usize>,
+) -> anyhow::Result<(crate::hub::Synced, Option<Vec<crate::project::SampleId>>)> {
+    if hub.is_none() {
+        let (link, url) = crate::hub::link_of(project)?;
+        let mut client = url.connect()?;
+        let listening = crate::hub::listen(&mut client, link.project)?;
+        *hub = Some((client, listening));
+    }
+    let (client, _) = hub.as_mut().expect("connected above");
+    match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0)) {
+        Ok((synced, claimed)) => Ok((synced, ahead.map(|_| claimed))),
+        Err(e) => {
+            *hub = None;
+            Err(e)
         }
     }
 }

@@ -593,7 +593,57 @@ fn push_batch(
             )
             .map_err(|err| refused(err, &e.uid, &ev.annotator, ev.kind.as_str()))?;
     }
+    if n > 0 {
+        // Replicas listening for this project pull at once (delivered at the commit).
+        tx.execute("SELECT pg_notify($1, '')", &[&events_channel(project)])?;
+    }
     Ok(n)
+}
+
+/// The notification channel on which the hub announces new events of hub project
+/// `project` (see [`listen`]).
+fn events_channel(project: i64) -> String {
+    format!("keylabel_events_{project}")
+}
+
+/// Makes `client` hear of every event another connection appends to hub project
+/// `project`: [`new_events_from_others`] then says whether any came.
+pub fn listen(client: &mut postgres::Client, project: i64) -> Result<Listening> {
+    client.batch_execute(&format!("LISTEN {}", events_channel(project)))?;
+    let own: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+    Ok(Listening { own })
+}
+
+/// A connection that listens for new events (see [`listen`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Listening {
+    /// The connection's own server process: its own appends are not news.
+    own: i32,
+}
+
+/// Waits up to `wait` for events appended by other connections to the project `client`
+/// listens to: `Ok(true)` when some were (all notifications so far are taken), `Ok(false)`
+/// when none came. An error when the connection is lost.
+pub fn new_events_from_others(
+    client: &mut postgres::Client,
+    listening: Listening,
+    wait: std::time::Duration,
+) -> Result<bool> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut news = false;
+    let first = client.notifications().timeout_iter(wait).next()?;
+    if let Some(n) = first {
+        news |= n.process_id() != listening.own;
+        let mut notes = client.notifications();
+        let mut more = notes.iter();
+        while let Some(n) = more.next()? {
+            news |= n.process_id() != listening.own;
+        }
+    }
+    if client.is_closed() {
+        bail!("the connection to the hub was lost");
+    }
+    Ok(news)
 }
 
 /// Whether `e` is the hub refusing an append (a permission, not a failure to reach it).
@@ -905,15 +955,24 @@ pub fn next(project: &mut Project) -> Result<Option<SampleId>> {
 /// leases renewed (see [`claims::claim_ahead`]), in queue order. With `ahead` 0, only the
 /// sync: the claims held are left to expire.
 pub fn sync_claiming(project: &mut Project, ahead: usize) -> Result<(Synced, Vec<SampleId>)> {
-    let (link, url) = link_of(project)?;
-    let mut client = url.connect()?;
-    let synced = sync_with(project, &mut client)?;
+    let (_, url) = link_of(project)?;
+    sync_claiming_on(project, &mut url.connect()?, ahead)
+}
+
+/// [`sync_claiming`] on a connection to the hub that is kept between syncs.
+pub fn sync_claiming_on(
+    project: &mut Project,
+    client: &mut postgres::Client,
+    ahead: usize,
+) -> Result<(Synced, Vec<SampleId>)> {
+    let (link, _) = link_of(project)?;
+    let synced = sync_with(project, client)?;
     if ahead == 0 {
         return Ok((synced, Vec::new()));
     }
     let settings = project.settings()?;
     let held = claims::claim_ahead(
-        &mut client,
+        client,
         link.project,
         settings.overlap,
         settings.claim_lease,
