@@ -4,6 +4,8 @@
 //! 1. Keystroke → next sample drawn, with 12-megapixel JPEGs (4000×3000, noisy), one label
 //!    every 300 ms: for each keystroke, was the next image drawn in the very frame that
 //!    handled the key, and how much CPU time did frames take.
+//!    With `KEYLABEL_BENCH_PG` (a PostgreSQL superuser's URL) the same again on a replica
+//!    linked to a hub, the window syncing in the background and keeping samples claimed.
 //! 2. Opening a project of 1,000,000 samples: time to the first frame, time until the first
 //!    sample is on screen, and resident memory.
 //! 3. Drawing boxes on 12-megapixel JPEGs that hold 500 boxes each (a detect project
@@ -31,6 +33,7 @@ use keylabel::app::App;
 use keylabel::project::{BoundingBox, EventKind, NewEvent, NewSample, SampleKind};
 use keylabel::{Project, TaskKind};
 use keylabel_testkit::Rng;
+use keylabel_testkit::hub::BenchHub;
 use keylabel_testkit::window::{harness, thread_cpu};
 
 const PACE: Duration = Duration::from_millis(300);
@@ -243,11 +246,38 @@ fn open_million(n: usize) {
     drop(h);
 }
 
-fn keystroke_latency(keys: usize) {
-    println!("== keystroke -> next 12-megapixel JPEG, one label every 300 ms");
+/// The project to label: the photo project itself, or with `hub` a replica of it joined
+/// from that hub (the window then syncs in the background and claims ahead); and who
+/// labels on it.
+fn keystroke_project(n: usize, hub: Option<&BenchHub>) -> (PathBuf, String) {
+    let path = photo_project(n, TaskKind::SingleLabel, &["cat", "dog", "bird", "other"]);
+    let Some(hub) = hub else {
+        return (path, "bench".into());
+    };
+    let name = format!("photos-{}", std::process::id());
+    let mut publisher = Project::open(&path).unwrap();
+    keylabel::hub::publish(&mut publisher, &hub.admin(), &name, false).unwrap();
+    drop(publisher);
+    let _ = std::fs::remove_file(&path);
+    let login = hub.user("annotator", keylabel::hub::Role::Annotator);
+    let replica = data_dir().join(format!("{name}-replica.keylabel"));
+    let url = keylabel::hub::HubUrl::parse(&hub.url_of(&login)).unwrap();
+    keylabel::hub::join(&url, &name, &replica, Some(&data_dir())).unwrap();
+    (replica, login)
+}
+
+fn keystroke_latency(keys: usize, hub: Option<&BenchHub>) {
+    println!(
+        "== keystroke -> next 12-megapixel JPEG, one label every 300 ms{}",
+        if hub.is_some() {
+            ", on a replica linked to a hub on this machine (background sync, claims ahead)"
+        } else {
+            ""
+        }
+    );
     let n = keys + 10;
     eprintln!("  (making {n} 4000x3000 JPEGs in target/latency-bench/photos, first run only)");
-    let path = photo_project(n, TaskKind::SingleLabel, &["cat", "dog", "bird", "other"]);
+    let (path, who) = keystroke_project(n, hub);
     let mut app = App::new(None, "bench".into());
     app.open_project(&path);
     let mut h = harness(app);
@@ -306,7 +336,7 @@ fn keystroke_latency(keys: usize) {
         }
     }
     let project = Project::open(&path).unwrap();
-    let decided = project.decided_by("bench").unwrap();
+    let decided = project.decided_by(&who).unwrap();
     assert_eq!(
         decided as usize, keys,
         "every keystroke is a label in the file"
@@ -511,7 +541,18 @@ fn main() {
     println!("keylabel latency benchmark ({cores} cores available)");
     // The big project first, so its memory figure is not mixed with decoded photos.
     open_million(samples);
-    keystroke_latency(keys);
+    keystroke_latency(keys, None);
+    match keylabel_testkit::hub::server_url() {
+        Some(url) => {
+            // SAFETY: set before the window's threads start.
+            unsafe { std::env::set_var("PGPASSWORD", keylabel_testkit::hub::PASSWORD) };
+            keystroke_latency(keys, Some(&BenchHub::fresh(&url, "kllatency")));
+        }
+        None => println!(
+            "== keystroke latency on a hub replica skipped: set KEYLABEL_BENCH_PG (a \
+             PostgreSQL superuser's URL)"
+        ),
+    }
     drawing_latency(draw_images, boxes);
     std::io::stdout().flush().ok();
 }

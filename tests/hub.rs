@@ -1061,3 +1061,55 @@ fn the_server_stopped_during_labeling_and_started_again_gets_every_label_once() 
         assert_eq!(labels_of(r), on_hub, "{l}");
     }
 }
+
+#[test]
+fn a_join_killed_halfway_leaves_no_replica_and_the_next_join_makes_it() {
+    let Some(hub) = Hub::new("joinkill") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 50);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "j"]);
+    let x = hub.user("x", "annotator");
+    let rx = dir.path().join("x.keylabel");
+    // The event log locked: the join copies every sample, then waits to pull the events,
+    // and is killed there.
+    let mut locker = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE keylabel.events IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut joining = hub
+        .as_user(&x, &rx)
+        .command(&["join", &hub.url_of(&x), "--name", "j"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let start = std::time::Instant::now();
+    while admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'",
+            &[&x],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the join never waited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    joining.kill().unwrap();
+    joining.wait().unwrap();
+    lock.rollback().unwrap();
+    assert!(!rx.exists(), "a killed join left a replica behind");
+
+    hub.as_user(&x, &rx)
+        .ok(&["join", &hub.url_of(&x), "--name", "j"]);
+    assert_eq!(Project::open(&rx).unwrap().sample_count().unwrap(), 50);
+}

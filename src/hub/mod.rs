@@ -486,6 +486,9 @@ pub fn publish(
     })?;
     out.events += push_batch(&mut tx, id, &events)?;
     tx.commit()?;
+    // Statistics for the new rows, so that joins page through them by index at once. A
+    // hub not migrated yet (`hub init`) lacks the function: autovacuum does it later.
+    let _ = client.batch_execute("SELECT keylabel.analyze_published()");
     let pulled: i64 = client
         .query_one(
             "SELECT coalesce(max(seq), 0) FROM keylabel.events WHERE project_id = $1",
@@ -511,40 +514,49 @@ fn insert_samples(
     if samples.is_empty() {
         return Ok(0);
     }
-    let mut n = 0;
-    let stmt = tx.prepare(
+    // One statement per batch, its columns as arrays.
+    let col = |f: fn(&Sample) -> Option<&str>| samples.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<i64> = samples.iter().map(|s| s.id.0).collect();
+    let features: Vec<Option<String>> = samples
+        .iter()
+        .map(|s| {
+            s.features
+                .as_ref()
+                .map(|f| serde_json::Value::Object(f.clone()).to_string())
+        })
+        .collect();
+    let n = tx.execute(
         "INSERT INTO keylabel.samples(project_id, id, kind, name, path, row, hash, bytes, width, \
-         height, format, text, features, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14)",
+         height, format, text, features, imported_at) SELECT $1, * FROM unnest($2::bigint[], \
+         $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], \
+         $9::integer[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[])",
+        &[
+            &project,
+            &ids,
+            &col(|s| Some(s.kind.as_str())),
+            &col(|s| Some(&s.name)),
+            &col(|s| Some(&s.path)),
+            &samples.iter().map(|s| s.row).collect::<Vec<_>>(),
+            &col(|s| Some(&s.hash)),
+            &samples.iter().map(|s| s.bytes as i64).collect::<Vec<_>>(),
+            &samples
+                .iter()
+                .map(|s| s.width.map(|w| w as i32))
+                .collect::<Vec<_>>(),
+            &samples
+                .iter()
+                .map(|s| s.height.map(|h| h as i32))
+                .collect::<Vec<_>>(),
+            &col(|s| s.format.as_deref()),
+            &col(|s| s.text.as_deref()),
+            &features,
+            &col(|s| Some(&s.imported_at)),
+        ],
     )?;
-    let queue = tx.prepare("INSERT INTO keylabel.queue(project_id, sample_id) VALUES ($1, $2)")?;
-    for s in samples {
-        let features = s
-            .features
-            .as_ref()
-            .map(|f| serde_json::Value::Object(f.clone()).to_string());
-        tx.execute(
-            &stmt,
-            &[
-                &project,
-                &s.id.0,
-                &s.kind.as_str(),
-                &s.name,
-                &s.path,
-                &s.row,
-                &s.hash,
-                &(s.bytes as i64),
-                &s.width.map(|w| w as i32),
-                &s.height.map(|h| h as i32),
-                &s.format,
-                &s.text,
-                &features,
-                &s.imported_at,
-            ],
-        )?;
-        tx.execute(&queue, &[&project, &s.id.0])?;
-        n += 1;
-    }
+    tx.execute(
+        "INSERT INTO keylabel.queue(project_id, sample_id) SELECT $1, unnest($2::bigint[])",
+        &[&project, &ids],
+    )?;
     Ok(n)
 }
 
@@ -562,37 +574,63 @@ fn push_batch(
         "SELECT pg_advisory_xact_lock(1, $1::integer)",
         &[&(project as i32)],
     )?;
-    let stmt = tx.prepare(
+    // One statement per batch, its columns as arrays.
+    let text = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(|e| f(&e.event)).collect()
+    };
+    let labels = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.event.labels))
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = tx.execute(
         "INSERT INTO keylabel.events(project_id, uid, sample_id, annotator, kind, labels, \
-         target, note, score, source, at, spent_ms, boxes) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-         $8, $9, $10, $11, $12, $13) ON CONFLICT (uid) DO NOTHING",
-    )?;
-    let mut n = 0;
-    for e in events {
-        let ev = &e.event;
-        let labels = serde_json::to_string(&ev.labels)?;
-        let boxes = ev.boxes.as_deref().map(crate::project::boxes::to_json);
-        n += tx
-            .execute(
-                &stmt,
-                &[
-                    &project,
-                    &e.uid,
-                    &ev.sample.0,
-                    &ev.annotator,
-                    &ev.kind.as_str(),
-                    &labels,
-                    &ev.target,
-                    &ev.note,
-                    &ev.score,
-                    &ev.source.as_str(),
-                    &e.at,
-                    &ev.spent_ms.map(|m| m as i64),
-                    &boxes,
-                ],
-            )
-            .map_err(|err| refused(err, &e.uid, &ev.annotator, ev.kind.as_str()))?;
-    }
+         target, note, score, source, at, spent_ms, boxes) SELECT $1, * FROM \
+         unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::text[], $9::double precision[], $10::text[], $11::text[], $12::bigint[], \
+         $13::text[]) ON CONFLICT (uid) DO NOTHING",
+        &[
+            &project,
+            &events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(),
+            &events.iter().map(|e| e.event.sample.0).collect::<Vec<_>>(),
+            &events
+                .iter()
+                .map(|e| e.event.annotator.as_str())
+                .collect::<Vec<_>>(),
+            &events
+                .iter()
+                .map(|e| e.event.kind.as_str())
+                .collect::<Vec<_>>(),
+            &labels,
+            &text(&|e| e.target.clone()),
+            &text(&|e| e.note.clone()),
+            &events.iter().map(|e| e.event.score).collect::<Vec<_>>(),
+            &events
+                .iter()
+                .map(|e| e.event.source.as_str())
+                .collect::<Vec<_>>(),
+            &events.iter().map(|e| e.at.as_str()).collect::<Vec<_>>(),
+            &events
+                .iter()
+                .map(|e| e.event.spent_ms.map(|m| m as i64))
+                .collect::<Vec<_>>(),
+            &text(&|e| e.boxes.as_deref().map(crate::project::boxes::to_json)),
+        ],
+    );
+    let n = match (result, events) {
+        (Ok(n), _) => n,
+        (Err(err), [e]) => {
+            return Err(refused(
+                err,
+                &e.uid,
+                &e.event.annotator,
+                e.event.kind.as_str(),
+            ));
+        }
+        (Err(err), _) => {
+            return Err(anyhow::Error::new(err)
+                .context(format!("cannot append {} events to the hub", events.len())));
+        }
+    };
     if n > 0 {
         // Replicas listening for this project pull at once (delivered at the commit).
         tx.execute("SELECT pg_notify($1, '')", &[&events_channel(project)])?;
@@ -679,8 +717,42 @@ pub struct Joined {
 
 /// Makes a new local replica at `local` of the hub project `name`, linked to it. Sample
 /// files are looked for under `files` by their stored relative path (a file that is not
-/// there is counted; validation names it). Refuses an existing `local` file.
+/// there is counted; validation names it). Refuses an existing `local` file. The replica
+/// is made under a temporary name beside `local` and appears there only when complete:
+/// a join that fails or is killed leaves nothing at `local`.
 pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
+    let file_name = local
+        .file_name()
+        .with_context(|| format!("`{}` is not a file name", local.display()))?;
+    let temp = local.with_file_name(format!(
+        ".{}.keylabel-join-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let remove_temp = || {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = temp.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    remove_temp();
+    let joined = join_into(url, name, &temp, files).and_then(|j| {
+        // No other file may be replaced: a hard link fails when `local` exists.
+        std::fs::hard_link(&temp, local).with_context(|| {
+            format!(
+                "cannot make the replica `{}` (it exists already?)",
+                local.display()
+            )
+        })?;
+        Ok(j)
+    });
+    remove_temp();
+    joined
+}
+
+/// [`join`] into the new project file `local`.
+fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
     let mut client = url.connect()?;
     let row = client
         .query_opt(
@@ -714,8 +786,6 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
     let mut project = Project::create(local, &names, task)?;
     let made = project.classes()?;
     if made.iter().map(|c| c.id).ne(classes.iter().map(|c| c.id)) {
-        drop(project);
-        let _ = std::fs::remove_file(local);
         bail!(
             "the hub project `{name}` has class ids keylabel cannot copy (a class was removed \
              before publishing)"
@@ -723,6 +793,8 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
     }
     project.restore_classes(&classes)?;
     project.set_settings(&settings)?;
+    // Copied in batches with one fsync at the end: an unfinished copy is discarded.
+    project.set_bulk_writes(true)?;
     let mut out = Joined::default();
     let base = files.map(|f| std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf()));
     let mut last = 0i64;
@@ -789,6 +861,8 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
     })?;
     let synced = sync_with(&mut project, &mut client)?;
     out.events = synced.pulled;
+    project.set_bulk_writes(false)?;
+    project.checkpoint()?;
     Ok(out)
 }
 
@@ -848,12 +922,27 @@ pub fn sync(project: &mut Project) -> Result<Synced> {
 }
 
 fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Synced> {
+    let mut out = push_on(project, client, BATCH * 5)?;
+    out.pulled = pull_on(project, client)?;
+    project.hub_advance_pushed()?;
+    project.hub_synced(&crate::project::now_rfc3339())?;
+    out.pending = project.hub_pending()?;
+    Ok(out)
+}
+
+/// The push half of a sync, on a kept connection: appends the local events the hub lacks,
+/// at most `batch` per transaction (`pulled` stays 0, `pending` is not counted).
+pub fn push_on(
+    project: &mut Project,
+    client: &mut postgres::Client,
+    batch: usize,
+) -> Result<Synced> {
     let (link, _) = link_of(project)?;
     let mut out = Synced::default();
     let mut refused = std::collections::HashSet::new();
     loop {
         let events: Vec<LoggedEvent> = project
-            .hub_unpushed(BATCH * 5 + refused.len())?
+            .hub_unpushed(batch.max(1) + refused.len())?
             .into_iter()
             .filter(|e| !refused.contains(&e.uid))
             .collect();
@@ -867,6 +956,7 @@ fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Syn
                 out.pushed += n;
                 let uids: Vec<String> = events.into_iter().map(|e| e.uid).collect();
                 project.hub_mark_held(&uids)?;
+                project.hub_advance_pushed()?;
             }
             Err(e) if is_refusal(&e) => {
                 drop(tx);
@@ -891,6 +981,14 @@ fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Syn
             Err(e) => return Err(e),
         }
     }
+    project.hub_advance_pushed()?;
+    Ok(out)
+}
+
+/// The pull half of a sync: adds the hub's events the replica lacks; how many.
+fn pull_on(project: &mut Project, client: &mut postgres::Client) -> Result<u64> {
+    let (link, _) = link_of(project)?;
+    let mut pulled = 0;
     let mut pulled_to = link.pulled;
     loop {
         let rows = client.query(
@@ -903,16 +1001,14 @@ fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Syn
             break;
         };
         let events = rows.iter().map(row_to_logged).collect::<Result<Vec<_>>>()?;
-        out.pulled += project.add_logged_events(&events)?;
+        pulled += project.add_logged_events(&events)?;
         pulled_to = last;
         project.set_hub_link(&HubLink {
             pulled: pulled_to,
             ..link.clone()
         })?;
     }
-    project.hub_synced(&crate::project::now_rfc3339())?;
-    out.pending = project.hub_pending()?;
-    Ok(out)
+    Ok(pulled)
 }
 
 fn row_to_logged(r: &postgres::Row) -> Result<LoggedEvent> {

@@ -33,8 +33,9 @@ fn kinds_list(kinds: &[&str]) -> String {
 fn migrations() -> Vec<String> {
     let annotator = kinds_list(ANNOTATOR_KINDS);
     let reviewer = kinds_list(&[ANNOTATOR_KINDS, REVIEWER_KINDS].concat());
-    vec![format!(
-        r#"
+    vec![
+        format!(
+            r#"
         CREATE TABLE keylabel.projects (
             id           bigserial PRIMARY KEY,
             name         text NOT NULL UNIQUE,
@@ -175,7 +176,22 @@ fn migrations() -> Vec<String> {
         CREATE POLICY admins_append ON keylabel.events FOR INSERT TO keylabel_admin
             WITH CHECK (pushed_by = current_user);
         "#
-    )]
+        ),
+        // 2: fresh planner statistics after a publish (only a table's owner may ANALYZE it):
+        // without them the first replicas' paging through a million samples is planned as
+        // whole-table scans until autovacuum comes by.
+        r#"
+        CREATE FUNCTION keylabel.analyze_published() RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = keylabel, pg_temp AS $$
+        BEGIN
+            ANALYZE keylabel.samples;
+            ANALYZE keylabel.queue;
+        END $$;
+        REVOKE ALL ON FUNCTION keylabel.analyze_published() FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION keylabel.analyze_published() TO keylabel_admin;
+        "#
+        .to_string(),
+    ]
 }
 
 /// `statement` in a block that takes "it exists already" (also when a concurrent transaction

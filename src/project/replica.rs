@@ -27,6 +27,11 @@ pub struct HubLink {
     pub last_sync: Option<String>,
 }
 
+/// The condition on event `e` of not being on the hub: after the mark below which every
+/// event is (see [`Project::hub_advance_pushed`]) and not among the uids it holds.
+const UNPUSHED: &str = "e.id > coalesce((SELECT pushed_to FROM hub_link), 0) \
+     AND NOT EXISTS (SELECT 1 FROM hub_events h WHERE h.uid = e.uid)";
+
 /// An event as it travels between a replica and the hub: its global id and time, and what
 /// it says.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,8 +90,7 @@ impl Project {
     /// How many of this replica's events the hub does not hold yet.
     pub fn hub_pending(&self) -> Result<u64> {
         let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM events e WHERE NOT EXISTS \
-             (SELECT 1 FROM hub_events h WHERE h.uid = e.uid)",
+            &format!("SELECT count(*) FROM events e WHERE {UNPUSHED}"),
             [],
             |r| r.get(0),
         )?;
@@ -95,10 +99,8 @@ impl Project {
 
     /// Up to `limit` of the events the hub does not hold yet, oldest first.
     pub fn hub_unpushed(&self, limit: usize) -> Result<Vec<LoggedEvent>> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events e WHERE NOT EXISTS \
-             (SELECT 1 FROM hub_events h WHERE h.uid = e.uid) ORDER BY e.id LIMIT ?1"
-        );
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events e WHERE {UNPUSHED} ORDER BY e.id LIMIT ?1");
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
             .query_map([limit as i64], row_to_logged)?
@@ -118,6 +120,21 @@ impl Project {
         while let Some(r) = rows.next()? {
             f(row_to_logged(r)?)?;
         }
+        Ok(())
+    }
+
+    /// Moves the mark below which every event is on the hub up to just before the
+    /// oldest one that is not (or past the last event), so that later syncs look only
+    /// after it. Run at the end of a sync.
+    pub fn hub_advance_pushed(&self) -> Result<()> {
+        self.conn.execute(
+            &format!(
+                "UPDATE hub_link SET pushed_to = coalesce( \
+                   (SELECT min(e.id) - 1 FROM events e WHERE {UNPUSHED}), \
+                   (SELECT max(id) FROM events), pushed_to)"
+            ),
+            [],
+        )?;
         Ok(())
     }
 

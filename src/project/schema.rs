@@ -217,6 +217,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE hub_events (uid TEXT PRIMARY KEY) WITHOUT ROWID;
     "#,
+    // Every event up to `pushed_to` (an `events.id`) is on the hub: a sync looks for
+    // what to push only after it, so that its cost follows the new events, not the log.
+    r#"
+    ALTER TABLE hub_link ADD COLUMN pushed_to INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this keylabel writes.

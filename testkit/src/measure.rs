@@ -11,8 +11,34 @@ pub struct Run {
     pub wall: Duration,
     /// User plus system CPU time: steadier than wall time on a shared machine.
     pub cpu: Duration,
+    /// The child's peak resident memory, as `wait4` reports it. Linux counts the
+    /// spawning process's own peak in it (the child starts on the parent's memory until
+    /// it execs), so it is the child's only when above [`Run::parent_peak_bytes`], and
+    /// otherwise an upper bound of it.
     pub max_rss_bytes: u64,
+    /// This (the measuring) process's peak resident memory when the child started.
+    pub parent_peak_bytes: u64,
     pub stdout: String,
+}
+
+impl Run {
+    /// Whether [`Run::max_rss_bytes`] is the child's own peak, not the parent's.
+    pub fn peak_is_own(&self) -> bool {
+        self.max_rss_bytes > self.parent_peak_bytes
+    }
+}
+
+/// This process's peak resident memory (`VmHWM`), 0 where there is no `/proc`.
+fn own_peak_bytes() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Runs `bin` with `args` in `dir` and measures it; panics when it fails.
@@ -20,6 +46,7 @@ pub struct Run {
 pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
     let out_path = dir.join("stdout.txt");
     let out = fs::File::create(&out_path).expect("stdout file");
+    let parent_peak_bytes = own_peak_bytes();
     let start = Instant::now();
     // Reaped by `wait4` below, which `Child::wait` cannot replace: it alone reports the
     // child's own peak memory.
@@ -49,6 +76,7 @@ pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
         wall,
         cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
         max_rss_bytes,
+        parent_peak_bytes,
         stdout: fs::read_to_string(&out_path).unwrap_or_default(),
     }
 }
