@@ -1113,3 +1113,57 @@ fn a_join_killed_halfway_leaves_no_replica_and_the_next_join_makes_it() {
         .ok(&["join", &hub.url_of(&x), "--name", "j"]);
     assert_eq!(Project::open(&rx).unwrap().sample_count().unwrap(), 50);
 }
+
+#[test]
+fn join_checks_the_files_under_files_by_content_hash() {
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("filehash") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    for (i, name) in ["a.png", "b.png", "c.png"].iter().enumerate() {
+        images::save(
+            &imgs.join(name),
+            images::pattern(16, 16, i as u32),
+            image::ImageFormat::Png,
+        );
+    }
+    let publisher = dir.path().join("publisher.keylabel");
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["init", "--classes", "cat,dog"]);
+    cli.ok(&["import", imgs.to_str().unwrap()]);
+    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "f"]);
+    // The annotator's copy: a.png the same, b.png another picture, c.png missing.
+    let copy = dir.path().join("copy").join("imgs").tap_mkdir();
+    std::fs::copy(imgs.join("a.png"), copy.join("a.png")).unwrap();
+    images::save(
+        &copy.join("b.png"),
+        images::pattern(16, 16, 99),
+        image::ImageFormat::Png,
+    );
+    let x = hub.user("x", "annotator");
+    let rx = dir.path().join("x.keylabel");
+    let out = hub.as_user(&x, &rx).ok(&[
+        "join",
+        &hub.url_of(&x),
+        "--name",
+        "f",
+        "--files",
+        dir.path().join("copy").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 sample files under") && err.contains("b.png") && !err.contains("a.png"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 sample files are not under"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Validation names the changed file too.
+    let v = hub.as_user(&x, &rx).run(&["validate", "--json"]);
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert!(report.contains("b.png"), "{report}");
+}

@@ -97,6 +97,24 @@ pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {
         j.events,
         local.display()
     );
+    if j.changed_files > 0 {
+        eprintln!(
+            "keylabel: {} sample files under `{}` are not the published ones (their content \
+             differs), for example:",
+            j.changed_files,
+            args.files
+                .as_deref()
+                .unwrap_or_else(|| std::path::Path::new(""))
+                .display()
+        );
+        for path in &j.changed {
+            eprintln!("  {}", terminal_safe(path));
+        }
+        eprintln!(
+            "keylabel: validation refuses them until they are; copy the files the project \
+             was published from"
+        );
+    }
     if args.files.is_some() && j.missing_files > 0 {
         println!(
             "{} sample files are not under `{}` (validation names them)",

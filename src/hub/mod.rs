@@ -706,6 +706,16 @@ fn refused(err: postgres::Error, uid: &str, annotator: &str, kind: &str) -> anyh
     }
 }
 
+/// Whether the file at `path` has the BLAKE3 content hash `hash` (as import computed it).
+/// An unreadable file does not.
+fn same_content(path: &Path, hash: &str) -> bool {
+    let mut hasher = blake3::Hasher::new();
+    std::fs::File::open(path)
+        .and_then(|f| hasher.update_reader(f).map(|_| ()))
+        .is_ok()
+        && hasher.finalize().to_hex().as_str() == hash
+}
+
 /// What `join` made.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Joined {
@@ -713,11 +723,15 @@ pub struct Joined {
     pub events: u64,
     /// Samples whose file is not under `--files` (or not published with the project).
     pub missing_files: u64,
+    /// Samples whose file under `--files` is not the published one (its content hash
+    /// differs), and the first few of their paths.
+    pub changed_files: u64,
+    pub changed: Vec<String>,
 }
 
 /// Makes a new local replica at `local` of the hub project `name`, linked to it. Sample
-/// files are looked for under `files` by their stored relative path (a file that is not
-/// there is counted; validation names it). Refuses an existing `local` file. The replica
+/// files are looked for under `files` by their stored relative path and checked by
+/// content hash (a file that is not there or differs is counted; validation names it). Refuses an existing `local` file. The replica
 /// is made under a temporary name beside `local` and appears there only when complete:
 /// a join that fails or is killed leaves nothing at `local`.
 pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
@@ -819,8 +833,14 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
             let path = match (&base, kind) {
                 (Some(base), SampleKind::Image) => {
                     let file = base.join(&stored);
+                    let published: String = r.get(5);
                     if !file.is_file() {
                         out.missing_files += 1;
+                    } else if !same_content(&file, &published) {
+                        out.changed_files += 1;
+                        if out.changed.len() < 5 {
+                            out.changed.push(file.display().to_string());
+                        }
                     }
                     project.stored_path(&file)
                 }
