@@ -33,20 +33,12 @@ use keylabel_testkit::Rng;
 use keylabel_testkit::fixtures::text_row;
 use keylabel_testkit::hub::{BenchHub, PASSWORD, server_url};
 use keylabel_testkit::measure;
+use keylabel_testkit::measure::env_num;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
 
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn data_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/hub-bench");
-    std::fs::create_dir_all(&dir).expect("create target/hub-bench");
-    dir
+    keylabel_testkit::measure::bench_dir("hub-bench")
 }
 
 /// A fresh classification project of `n` text rows at `path` (classes pos, neg).

@@ -34,22 +34,14 @@ use keylabel::project::{BoundingBox, EventKind, NewEvent, NewSample, SampleKind}
 use keylabel::{Project, TaskKind};
 use keylabel_testkit::Rng;
 use keylabel_testkit::hub::BenchHub;
+use keylabel_testkit::measure::env_num;
 use keylabel_testkit::window::{harness, thread_cpu};
 
 const PACE: Duration = Duration::from_millis(300);
 const FRAME: Duration = Duration::from_millis(16);
 
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn data_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/latency-bench");
-    std::fs::create_dir_all(&dir).expect("create target/latency-bench");
-    dir
+    keylabel_testkit::measure::bench_dir("latency-bench")
 }
 
 /// A 4000×3000 JPEG with noise on a gradient (noise makes it as slow to decode as a real

@@ -165,6 +165,30 @@ fn rows_project(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// A project of `n` rows with `settings` published as `name`, and two annotators `x` and
+/// `y` with a replica each: (x, x's replica, y, y's replica).
+fn two_annotators(
+    hub: &Hub,
+    dir: &Path,
+    n: usize,
+    settings: &[(&str, &str)],
+    name: &str,
+) -> (String, PathBuf, String, PathBuf) {
+    let publisher = rows_project(dir, n);
+    let cli = Cli::new(BIN).project(&publisher);
+    for (key, value) in settings {
+        cli.ok(&["settings", "set", key, value]);
+    }
+    cli.ok(&["hub", "publish", &hub.admin_url, "--name", name]);
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let (rx, ry) = (dir.join("x.keylabel"), dir.join("y.keylabel"));
+    for (who, r) in [(&x, &rx), (&y, &ry)] {
+        hub.as_user(who, r)
+            .ok(&["join", &hub.url_of(who), "--name", name]);
+    }
+    (x, rx, y, ry)
+}
+
 /// Every file under `dir` with its bytes, by relative path.
 fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
@@ -531,16 +555,7 @@ fn an_expired_claim_is_offered_again() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 2);
-    let cli = Cli::new(BIN).project(&publisher);
-    cli.ok(&["settings", "set", "claim-lease", "1"]);
-    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "l"]);
-    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
-    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
-    hub.as_user(&x, &rx)
-        .ok(&["join", &hub.url_of(&x), "--name", "l"]);
-    hub.as_user(&y, &ry)
-        .ok(&["join", &hub.url_of(&y), "--name", "l"]);
+    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 2, &[("claim-lease", "1")], "l");
     let next =
         |who: &str, r: &Path| hub.as_user(who, r).json(&["next", "--json"])["sample"].clone();
     assert_eq!(next(&x, &rx), "r1");
@@ -625,16 +640,7 @@ fn two_replicas_label_one_sample_offline_then_both_labels_and_the_disagreement_s
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 3);
-    let cli = Cli::new(BIN).project(&publisher);
-    cli.ok(&["settings", "set", "overlap", "2"]);
-    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "o"]);
-    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
-    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
-    hub.as_user(&x, &rx)
-        .ok(&["join", &hub.url_of(&x), "--name", "o"]);
-    hub.as_user(&y, &ry)
-        .ok(&["join", &hub.url_of(&y), "--name", "o"]);
+    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 3, &[("overlap", "2")], "o");
     for (who, r, class) in [(&x, &rx, "pos"), (&y, &ry, "neg")] {
         set_reachable(&hub, r, false);
         // Offline, next uses the local queue.
@@ -852,16 +858,7 @@ fn an_annotator_killed_while_holding_a_claim_loses_nothing_and_its_sample_goes_t
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 5);
-    let cli = Cli::new(BIN).project(&publisher);
-    cli.ok(&["settings", "set", "claim-lease", "2"]);
-    cli.ok(&["hub", "publish", &hub.admin_url, "--name", "k"]);
-    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
-    let (rx, ry) = (dir.path().join("x.keylabel"), dir.path().join("y.keylabel"));
-    hub.as_user(&x, &rx)
-        .ok(&["join", &hub.url_of(&x), "--name", "k"]);
-    hub.as_user(&y, &ry)
-        .ok(&["join", &hub.url_of(&y), "--name", "k"]);
+    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 5, &[("claim-lease", "2")], "k");
     assert_eq!(
         hub.as_user(&x, &rx).json(&["next", "--json"])["sample"],
         "r1"

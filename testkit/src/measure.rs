@@ -80,3 +80,22 @@ pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Run {
         stdout: fs::read_to_string(&out_path).unwrap_or_default(),
     }
 }
+
+/// A benchmark's size setting: the number in the environment variable `key`, else
+/// `default`.
+pub fn env_num(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `target/<name>` of the keylabel workspace, made if needed: where a benchmark keeps the
+/// data it generates.
+pub fn bench_dir(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+    dir
+}
