@@ -797,6 +797,14 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .is_some_and(|s| s.counts.per_class.get(&neg).copied() == Some(1))
     });
     assert!(labels_of(&ra).contains(&("r1".to_string(), bob.clone())));
+    // Closing the window gives its claims up: bob gets r3 now, not after the lease.
+    assert!(!claims_of(&mut admin, &alice).is_empty());
+    drop(h);
+    assert_eq!(claims_of(&mut admin, &alice), Vec::<String>::new());
+    assert_eq!(
+        hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],
+        "r3"
+    );
 }
 
 /// The hub's project id of `name`.

@@ -42,7 +42,10 @@ pub struct HubState {
 /// The sync thread of one open replica; dropping it ends the thread.
 pub struct HubSync {
     state: Arc<Mutex<HubState>>,
-    wake: Sender<()>,
+    /// Taken when dropped: the thread then gives up the claims held and ends.
+    wake: Option<Sender<()>>,
+    /// Says the thread has ended.
+    done: Receiver<()>,
     /// Whether to keep samples claimed (the labeling view is shown); otherwise the syncs
     /// only exchange events and the claims held run out.
     claiming: Arc<AtomicBool>,
@@ -56,15 +59,20 @@ impl HubSync {
             ..Default::default()
         }));
         let (wake, rx) = channel();
+        let (ended, done) = channel();
         let claiming = Arc::new(AtomicBool::new(true));
         let shared = (Arc::clone(&state), Arc::clone(&claiming));
         let path = path.to_path_buf();
         let _ = std::thread::Builder::new()
             .name("keylabel-hub-sync".into())
-            .spawn(move || run(&path, &rx, &shared.0, &shared.1, ctx.as_ref()));
+            .spawn(move || {
+                run(&path, &rx, &shared.0, &shared.1, ctx.as_ref());
+                let _ = ended.send(());
+            });
         HubSync {
             state,
-            wake,
+            wake: Some(wake),
+            done,
             claiming,
         }
     }
@@ -77,7 +85,9 @@ impl HubSync {
 
     /// Syncs now (after a decision).
     pub fn poke(&self) {
-        let _ = self.wake.send(());
+        if let Some(wake) = &self.wake {
+            let _ = wake.send(());
+        }
     }
 
     pub fn state(&self) -> HubState {
@@ -109,6 +119,18 @@ enum Why {
 /// The connection to the hub the sync thread keeps, listening for new events.
 type Connection = (postgres::Client, crate::hub::Listening);
 
+/// How long closing a replica waits for its claims to be given up.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+impl Drop for HubSync {
+    /// Closing the replica (or the window) gives up the claims held, so that the others
+    /// get those samples at once; a hub out of reach lets them expire after the lease.
+    fn drop(&mut self) {
+        drop(self.wake.take());
+        let _ = self.done.recv_timeout(RELEASE_WAIT);
+    }
+}
+
 fn run(
     path: &Path,
     rx: &Receiver<()>,
@@ -123,6 +145,11 @@ fn run(
     let mut hub: Option<Connection> = None;
     loop {
         let Some(why) = wait(rx, &mut hub, last + EVERY) else {
+            if let (Some((client, _)), Some(p)) = (hub.as_mut(), project.as_ref())
+                && let Ok((link, _)) = crate::hub::link_of(p)
+            {
+                let _ = crate::hub::claims::release(client, link.project);
+            }
             return;
         };
         if why != Why::News {

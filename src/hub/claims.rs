@@ -95,3 +95,13 @@ fn claim_one_more(
     }
     Ok(None)
 }
+
+/// Gives up every claim the hub user of `client` holds in hub project `project` (a
+/// window closing): the samples are offered to others at once, not after the lease.
+pub fn release(client: &mut postgres::Client, project: i64) -> Result<u64> {
+    Ok(client.execute(
+        "UPDATE keylabel.queue SET claims = claims - current_user::text
+          WHERE project_id = $1 AND claims ? current_user::text",
+        &[&project],
+    )?)
+}
