@@ -11,7 +11,8 @@
 //!    same way: the time from an annotator's commit until the event is in the reviewer's
 //!    replica.
 //! 3. (run first) `join` of a 1,000,000-sample project (metadata only): the real binary's wall time
-//!    and peak resident memory; and `hub publish` of that project.
+//!    and peak resident memory; `hub publish` of that project; and `next` (a sync and a
+//!    claim) on it, at the start and once half of it is labeled.
 //!
 //! `KEYLABEL_BENCH_PG=<superuser URL> cargo bench --bench hub` (else `KEYLABEL_TEST_PG`;
 //! `scripts/pg-test-server DIR` starts a throwaway server and prints its URL). Env:
@@ -293,7 +294,7 @@ fn join_million(hub: &BenchHub, n: usize) {
         &dir,
         &["-p", "replica.keylabel", "join", &url, "--name", "million"],
     );
-    let joined = Project::open(&dir.join("replica.keylabel")).unwrap();
+    let mut joined = Project::open(&dir.join("replica.keylabel")).unwrap();
     assert_eq!(joined.sample_count().unwrap(), n as u64);
     println!(
         "  keylabel join: {:.1} s wall, {:.1} s CPU, peak resident memory {}",
@@ -301,6 +302,37 @@ fn join_million(hub: &BenchHub, n: usize) {
         run.cpu.as_secs_f64(),
         peak(&run)
     );
+
+    // A claim at the start and with half the samples labeled (the claim looks for the
+    // first open sample in queue order).
+    let next = |what: &str| {
+        let runs: Vec<measure::Run> = (0..3)
+            .map(|_| measure::run(BIN, &dir, &["-p", "replica.keylabel", "next", "--json"]))
+            .collect();
+        let best = runs.iter().map(|r| r.wall).min().unwrap();
+        println!(
+            "  keylabel next ({what}): {:.0} ms wall, best of 3 (a sync, then the claim)",
+            best.as_secs_f64() * 1e3
+        );
+    };
+    next("nothing labeled yet");
+    let pos = joined.class_by_name("pos").unwrap().unwrap().id;
+    let half = n / 2;
+    for start in (0..half).step_by(50_000) {
+        let batch: Vec<NewEvent> = (start..(start + 50_000).min(half))
+            .map(|i| NewEvent::label(SampleId(i as i64 + 1), &login, vec![pos]))
+            .collect();
+        joined.record_all(&batch).unwrap();
+    }
+    let url = HubUrl::parse(&url).unwrap();
+    let t = Instant::now();
+    hub::push_on(&mut joined, &mut url.connect().unwrap(), 5_000).unwrap();
+    println!(
+        "  {half} labels pushed by one replica in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    drop(joined);
+    next(&format!("{half} samples labeled"));
 }
 
 fn main() {
