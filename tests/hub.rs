@@ -261,6 +261,21 @@ fn publish_join_label_sync_and_status_between_replicas() {
         );
     }
     assert_eq!(labels_of(&a), [("r1".to_string(), "carol".to_string())]);
+    // The class schema is the hub project's: a replica cannot change it (a class only
+    // one replica knew would make the others refuse its labels).
+    for change in [
+        &["classes", "add", "maybe"][..],
+        &["classes", "rename", "pos", "positive"],
+        &["classes", "archive", "neg"],
+    ] {
+        let out = hub.as_user(&alice, &a).run(change);
+        assert!(!out.status.success(), "{change:?}");
+        assert!(
+            stderr(&out).contains("is a replica of the hub project `reviews`"),
+            "{}",
+            stderr(&out)
+        );
+    }
 
     // Alice labels (as her login, whatever --annotator says is refused); bob syncs.
     hub.as_user(&alice, &a).ok(&["label", "r2", "neg"]);

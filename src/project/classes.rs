@@ -128,6 +128,7 @@ impl Project {
     /// Adds a class at the end of the schema. Without `key`, the next free default hotkey
     /// is used; a key already bound to another class is refused.
     pub fn add_class(&self, name: &str, key: Option<&str>, color: Option<&str>) -> Result<Class> {
+        self.refuse_on_replica("add a class")?;
         let name = name.trim();
         check_name(name)?;
         if self.class_by_name(name)?.is_some() {
@@ -169,8 +170,26 @@ impl Project {
         self.require_class(name)
     }
 
+    /// Refuses `what` (a change of the class schema) on a replica of a team hub: the
+    /// schema is the hub project's, the same on every replica, and a class only one
+    /// replica knew would make the others refuse its labels. Hotkeys and colours are each
+    /// annotator's own and may change.
+    fn refuse_on_replica(&self, what: &str) -> Result<()> {
+        match self.hub_link()? {
+            Some(link) => Err(ProjectError::Invalid(format!(
+                "cannot {what} in `{}`: it is a replica of the hub project `{}`, whose \
+                 classes are set when it is published and are the same for everyone",
+                self.path().display(),
+                link.name
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Renames a class; every label that refers to it follows, since labels store its id.
     pub fn rename_class(&self, old: &str, new: &str) -> Result<Class> {
+        self.refuse_on_replica("rename a class")?;
         let new = new.trim();
         check_name(new)?;
         let class = self.require_class(old)?;
@@ -187,6 +206,7 @@ impl Project {
     /// Archives a class: it is no longer offered for labeling and its hotkey is freed, but
     /// its labels stay in the log (validation reports them as outside the schema).
     pub fn archive_class(&self, name: &str) -> Result<Class> {
+        self.refuse_on_replica("archive a class")?;
         let class = self.require_class(name)?;
         self.conn.execute(
             "UPDATE classes SET archived = 1, hotkey = NULL WHERE id = ?1",
