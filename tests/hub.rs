@@ -421,7 +421,9 @@ fn the_hub_itself_refuses_writing_as_another_updating_deleting_and_publishing() 
             .map(|d| d.message().to_string())
             .unwrap_or_default();
         assert!(
-            msg.contains("row-level security") || msg.contains("permission denied"),
+            msg.contains("row-level security")
+                || msg.contains("permission denied")
+                || msg.contains("only their own claims"),
             "{sql}: {msg}"
         );
     };
@@ -440,6 +442,23 @@ fn the_hub_itself_refuses_writing_as_another_updating_deleting_and_publishing() 
     );
     // What an annotator may do, they can.
     c.batch_execute(&insert(&alice, "label", "u3")).unwrap();
+    // Claims: each user's own. Rita claims sample 2; alice may neither drop nor extend
+    // that claim, only add her own.
+    let claim = |who: &str, until: &str| {
+        format!(
+            "UPDATE keylabel.queue SET claims = claims || jsonb_build_object('{who}', \
+             (now() + interval '{until}')::text) WHERE sample_id = 2"
+        )
+    };
+    hub.client(&rita)
+        .batch_execute(&claim(&rita, "10 minutes"))
+        .unwrap();
+    refused(
+        &mut c,
+        &format!("UPDATE keylabel.queue SET claims = claims - '{rita}' WHERE sample_id = 2"),
+    );
+    refused(&mut c, &claim(&rita, "1 year"));
+    c.batch_execute(&claim(&alice, "10 minutes")).unwrap();
     // A reviewer may also decide; an annotator's name is still not theirs to use.
     let mut r = hub.client(&rita);
     r.batch_execute(&insert(&rita, "review", "u4")).unwrap();

@@ -191,6 +191,35 @@ fn migrations() -> Vec<String> {
         GRANT EXECUTE ON FUNCTION keylabel.analyze_published() TO keylabel_admin;
         "#
         .to_string(),
+        // 3: a hub user changes only their own claims: another's may only be dropped once
+        // its lease is over (as claiming does). The schema owner's own updates (the queue
+        // trigger ending claims on a label) pass.
+        r#"
+        CREATE FUNCTION keylabel.queue_claims_own() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            k text;
+        BEGIN
+            IF current_user::text = (SELECT tableowner FROM pg_tables
+                                      WHERE schemaname = 'keylabel' AND tablename = 'queue')
+            THEN
+                RETURN NEW;
+            END IF;
+            FOR k IN SELECT jsonb_object_keys(OLD.claims || NEW.claims) LOOP
+                IF k <> current_user::text
+                   AND (OLD.claims -> k) IS DISTINCT FROM (NEW.claims -> k)
+                   AND NOT ((NEW.claims -> k) IS NULL
+                            AND (OLD.claims ->> k)::timestamptz <= now())
+                THEN
+                    RAISE EXCEPTION 'a hub user changes only their own claims: the claim of % refused', k
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+            END LOOP;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER queue_claims_own BEFORE UPDATE ON keylabel.queue
+            FOR EACH ROW EXECUTE FUNCTION keylabel.queue_claims_own();
+        "#
+        .to_string(),
     ]
 }
 
