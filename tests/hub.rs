@@ -770,21 +770,8 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
     h.step();
     assert_eq!(current(h.state()).as_deref(), Some("r2"), "bob holds r1");
     let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
-    let claims_of = |admin: &mut postgres::Client, who: &str| -> Vec<String> {
-        admin
-            .query(
-                "SELECT s.name FROM keylabel.queue q JOIN keylabel.samples s \
-                 ON s.project_id = q.project_id AND s.id = q.sample_id \
-                 WHERE q.claims ? $1 AND (q.claims ->> $1)::timestamptz > now() ORDER BY s.id",
-                &[&who],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
-    assert_eq!(claims_of(&mut admin, &alice), ["r2", "r3"]);
-    assert_eq!(claims_of(&mut admin, &bob), ["r1"]);
+    assert_eq!(live_claims(&mut admin, &alice), ["r2", "r3"]);
+    assert_eq!(live_claims(&mut admin, &bob), ["r1"]);
     // A key press: saved in the replica, then on the hub without a sync command; the
     // window moves on to the claimed r3 at once, and the hub tops the claims up with r4.
     h.key_press(Key::Num1);
@@ -809,11 +796,11 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let start = std::time::Instant::now();
-    while claims_of(&mut admin, &alice) != ["r3", "r4"] {
+    while live_claims(&mut admin, &alice) != ["r3", "r4"] {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "alice's claims are {:?}",
-            claims_of(&mut admin, &alice)
+            live_claims(&mut admin, &alice)
         );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -832,9 +819,9 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
     });
     assert!(labels_of(&ra).contains(&("r1".to_string(), bob.clone())));
     // Closing the window gives its claims up: bob gets r3 now, not after the lease.
-    assert!(!claims_of(&mut admin, &alice).is_empty());
+    assert!(!live_claims(&mut admin, &alice).is_empty());
     drop(h);
-    assert_eq!(claims_of(&mut admin, &alice), Vec::<String>::new());
+    assert_eq!(live_claims(&mut admin, &alice), Vec::<String>::new());
     assert_eq!(
         hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],
         "r3"
