@@ -11,6 +11,17 @@ use keylabel_testkit::cli::{Cli, json_of, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
 
+/// Every test user's password (none of them exists outside a throwaway server).
+const PASSWORD: &str = "pw-keylabel-hub-test";
+
+/// Lets this process connect as any test user (the window's threads, a loader): sets
+/// `PGPASSWORD`.
+fn password_in_process() {
+    // SAFETY: every test that sets it sets the same value (a race between two of them
+    // changes nothing), and Rust's own readers of the environment take its lock.
+    unsafe { std::env::set_var("PGPASSWORD", PASSWORD) };
+}
+
 /// A database of its own for one test on the test server, and its users.
 struct Hub {
     /// The superuser's URL of the test's database (password included: a throwaway server).
@@ -85,18 +96,17 @@ impl Hub {
             .stdin
             .take()
             .unwrap()
-            .write_all(format!("pw-{login}\n").as_bytes())
+            .write_all(format!("{PASSWORD}\n").as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         login
     }
 
-    /// The command line of `login` on replica `project`.
-    fn as_user(&self, login: &str, project: &Path) -> Cli {
-        self.cli()
-            .project(project)
-            .env("PGPASSWORD", format!("pw-{login}"))
+    /// The command line of `login` on replica `project` (which knows its login; every
+    /// test user has the same password).
+    fn as_user(&self, _login: &str, project: &Path) -> Cli {
+        self.cli().project(project).env("PGPASSWORD", PASSWORD)
     }
 
     /// A plain PostgreSQL client logged in as `login`.
@@ -105,7 +115,7 @@ impl Hub {
             .host(self.server.split(':').next().unwrap())
             .port(self.server.split(':').nth(1).unwrap().parse().unwrap())
             .user(login)
-            .password(format!("pw-{login}"))
+            .password(PASSWORD)
             .dbname(&self.db)
             .connect(postgres::NoTls)
             .unwrap()
@@ -624,7 +634,7 @@ fn sslmode_require_is_honoured_and_passwords_come_from_pgpass() {
     let pgpass = dir.path().join("pgpass");
     std::fs::write(
         &pgpass,
-        format!("# hub\n{host}:{port}:*:{alice}:pw-{alice}\n"),
+        format!("# hub\n{host}:{port}:*:{alice}:{PASSWORD}\n"),
     )
     .unwrap();
     // (No PGPASSWORD either: another test of this binary sets one in the process.)
@@ -740,8 +750,7 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
         "r1"
     );
 
-    // SAFETY: set before the window's threads start; this test alone reads it.
-    unsafe { std::env::set_var("PGPASSWORD", format!("pw-{alice}")) };
+    password_in_process();
     // Started with another name (the OS user's, say): on a replica the window labels as
     // the hub login.
     let mut app = App::new(None, "someone".into());
@@ -1192,4 +1201,193 @@ fn join_checks_the_files_under_files_by_content_hash() {
     let v = hub.as_user(&x, &rx).run(&["validate", "--json"]);
     let report = String::from_utf8_lossy(&v.stdout);
     assert!(report.contains("b.png"), "{report}");
+}
+
+#[test]
+fn a_replica_of_a_project_published_with_its_files_fetches_each_when_first_needed() {
+    use keylabel::app::loader::{ImageKey, ImageLoader, ImageState};
+    use keylabel::hub::files::HubFiles;
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("withfiles") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    images::save(
+        &imgs.join("a.png"),
+        images::pattern(16, 16, 1),
+        image::ImageFormat::Png,
+    );
+    images::save(
+        &imgs.join("b.png"),
+        images::pattern(20, 12, 2),
+        image::ImageFormat::Png,
+    );
+    images::write(
+        &imgs.join("c.jpg"),
+        &images::jpeg(&images::photo(40, 30, 3), 90),
+    );
+    let publisher = dir.path().join("publisher.keylabel");
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["init", "--classes", "pos,neg"]);
+    cli.ok(&["import", imgs.to_str().unwrap()]);
+    cli.ok(&[
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        "wf",
+        "--with-files",
+    ]);
+
+    // x joins with nothing but the URL, in a folder of its own; nothing is fetched yet.
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let team = dir.path().join("team").tap_mkdir();
+    let rx = team.join("x.keylabel");
+    let x_cli = hub.as_user(&x, &rx);
+    let out = x_cli.ok(&["join", &hub.url_of(&x), "--name", "wf"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let cache = team.join("x.files");
+    assert!(
+        said.contains("fetched from the hub when first needed")
+            && said.contains(&cache.display().to_string()),
+        "{said}"
+    );
+    assert!(!cache.exists(), "join fetched files already");
+
+    // The window's loader fetches the file of the image it shows, and only that one.
+    let replica = Project::open(&rx).unwrap();
+    let first = replica.find_sample("imgs/a.png").unwrap().unwrap();
+    let file = replica.resolve(&first.path);
+    assert!(file.starts_with(&cache), "{}", file.display());
+    password_in_process();
+    let mut loader = ImageLoader::with_threads(egui::Context::default(), 64 << 20, 1);
+    loader.set_files(HubFiles::of(&replica).unwrap());
+    let key = ImageKey {
+        sample: first.id,
+        path: file.clone(),
+        max_side: 0,
+    };
+    let wait = |loader: &mut ImageLoader| loop {
+        match loader.get(&key) {
+            ImageState::Pending => std::thread::sleep(Duration::from_millis(5)),
+            done => break done,
+        }
+    };
+    let state = wait(&mut loader);
+    assert!(
+        matches!(
+            state,
+            ImageState::Ready {
+                original_size: [16, 16],
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(imgs.join("a.png")).unwrap()
+    );
+    assert_eq!(files_of(&cache).len(), 1);
+    drop(replica);
+
+    // Labeling, validation and export fetch the rest; the export is byte for byte the one
+    // of a replica joined with the original files.
+    label_until_done(&x_cli);
+    let v = json_of(&x_cli.run(&["validate", "--json"]));
+    assert_eq!(v["ok"], true, "{v}");
+    let fetched = files_of(&cache);
+    assert_eq!(fetched.len(), 3, "{:?}", fetched.keys());
+    let mut originals: Vec<Vec<u8>> = files_of(&imgs).into_values().collect();
+    let mut cached: Vec<Vec<u8>> = fetched.into_values().collect();
+    originals.sort();
+    cached.sort();
+    assert_eq!(cached, originals);
+    let ry = dir.path().join("y.keylabel");
+    hub.as_user(&y, &ry).ok(&[
+        "join",
+        &hub.url_of(&y),
+        "--name",
+        "wf",
+        "--files",
+        dir.path().to_str().unwrap(),
+    ]);
+    let (ex, ey) = (dir.path().join("ex"), dir.path().join("ey"));
+    x_cli.ok(&[
+        "export",
+        "--format",
+        "tfrecord",
+        "--out",
+        ex.to_str().unwrap(),
+    ]);
+    hub.as_user(&y, &ry).ok(&[
+        "export",
+        "--format",
+        "tfrecord",
+        "--out",
+        ey.to_str().unwrap(),
+    ]);
+    assert_eq!(files_of(&ex), files_of(&ey));
+
+    // A cached file deleted while the hub is out of reach: the export refuses, naming why,
+    // and writes nothing; with the hub back, the file is fetched again.
+    std::fs::remove_file(&file).unwrap();
+    set_reachable(&hub, &rx, false);
+    let out_dir = dir.path().join("offline");
+    let refused = x_cli.run(&[
+        "export",
+        "--format",
+        "tfrecord",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("cannot connect to the hub"), "{err}");
+    assert!(!out_dir.exists());
+    // The window's loader says the image is away (not unusable), and shows it once the
+    // hub is back.
+    let source = |path: &Path| HubFiles::of(&Project::open(path).unwrap()).unwrap();
+    loader.clear();
+    loader.set_files(source(&rx));
+    let away = wait(&mut loader);
+    assert!(
+        matches!(&away, ImageState::Away(why) if why.contains("cannot be reached")),
+        "{away:?}"
+    );
+    set_reachable(&hub, &rx, true);
+    loader.set_files(source(&rx));
+    assert!(matches!(wait(&mut loader), ImageState::Away(_)), "kept");
+    loader.forget_failed();
+    let back = wait(&mut loader);
+    assert!(matches!(back, ImageState::Ready { .. }), "{back:?}");
+    std::fs::remove_file(&file).unwrap();
+    x_cli.ok(&[
+        "export",
+        "--format",
+        "tfrecord",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(files_of(&out_dir), files_of(&ex));
+    assert!(file.is_file());
+
+    // A damaged copy on the hub is refused by its content hash, not cached.
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "UPDATE keylabel.files SET bytes = '\\x00'::bytea WHERE hash = $1",
+            &[&first.hash],
+        )
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let bad = x_cli.run(&["validate"]);
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(
+        err.contains("has other content") && err.contains(&first.hash),
+        "{err}"
+    );
+    assert!(!file.exists());
 }

@@ -10,7 +10,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use keylabel::app::commands::Action;
 use keylabel::app::grid::{GridAction, GridFilter, GridView, StatusFilter};
 use keylabel::app::keymap::Keymap;
-use keylabel::app::loader::{ImageKey, ImageLoader, ImageState, decode_file};
+use keylabel::app::loader::{ImageKey, ImageLoader, ImageState, Unloaded, decode_file};
 use keylabel::app::thumbs::{THUMB_SIDE, ThumbKey, load_or_make, thumb_file, thumbs_dir};
 use keylabel::app::{ViewKind, key_actions};
 use keylabel::demo::{DEMO_CLASSES, DEMO_IMAGES, DEMO_MODEL, ensure_demo_project};
@@ -353,7 +353,7 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
         hash: hash.clone(),
         path: src.clone(),
     };
-    let made = load_or_make(&tdir, &k, false).unwrap();
+    let made = load_or_make(&tdir, &k, false, None).unwrap();
     // 1200×800 → 160×106.7, rounded.
     assert_eq!(made.image.size, [THUMB_SIDE as usize, 107]);
     let file = thumb_file(&tdir, &hash);
@@ -362,7 +362,7 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
     assert_eq!(on_disk, (THUMB_SIDE, 107));
     // Once cached, the original is no longer read.
     std::fs::remove_file(&src).unwrap();
-    let again = load_or_make(&tdir, &k, false).unwrap();
+    let again = load_or_make(&tdir, &k, false, None).unwrap();
     assert_eq!(again.image.size, made.image.size);
     // A hash that is not hex cannot escape the folder.
     let odd = thumb_file(&tdir, "../../etc/passwd");
@@ -372,11 +372,10 @@ fn thumbnails_are_cached_on_disk_by_content_hash() {
         hash: "00ff".into(),
         path: src.clone(),
     };
-    assert!(
-        load_or_make(&tdir, &gone, false)
-            .unwrap_err()
-            .contains("heron.jpg")
-    );
+    assert!(matches!(
+        load_or_make(&tdir, &gone, false, None),
+        Err(Unloaded::Failed(reason)) if reason.contains("heron.jpg")
+    ));
     // No temporary files are left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&tdir)
         .unwrap()
@@ -975,7 +974,7 @@ fn grid_draws_each_images_boxes_on_its_thumbnail() {
         path: files[3].clone(),
     };
     for round in ["made", "cached"] {
-        let t = load_or_make(&tdir, &k, true).unwrap();
+        let t = load_or_make(&tdir, &k, true, None).unwrap();
         assert_eq!(
             t.turn.orientation,
             image::metadata::Orientation::Rotate90,

@@ -563,6 +563,13 @@ impl GridView {
         self.classes_dirty = false;
     }
 
+    /// Forgets the thumbnails that failed, so that they are tried again.
+    pub fn forget_failed(&mut self) {
+        if let Some(t) = &mut self.thumbs {
+            t.forget_failed();
+        }
+    }
+
     /// Draws the filter bar and the grid; returns what the user asked for.
     pub fn show(&mut self, ui: &mut egui::Ui, project: &Project) -> Vec<GridAction> {
         let mut actions = Vec::new();
@@ -579,6 +586,7 @@ impl GridView {
                 DEFAULT_THUMB_CAP,
                 2,
                 self.detect,
+                crate::hub::files::HubFiles::of(project).ok().flatten(),
             ));
         }
         self.poll();
@@ -880,10 +888,11 @@ impl GridView {
                     let mut tip = label.clone();
                     if let Some(c) = self.cell_at(i)
                         && let Some(t) = &self.thumbs
-                        && let Some(ImageState::Failed(reason)) = t.peek(&ThumbKey {
-                            hash: c.summary.hash.clone(),
-                            path: c.file.clone(),
-                        })
+                        && let Some(ImageState::Failed(reason) | ImageState::Away(reason)) =
+                            t.peek(&ThumbKey {
+                                hash: c.summary.hash.clone(),
+                                path: c.file.clone(),
+                            })
                     {
                         tip.push('\n');
                         tip.push_str(&reason);
@@ -1026,6 +1035,15 @@ impl GridView {
                             top,
                             galley,
                             Color32::from_gray(170),
+                        );
+                    }
+                    Some(ImageState::Away(_)) => {
+                        painter.text(
+                            thumb_rect.center(),
+                            Align2::CENTER_CENTER,
+                            "on the hub (offline)",
+                            FontId::proportional(12.0),
+                            crate::app::theme::WARN,
                         );
                     }
                     _ => {

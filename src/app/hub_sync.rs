@@ -37,6 +37,8 @@ pub struct HubState {
     pub claimed: Vec<crate::project::SampleId>,
     /// Events pulled since the window last caught up (see [`HubSync::take_pulled`]).
     pulled: u64,
+    /// The hub was reached again after being out of reach (see [`HubSync::take_back`]).
+    back: bool,
 }
 
 /// The sync thread of one open replica; dropping it ends the thread.
@@ -98,6 +100,12 @@ impl HubSync {
     /// counts and the sample on screen again when some did.
     pub fn take_pulled(&self) -> u64 {
         std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).pulled)
+    }
+
+    /// Whether the hub was reached again after being out of reach since the last call
+    /// (images whose files could not be fetched meanwhile are worth trying again).
+    pub fn take_back(&self) -> bool {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).back)
     }
 }
 
@@ -176,6 +184,7 @@ fn run(
         let before = s.clone();
         match outcome {
             (Ok((synced, claimed)), _) => {
+                s.back |= s.connected == Some(false);
                 s.connected = Some(true);
                 if let Some(claimed) = claimed {
                     s.claimed = claimed;

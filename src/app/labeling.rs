@@ -135,6 +135,25 @@ impl ViewState {
     }
 }
 
+/// What the image view says instead of an image that is not shown.
+fn unshown(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    title: &str,
+    colour: Color32,
+    reason: &str,
+    advice: &str,
+) {
+    ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(40.0)), |ui| {
+        ui.vertical_centered(|ui| {
+            ui.add_space(rect.height() * 0.3);
+            ui.label(RichText::new(title).size(22.0).color(colour));
+            ui.add(egui::Label::new(RichText::new(reason).size(16.0)).wrap());
+            ui.label(RichText::new(advice).size(16.0).color(theme::MUTED));
+        });
+    });
+}
+
 /// The loader key of the current sample's image (`None` for a text sample).
 pub fn image_key(session: &Session, view: &ViewState) -> Option<ImageKey> {
     let cur = session.current.as_ref()?;
@@ -891,26 +910,34 @@ fn image_sample(
             ui.put(rect, egui::Spinner::new().size(32.0));
         }
         ImageState::Failed(reason) => {
-            ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(40.0)), |ui| {
-                ui.vertical_centered(|ui| {
-                    ui.add_space(rect.height() * 0.3);
-                    ui.label(
-                        RichText::new("This image cannot be shown")
-                            .size(22.0)
-                            .color(theme::ERROR),
-                    );
-                    ui.add(egui::Label::new(RichText::new(reason).size(16.0)).wrap());
-                    ui.label(
-                        RichText::new(format!(
-                            "Press {} to exclude it as unusable, or {} to skip it.",
-                            keymap.label(Command::Exclude),
-                            keymap.label(Command::Skip)
-                        ))
-                        .size(16.0)
-                        .color(theme::MUTED),
-                    );
-                });
-            });
+            let advice = format!(
+                "Press {} to exclude it as unusable, or {} to skip it.",
+                keymap.label(Command::Exclude),
+                keymap.label(Command::Skip)
+            );
+            unshown(
+                ui,
+                rect,
+                "This image cannot be shown",
+                theme::ERROR,
+                &reason,
+                &advice,
+            );
+        }
+        ImageState::Away(reason) => {
+            // A file the hub cannot send now is not unusable: it is worth waiting for.
+            let advice = format!(
+                "Press {} to skip it for now and come back to it later.",
+                keymap.label(Command::Skip)
+            );
+            unshown(
+                ui,
+                rect,
+                "This image is not here yet",
+                theme::WARN,
+                &reason,
+                &advice,
+            );
         }
         ImageState::Ready {
             texture,

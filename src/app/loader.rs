@@ -52,6 +52,9 @@ pub enum ImageState {
     },
     /// Could not be decoded; the reason names the file.
     Failed(String),
+    /// The file is on the team hub, which cannot be reached now (see
+    /// [`crate::hub::files`]); asked again once it is back.
+    Away(String),
 }
 
 impl std::fmt::Debug for ImageState {
@@ -70,6 +73,7 @@ impl std::fmt::Debug for ImageState {
                 original_size[1]
             ),
             ImageState::Failed(r) => write!(f, "Failed({r})"),
+            ImageState::Away(r) => write!(f, "Away({r})"),
         }
     }
 }
@@ -103,7 +107,20 @@ pub struct Decoded {
     pub turn: crate::media::Turn,
 }
 
-type DecodeFn<K> = dyn Fn(&K) -> Result<Decoded, String> + Send + Sync;
+/// Why an image was not loaded (see [`ImageState`]).
+#[derive(Clone, Debug)]
+pub enum Unloaded {
+    Failed(String),
+    Away(String),
+}
+
+impl From<String> for Unloaded {
+    fn from(reason: String) -> Self {
+        Unloaded::Failed(reason)
+    }
+}
+
+type DecodeFn<K> = dyn Fn(&K) -> Result<Decoded, Unloaded> + Send + Sync;
 
 /// Textures decoded by background workers, keyed by `K`, in an LRU cache with a memory cap.
 /// [`ImageLoader`] (full images) and the grid's thumbnail cache are both built on it.
@@ -383,6 +400,19 @@ impl<K: Clone + Eq + Hash + Send + 'static> TextureCache<K> {
         q.jobs.is_empty() && q.running.is_empty()
     }
 
+    /// Forgets the images that failed, so that asking again tries again (after the hub
+    /// their files come from is back, say).
+    pub(crate) fn forget_failed(&mut self) {
+        let bytes = &mut self.bytes;
+        self.entries.retain(|_, e| {
+            let failed = matches!(e.state, ImageState::Failed(_) | ImageState::Away(_));
+            if failed {
+                *bytes -= e.bytes;
+            }
+            !failed
+        });
+    }
+
     /// Empties the cache (the textures are freed once no frame uses them).
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
@@ -430,7 +460,7 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
             }
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&key)))
-            .unwrap_or_else(|_| Err("the decoder failed unexpectedly".to_string()));
+            .unwrap_or_else(|_| Err("the decoder failed unexpectedly".to_string().into()));
         let (state, bytes) = match result {
             Ok(d) => {
                 let bytes = d.image.width() * d.image.height() * 4;
@@ -447,7 +477,8 @@ fn worker<K: Clone + Eq + Hash + Send + 'static>(
             }
             // A failure is cached too (so it is not retried every frame), at a nominal
             // cost so that endless failures still cannot grow the cache without bound.
-            Err(reason) => (ImageState::Failed(reason), FAILED_ENTRY_BYTES),
+            Err(Unloaded::Failed(reason)) => (ImageState::Failed(reason), FAILED_ENTRY_BYTES),
+            Err(Unloaded::Away(reason)) => (ImageState::Away(reason), FAILED_ENTRY_BYTES),
         };
         {
             let mut q = shared
@@ -489,9 +520,31 @@ pub fn decode_file(path: &Path, max_side: u32) -> Result<Decoded, String> {
     })
 }
 
+/// Where the files of the open project come from when they are not all on this machine:
+/// a replica fetching them from its hub (`None`: they are where their paths say).
+pub type FileSource = Option<Arc<crate::hub::files::HubFiles>>;
+
+/// Brings the file at `path` from the hub first when `files` says it comes from there
+/// (blocking: called on a worker thread).
+pub fn fetch_first(
+    files: Option<&crate::hub::files::HubFiles>,
+    path: &Path,
+) -> Result<(), Unloaded> {
+    match files.map(|f| f.ensure(path)) {
+        Some(Err(e)) if crate::hub::is_unreachable(&e) => Err(Unloaded::Away(format!(
+            "Its file comes from the team hub, which cannot be reached now ({}); it shows \
+             as soon as the hub is back.",
+            e.root_cause()
+        ))),
+        Some(Err(e)) => Err(Unloaded::Failed(format!("{e:#}"))),
+        _ => Ok(()),
+    }
+}
+
 /// Full-size images for the labeling view, decoded ahead of time.
 pub struct ImageLoader {
     cache: TextureCache<ImageKey>,
+    files: Arc<std::sync::RwLock<FileSource>>,
 }
 
 impl ImageLoader {
@@ -507,11 +560,27 @@ impl ImageLoader {
 
     /// A loader with exactly `threads` decoding threads (at least one).
     pub fn with_threads(ctx: egui::Context, memory_cap_bytes: usize, threads: usize) -> Self {
-        let decode: Arc<DecodeFn<ImageKey>> =
-            Arc::new(|k: &ImageKey| decode_file(&k.path, k.max_side));
+        let files: Arc<std::sync::RwLock<FileSource>> = Arc::default();
+        let source = Arc::clone(&files);
+        let decode: Arc<DecodeFn<ImageKey>> = Arc::new(move |k: &ImageKey| {
+            let files = source.read().unwrap_or_else(|p| p.into_inner()).clone();
+            fetch_first(files.as_deref(), &k.path)?;
+            Ok(decode_file(&k.path, k.max_side)?)
+        });
         ImageLoader {
             cache: TextureCache::new(ctx, memory_cap_bytes, threads, "decode", decode),
+            files,
         }
+    }
+
+    /// Says where the open project's files come from (see [`FileSource`]).
+    pub fn set_files(&self, files: FileSource) {
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = files;
+    }
+
+    /// Forgets the images that failed to load, so that they are tried again.
+    pub fn forget_failed(&mut self) {
+        self.cache.forget_failed();
     }
 
     /// The image's state now; never blocks. An image neither cached nor queued is queued

@@ -478,7 +478,7 @@ impl App {
         };
         let key = labeling::image_key(&p.session, &p.image)?;
         match self.loader.as_mut()?.get(&key) {
-            loader::ImageState::Failed(e) => Some(e),
+            loader::ImageState::Failed(e) | loader::ImageState::Away(e) => Some(e),
             _ => None,
         }
     }
@@ -493,7 +493,11 @@ impl App {
         };
         matches!(
             self.loader.as_mut().map(|l| l.get(&key)),
-            Some(loader::ImageState::Ready { .. } | loader::ImageState::Failed(_))
+            Some(
+                loader::ImageState::Ready { .. }
+                    | loader::ImageState::Failed(_)
+                    | loader::ImageState::Away(_)
+            )
         )
     }
 
@@ -785,13 +789,19 @@ impl App {
     /// Catches up with what the team hub's sync brought (counts, the sample on screen, the
     /// grid), and keeps the hub's state in the top bar fresh.
     fn poll_hub(&mut self, ctx: &egui::Context) {
-        let Some(p) = self.project_mut() else {
+        let Screen::Project(p) = &mut self.screen else {
             return;
         };
         let Some(hub) = &p.hub else {
             return;
         };
         ctx.request_repaint_after(Duration::from_millis(500));
+        if hub.take_back() {
+            p.grid.forget_failed();
+            if let Some(loader) = &mut self.loader {
+                loader.forget_failed();
+            }
+        }
         let labeling = matches!(p.view, View::Label);
         hub.set_claiming(labeling);
         let claimed = hub.state().claimed;
@@ -934,6 +944,9 @@ impl App {
                 self.persisted.remember(session.project.path());
                 self.save_settings();
                 let clashes = self.persisted.keymap.clashes(&session.classes);
+                if let Some(loader) = &self.loader {
+                    loader.set_files(session.files.clone());
+                }
                 self.screen = Screen::Project(Box::new(ProjectScreen::new(session)));
                 if let Some(note) = note {
                     self.info(note);

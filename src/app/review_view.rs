@@ -627,7 +627,7 @@ pub fn show(
                 ImageState::Pending => {
                     ui.put(rect, egui::Spinner::new().size(32.0));
                 }
-                ImageState::Failed(reason) => {
+                ImageState::Failed(reason) | ImageState::Away(reason) => {
                     ui.put(
                         rect,
                         egui::Label::new(RichText::new(reason).color(theme::ERROR)).wrap(),

@@ -88,6 +88,8 @@ pub struct Session {
     claimed: Vec<Sample>,
     /// Whether the hub has handed out claims in this session yet.
     claims_arrived: bool,
+    /// On a replica that fetches its files from the hub: where they come from.
+    pub files: super::loader::FileSource,
 }
 
 impl Session {
@@ -96,6 +98,7 @@ impl Session {
     pub fn new(project: Project, annotator: String, counts: Counts) -> Result<Session> {
         let project_columns = project.feature_columns()?;
         let start = project.next_for_annotator(&annotator, None)?;
+        let files = crate::hub::files::HubFiles::of(&project)?;
         let mut s = Session {
             blind: project.settings()?.is_blind(),
             classes: project.active_classes()?,
@@ -113,6 +116,7 @@ impl Session {
             redo: Vec::new(),
             claimed: Vec::new(),
             claims_arrived: false,
+            files,
         };
         match start {
             Some(id) => s.go_to(id)?,
@@ -419,6 +423,7 @@ impl Session {
         };
         let stored = [sample.width.unwrap_or(0), sample.height.unwrap_or(0)];
         let path = self.project.resolve(&sample.path);
+        // (A replica fetching its files from the hub has this one: it was on screen.)
         let orientation = crate::media::read_file_start(&path, 1 << 20)
             .ok()
             .and_then(|bytes| {

@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::loader::{Decoded, ImageState, LoaderStats, TextureCache, decode_file};
+use super::loader::{
+    Decoded, FileSource, ImageState, LoaderStats, TextureCache, Unloaded, decode_file, fetch_first,
+};
+use crate::hub::files::HubFiles;
 
 /// Longer side of a thumbnail, in pixels.
 pub const THUMB_SIDE: u32 = 160;
@@ -54,16 +57,24 @@ pub fn thumb_file(dir: &Path, hash: &str) -> PathBuf {
 /// original is turned (read from the start of the original's file), so that boxes in the
 /// original's stored frame can be drawn on it. Without, a cached thumbnail does not read
 /// the original at all.
-pub fn load_or_make(dir: &Path, key: &ThumbKey, orient: bool) -> Result<Decoded, String> {
+pub fn load_or_make(
+    dir: &Path,
+    key: &ThumbKey,
+    orient: bool,
+    files: Option<&HubFiles>,
+) -> Result<Decoded, Unloaded> {
     let file = thumb_file(dir, &key.hash);
     if file.is_file()
         && let Ok(mut d) = decode_file(&file, THUMB_SIDE)
     {
         if orient {
+            // Best effort: without its original a thumbnail is drawn as not turned.
+            let _ = fetch_first(files, &key.path);
             d.turn = turn_of(&key.path, d.image.size);
         }
         return Ok(d);
     }
+    fetch_first(files, &key.path)?;
     let d = decode_file(&key.path, THUMB_SIDE)?;
     // Best effort: a failed write leaves no partial file and only means a later re-make.
     let _ = store(dir, &file, &d.image);
@@ -138,17 +149,19 @@ pub struct Thumbnails {
 impl Thumbnails {
     /// Thumbnails of the project at `project_path`, with `threads` workers and at most
     /// `memory_cap_bytes` of textures; with `orient`, each says how its original is turned
-    /// (see [`load_or_make`]).
+    /// (see [`load_or_make`]); originals come from `files` when it says so.
     pub fn new(
         ctx: egui::Context,
         project_path: &Path,
         memory_cap_bytes: usize,
         threads: usize,
         orient: bool,
+        files: FileSource,
     ) -> Self {
         let dir = thumbs_dir(project_path);
         let worker_dir = dir.clone();
-        let decode = Arc::new(move |k: &ThumbKey| load_or_make(&worker_dir, k, orient));
+        let decode =
+            Arc::new(move |k: &ThumbKey| load_or_make(&worker_dir, k, orient, files.as_deref()));
         Thumbnails {
             cache: TextureCache::new(ctx, memory_cap_bytes, threads, "thumbs", decode),
             dir,
@@ -181,5 +194,10 @@ impl Thumbnails {
 
     pub fn is_idle(&self) -> bool {
         self.cache.is_idle()
+    }
+
+    /// Forgets the thumbnails that failed, so that they are tried again.
+    pub fn forget_failed(&mut self) {
+        self.cache.forget_failed();
     }
 }

@@ -115,15 +115,25 @@ pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {
              was published from"
         );
     }
-    if args.files.is_some() && j.missing_files > 0 {
+    if let Some(cache) = &j.fetched_into {
         println!(
+            "Sample files are fetched from the hub when first needed, into `{}`",
+            cache.display()
+        );
+    }
+    match &args.files {
+        Some(dir) if j.missing_files > 0 => println!(
             "{} sample files are not under `{}` (validation names them)",
             j.missing_files,
-            args.files
-                .as_deref()
-                .unwrap_or_else(|| std::path::Path::new(""))
-                .display()
-        );
+            dir.display()
+        ),
+        None if j.missing_files > 0 => println!(
+            "The project was published without its files: put them beside the replica at \
+             their published relative paths, or join again with `--files DIR` (validation \
+             names the {} missing ones)",
+            j.missing_files
+        ),
+        _ => {}
     }
     Ok(Outcome::Exit(0))
 }

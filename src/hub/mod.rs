@@ -10,6 +10,7 @@
 //! PostgreSQL login), permissions and claims.
 
 pub mod claims;
+pub mod files;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ impl HubUrl {
             && let Some(p) = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok())
         {
             config.port(p);
+        }
+        if config.get_connect_timeout().is_none() {
+            // libpq waits for ever by default; a window saying "offline" should not.
+            config.connect_timeout(std::time::Duration::from_secs(10));
         }
         if config.get_password().is_none()
             && let Some(pw) = password_for(&config)
@@ -727,11 +732,16 @@ pub struct Joined {
     /// differs), and the first few of their paths.
     pub changed_files: u64,
     pub changed: Vec<String>,
+    /// For a project published with its files and joined without `--files`: the folder
+    /// the files are fetched into when first needed.
+    pub fetched_into: Option<PathBuf>,
 }
 
 /// Makes a new local replica at `local` of the hub project `name`, linked to it. Sample
 /// files are looked for under `files` by their stored relative path and checked by
-/// content hash (a file that is not there or differs is counted; validation names it). Refuses an existing `local` file. The replica
+/// content hash (a file that is not there or differs is counted; validation names it);
+/// without `files`, a project published with its files has them fetched on demand into
+/// the cache folder beside `local` (see [`files`]). Refuses an existing `local` file. The replica
 /// is made under a temporary name beside `local` and appears there only when complete:
 /// a join that fails or is killed leaves nothing at `local`.
 pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
@@ -751,7 +761,11 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
         }
     };
     remove_temp();
-    let joined = join_into(url, name, &temp, files).and_then(|j| {
+    let source = match files {
+        Some(dir) => Files::Under(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+        None => Files::FromHub(std::path::absolute(files::cache_folder_for(local))?),
+    };
+    let joined = join_into(url, name, &temp, source).and_then(|j| {
         // No other file may be replaced: a hard link fails when `local` exists.
         std::fs::hard_link(&temp, local).with_context(|| {
             format!(
@@ -765,17 +779,30 @@ pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Res
     joined
 }
 
+/// Where a new replica finds its sample files.
+enum Files {
+    /// Under this folder, by their stored relative paths.
+    Under(PathBuf),
+    /// Fetched from the hub into this cache folder, when the project was published with
+    /// its files (else they are missing).
+    FromHub(PathBuf),
+}
+
 /// [`join`] into the new project file `local`.
-fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
+fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joined> {
     let mut client = url.connect()?;
     let row = client
         .query_opt(
-            "SELECT id, task, settings FROM keylabel.projects WHERE name = $1",
+            "SELECT id, task, settings, with_files FROM keylabel.projects WHERE name = $1",
             &[&name],
         )
         .context("the hub has no keylabel schema: run `keylabel hub init URL` first")?
         .with_context(|| format!("the hub has no project named `{name}`"))?;
     let (id, task, settings): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+    let cache = match &files {
+        Files::FromHub(cache) if row.get::<_, bool>(3) => Some(cache.clone()),
+        _ => None,
+    };
     let task: crate::TaskKind = StoredEnum::from_stored(&task)
         .with_context(|| format!("the hub project `{name}` has an unknown task `{task}`"))?;
     let settings: Settings = serde_json::from_str(&settings)
@@ -809,8 +836,14 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
     project.set_settings(&settings)?;
     // Copied in batches with one fsync at the end: an unfinished copy is discarded.
     project.set_bulk_writes(true)?;
-    let mut out = Joined::default();
-    let base = files.map(|f| std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf()));
+    let mut out = Joined {
+        fetched_into: cache.clone(),
+        ..Default::default()
+    };
+    let base = match &files {
+        Files::Under(dir) => Some(dir),
+        Files::FromHub(_) => None,
+    };
     let mut last = 0i64;
     loop {
         let rows = client.query(
@@ -830,13 +863,20 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
             let kind: SampleKind = StoredEnum::from_stored(&kind)
                 .with_context(|| format!("sample {sid} on the hub has kind `{kind}`"))?;
             let stored: String = r.get(3);
-            let path = match (&base, kind) {
-                (Some(base), SampleKind::Image) => {
+            let hash: String = r.get(5);
+            if !files::is_content_hash(&hash) {
+                bail!("sample {sid} on the hub has no valid content hash (`{hash}`)");
+            }
+            let path = match (&base, &cache) {
+                _ if kind != SampleKind::Image => stored,
+                (_, Some(cache)) => {
+                    project.stored_path(&files::cached_path(cache, &hash, r.get(9)))
+                }
+                (Some(base), None) => {
                     let file = base.join(&stored);
-                    let published: String = r.get(5);
                     if !file.is_file() {
                         out.missing_files += 1;
-                    } else if !same_content(&file, &published) {
+                    } else if !same_content(&file, &hash) {
                         out.changed_files += 1;
                         if out.changed.len() < 5 {
                             out.changed.push(file.display().to_string());
@@ -844,7 +884,10 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
                     }
                     project.stored_path(&file)
                 }
-                _ => stored,
+                (None, None) => {
+                    out.missing_files += 1;
+                    stored
+                }
             };
             let features: Option<String> = r.get(11);
             batch.push(Sample {
@@ -853,7 +896,7 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
                 name: r.get(2),
                 path,
                 row: r.get(4),
-                hash: r.get(5),
+                hash,
                 bytes: r.get::<_, i64>(6) as u64,
                 width: r.get::<_, Option<i32>>(7).map(|w| w as u32),
                 height: r.get::<_, Option<i32>>(8).map(|h| h as u32),
@@ -869,8 +912,8 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Re
         out.samples += batch.len() as u64;
         project.insert_replica_samples(&batch)?;
     }
-    if files.is_none() {
-        out.missing_files = out.samples;
+    if let Some(cache) = &cache {
+        files::set_cache_folder(&project, cache)?;
     }
     project.set_hub_link(&HubLink {
         url: url.shown().to_string(),

@@ -296,6 +296,8 @@ pub(super) fn check(
     let mut sizes: Vec<(SampleId, u64)> = Vec::new();
     let mut colours: Vec<(SampleId, ColorType)> = Vec::new();
 
+    // A replica fetching its files from the hub brings each batch's missing ones first.
+    let hub_files = crate::hub::files::HubFiles::of(project)?;
     progress.start("Checking image files", total as u64);
     let mut after = SampleId(i64::MIN);
     loop {
@@ -349,6 +351,9 @@ pub(super) fn check(
             break;
         };
         after = last.id;
+        if let Some(source) = &hub_files {
+            source.ensure_all(entries.iter().map(|e| e.file.as_path()))?;
+        }
         let results: Vec<Checked> = entries
             .par_iter()
             .map(|e| {

@@ -1,0 +1,219 @@
+//! Sample files of a replica whose hub project was published with its files
+//! (`hub publish --with-files`) and joined without `--files`: each is fetched from the hub
+//! the first time something needs it (the window's loader, the grid's thumbnails,
+//! validation, export), checked against its content hash, and kept in a cache folder beside
+//! the replica. The cache is content-addressed (`NAME.files/ab/abcd….jpeg`, the name being
+//! the sample's BLAKE3 hash), so a replica's stored paths say which file to fetch, and the
+//! folder may be deleted at any time: what is needed again is fetched again.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+
+use super::HubUrl;
+use crate::project::Project;
+
+/// The meta key under which a replica keeps its cache folder (stored like a sample path).
+const META_KEY: &str = "hub_files";
+
+/// Files asked for in one query: bounded so that a batch of large photos stays a few
+/// hundred megabytes at most.
+const FETCH_BATCH: usize = 8;
+
+/// Where a replica's files come from: the hub it is linked to, one connection at a time.
+pub struct HubFiles {
+    url: HubUrl,
+    cache: PathBuf,
+    /// Connected on first use; dropped after an error, so that the next fetch reconnects.
+    client: Mutex<Option<postgres::Client>>,
+}
+
+impl std::fmt::Debug for HubFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubFiles")
+            .field("hub", &self.url.shown())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// The cache folder of the replica to be made at `replica`: `NAME.files` beside it.
+pub fn cache_folder_for(replica: &Path) -> PathBuf {
+    let stem = replica
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "replica".into());
+    replica.with_file_name(format!("{stem}.files"))
+}
+
+/// Where the file of content hash `hash` (and `format`, for its extension) is kept in
+/// `cache`.
+pub fn cached_path(cache: &Path, hash: &str, format: Option<&str>) -> PathBuf {
+    let name = match format {
+        Some(f) if f.chars().all(|c| c.is_ascii_alphanumeric()) => format!("{hash}.{f}"),
+        _ => hash.to_string(),
+    };
+    cache.join(hash.get(..2).unwrap_or("00")).join(name)
+}
+
+/// Whether `hash` has the form of a content hash (64 hexadecimal digits of BLAKE3).
+pub fn is_content_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The content hash a cached file's name gives, if it is one.
+fn hash_of(path: &Path) -> Option<&str> {
+    let name = path.file_name()?.to_str()?;
+    let hash = name.split('.').next()?;
+    is_content_hash(hash).then_some(hash)
+}
+
+/// Records that `project`'s sample files are fetched from its hub into `cache`.
+pub fn set_cache_folder(project: &Project, cache: &Path) -> Result<()> {
+    project.set_meta(META_KEY, &project.stored_path(cache))?;
+    Ok(())
+}
+
+impl HubFiles {
+    /// The file source of `project` when it is a replica that fetches its files from the
+    /// hub, `None` otherwise.
+    pub fn of(project: &Project) -> Result<Option<Arc<HubFiles>>> {
+        let Some(cache) = project.meta(META_KEY)? else {
+            return Ok(None);
+        };
+        let Some(link) = project.hub_link()? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(HubFiles {
+            url: HubUrl::parse(&link.url)?,
+            cache: project.resolve(&cache),
+            client: Mutex::new(None),
+        })))
+    }
+
+    /// The cache folder.
+    pub fn cache(&self) -> &Path {
+        &self.cache
+    }
+
+    /// Makes sure the file at `path` is there: a file of the cache that is not yet is
+    /// fetched from the hub (any other path is left to its reader). Blocks while fetching.
+    pub fn ensure(&self, path: &Path) -> Result<()> {
+        self.ensure_all([path]).map(|_| ())
+    }
+
+    /// [`HubFiles::ensure`] for many files, fetched a few per query; returns how many were
+    /// fetched.
+    pub fn ensure_all<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<u64> {
+        let wanted: BTreeSet<(&str, &Path)> = paths
+            .into_iter()
+            .filter(|p| p.starts_with(&self.cache) && !p.exists())
+            .filter_map(|p| Some((hash_of(p)?, p)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let wanted: Vec<_> = wanted.into_iter().collect();
+        let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fetched = 0;
+        for chunk in wanted.chunks(FETCH_BATCH) {
+            // Another fetch (or process) may have brought some meanwhile.
+            let chunk: Vec<_> = chunk.iter().filter(|(_, p)| !p.exists()).collect();
+            if chunk.is_empty() {
+                continue;
+            }
+            let client = match guard.as_mut() {
+                Some(c) if !c.is_closed() => c,
+                _ => guard.insert(self.url.connect()?),
+            };
+            let hashes: Vec<&str> = chunk.iter().map(|(h, _)| *h).collect();
+            let rows = match client.query(
+                "SELECT hash, bytes FROM keylabel.files WHERE hash = ANY($1)",
+                &[&hashes],
+            ) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    *guard = None;
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot fetch sample files from the hub at `{}`",
+                        self.url.shown()
+                    )));
+                }
+            };
+            for (hash, path) in chunk {
+                let Some(row) = rows.iter().find(|r| r.get::<_, &str>(0) == *hash) else {
+                    bail!(
+                        "the hub at `{}` holds no file of content hash {hash} (for `{}`): \
+                         was the project published with its files?",
+                        self.url.shown(),
+                        path.display()
+                    );
+                };
+                let bytes: &[u8] = row.get(1);
+                if blake3::hash(bytes).to_hex().as_str() != *hash {
+                    bail!(
+                        "the hub's file of content hash {hash} (for `{}`) has other content: \
+                         the hub's copy is damaged",
+                        path.display()
+                    );
+                }
+                write_atomically(path, bytes)?;
+                fetched += 1;
+            }
+        }
+        Ok(fetched)
+    }
+}
+
+/// Writes `bytes` to `path` under a temporary name, flushed, and renames it into place:
+/// a file of the cache is complete or absent.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().context("a cached file has a folder")?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot make the cache folder `{}`", dir.display()))?;
+    let temp = dir.join(format!(
+        ".fetch-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(anyhow::Error::new(e).context(format!("cannot write `{}`", path.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_path_names_its_content_hash() {
+        let hash = "ab".repeat(32);
+        let p = cached_path(Path::new("/r/alice.files"), &hash, Some("jpeg"));
+        assert_eq!(
+            p,
+            Path::new("/r/alice.files/ab").join(format!("{hash}.jpeg"))
+        );
+        assert_eq!(hash_of(&p), Some(hash.as_str()));
+        assert_eq!(hash_of(Path::new("/r/alice.files/ab/photo.jpeg")), None);
+        // A format that is not a plain word does not reach the file name.
+        let odd = cached_path(Path::new("c"), &hash, Some("../x"));
+        assert_eq!(odd, Path::new("c/ab").join(&hash));
+        assert_eq!(
+            cache_folder_for(Path::new("/r/alice.keylabel")),
+            Path::new("/r/alice.files")
+        );
+    }
+}
