@@ -217,6 +217,18 @@ fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The files of an export folder, with the manifest's `created_at` (the second each export
+/// ran) blanked: everything else in two exports of the same labels is the same.
+fn export_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = files_of(dir);
+    let manifest = files.get_mut("manifest.json").expect("a manifest");
+    let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    assert!(m["created_at"].is_string());
+    m["created_at"] = serde_json::Value::Null;
+    *manifest = serde_json::to_vec(&m).unwrap();
+    files
+}
+
 fn labels_of(path: &Path) -> Vec<(String, String)> {
     let p = Project::open(path).unwrap();
     let mut out = Vec::new();
@@ -360,17 +372,10 @@ fn publish_join_label_sync_and_status_between_replicas() {
             dir.path().join(out).to_str().unwrap(),
         ]);
     }
-    // The manifest's created_at is the second each export ran; everything else is the same.
-    let without_time = |out: &str| {
-        let mut files = files_of(&dir.path().join(out));
-        let manifest = files.get_mut("manifest.json").expect("a manifest");
-        let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
-        assert!(m["created_at"].is_string());
-        m["created_at"] = serde_json::Value::Null;
-        *manifest = serde_json::to_vec(&m).unwrap();
-        files
-    };
-    let (ea, eb) = (without_time("ea"), without_time("eb"));
+    let (ea, eb) = (
+        export_of(&dir.path().join("ea")),
+        export_of(&dir.path().join("eb")),
+    );
     assert!(ea.len() > 1);
     assert_eq!(ea, eb);
     // An event recorded under another name (before the replica was linked, say) is
@@ -1328,7 +1333,7 @@ fn a_replica_of_a_project_published_with_its_files_fetches_each_when_first_neede
         "--out",
         ey.to_str().unwrap(),
     ]);
-    assert_eq!(files_of(&ex), files_of(&ey));
+    assert_eq!(export_of(&ex), export_of(&ey));
 
     // A cached file deleted while the hub is out of reach: the export refuses, naming why,
     // and writes nothing; with the hub back, the file is fetched again.
@@ -1370,7 +1375,7 @@ fn a_replica_of_a_project_published_with_its_files_fetches_each_when_first_neede
         "--out",
         out_dir.to_str().unwrap(),
     ]);
-    assert_eq!(files_of(&out_dir), files_of(&ex));
+    assert_eq!(export_of(&out_dir), export_of(&ex));
     assert!(file.is_file());
 
     // A damaged copy on the hub is refused by its content hash, not cached.
@@ -1390,4 +1395,49 @@ fn a_replica_of_a_project_published_with_its_files_fetches_each_when_first_neede
         "{err}"
     );
     assert!(!file.exists());
+}
+
+#[test]
+fn the_qa_fraction_offers_its_samples_to_one_annotator_more_through_claims() {
+    let Some(hub) = Hub::new("qa") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (x, rx, y, ry) = two_annotators(
+        &hub,
+        dir.path(),
+        40,
+        &[("overlap", "1"), ("qa-fraction", "0.3")],
+        "qa",
+    );
+    let z = hub.user("z", "annotator");
+    let rz = dir.path().join("z.keylabel");
+    hub.as_user(&z, &rz)
+        .ok(&["join", &hub.url_of(&z), "--name", "qa"]);
+    // Which rows the fraction selects: a function of their content, the same here as in
+    // the local queue.
+    let selected: std::collections::BTreeSet<String> = {
+        let p = Project::open(&rx).unwrap();
+        p.sample_summaries(&SampleQuery::default(), 0, u64::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|s| keylabel::project::qa_selected(&s.hash, 0.3))
+            .map(|s| s.name)
+            .collect()
+    };
+    assert!(
+        (4..=22).contains(&selected.len()),
+        "0.3 of 40 selects about 12: {selected:?}"
+    );
+    // x labels all it is handed (every row), y then only the selected ones, z nothing.
+    assert_eq!(label_until_done(&hub.as_user(&x, &rx)), 40);
+    assert_eq!(label_until_done(&hub.as_user(&y, &ry)), selected.len());
+    assert_eq!(label_until_done(&hub.as_user(&z, &rz)), 0);
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let by_y: std::collections::BTreeSet<String> = hub_labels(&mut admin)
+        .into_iter()
+        .filter(|(_, who)| *who == y)
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(by_y, selected);
 }

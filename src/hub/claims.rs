@@ -7,23 +7,46 @@
 //! a concurrent claimer skips the locked row, and one that reaches it after the commit
 //! sees the new claim (PostgreSQL re-checks a locked row's condition on its newest
 //! version), so no sample is handed to more annotators than the overlap at once. A label
-//! ends the claim (the hub's trigger), an expired claim is offered again.
+//! ends the claim (the hub's trigger), an expired claim is offered again. The samples the
+//! project's QA fraction selects are offered to one annotator more, as the local queue
+//! does (each row keeps the [`crate::project::qa_rank`] of its sample's content).
 
 use anyhow::Result;
 
+use crate::project::Settings;
+
+/// How many annotators the project wants per sample, and for how long a claim holds.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    pub overlap: u32,
+    /// The largest QA rank the project's QA fraction selects (see
+    /// [`crate::project::qa_threshold`]).
+    pub qa_threshold: Option<i64>,
+    pub lease_secs: u64,
+}
+
+impl Rule {
+    pub fn of(settings: &Settings) -> Rule {
+        Rule {
+            overlap: settings.overlap.max(1),
+            qa_threshold: crate::project::qa_threshold(settings.qa_fraction),
+            lease_secs: settings.claim_lease,
+        }
+    }
+}
+
 /// The live claims this hub user holds in hub project `project`, in queue order, after
-/// renewing their leases to `lease_secs` and claiming more until they hold `ahead` (or
+/// renewing their leases to the rule's lease and claiming more until they hold `ahead` (or
 /// nothing more is free for them). The window keeps the sample on screen and the next one
 /// claimed this way, so that it moves on to a claimed sample without waiting for the hub;
 /// an open window renews its claims at every sync, a closed one lets them expire.
 pub fn claim_ahead(
     client: &mut postgres::Client,
     project: i64,
-    overlap: u32,
-    lease_secs: u64,
+    rule: &Rule,
     ahead: usize,
 ) -> Result<Vec<i64>> {
-    let lease = lease_secs as f64;
+    let lease = rule.lease_secs as f64;
     let mut held: Vec<i64> = client
         .query(
             "UPDATE keylabel.queue q
@@ -39,7 +62,7 @@ pub fn claim_ahead(
         .map(|r| r.get(0))
         .collect();
     while held.len() < ahead {
-        match claim_one_more(client, project, overlap, lease)? {
+        match claim_one_more(client, project, rule)? {
             Some(id) => held.push(id),
             None => break,
         }
@@ -48,15 +71,10 @@ pub fn claim_ahead(
     Ok(held)
 }
 
-/// Claims one sample for the hub user of `client` in hub project `project`, with `overlap`
-/// annotators per sample, for `lease` seconds: the first one they have neither decided nor
+/// Claims one sample for the hub user of `client` in hub project `project`, as `rule`
+/// says: the first one they have neither decided nor
 /// claimed already; `None` when nothing is left for them.
-fn claim_one_more(
-    client: &mut postgres::Client,
-    project: i64,
-    overlap: u32,
-    lease: f64,
-) -> Result<Option<i64>> {
+fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> Result<Option<i64>> {
     // Whether sample row `w` still needs an annotator and this user may be the one.
     const OPEN: &str = "w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
         AND NOT (w.claims ? current_user::text
@@ -64,7 +82,7 @@ fn claim_one_more(
         AND cardinality(w.decided_by)
             + (SELECT count(*) FROM jsonb_each(w.claims) c
                 WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
-            < $2";
+            < $2::bigint + CASE WHEN w.qa_rank <= $3::bigint THEN 1 ELSE 0 END";
     let claim = format!(
         "UPDATE keylabel.queue q
             SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{{}}'::jsonb)
@@ -72,21 +90,24 @@ fn claim_one_more(
                            WHERE c.key <> current_user
                              AND (c.value #>> '{{}}')::timestamptz > now())
                          || jsonb_build_object(current_user::text,
-                                (now() + make_interval(secs => $3::double precision))::text)
+                                (now() + make_interval(secs => $4::double precision))::text)
           WHERE q.project_id = $1 AND q.sample_id = (
               SELECT w.sample_id FROM keylabel.queue w WHERE {OPEN}
                ORDER BY w.sample_id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING q.sample_id"
     );
     let any_open = format!("SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE {OPEN})");
-    let overlap = i64::from(overlap.max(1));
+    let overlap = i64::from(rule.overlap.max(1));
+    let (lease, qa) = (rule.lease_secs as f64, rule.qa_threshold);
     // A row re-checked under the lock and no longer matching leaves the sub-select empty
     // although other samples are free: ask again while any sample could still be free.
     for _ in 0..20 {
-        if let Some(r) = client.query_opt(&claim, &[&project, &overlap, &lease])? {
+        if let Some(r) = client.query_opt(&claim, &[&project, &overlap, &qa, &lease])? {
             return Ok(Some(r.get(0)));
         }
-        let open: bool = client.query_one(&any_open, &[&project, &overlap])?.get(0);
+        let open: bool = client
+            .query_one(&any_open, &[&project, &overlap, &qa])?
+            .get(0);
         if !open {
             return Ok(None);
         }

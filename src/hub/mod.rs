@@ -558,9 +558,14 @@ fn insert_samples(
             &col(|s| Some(&s.imported_at)),
         ],
     )?;
+    let qa: Vec<i64> = samples
+        .iter()
+        .map(|s| crate::project::qa_rank(&s.hash))
+        .collect();
     tx.execute(
-        "INSERT INTO keylabel.queue(project_id, sample_id) SELECT $1, unnest($2::bigint[])",
-        &[&project, &ids],
+        "INSERT INTO keylabel.queue(project_id, sample_id, qa_rank) \
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[])",
+        &[&project, &ids, &qa],
     )?;
     Ok(n)
 }
@@ -1129,12 +1134,10 @@ pub fn sync_claiming_on(
     if ahead == 0 {
         return Ok((synced, Vec::new()));
     }
-    let settings = project.settings()?;
     let held = claims::claim_ahead(
         client,
         link.project,
-        settings.overlap,
-        settings.claim_lease,
+        &claims::Rule::of(&project.settings()?),
         ahead,
     )?;
     Ok((synced, held.into_iter().map(SampleId).collect()))

@@ -220,6 +220,11 @@ fn migrations() -> Vec<String> {
             FOR EACH ROW EXECUTE FUNCTION keylabel.queue_claims_own();
         "#
         .to_string(),
+        // 4: the QA fraction in claims: each sample's rank (`qa_rank` of its content
+        // hash, computed by the publisher), which the project's fraction compares to
+        // offer the selected samples to one annotator more than the overlap. Samples
+        // published before have none: the fraction selects none of them.
+        "ALTER TABLE keylabel.queue ADD COLUMN qa_rank bigint".to_string(),
     ]
 }
 

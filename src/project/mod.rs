@@ -32,7 +32,7 @@ pub use recover::{RecoverReport, TableCopy};
 pub use replica::{HubLink, LoggedEvent};
 pub use samples::{
     InsertOutcome, NewSample, SUMMARY_TEXT_CHARS, Sample, SampleId, SampleKind, SampleQuery,
-    SampleStatus, SampleSummary, SampleToExport, hash_key, qa_selected,
+    SampleStatus, SampleSummary, SampleToExport, hash_key, qa_rank, qa_selected, qa_threshold,
 };
 pub use settings::{ConsensusPolicy, Settings, ValidationSettings};
 pub use status::{AnnotatorCount, ClassCount, HubStatus, Status};

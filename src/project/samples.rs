@@ -778,19 +778,32 @@ impl Project {
 /// BLAKE3 of the hash, read as a number in [0, 2^64), is below `fraction`·2^64. It is keyed
 /// so that it is independent of the export split, which is also derived from the hash.
 pub fn qa_selected(hash: &str, fraction: f64) -> bool {
-    if fraction.is_nan() || fraction <= 0.0 {
-        return false;
-    }
-    if fraction >= 1.0 {
-        return true;
-    }
+    qa_threshold(fraction).is_some_and(|t| qa_rank(hash) <= t)
+}
+
+/// The number [`qa_selected`] compares for content hash `hash`: the keyed BLAKE3's first
+/// 64 bits, shifted into the signed range with their order kept (so that a database can
+/// store and compare it as a `bigint`; the team hub does).
+pub fn qa_rank(hash: &str) -> i64 {
     let mut h = blake3::Hasher::new_derive_key("keylabel qa-fraction sample selection v1");
     h.update(hash.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&h.finalize().as_bytes()[..8]);
-    let x = u64::from_le_bytes(first);
+    (u64::from_le_bytes(first) ^ (1 << 63)) as i64
+}
+
+/// The largest [`qa_rank`] the QA fraction `fraction` selects (`None`: it selects none):
+/// a sample is selected when its 64 bits are below `fraction`·2^64.
+pub fn qa_threshold(fraction: f64) -> Option<i64> {
+    if fraction.is_nan() || fraction <= 0.0 {
+        return None;
+    }
+    if fraction >= 1.0 {
+        return Some(i64::MAX);
+    }
     // fraction·2^64 < 2^64 here, so the product fits a u64 after truncation.
-    x < (fraction * 18_446_744_073_709_551_616.0) as u64
+    let below = (fraction * 18_446_744_073_709_551_616.0) as u64;
+    below.checked_sub(1).map(|last| (last ^ (1 << 63)) as i64)
 }
 
 /// What export planning needs of one sample: no file content and no text, so that a
