@@ -1440,4 +1440,15 @@ fn the_qa_fraction_offers_its_samples_to_one_annotator_more_through_claims() {
         .map(|(s, _)| s)
         .collect();
     assert_eq!(by_y, selected);
+
+    // A hub that answers with a refusal is not "offline": `next` says why and does not
+    // fall back to the local queue.
+    admin
+        .batch_execute(&format!("REVOKE keylabel_annotator FROM \"{z}\""))
+        .unwrap();
+    let refused = hub.as_user(&z, &rz).run(&["next", "--json"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!err.contains("local queue"), "{err}");
 }

@@ -184,9 +184,10 @@ pub fn next(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     let who = annotator(cli, &project)?;
     let id = match project.hub_link()? {
         // Offline (the hub unreachable), the local queue: extra labels that result are
-        // ordinary overlap.
+        // ordinary overlap. A hub that answers with a refusal is an error, not offline.
         Some(_) => match hub::next(&mut project) {
             Ok(id) => id,
+            Err(e) if !hub::is_unreachable(&e) => return Err(e),
             Err(e) => {
                 eprintln!("keylabel: the hub is out of reach, using the local queue: {e:#}");
                 project.next_for_annotator(&who, None)?

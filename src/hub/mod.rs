@@ -959,11 +959,20 @@ pub fn replica_annotator(project: &Project) -> Result<Option<String>> {
     }
 }
 
-/// Whether `e` is the hub being out of reach (no connection, a connection lost), rather
-/// than the hub answering with a refusal.
+/// Whether `e` is the hub being out of reach (no connection, a connection lost, a server
+/// shutting down, starting up or out of connection slots), rather than the hub answering
+/// with a refusal.
 pub fn is_unreachable(e: &anyhow::Error) -> bool {
     match e.chain().find_map(|c| c.downcast_ref::<postgres::Error>()) {
-        Some(pg) => pg.as_db_error().is_none(),
+        Some(pg) => match pg.as_db_error() {
+            None => true,
+            Some(db) => {
+                let code = db.code().code();
+                // Class 08: connection exception; class 57: operator intervention
+                // (shutdown, crash, cannot connect now); 53300: too many connections.
+                code.starts_with("08") || code.starts_with("57") || code == "53300"
+            }
+        },
         None => false,
     }
 }
