@@ -15,6 +15,7 @@ pub mod export;
 pub mod fuzzing;
 pub mod hub;
 pub mod ingest;
+pub mod leftovers;
 pub mod media;
 pub mod progress;
 pub mod project;

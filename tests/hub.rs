@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use keylabel::project::{Project, SampleQuery};
-use keylabel_testkit::cli::{Cli, json_of, stderr};
+use keylabel_testkit::cli::{Cli, json_of, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keylabel");
 
@@ -1148,10 +1148,26 @@ fn a_join_killed_halfway_leaves_no_replica_and_the_next_join_makes_it() {
     joining.wait().unwrap();
     lock.rollback().unwrap();
     assert!(!rx.exists(), "a killed join left a replica behind");
+    let leftovers = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".x.keylabel.keylabel-join-"))
+            .collect()
+    };
+    assert!(
+        !leftovers().is_empty(),
+        "the killed join had a temporary replica"
+    );
 
     hub.as_user(&x, &rx)
         .ok(&["join", &hub.url_of(&x), "--name", "j"]);
     assert_eq!(Project::open(&rx).unwrap().sample_count().unwrap(), 50);
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "the next join removes what the killed one left"
+    );
 }
 
 #[test]
@@ -1449,6 +1465,120 @@ fn the_qa_fraction_offers_its_samples_to_one_annotator_more_through_claims() {
     let refused = hub.as_user(&z, &rz).run(&["next", "--json"]);
     assert!(!refused.status.success());
     let err = stderr(&refused);
-    assert!(err.contains("permission denied"), "{err}");
+    assert!(
+        err.contains(&format!("the hub refused the login `{z}`"))
+            && err.contains("ask the hub's admin")
+            && err.contains("permission denied"),
+        "{err}"
+    );
     assert!(!err.contains("local queue"), "{err}");
+}
+
+/// `classes list --json` of `path`: (name, key, archived) of each class.
+fn classes_of(cli: &Cli) -> Vec<(String, Option<String>, bool)> {
+    let v = cli.json(&["classes", "list", "--json"]);
+    v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["key"].as_str().map(str::to_string),
+                c["archived"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_admin_changes_the_classes_of_a_published_project_and_every_replica_takes_them_in() {
+    let Some(hub) = Hub::new("classes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 4, &[], "c");
+    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
+    let a = hub.user("a", "admin");
+    let ra = dir.path().join("a.keylabel");
+    let ac = hub.as_user(&a, &ra);
+    ac.ok(&["join", &hub.url_of(&a), "--name", "c"]);
+    let two = vec![
+        ("pos".to_string(), Some("1".to_string()), false),
+        ("neg".to_string(), Some("2".to_string()), false),
+    ];
+
+    // An annotator may not change the schema: PostgreSQL refuses, nothing changes anywhere.
+    let refused = xc.run(&["classes", "add", "maybe"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("only a hub admin"), "{err}");
+    assert_eq!(classes_of(&xc), two);
+    // Nor, out of reach of the hub, can an admin change it alone.
+    set_reachable(&hub, &ra, false);
+    assert!(!ac.run(&["classes", "add", "maybe"]).status.success());
+    assert_eq!(classes_of(&ac), two);
+    set_reachable(&hub, &ra, true);
+
+    let added = stdout(&ac.ok(&["classes", "add", "maybe"]));
+    assert!(
+        added.contains("Added class `maybe` (key 3)") && added.contains("next sync"),
+        "{added}"
+    );
+    ac.ok(&["classes", "rename", "neg", "negative"]);
+    // x takes the change in at its sync and labels with the new class; y, which has not
+    // synced since, takes in the class and x's label in one sync (classes come first).
+    xc.ok(&["sync"]);
+    let three = vec![
+        ("pos".to_string(), Some("1".to_string()), false),
+        ("negative".to_string(), Some("2".to_string()), false),
+        ("maybe".to_string(), Some("3".to_string()), false),
+    ];
+    assert_eq!(classes_of(&xc), three);
+    xc.ok(&["label", "r1", "maybe"]);
+    xc.ok(&["sync"]);
+    yc.ok(&["sync"]);
+    assert_eq!(classes_of(&yc), three);
+    let status = yc.json(&["status", "--json"]);
+    let maybe = status["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "maybe")
+        .cloned()
+        .unwrap();
+    assert_eq!(maybe["count"], 1, "{status}");
+
+    // Archived on the hub: no longer offered anywhere, its label kept.
+    ac.ok(&["classes", "archive", "maybe"]);
+    yc.ok(&["sync"]);
+    assert_eq!(
+        classes_of(&yc)[2],
+        ("maybe".to_string(), None, true),
+        "archived on y"
+    );
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let on_hub: Vec<(i64, String, bool)> = admin
+        .query(
+            "SELECT id, name, archived FROM keylabel.classes ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        on_hub,
+        vec![
+            (1, "pos".to_string(), false),
+            (2, "negative".to_string(), false),
+            (3, "maybe".to_string(), true)
+        ]
+    );
+    // A replica joined now starts with the schema as it is.
+    let z = hub.user("z", "annotator");
+    let rz = dir.path().join("z.keylabel");
+    let zc = hub.as_user(&z, &rz);
+    zc.ok(&["join", &hub.url_of(&z), "--name", "c"]);
+    assert_eq!(classes_of(&zc), classes_of(&yc));
 }

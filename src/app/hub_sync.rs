@@ -39,6 +39,9 @@ pub struct HubState {
     pulled: u64,
     /// The hub was reached again after being out of reach (see [`HubSync::take_back`]).
     back: bool,
+    /// The hub's classes changed since the window last looked (see
+    /// [`HubSync::take_classes_changed`]).
+    classes_changed: bool,
 }
 
 /// The sync thread of one open replica; dropping it ends the thread.
@@ -100,6 +103,18 @@ impl HubSync {
     /// counts and the sample on screen again when some did.
     pub fn take_pulled(&self) -> u64 {
         std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).pulled)
+    }
+
+    /// Whether a sync took in a change of the hub project's classes since the last call:
+    /// the window reads its classes again.
+    pub fn take_classes_changed(&self) -> bool {
+        std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .classes_changed,
+        )
     }
 
     /// Whether the hub was reached again after being out of reach since the last call
@@ -199,6 +214,7 @@ fn run(
                         n => format!("{why} (and {} more)", n - 1),
                     });
                 s.pulled += synced.pulled;
+                s.classes_changed |= synced.classes_changed;
             }
             (Err(e), pending) => {
                 let unreachable = crate::hub::is_unreachable(&e);

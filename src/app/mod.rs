@@ -44,6 +44,7 @@ use session::{Counts, Session};
 use state::Persisted;
 
 use crate::Project;
+use crate::hub::classes::Change;
 
 /// Default texture memory budget of the image loader.
 pub const TEXTURE_CAP_BYTES: usize = 512 << 20;
@@ -750,26 +751,31 @@ impl App {
                 return;
             }
             Request::AddClass(name) => {
-                p.session
-                    .project
-                    .add_class(&name, None, None)
-                    .map(|c| match c.key {
-                        Some(k) => format!("Added “{}” (key {k})", c.name),
-                        None => {
-                            format!("Added “{}” (no free key: give it one in Settings)", c.name)
-                        }
-                    })
+                let add = Change::Add {
+                    name,
+                    key: None,
+                    color: None,
+                };
+                crate::hub::classes::change(&mut p.session.project, &add).map(|c| match c.key {
+                    Some(k) => format!("Added “{}” (key {k})", c.name),
+                    None => {
+                        format!("Added “{}” (no free key: give it one in Settings)", c.name)
+                    }
+                })
             }
-            Request::Rename { old, new } => p
-                .session
-                .project
-                .rename_class(&old, &new)
-                .map(|_| format!("Renamed “{old}” to “{new}”")),
-            Request::Archive(name) => p
-                .session
-                .project
-                .archive_class(&name)
-                .map(|_| format!("Archived “{name}”; its labels stay in the history")),
+            Request::Rename { old, new } => {
+                let rename = Change::Rename {
+                    old: old.clone(),
+                    new: new.clone(),
+                };
+                crate::hub::classes::change(&mut p.session.project, &rename)
+                    .map(|_| format!("Renamed “{old}” to “{new}”"))
+            }
+            Request::Archive(name) => {
+                let archive = Change::Archive { name: name.clone() };
+                crate::hub::classes::change(&mut p.session.project, &archive)
+                    .map(|_| format!("Archived “{name}”; its labels stay in the history"))
+            }
         }
         .map_err(|e| format!("{e:#}"));
         let reloaded = p.session.reload_classes().map_err(|e| format!("{e:#}"));
@@ -806,6 +812,9 @@ impl App {
         hub.set_claiming(labeling);
         let claimed = hub.state().claimed;
         let pulled = hub.take_pulled();
+        // An admin changed the hub project's classes: the class bar, the keys and the
+        // grid's colours follow.
+        let classes_changed = hub.take_classes_changed();
         let mut result = p.session.set_claimed(&claimed).and_then(|first| {
             // The window opened on a sample of the local queue before the hub answered:
             // when nothing has been done on it, the hub's first claim takes its place, so
@@ -820,7 +829,10 @@ impl App {
             }
             Ok(())
         });
-        if pulled == 0 || result.is_err() {
+        if classes_changed && result.is_ok() {
+            result = p.session.reload_classes();
+        }
+        if (pulled == 0 && !classes_changed) || result.is_err() {
             self.report(result.map(|()| None));
             return;
         }

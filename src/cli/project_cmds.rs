@@ -4,6 +4,7 @@ use super::{
     ClassesCommand, Cli, HistoryArgs, InitArgs, JsonArg, MergeArgs, Outcome, TaskArg, open,
     open_sound, print_json,
 };
+use crate::hub::classes::Change;
 use crate::project::{Project, TaskKind};
 
 pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<Outcome> {
@@ -32,7 +33,7 @@ pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
-    let project = open(cli)?;
+    let mut project = open(cli)?;
     match cmd {
         ClassesCommand::List(a) => {
             let status = project.status()?;
@@ -67,7 +68,14 @@ pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
             }
         }
         ClassesCommand::Add { name, key, color } => {
-            let c = project.add_class(name, key.as_deref(), color.as_deref())?;
+            let c = crate::hub::classes::change(
+                &mut project,
+                &Change::Add {
+                    name: name.clone(),
+                    key: key.clone(),
+                    color: color.clone(),
+                },
+            )?;
             println!(
                 "Added class `{}` (key {})",
                 c.name,
@@ -75,13 +83,27 @@ pub fn classes(cli: &Cli, cmd: &ClassesCommand) -> anyhow::Result<Outcome> {
             );
         }
         ClassesCommand::Rename { old, new } => {
-            let c = project.rename_class(old, new)?;
+            let c = crate::hub::classes::change(
+                &mut project,
+                &Change::Rename {
+                    old: old.clone(),
+                    new: new.clone(),
+                },
+            )?;
             println!("Renamed `{old}` to `{}`; its labels follow", c.name);
         }
         ClassesCommand::Archive { name } => {
-            project.archive_class(name)?;
+            crate::hub::classes::change(&mut project, &Change::Archive { name: name.clone() })?;
             println!("Archived `{name}`: no longer offered for labeling; its labels are kept");
         }
+    }
+    if !matches!(cmd, ClassesCommand::List(_))
+        && let Some(link) = project.hub_link()?
+    {
+        println!(
+            "Changed on the hub project `{}`: every replica takes it in at its next sync",
+            link.name
+        );
     }
     Ok(Outcome::Exit(0))
 }

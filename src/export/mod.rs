@@ -739,21 +739,7 @@ fn restore_moved_aside(parent: &Path, name: &str, out: &Path) -> anyhow::Result<
 /// The `what` folders (see [`marker`]) beside `name` in `parent` whose export process no
 /// longer runs.
 fn stale_folders(parent: &Path, name: &str, what: &str) -> Vec<PathBuf> {
-    let prefix = marker(name, what);
-    let Ok(entries) = fs::read_dir(parent) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(prefix.as_str()))
-                .and_then(|p| p.parse::<u32>().ok())
-                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
-        })
-        .map(|e| e.path())
-        .collect()
+    crate::leftovers::stale(parent, &marker(name, what))
 }
 
 /// Swaps two folders in one step (Linux `renameat2` with `RENAME_EXCHANGE`): at every
@@ -791,12 +777,6 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
 #[cfg(not(target_os = "linux"))]
 fn exchange(_: &Path, _: &Path) -> std::io::Result<bool> {
     Ok(false)
-}
-
-/// Whether a process with this id runs (on systems with `/proc`; elsewhere a leftover
-/// folder is taken to be stale).
-fn process_alive(pid: u32) -> bool {
-    Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// The temporary folder an export is written into; removed on drop unless committed.

@@ -10,6 +10,7 @@
 //! PostgreSQL login), permissions and claims.
 
 pub mod claims;
+pub mod classes;
 pub mod files;
 pub mod schema;
 
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use crate::project::stored::StoredEnum;
 use crate::project::{
-    Class, HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind, Settings,
+    HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind, Settings,
 };
 
 /// A hub's address: a libpq URL (`postgres://user@host:port/dbname`, `?sslmode=require`
@@ -694,6 +695,24 @@ pub fn new_events_from_others(
     Ok(news)
 }
 
+/// The first read of a hub's project failing, said in keylabel's words: a hub without
+/// keylabel's schema, or a login that holds no keylabel role there.
+fn first_read_failed(err: postgres::Error, login: &str) -> anyhow::Error {
+    use postgres::error::SqlState;
+    let why = match err.code() {
+        Some(c) if *c == SqlState::INVALID_SCHEMA_NAME || *c == SqlState::UNDEFINED_TABLE => {
+            "the hub has no keylabel schema: run `keylabel hub init URL` first".to_string()
+        }
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => format!(
+            "the hub refused the login `{login}`: it holds no keylabel role there (none was \
+             given, or it was taken away); ask the hub's admin to give it one (`GRANT \
+             keylabel_annotator TO \"{login}\"`, or a new user with `keylabel hub user add`)"
+        ),
+        _ => "cannot read the project from the hub".to_string(),
+    };
+    anyhow::Error::new(err).context(why)
+}
+
 /// Whether `e` is the hub refusing an append (a permission, not a failure to reach it).
 fn is_refusal(e: &anyhow::Error) -> bool {
     e.chain()
@@ -750,21 +769,13 @@ pub struct Joined {
 /// is made under a temporary name beside `local` and appears there only when complete:
 /// a join that fails or is killed leaves nothing at `local`.
 pub fn join(url: &HubUrl, name: &str, local: &Path, files: Option<&Path>) -> Result<Joined> {
-    let file_name = local
-        .file_name()
-        .with_context(|| format!("`{}` is not a file name", local.display()))?;
-    let temp = local.with_file_name(format!(
-        ".{}.keylabel-join-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let remove_temp = || {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = temp.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    };
+    if local.file_name().is_none() {
+        bail!("`{}` is not a file name", local.display());
+    }
+    // What a killed join left beside `local` goes first.
+    crate::leftovers::remove_stale_project_files(local, "join");
+    let temp = crate::leftovers::temporary_beside(local, "join");
+    let remove_temp = || crate::leftovers::remove_project_files(&temp);
     remove_temp();
     let source = match files {
         Some(dir) => Files::Under(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
@@ -801,7 +812,7 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
             "SELECT id, task, settings, with_files FROM keylabel.projects WHERE name = $1",
             &[&name],
         )
-        .context("the hub has no keylabel schema: run `keylabel hub init URL` first")?
+        .map_err(|e| first_read_failed(e, url.user()))?
         .with_context(|| format!("the hub has no project named `{name}`"))?;
     let (id, task, settings): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
     let cache = match &files {
@@ -812,22 +823,7 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
         .with_context(|| format!("the hub project `{name}` has an unknown task `{task}`"))?;
     let settings: Settings = serde_json::from_str(&settings)
         .with_context(|| format!("the hub project `{name}` has settings keylabel cannot read"))?;
-    let classes: Vec<Class> = client
-        .query(
-            "SELECT id, name, hotkey, color, position, archived FROM keylabel.classes \
-             WHERE project_id = $1 ORDER BY id",
-            &[&id],
-        )?
-        .into_iter()
-        .map(|r| Class {
-            id: crate::project::ClassId(r.get(0)),
-            name: r.get(1),
-            key: r.get(2),
-            color: r.get(3),
-            position: r.get(4),
-            archived: r.get(5),
-        })
-        .collect();
+    let classes = classes::on_hub(&mut client, id)?;
     let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
     let mut project = Project::create(local, &names, task)?;
     let made = project.classes()?;
@@ -948,6 +944,9 @@ pub struct Synced {
     /// again at every sync and hold nothing else up.
     #[serde(skip)]
     pub refused: Vec<String>,
+    /// The hub's classes changed since the last sync (and were taken in).
+    #[serde(skip)]
+    pub classes_changed: bool,
 }
 
 /// Who labels on `project` when it is a replica of a hub: the login of its hub URL (the
@@ -999,7 +998,17 @@ pub fn sync(project: &mut Project) -> Result<Synced> {
 }
 
 fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Synced> {
+    // The classes first: an event pulled may use a class added since the last sync.
+    let (link, url) = link_of(project)?;
+    let hub_classes = classes::on_hub(client, link.project).map_err(|e| {
+        match e.downcast::<postgres::Error>() {
+            Ok(pg) => first_read_failed(pg, url.user()),
+            Err(e) => e,
+        }
+    })?;
+    let classes_changed = project.adopt_classes(&hub_classes)?;
     let mut out = push_on(project, client, BATCH * 5)?;
+    out.classes_changed = classes_changed;
     out.pulled = pull_on(project, client)?;
     project.hub_advance_pushed()?;
     project.hub_synced(&crate::project::now_rfc3339())?;

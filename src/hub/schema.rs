@@ -6,7 +6,7 @@
 //! - Row-level security on the log: an annotator appends only events under their own login
 //!   and only of the annotator kinds; a reviewer also review decisions; an admin anything
 //!   (publishing a project's past events from every annotator).
-//! - Only an admin writes projects, classes, samples and files.
+//! - Only an admin writes projects, classes, samples and files (and changes classes).
 //! - `queue` holds each sample's claims and who has decided it, kept up to date by a
 //!   trigger on the log; annotators may only change the claims column (claiming with
 //!   `FOR UPDATE SKIP LOCKED`, see `super::claims`).
@@ -225,6 +225,10 @@ fn migrations() -> Vec<String> {
         // offer the selected samples to one annotator more than the overlap. Samples
         // published before have none: the fraction selects none of them.
         "ALTER TABLE keylabel.queue ADD COLUMN qa_rank bigint".to_string(),
+        // 5: an admin changes the classes of a published project (adds, renames, archives;
+        // see `super::classes`); replicas take the change in at their next sync.
+        "GRANT UPDATE (name, hotkey, archived) ON keylabel.classes TO keylabel_admin"
+            .to_string(),
     ]
 }
 
@@ -240,6 +244,25 @@ fn already_done_is_fine(statement: &str) -> String {
 /// The hub schema version this keylabel writes.
 pub fn version() -> i64 {
     migrations().len() as i64
+}
+
+/// Refuses a hub whose schema is older than this keylabel's (a `hub init` migrates it).
+pub fn require_current(client: &mut impl postgres::GenericClient) -> Result<()> {
+    let done: i64 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM keylabel.migrations",
+            &[],
+        )
+        .context("the hub has no keylabel schema: run `keylabel hub init URL` first")?
+        .get(0);
+    if done < version() {
+        anyhow::bail!(
+            "the hub's schema is at version {done}, older than this keylabel's {}: an admin \
+             runs `keylabel hub init URL` to migrate it",
+            version()
+        );
+    }
+    Ok(())
 }
 
 /// Creates the group roles and the schema, or migrates it forward; idempotent. Runs in one

@@ -88,6 +88,88 @@ fn row_to_class(r: &rusqlite::Row<'_>) -> rusqlite::Result<Class> {
     })
 }
 
+fn find<'a>(classes: &'a [Class], name: &str) -> Result<&'a Class> {
+    classes
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| ProjectError::Invalid(format!("there is no class `{name}`")).into())
+}
+
+/// The class that adding `name` to the schema `existing` makes: checked (a valid, new
+/// name; a key no other class uses; a `#rrggbb` colour), with the next id and position,
+/// the next free default hotkey when no `key` is given, and the next palette colour.
+pub fn plan_add(
+    existing: &[Class],
+    name: &str,
+    key: Option<&str>,
+    color: Option<&str>,
+) -> Result<Class> {
+    let name = name.trim();
+    check_name(name)?;
+    if existing.iter().any(|c| c.name == name) {
+        return Err(ProjectError::Invalid(format!("class `{name}` already exists")).into());
+    }
+    let key = match key.map(str::trim) {
+        Some("") => None,
+        Some(k) => {
+            if let Some(other) = existing.iter().find(|c| c.key.as_deref() == Some(k)) {
+                return Err(ProjectError::Invalid(format!(
+                    "key `{k}` is already bound to class `{}`",
+                    other.name
+                ))
+                .into());
+            }
+            Some(k.to_string())
+        }
+        None => free_default_key(existing),
+    };
+    let color = match color {
+        Some(c) => {
+            check_color(c)?;
+            c.to_ascii_lowercase()
+        }
+        None => DEFAULT_COLORS[existing.len() % DEFAULT_COLORS.len()].to_string(),
+    };
+    Ok(Class {
+        id: ClassId(existing.iter().map(|c| c.id.0).max().unwrap_or(0) + 1),
+        name: name.to_string(),
+        key,
+        color,
+        position: existing.iter().map(|c| c.position).max().unwrap_or(-1) + 1,
+        archived: false,
+    })
+}
+
+/// The first default hotkey no class in `classes` uses.
+pub(crate) fn free_default_key(classes: &[Class]) -> Option<String> {
+    (0..10)
+        .filter_map(default_hotkey)
+        .find(|k| !classes.iter().any(|c| c.key.as_deref() == Some(k.as_str())))
+}
+
+/// Class `old` of `existing` renamed `new` (checked: a valid name no other class has).
+pub fn plan_rename(existing: &[Class], old: &str, new: &str) -> Result<Class> {
+    let new = new.trim();
+    check_name(new)?;
+    let class = find(existing, old)?;
+    if old != new && existing.iter().any(|c| c.name == new) {
+        return Err(ProjectError::Invalid(format!("class `{new}` already exists")).into());
+    }
+    Ok(Class {
+        name: new.to_string(),
+        ..class.clone()
+    })
+}
+
+/// Class `name` of `existing` archived (its hotkey freed).
+pub fn plan_archive(existing: &[Class], name: &str) -> Result<Class> {
+    Ok(Class {
+        archived: true,
+        key: None,
+        ..find(existing, name)?.clone()
+    })
+}
+
 impl Project {
     /// Every class, archived ones included, in schema order.
     pub fn classes(&self) -> Result<Vec<Class>> {
@@ -129,56 +211,22 @@ impl Project {
     /// is used; a key already bound to another class is refused.
     pub fn add_class(&self, name: &str, key: Option<&str>, color: Option<&str>) -> Result<Class> {
         self.refuse_on_replica("add a class")?;
-        let name = name.trim();
-        check_name(name)?;
-        if self.class_by_name(name)?.is_some() {
-            return Err(ProjectError::Invalid(format!("class `{name}` already exists")).into());
-        }
-        let existing = self.classes()?;
-        let taken: Vec<&str> = existing.iter().filter_map(|c| c.key.as_deref()).collect();
-        let key = match key {
-            Some(k) => {
-                let k = k.trim();
-                if k.is_empty() {
-                    None
-                } else if let Some(other) = existing.iter().find(|c| c.key.as_deref() == Some(k)) {
-                    return Err(ProjectError::Invalid(format!(
-                        "key `{k}` is already bound to class `{}`",
-                        other.name
-                    ))
-                    .into());
-                } else {
-                    Some(k.to_string())
-                }
-            }
-            None => (0..10)
-                .filter_map(default_hotkey)
-                .find(|k| !taken.contains(&k.as_str())),
-        };
-        let color = match color {
-            Some(c) => {
-                check_color(c)?;
-                c.to_ascii_lowercase()
-            }
-            None => DEFAULT_COLORS[existing.len() % DEFAULT_COLORS.len()].to_string(),
-        };
-        let position = existing.iter().map(|c| c.position).max().unwrap_or(-1) + 1;
+        let class = plan_add(&self.classes()?, name, key, color)?;
         self.conn.execute(
-            "INSERT INTO classes(name, hotkey, color, position) VALUES (?1, ?2, ?3, ?4)",
-            params![name, key, color, position],
+            "INSERT INTO classes(id, name, hotkey, color, position) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![class.id, class.name, class.key, class.color, class.position],
         )?;
-        self.require_class(name)
+        self.require_class(&class.name)
     }
 
     /// Refuses `what` (a change of the class schema) on a replica of a team hub: the
-    /// schema is the hub project's, the same on every replica, and a class only one
-    /// replica knew would make the others refuse its labels. Hotkeys and colours are each
+    /// schema is the hub project's, the same on every replica, changed on the hub (see
+    /// `crate::hub::classes`) and taken in at every sync. Hotkeys and colours are each
     /// annotator's own and may change.
     fn refuse_on_replica(&self, what: &str) -> Result<()> {
         match self.hub_link()? {
             Some(link) => Err(ProjectError::Invalid(format!(
-                "cannot {what} in `{}`: it is a replica of the hub project `{}`, whose \
-                 classes are set when it is published and are the same for everyone",
+                "cannot {what} in `{}` alone: it is a replica of the hub project `{}`, whose                  classes are the same for everyone and are changed on the hub",
                 self.path().display(),
                 link.name
             ))
@@ -190,24 +238,19 @@ impl Project {
     /// Renames a class; every label that refers to it follows, since labels store its id.
     pub fn rename_class(&self, old: &str, new: &str) -> Result<Class> {
         self.refuse_on_replica("rename a class")?;
-        let new = new.trim();
-        check_name(new)?;
-        let class = self.require_class(old)?;
-        if old != new && self.class_by_name(new)?.is_some() {
-            return Err(ProjectError::Invalid(format!("class `{new}` already exists")).into());
-        }
+        let class = plan_rename(&self.classes()?, old, new)?;
         self.conn.execute(
             "UPDATE classes SET name = ?1 WHERE id = ?2",
-            params![new, class.id],
+            params![class.name, class.id],
         )?;
-        self.require_class(new)
+        self.require_class(&class.name)
     }
 
     /// Archives a class: it is no longer offered for labeling and its hotkey is freed, but
     /// its labels stay in the log (validation reports them as outside the schema).
     pub fn archive_class(&self, name: &str) -> Result<Class> {
         self.refuse_on_replica("archive a class")?;
-        let class = self.require_class(name)?;
+        let class = plan_archive(&self.classes()?, name)?;
         self.conn.execute(
             "UPDATE classes SET archived = 1, hotkey = NULL WHERE id = ?1",
             [class.id],

@@ -5,7 +5,7 @@
 //! before the call returns, so a decision the user has seen as saved survives a crash.
 
 pub mod boxes;
-mod classes;
+pub mod classes;
 mod events;
 mod merge;
 mod recover;
@@ -139,12 +139,9 @@ impl Project {
         }
         // Built complete under a temporary name beside it, then put in place in one step:
         // a killed `init` leaves no empty or half-made file at `path`.
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{file_name}.keylabel-new-{}", std::process::id()));
-        remove_db_files(&tmp);
+        crate::leftovers::remove_stale_project_files(path, "new");
+        let tmp = crate::leftovers::temporary_beside(path, "new");
+        crate::leftovers::remove_project_files(&tmp);
         let built = (|| -> Result<()> {
             OpenOptions::new()
                 .write(true)
@@ -210,7 +207,7 @@ impl Project {
             }
             Ok(())
         })();
-        remove_db_files(&tmp);
+        crate::leftovers::remove_project_files(&tmp);
         built?;
         Project::open(path)
     }
@@ -737,13 +734,4 @@ fn migrate(conn: &Connection, from: i64) -> Result<()> {
     tx.commit()?;
     conn.remove_function("keylabel_hash_key", 1)?;
     Ok(())
-}
-
-fn remove_db_files(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
 }

@@ -98,15 +98,9 @@ impl Project {
             })
             .unwrap_or(TaskKind::SingleLabel);
 
-        let file_name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        let tmp = dest.with_file_name(format!(
-            ".{file_name}.keylabel-recovering-{}",
-            std::process::id()
-        ));
-        super::remove_db_files(&tmp);
+        crate::leftovers::remove_stale_project_files(dest, "recovering");
+        let tmp = crate::leftovers::temporary_beside(dest, "recovering");
+        crate::leftovers::remove_project_files(&tmp);
         let built = (|| -> Result<RecoverReport> {
             // A placeholder class: the real classes (with their ids) replace it.
             drop(Project::create(&tmp, &["recovered".to_string()], task)?);
@@ -129,7 +123,7 @@ impl Project {
         let report = match built {
             Ok(r) => r,
             Err(e) => {
-                super::remove_db_files(&tmp);
+                crate::leftovers::remove_project_files(&tmp);
                 return Err(e);
             }
         };
@@ -137,7 +131,7 @@ impl Project {
             path: dest.to_path_buf(),
             source,
         });
-        super::remove_db_files(&tmp);
+        crate::leftovers::remove_project_files(&tmp);
         placed?;
         Ok(report)
     }

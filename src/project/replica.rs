@@ -292,6 +292,67 @@ fn row_to_logged(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedEvent> {
 }
 
 impl Project {
+    /// Takes in the class schema of the hub project this replica follows: classes the hub
+    /// has and this replica lacks are added with their ids (with the hub's hotkey when no
+    /// class here uses it, else the first free default one), and renames, moves and
+    /// archivings are followed. Hotkeys and colours of classes known already stay this
+    /// annotator's own. Whether anything changed.
+    pub fn adopt_classes(&mut self, hub: &[super::Class]) -> Result<bool> {
+        let mut local = self.classes()?;
+        let changed: Vec<&super::Class> = hub
+            .iter()
+            .filter(|h| {
+                local.iter().find(|l| l.id == h.id).is_none_or(|l| {
+                    l.name != h.name || l.position != h.position || l.archived != h.archived
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(false);
+        }
+        let tx = self.conn.transaction()?;
+        // Names are unique: renamed classes (two may swap names) go through a placeholder.
+        for h in &changed {
+            tx.execute(
+                "UPDATE classes SET name = char(0) || id WHERE id = ?1 AND name <> ?2",
+                params![h.id, h.name],
+            )?;
+        }
+        for h in changed {
+            match local.iter().position(|l| l.id == h.id) {
+                Some(i) => {
+                    let key = if h.archived {
+                        None
+                    } else {
+                        local[i].key.clone()
+                    };
+                    tx.execute(
+                        "UPDATE classes SET name = ?2, position = ?3, archived = ?4, \
+                         hotkey = ?5 WHERE id = ?1",
+                        params![h.id, h.name, h.position, h.archived, key],
+                    )?;
+                    local[i].key = key;
+                }
+                None => {
+                    let free = |k: &str| !local.iter().any(|l| l.key.as_deref() == Some(k));
+                    let key = match &h.key {
+                        _ if h.archived => None,
+                        Some(k) if free(k) => Some(k.clone()),
+                        _ => super::classes::free_default_key(&local),
+                    };
+                    tx.execute(
+                        "INSERT INTO classes(id, name, hotkey, color, position, archived) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![h.id, h.name, key, h.color, h.position, h.archived],
+                    )?;
+                    local.push(super::Class { key, ..h.clone() });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Gives the classes (matched by id) the hotkeys, colours, positions and archived
     /// flags of `classes` (a replica takes its hub project's).
     pub fn restore_classes(&mut self, classes: &[super::Class]) -> Result<()> {
