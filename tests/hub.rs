@@ -283,8 +283,8 @@ fn publish_join_label_sync_and_status_between_replicas() {
         );
     }
     assert_eq!(labels_of(&a), [("r1".to_string(), "carol".to_string())]);
-    // The class schema is the hub project's: a replica cannot change it (a class only
-    // one replica knew would make the others refuse its labels).
+    // The class schema is the hub project's: an annotator's replica cannot change it (only
+    // a hub admin, on the hub, for every replica at once).
     for change in [
         &["classes", "add", "maybe"][..],
         &["classes", "rename", "pos", "positive"],
@@ -293,7 +293,7 @@ fn publish_join_label_sync_and_status_between_replicas() {
         let out = hub.as_user(&alice, &a).run(change);
         assert!(!out.status.success(), "{change:?}");
         assert!(
-            stderr(&out).contains("is a replica of the hub project `reviews`"),
+            stderr(&out).contains("only a hub admin changes the classes"),
             "{}",
             stderr(&out)
         );
@@ -1581,4 +1581,79 @@ fn an_admin_changes_the_classes_of_a_published_project_and_every_replica_takes_t
     let zc = hub.as_user(&z, &rz);
     zc.ok(&["join", &hub.url_of(&z), "--name", "c"]);
     assert_eq!(classes_of(&zc), classes_of(&yc));
+}
+
+#[test]
+fn a_replica_takes_no_new_samples_and_records_imported_labels_under_its_login() {
+    let Some(hub) = Hub::new("imports") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (x, rx, _, _) = two_annotators(&hub, dir.path(), 3, &[], "s");
+    let xc = hub.as_user(&x, &rx);
+    // New samples in one replica only would have every event on them refused by the hub.
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "id,text\nr9,row 9\n").unwrap();
+    let refused = xc.run(&["import", more.to_str().unwrap(), "--id-column", "id"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("cannot import into") && err.contains("hub project `s`"),
+        "{err}"
+    );
+    assert_eq!(Project::open(&rx).unwrap().sample_count().unwrap(), 3);
+
+    // Labels from a file are x's own on x's replica (the hub takes only those), and another
+    // name is refused before anything is recorded.
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, "sample,label\nr1,pos\nr2,neg\n").unwrap();
+    let other = xc.run(&[
+        "import-labels",
+        labels.to_str().unwrap(),
+        "--annotator",
+        "model",
+    ]);
+    assert!(!other.status.success(), "{}", stderr(&other));
+    assert!(stderr(&other).contains("where you label as your login"));
+    xc.ok(&["import-labels", labels.to_str().unwrap()]);
+    let synced = xc.json(&["sync", "--json"]);
+    assert_eq!(
+        (synced["pushed"].as_u64(), synced["pending"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    assert_eq!(
+        hub_labels(&mut admin),
+        vec![("r1".to_string(), x.clone()), ("r2".to_string(), x.clone())]
+    );
+
+    // A replica that got a sample of its own anyway (an older keylabel let import do it):
+    // the hub refuses the events on it and takes every other one.
+    {
+        let mut p = Project::open(&rx).unwrap();
+        let first = p
+            .sample_summaries(&SampleQuery::default(), 0, 1)
+            .unwrap()
+            .remove(0);
+        let mut own = p.sample(first.id).unwrap().unwrap();
+        own.id = keylabel::project::SampleId(99);
+        own.name = "r99".into();
+        own.hash = "f".repeat(64);
+        p.insert_replica_samples(&[own]).unwrap();
+    }
+    xc.ok(&["label", "r99", "pos"]);
+    // `label` syncs itself: r3's label goes, r99's stays behind.
+    xc.ok(&["label", "r3", "pos"]);
+    let out = xc.ok(&["sync", "--json"]);
+    let synced = json_of(&out);
+    assert_eq!(
+        (synced["pushed"].as_u64(), synced["pending"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(
+        stderr(&out).contains("its sample #99 is not in the hub project"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(hub_labels(&mut admin).len(), 3);
 }

@@ -155,9 +155,10 @@ pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     Ok(Outcome::Exit(0))
 }
 
-/// The annotator of a command: on a linked replica its hub login (refusing another name),
-/// else `--annotator` or the default.
-fn annotator(cli: &Cli, project: &Project) -> anyhow::Result<String> {
+/// The annotator of a command that records decisions: on a linked replica its hub login
+/// (refusing another name: the hub would refuse the events), else `--annotator` or the
+/// default.
+pub(super) fn annotator(cli: &Cli, project: &Project) -> anyhow::Result<String> {
     let Some(login) = hub::replica_annotator(project)? else {
         return Ok(cli.annotator_name());
     };

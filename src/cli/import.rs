@@ -9,7 +9,7 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
         text_column: args.text_column.clone(),
         id_column: args.id_column.clone(),
         labels_from_folders: args.labels_from_folders,
-        annotator: cli.annotator_name(),
+        annotator: super::hub::annotator(cli, &project)?,
     };
     let progress = super::progress::TerminalProgress::new();
     let report = ingest::import(&mut project, &args.paths, &options, &progress);
@@ -41,12 +41,13 @@ pub fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Outcome> {
 
 pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outcome> {
     let mut project = open_sound(cli)?;
+    let who = super::hub::annotator(cli, &project)?;
     let report = if project.task().is_detect() {
         ingest::import_boxes(
             &mut project,
             &args.file,
             args.format,
-            &cli.annotator_name(),
+            &who,
             args.as_suggestions,
         )?
     } else if let Some(format) = args.format {
@@ -56,12 +57,7 @@ pub fn import_labels(cli: &Cli, args: &ImportLabelsArgs) -> anyhow::Result<Outco
             format.as_str()
         );
     } else {
-        ingest::import_labels(
-            &mut project,
-            &args.file,
-            &cli.annotator_name(),
-            args.as_suggestions,
-        )?
+        ingest::import_labels(&mut project, &args.file, &who, args.as_suggestions)?
     };
     let what = if report.as_suggestions {
         "suggestion"

@@ -629,14 +629,7 @@ fn push_batch(
     );
     let n = match (result, events) {
         (Ok(n), _) => n,
-        (Err(err), [e]) => {
-            return Err(refused(
-                err,
-                &e.uid,
-                &e.event.annotator,
-                e.event.kind.as_str(),
-            ));
-        }
+        (Err(err), [e]) => return Err(refused(err, e)),
         (Err(err), _) => {
             return Err(anyhow::Error::new(err)
                 .context(format!("cannot append {} events to the hub", events.len())));
@@ -713,26 +706,35 @@ fn first_read_failed(err: postgres::Error, login: &str) -> anyhow::Error {
     anyhow::Error::new(err).context(why)
 }
 
-/// Whether `e` is the hub refusing an append (a permission, not a failure to reach it).
+/// Whether `e` is the hub refusing an append (a permission, or an event on a sample the
+/// hub project lacks), not a failure to reach it: the other events still go.
 fn is_refusal(e: &anyhow::Error) -> bool {
+    use postgres::error::SqlState;
     e.chain()
         .filter_map(|c| c.downcast_ref::<postgres::Error>())
-        .any(|pg| pg.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE))
+        .any(|pg| {
+            pg.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+                || pg.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+        })
 }
 
-/// A refused append, said in keylabel's words.
-fn refused(err: postgres::Error, uid: &str, annotator: &str, kind: &str) -> anyhow::Error {
-    let denied = err
-        .code()
-        .is_some_and(|c| *c == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
-    if denied {
-        anyhow::Error::new(err).context(format!(
-            "the hub refused event {uid} ({kind} by `{annotator}`): a hub user appends only \
-             their own events, and only a reviewer review decisions"
-        ))
-    } else {
-        anyhow::Error::new(err).context(format!("cannot append event {uid} to the hub"))
-    }
+/// A refused append of `e`, said in keylabel's words.
+fn refused(err: postgres::Error, e: &LoggedEvent) -> anyhow::Error {
+    use postgres::error::SqlState;
+    let (uid, who, kind) = (&e.uid, &e.event.annotator, e.event.kind.as_str());
+    let why = match err.code() {
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => format!(
+            "the hub refused event {uid} ({kind} by `{who}`): a hub user appends only their own \
+             events, and only a reviewer review decisions"
+        ),
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => format!(
+            "the hub refused event {uid} ({kind} by `{who}`): its sample #{} is not in the hub \
+             project (it was added to this replica only)",
+            e.event.sample
+        ),
+        _ => format!("cannot append event {uid} to the hub"),
+    };
+    anyhow::Error::new(err).context(why)
 }
 
 /// Whether the file at `path` has the BLAKE3 content hash `hash` (as import computed it).

@@ -117,6 +117,8 @@ pub fn import(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
+    // Before the walk and the hashing, not after them.
+    project.refuse_new_samples_on_replica()?;
     let mut report = ImportReport::default();
     let own = OwnFiles::of(project);
     let mut candidates: Vec<Candidate> = Vec::new();

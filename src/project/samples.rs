@@ -270,9 +270,28 @@ impl SampleQuery {
 }
 
 impl Project {
+    /// Refuses new samples in a replica of a team hub: its samples are the hub project's,
+    /// the same on every replica (the hub would refuse every event on a sample only one
+    /// replica has).
+    pub fn refuse_new_samples_on_replica(&self) -> Result<()> {
+        match self.hub_link()? {
+            Some(link) => Err(super::ProjectError::Invalid(format!(
+                "cannot import into `{}`: it is a replica of the hub project `{}`, whose \
+                 samples are the same for everyone (adding samples to a published project is \
+                 not supported yet: import them into a project of their own and publish it)",
+                self.path().display(),
+                link.name
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Inserts a batch of samples in one transaction. A name already present is left as it
-    /// is; content already present under another name is a duplicate and not added.
+    /// is; content already present under another name is a duplicate and not added. Refused
+    /// in a replica of a team hub.
     pub fn insert_samples(&mut self, batch: &[NewSample]) -> Result<Vec<InsertOutcome>> {
+        self.refuse_new_samples_on_replica()?;
         // IMMEDIATE: the batch reads (name and hash lookups) before it writes; a deferred
         // transaction would fail with SQLITE_BUSY, not wait, when another process wrote
         // in between.
