@@ -832,6 +832,49 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .is_some_and(|s| s.counts.per_class.get(&neg).copied() == Some(1))
     });
     assert!(labels_of(&ra).contains(&("r1".to_string(), bob.clone())));
+    // An admin adds a class on the hub: alice's open window takes it in (and its key).
+    let boss = hub.user("boss", "admin");
+    let rboss = dir.path().join("boss.keylabel");
+    let boss_cli = hub.as_user(&boss, &rboss);
+    boss_cli.ok(&["join", &hub.url_of(&boss), "--name", "w"]);
+    boss_cli.ok(&["classes", "add", "maybe"]);
+    wait_until(&mut h, "the new class in alice's window", |a| {
+        a.session().is_some_and(|s| {
+            s.classes
+                .iter()
+                .any(|c| c.name == "maybe" && c.key.as_deref() == Some("3"))
+        })
+    });
+    // Alice is an annotator: the review view says so instead of recording a decision
+    // the hub would refuse.
+    assert_eq!(
+        h.state()
+            .project()
+            .and_then(|p| p.hub.as_ref())
+            .unwrap()
+            .state()
+            .role,
+        Some(keylabel::hub::Role::Annotator)
+    );
+    // Bob disagrees with alice on r2: a sample for review.
+    hub.as_user(&bob, &rb).ok(&["label", "r2", "neg"]);
+    h.key_press(Key::R);
+    wait_until(&mut h, "the review list with a sample", |a| {
+        a.project().is_some_and(
+            |p| matches!(&p.view, keylabel::app::screen::View::Review(v) if v.current().is_some()),
+        )
+    });
+    h.key_press(Key::Num1);
+    h.step();
+    h.get_by_label_contains("Review decisions are a reviewer's");
+    let reviews: i64 = keylabel_testkit::fixtures::sql(&Project::open(&ra).unwrap())
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'review'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reviews, 0);
     // Closing the window gives its claims up: bob gets r3 now, not after the lease.
     assert!(!live_claims(&mut admin, &alice).is_empty());
     drop(h);

@@ -32,6 +32,9 @@ pub struct HubState {
     pub error: Option<String>,
     /// The hub's name of the project.
     pub name: String,
+    /// This replica's login's highest keylabel role on the hub, once a connection has said
+    /// (the review view refuses decisions the hub would refuse).
+    pub role: Option<crate::hub::Role>,
     /// The samples this annotator holds claims on, in queue order (empty while offline:
     /// the local queue is used then).
     pub claimed: Vec<crate::project::SampleId>,
@@ -140,7 +143,11 @@ enum Why {
 }
 
 /// The connection to the hub the sync thread keeps, listening for new events.
-type Connection = (postgres::Client, crate::hub::Listening);
+type Connection = (
+    postgres::Client,
+    crate::hub::Listening,
+    Option<crate::hub::Role>,
+);
 
 /// How long closing a replica waits for its claims to be given up.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
@@ -168,7 +175,7 @@ fn run(
     let mut hub: Option<Connection> = None;
     loop {
         let Some(why) = wait(rx, &mut hub, last + EVERY) else {
-            if let (Some((client, _)), Some(p)) = (hub.as_mut(), project.as_ref())
+            if let (Some((client, ..)), Some(p)) = (hub.as_mut(), project.as_ref())
                 && let Ok((link, _)) = crate::hub::link_of(p)
             {
                 let _ = crate::hub::claims::release(client, link.project);
@@ -198,9 +205,10 @@ fn run(
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         let before = s.clone();
         match outcome {
-            (Ok((synced, claimed)), _) => {
+            (Ok((synced, claimed, role)), _) => {
                 s.back |= s.connected == Some(false);
                 s.connected = Some(true);
+                s.role = role;
                 if let Some(claimed) = claimed {
                     s.claimed = claimed;
                 }
@@ -253,7 +261,7 @@ fn wait(rx: &Receiver<()>, hub: &mut Option<Connection>, due: Instant) -> Option
             return Some(Why::Timer);
         }
         match hub {
-            Some((client, listening)) => {
+            Some((client, listening, _)) => {
                 match crate::hub::new_events_from_others(client, *listening, left.min(SLICE)) {
                     Ok(true) => return Some(Why::News),
                     Ok(false) => {}
@@ -277,21 +285,27 @@ fn wait(rx: &Receiver<()>, hub: &mut Option<Connection>, due: Instant) -> Option
 
 /// One sync of `project` on the kept connection `hub` (made first when there is none, and
 /// dropped after an error), keeping `ahead` samples claimed (`None`: only the events, the
-/// claims left as they are). The claims held, when asked for.
+/// claims left as they are). The claims held, when asked for, and the login's role.
 fn sync_once(
     project: &mut crate::Project,
     hub: &mut Option<Connection>,
     ahead: Option<usize>,
-) -> anyhow::Result<(crate::hub::Synced, Option<Vec<crate::project::SampleId>>)> {
+) -> anyhow::Result<(
+    crate::hub::Synced,
+    Option<Vec<crate::project::SampleId>>,
+    Option<crate::hub::Role>,
+)> {
     if hub.is_none() {
         let (link, url) = crate::hub::link_of(project)?;
         let mut client = url.connect()?;
         let listening = crate::hub::listen(&mut client, link.project)?;
-        *hub = Some((client, listening));
+        let role = crate::hub::own_role(&mut client)?;
+        *hub = Some((client, listening, role));
     }
-    let (client, _) = hub.as_mut().expect("connected above");
+    let (client, _, role) = hub.as_mut().expect("connected above");
+    let role = *role;
     match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0)) {
-        Ok((synced, claimed)) => Ok((synced, ahead.map(|_| claimed))),
+        Ok((synced, claimed)) => Ok((synced, ahead.map(|_| claimed), role)),
         Err(e) => {
             *hub = None;
             Err(e)

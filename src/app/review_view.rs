@@ -260,11 +260,28 @@ pub fn apply(
     action: Action,
     keymap: &Keymap,
 ) -> anyhow::Result<Option<String>> {
-    let ProjectScreen { session, view, .. } = p;
+    let ProjectScreen {
+        session, view, hub, ..
+    } = p;
     let View::Review(view) = view else {
         return Ok(None);
     };
     let reviewer = session.annotator.clone();
+    // On a replica whose login is an annotator, the hub would refuse every review decision
+    // (it would stay here only, pending for ever): said at once instead.
+    let decides = match action {
+        Action::Class(_) => true,
+        Action::Command(c) => {
+            matches!(c, Command::Commit | Command::SendBack) || Command::ACCEPT.contains(&c)
+        }
+        _ => false,
+    };
+    if decides && hub.as_ref().and_then(|h| h.state().role) == Some(crate::hub::Role::Annotator) {
+        return Ok(Some(format!(
+            "Review decisions are a reviewer's: your hub login `{reviewer}` is an annotator \
+             (ask the hub's admin for the reviewer role)"
+        )));
+    }
     let multi = session.task() == TaskKind::MultiLabel;
     let detect = session.task().is_detect();
     match action {

@@ -376,6 +376,22 @@ impl Role {
     }
 }
 
+/// The highest keylabel role of the login `client` is connected as (a superuser counts as
+/// an admin); `None` when it holds none.
+pub fn own_role(client: &mut postgres::Client) -> Result<Option<Role>> {
+    let row = client.query_one(
+        "SELECT pg_has_role(current_user, 'keylabel_admin', 'MEMBER'), \
+                pg_has_role(current_user, 'keylabel_reviewer', 'MEMBER'), \
+                pg_has_role(current_user, 'keylabel_annotator', 'MEMBER')",
+        &[],
+    )?;
+    Ok([Role::Admin, Role::Reviewer, Role::Annotator]
+        .into_iter()
+        .enumerate()
+        .find(|(i, _)| row.get::<_, bool>(*i))
+        .map(|(_, r)| r))
+}
+
 /// Rows per statement when copying samples and events.
 const BATCH: usize = 1000;
 
