@@ -299,7 +299,8 @@ fn sync_once(
         let (link, url) = crate::hub::link_of(project)?;
         let mut client = url.connect()?;
         let listening = crate::hub::listen(&mut client, link.project)?;
-        let role = crate::hub::own_role(&mut client)?;
+        // Unknown when the hub cannot say: the hub still decides what it takes.
+        let role = crate::hub::own_role(&mut client).ok().flatten();
         *hub = Some((client, listening, role));
     }
     let (client, _, role) = hub.as_mut().expect("connected above");

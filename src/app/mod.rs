@@ -722,6 +722,27 @@ impl App {
         use project_dialog::Request;
         let ctx = self.ctx.clone();
         let annotator = self.annotator.clone();
+        // A class change on a replica is made on the hub first: while the hub is known to be
+        // out of reach, said at once rather than after a connection attempt.
+        let class_change = matches!(
+            req,
+            Request::AddClass(_) | Request::Rename { .. } | Request::Archive(_)
+        );
+        let offline = self
+            .project()
+            .and_then(|p| p.hub.as_ref())
+            .is_some_and(|h| h.state().connected == Some(false));
+        if class_change && offline {
+            if let Overlay::Project(dialog) = &mut self.overlay {
+                dialog.message = Some((
+                    "The hub is out of reach: the classes of a hub project are changed on the \
+                     hub, for everyone at once; try again when it is back"
+                        .into(),
+                    false,
+                ));
+            }
+            return;
+        }
         let Some(p) = self.project_mut() else {
             return;
         };
