@@ -856,6 +856,15 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .role,
         Some(keylabel::hub::Role::Annotator)
     );
+    // The project dialog says why a replica takes no samples instead of offering an
+    // import the store would refuse; its classes stay editable (an admin's).
+    h.key_press(Key::P);
+    h.step();
+    h.get_by_label_contains("it is a replica of the hub project `w`");
+    assert!(h.query_by_label("Import").is_none());
+    h.get_by_label("Add class");
+    h.key_press(Key::Escape);
+    h.step();
     // Bob disagrees with alice on r2: a sample for review.
     hub.as_user(&bob, &rb).ok(&["label", "r2", "neg"]);
     h.key_press(Key::R);

@@ -681,6 +681,12 @@ impl App {
             .project()
             .and_then(|p| p.import.as_ref())
             .map(|j| std::sync::Arc::clone(&j.progress));
+        // One rule for the CLI and the window: a replica's samples are the hub's.
+        let import_refused = matches!(self.overlay, Overlay::Project(_))
+            .then(|| self.project())
+            .flatten()
+            .and_then(|p| p.session.project.refuse_new_samples_on_replica().err())
+            .map(|e| format!("{e:#}"));
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::CheatSheet => {
@@ -695,7 +701,12 @@ impl App {
                 }
             }
             Overlay::Project(dialog) => {
-                let requests = dialog.show(ctx, &classes, importing.as_deref());
+                let requests = dialog.show(
+                    ctx,
+                    &classes,
+                    importing.as_deref(),
+                    import_refused.as_deref(),
+                );
                 for r in requests {
                     self.apply_project_request(r);
                 }

@@ -54,12 +54,15 @@ impl Default for ProjectDialog {
 }
 
 impl ProjectDialog {
-    /// Draws the dialog; `importing` is the progress of an import running now.
+    /// Draws the dialog; `importing` is the progress of an import running now;
+    /// `import_refused` says why this project takes no new samples (a replica of a team
+    /// hub), shown instead of the import controls.
     pub fn show(
         &mut self,
         ctx: &egui::Context,
         classes: &[Class],
         importing: Option<&JobProgress>,
+        import_refused: Option<&str>,
     ) -> Vec<Request> {
         let mut out = Vec::new();
         let modal = egui::Modal::new(egui::Id::unique("project_dialog")).show(ctx, |ui| {
@@ -67,60 +70,11 @@ impl ProjectDialog {
             ui.heading("Project");
             ui.add_space(6.0);
             ui.label(RichText::new("Import samples").strong());
-            let label = ui.label(RichText::new("Samples to add").color(theme::MUTED));
-            self.source.show(
-                ui,
-                label.id,
-                "Samples to add",
-                "a folder of images, or a CSV / JSON Lines file",
-            );
-            let is_table = self.source.path().is_some_and(|p| p.is_file());
-            if is_table {
-                ui.horizontal(|ui| {
-                    let l = ui.label("Text column");
-                    ui.add(egui::TextEdit::singleline(&mut self.text_column).desired_width(160.0))
-                        .labelled_by(l.id);
-                });
-            } else {
-                ui.checkbox(
-                    &mut self.labels_from_folders,
-                    "Folders named like a class label their images",
-                );
-            }
-            match importing {
-                Some(p) => {
-                    let bar = match p.fraction() {
-                        Some(f) => egui::ProgressBar::new(f).text(p.text()),
-                        None => egui::ProgressBar::new(0.0).animate(true),
-                    };
-                    ui.horizontal(|ui| {
-                        ui.add(bar.desired_width(480.0));
-                        if p.cancelled() {
-                            ui.label(RichText::new("stopping…").color(theme::MUTED));
-                        } else if ui
-                            .button("Cancel")
-                            .on_hover_text("Stop after the current batch; what was imported stays")
-                            .clicked()
-                        {
-                            p.cancel();
-                        }
-                    });
+            match import_refused {
+                Some(why) => {
+                    ui.label(RichText::new(why).color(theme::MUTED));
                 }
-                None => {
-                    if ui.button("Import").clicked() {
-                        match self.source.checked() {
-                            Ok(source) => out.push(Request::Import {
-                                source,
-                                text_column: match self.text_column.trim() {
-                                    "" => "text".into(),
-                                    c => c.to_string(),
-                                },
-                                labels_from_folders: self.labels_from_folders && !is_table,
-                            }),
-                            Err(e) => self.message = Some((format!("Samples: {e}"), false)),
-                        }
-                    }
-                }
+                None => self.import_controls(ui, importing, &mut out),
             }
             ui.add_space(10.0);
             ui.separator();
@@ -190,5 +144,70 @@ impl ProjectDialog {
             out.push(Request::Close);
         }
         out
+    }
+
+    /// The source field, its options and the Import button (or the running import's
+    /// progress).
+    fn import_controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        importing: Option<&JobProgress>,
+        out: &mut Vec<Request>,
+    ) {
+        let label = ui.label(RichText::new("Samples to add").color(theme::MUTED));
+        self.source.show(
+            ui,
+            label.id,
+            "Samples to add",
+            "a folder of images, or a CSV / JSON Lines file",
+        );
+        let is_table = self.source.path().is_some_and(|p| p.is_file());
+        if is_table {
+            ui.horizontal(|ui| {
+                let l = ui.label("Text column");
+                ui.add(egui::TextEdit::singleline(&mut self.text_column).desired_width(160.0))
+                    .labelled_by(l.id);
+            });
+        } else {
+            ui.checkbox(
+                &mut self.labels_from_folders,
+                "Folders named like a class label their images",
+            );
+        }
+        match importing {
+            Some(p) => {
+                let bar = match p.fraction() {
+                    Some(f) => egui::ProgressBar::new(f).text(p.text()),
+                    None => egui::ProgressBar::new(0.0).animate(true),
+                };
+                ui.horizontal(|ui| {
+                    ui.add(bar.desired_width(480.0));
+                    if p.cancelled() {
+                        ui.label(RichText::new("stopping…").color(theme::MUTED));
+                    } else if ui
+                        .button("Cancel")
+                        .on_hover_text("Stop after the current batch; what was imported stays")
+                        .clicked()
+                    {
+                        p.cancel();
+                    }
+                });
+            }
+            None => {
+                if ui.button("Import").clicked() {
+                    match self.source.checked() {
+                        Ok(source) => out.push(Request::Import {
+                            source,
+                            text_column: match self.text_column.trim() {
+                                "" => "text".into(),
+                                c => c.to_string(),
+                            },
+                            labels_from_folders: self.labels_from_folders && !is_table,
+                        }),
+                        Err(e) => self.message = Some((format!("Samples: {e}"), false)),
+                    }
+                }
+            }
+        }
     }
 }
