@@ -86,6 +86,7 @@ fn write_project(dir: &std::path::Path, data: &[Vec<(u32, u32)>]) -> std::path::
                     path: "rows.csv".into(),
                     row: Some((chunk_no * 25_000 + i) as i64 + 1),
                     name,
+                    sha256: None,
                     bytes: 1,
                     width: None,
                     height: None,

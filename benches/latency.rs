@@ -124,6 +124,7 @@ fn million_project(n: usize) -> PathBuf {
                     path: "reviews.csv".into(),
                     row: Some(i as i64 + 1),
                     hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
+                    sha256: None,
                     bytes: text.len() as u64,
                     width: None,
                     height: None,

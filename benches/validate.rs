@@ -73,6 +73,7 @@ fn text_project() -> PathBuf {
                     hash: blake3::hash(format!("{i}\u{0}{text}").as_bytes())
                         .to_hex()
                         .to_string(),
+                    sha256: None,
                     bytes: text.len() as u64,
                     width: None,
                     height: None,

@@ -642,6 +642,57 @@ fn tfrecord_export_holds_the_object_detection_api_features() {
 }
 
 #[test]
+fn the_export_s_image_keys_are_the_files_sha256_whether_the_import_took_it_or_not() {
+    use sha2::Digest;
+    let d = labeled();
+    let p = d.open();
+    let sql = keylabel_testkit::fixtures::sql(&p);
+    // The import took each image's SHA-256 in the read that took its BLAKE3.
+    let stored: Vec<(String, Option<Vec<u8>>)> = sql
+        .prepare("SELECT path, sha256 FROM samples ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(stored.len(), IMAGES.len());
+    for (path, sha) in &stored {
+        let bytes = fs::read(p.resolve(path)).unwrap();
+        assert_eq!(
+            sha.as_deref(),
+            Some(&sha2::Sha256::digest(&bytes)[..]),
+            "{path}"
+        );
+    }
+    let export = |out: &str| {
+        d.cli().ok(&[
+            "export", "--format", "tfrecord", "--out", out, "--split", "all=1",
+        ]);
+        fs::read(d.path(out).join("all/data-00000-of-00001.tfrecord")).unwrap()
+    };
+    let with = export("with");
+    // Samples without one (an older project's, a replica's): the export hashes the bytes
+    // and writes the same records.
+    sql.execute("UPDATE samples SET sha256 = NULL", []).unwrap();
+    let without = export("without");
+    assert!(with == without, "the records differ");
+    // A stored SHA-256 is only used for bytes that passed the BLAKE3 check: a file changed
+    // since the import is refused, not exported under its old key.
+    let a = p.resolve(&stored[0].0);
+    let mut bytes = fs::read(&a).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&a, &bytes).unwrap();
+    let out = d.cli().run(&[
+        "export", "--format", "tfrecord", "--out", "changed", "--split", "all=1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&stored[0].0), "{err}");
+    assert!(!d.path("changed").exists());
+}
+
+#[test]
 fn coco_voc_and_yolo_exports_are_self_contained_and_round_trip() {
     let d = labeled();
     for format in ["coco", "voc", "yolo"] {

@@ -12,7 +12,7 @@ use keylabel::app::App;
 use keylabel::project::{BoundingBox, ClassId, EventKind, NewEvent, Project, SampleId, Source};
 use keylabel_testkit::fixtures::image_sample;
 use keylabel_testkit::images;
-use keylabel_testkit::window::{current, harness, press, press_mod, wait_until};
+use keylabel_testkit::window::{current, harness, press, press_mod, until_still, wait_until};
 
 const ANNOTATOR: &str = "ann";
 
@@ -458,6 +458,11 @@ fn the_reviewer_sees_each_annotators_boxes_and_accepts_one_set_or_an_edit() {
     assert!(h.get_all_by_label("1 car").count() >= 1);
     h.get_by_label("1 car, 1 dog");
     // Each annotator's overlay has its own switch; V switches them all.
+    let bobs_switch = |h: &Harness<'_, App>| {
+        h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "bob")
+            .rect()
+    };
+    until_still(&mut h, "bob's switch", bobs_switch);
     h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "bob")
         .click();
     h.step();
@@ -494,6 +499,12 @@ fn the_reviewer_sees_each_annotators_boxes_and_accepts_one_set_or_an_edit() {
     h.step();
 
     // Edit starts from bob's boxes; a new dog is drawn, Enter saves the set.
+    until_still(&mut h, "bob's Edit button", |h| {
+        h.get_all_by_label("Edit")
+            .nth(1)
+            .expect("bob's card")
+            .rect()
+    });
     h.get_all_by_label("Edit")
         .nth(1)
         .expect("bob's card")

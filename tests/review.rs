@@ -41,6 +41,7 @@ fn add_samples(p: &mut Project, n: usize) -> Vec<SampleId> {
                 path: "rows.csv".into(),
                 row: Some(i as i64 + 1),
                 hash: blake3::hash(name.as_bytes()).to_hex().to_string(),
+                sha256: None,
                 bytes: 10,
                 width: None,
                 height: None,

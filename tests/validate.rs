@@ -68,6 +68,7 @@ impl Fixture {
             path: "rows.csv".into(),
             row: Some(1),
             hash,
+            sha256: None,
             bytes: text.len() as u64,
             width: None,
             height: None,

@@ -15,9 +15,9 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Format;
 use super::features::ExportBox;
 use super::sink::FileEntry;
+use super::{Format, hex};
 use crate::project::Sample;
 
 /// An image and its annotations, made in parallel, written in order.
@@ -55,7 +55,7 @@ pub fn prepare(
     };
     PreparedImage {
         source,
-        sha256: hex(&Sha256::digest(&bytes)),
+        sha256: super::image_sha256(sample, &bytes),
         bytes,
         name: name.to_string(),
         width,
@@ -240,13 +240,6 @@ fn write_file(root: &Path, rel: &str, bytes: &[u8], records: u64) -> Result<File
 
 fn stem(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(s, _)| s)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Pascal VOC's annotation of one image: corners as 1-based pixel indices, rounded

@@ -438,11 +438,8 @@ impl Layout {
             Target::Boxes(b) => (&[], b),
         };
         let sha256 = || {
-            use sha2::Digest;
-            let bytes = encoded.as_deref()?;
-            Some(Value::Bytes(vec![
-                hex(&sha2::Sha256::digest(bytes)).into_bytes(),
-            ]))
+            let digest = super::image_sha256(sample, encoded.as_deref()?);
+            Some(Value::Bytes(vec![digest.into_bytes()]))
         };
         let (width, height) = (
             f64::from(sample.width.unwrap_or(1).max(1)),
@@ -568,17 +565,6 @@ fn object_specs(format: Format, stats: &Stats, classes: &Domain, k: usize) -> Ve
         ),
     ]);
     specs
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// A table cell as a feature value of its column's type; `None` for null.

@@ -158,13 +158,9 @@ impl DataFile {
             .with_context(ctx)?
             .file;
         file.sync_all().with_context(ctx)?;
-        let mut sha256 = String::with_capacity(64);
-        for b in digest.iter() {
-            sha256.push_str(&format!("{b:02x}"));
-        }
         Ok(FileEntry {
             path: self.rel,
-            sha256,
+            sha256: super::hex(&digest),
             records: self.records,
         })
     }

@@ -916,6 +916,8 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
                 path,
                 row: r.get(4),
                 hash,
+                // The hub does not carry it: an export from the replica hashes the bytes.
+                sha256: None,
                 bytes: r.get::<_, i64>(6) as u64,
                 width: r.get::<_, Option<i32>>(7).map(|w| w as u32),
                 height: r.get::<_, Option<i32>>(8).map(|h| h as u32),

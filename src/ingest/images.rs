@@ -9,6 +9,7 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use image::{ColorType, ImageDecoder, ImageError, ImageFormat, ImageReader};
+use sha2::{Digest, Sha256};
 
 use crate::validate::files::{FileCheck, Known, Stamp};
 use crate::validate::phash;
@@ -35,6 +36,8 @@ pub struct ImageInfo {
     pub bytes: u64,
     /// BLAKE3 of the file's bytes, lower-case hex.
     pub hash: String,
+    /// SHA-256 of the file's bytes (an export's `image/key/sha256`), taken in the same read.
+    pub sha256: [u8; 32],
     /// What validation would find reading this file: that it is intact (for a file read
     /// whole into memory), and its perceptual hash when that is cheap to compute from the
     /// bytes in hand. The import stores both, so that the first validation reads no file
@@ -158,9 +161,10 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
     }
 
     let mut known = Known::default();
-    let hash = if whole {
+    let (hash, sha256) = if whole {
         crate::media::check_complete(format, &buf).map_err(other)?;
         let hash = blake3::hash(&buf).to_hex().to_string();
+        let sha256 = Sha256::digest(&buf).into();
         known = Known {
             intact: colour.map(|colour| FileCheck {
                 content_hash: hash.clone(),
@@ -170,7 +174,7 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
             }),
             perceptual: phash::cheap_hash(&buf, format, pixels),
         };
-        hash
+        (hash, sha256)
     } else {
         // A large file whose last bytes are its end marker is whole; otherwise (data after
         // the image, or a cut) its structure is read in full, once.
@@ -182,9 +186,19 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
             crate::media::check_complete(format, &whole).map_err(other)?;
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_reader(&mut file).map_err(io)?;
-        hasher.finalize().to_hex().to_string()
+        let (mut blake, mut sha) = (blake3::Hasher::new(), Sha256::new());
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
+            blake.update(&chunk[..n]);
+            sha.update(&chunk[..n]);
+        }
+        (blake.finalize().to_hex().to_string(), sha.finalize().into())
     };
     Ok(ImageInfo {
         format,
@@ -193,6 +207,7 @@ pub(crate) fn probe_detailed(path: &Path) -> Result<ImageInfo, Failure> {
         height,
         bytes: size,
         hash,
+        sha256,
         known,
     })
 }

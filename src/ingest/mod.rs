@@ -306,13 +306,16 @@ fn import_images(
             match probe {
                 Ok(info) => {
                     learned.push(info.known);
-                    batch.push(NewSample::image(
-                        stored.clone(),
-                        info.hash,
-                        info.bytes,
-                        Some((info.width, info.height)),
-                        Some(info.format_name.to_string()),
-                    ));
+                    batch.push(NewSample {
+                        sha256: Some(info.sha256),
+                        ..NewSample::image(
+                            stored.clone(),
+                            info.hash,
+                            info.bytes,
+                            Some((info.width, info.height)),
+                            Some(info.format_name.to_string()),
+                        )
+                    });
                     shown.push(c.path.display().to_string());
                     folder_class.push(
                         c.path

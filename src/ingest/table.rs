@@ -143,6 +143,7 @@ impl RowSink<'_> {
             path: self.stored.to_string(),
             row: Some(row as i64),
             hash,
+            sha256: None,
             bytes: (text.len()) as u64,
             width: None,
             height: None,

@@ -84,8 +84,8 @@ impl Project {
             let mut find = tx.prepare_cached("SELECT id FROM samples WHERE name = ?1")?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO samples(kind, name, path, row, hash, hash_key, bytes, width, height, \
-                 format, text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                 ?9, ?10, ?11, ?12, ?13)",
+                 format, text, features, imported_at, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+                 ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             let rows = theirs.query_map([], row_to_sample)?;
             for s in rows {
@@ -106,7 +106,8 @@ impl Project {
                             s.format,
                             s.text,
                             s.features.map(|f| serde_json::Value::Object(f).to_string()),
-                            s.imported_at
+                            s.imported_at,
+                            s.sha256
                         ])?;
                         report.samples_added += 1;
                         SampleId(tx.last_insert_rowid())

@@ -171,8 +171,8 @@ impl Project {
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO samples(id, kind, name, path, row, hash, hash_key, bytes, width, \
-                 height, format, text, features, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
-                 ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 height, format, text, features, imported_at, sha256) VALUES (?1, ?2, ?3, ?4, \
+                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             for s in samples {
                 ins.execute(params![
@@ -191,7 +191,8 @@ impl Project {
                     s.features
                         .as_ref()
                         .map(|f| serde_json::Value::Object(f.clone()).to_string()),
-                    s.imported_at
+                    s.imported_at,
+                    s.sha256
                 ])?;
             }
         }

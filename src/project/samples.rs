@@ -65,6 +65,8 @@ pub struct NewSample {
     pub row: Option<i64>,
     /// BLAKE3 of the content, hex.
     pub hash: String,
+    /// SHA-256 of the content, when the import took it (image files).
+    pub sha256: Option<[u8; 32]>,
     pub bytes: u64,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -93,6 +95,7 @@ impl NewSample {
             path,
             row: None,
             hash,
+            sha256: None,
             bytes,
             width: size.map(|s| s.0),
             height: size.map(|s| s.1),
@@ -111,6 +114,9 @@ pub struct Sample {
     pub path: String,
     pub row: Option<i64>,
     pub hash: String,
+    /// SHA-256 of the content, when the import took it (see [`NewSample::sha256`]).
+    #[serde(skip)]
+    pub sha256: Option<[u8; 32]>,
     pub bytes: u64,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -120,8 +126,8 @@ pub struct Sample {
     pub imported_at: String,
 }
 
-pub(super) const SAMPLE_COLUMNS: &str =
-    "id, kind, name, path, row, hash, bytes, width, height, format, text, features, imported_at";
+pub(super) const SAMPLE_COLUMNS: &str = "id, kind, name, path, row, hash, bytes, width, height, format, text, features, imported_at, \
+     sha256";
 
 pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
     let id: SampleId = r.get(0)?;
@@ -141,6 +147,7 @@ pub(super) fn row_to_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
         text: r.get(10)?,
         features,
         imported_at: r.get(12)?,
+        sha256: r.get(13)?,
     })
 }
 
@@ -637,8 +644,8 @@ pub(super) fn insert_samples_tx(
         tx.prepare_cached("SELECT id FROM samples WHERE hash_key = ?1 AND hash = ?2 LIMIT 1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO samples(kind, name, path, row, hash, hash_key, bytes, width, height, \
-         format, text, features, imported_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         format, text, features, imported_at, sha256) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut alias = tx.prepare_cached(
         "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
@@ -675,7 +682,8 @@ pub(super) fn insert_samples_tx(
             s.format,
             s.text,
             features,
-            now
+            now,
+            s.sha256
         ])?;
         out.push(InsertOutcome::Added(SampleId(tx.last_insert_rowid())));
     }

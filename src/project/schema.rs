@@ -222,6 +222,13 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE hub_link ADD COLUMN pushed_to INTEGER NOT NULL DEFAULT 0;
     "#,
+    // The SHA-256 of an image's bytes (32 bytes), taken by the import in the same read as
+    // the BLAKE3, so that an export that has checked the BLAKE3 writes the Object Detection
+    // API's `image/key/sha256` without hashing the bytes again. NULL for table rows and for
+    // samples imported before this column or pulled from a hub: the export hashes those.
+    r#"
+    ALTER TABLE samples ADD COLUMN sha256 BLOB;
+    "#,
 ];
 
 /// The schema version this keylabel writes.

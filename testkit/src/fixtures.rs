@@ -5,6 +5,7 @@ use std::path::Path;
 
 use keylabel::project::{NewSample, Project, SampleKind, TaskKind};
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 /// A plain SQLite connection to the project's file, as the `sqlite3` tool would open it:
 /// for tests and benchmarks that look inside the file, or change it behind keylabel's back.
@@ -24,19 +25,23 @@ pub fn project(file: &Path, classes: &[&str], task: TaskKind) -> Project {
 }
 
 /// The image file `file` with its content `bytes`, as import records it: stored path, BLAKE3
-/// hex, size, dimensions and format read from the header (none when it is no image).
+/// hex and SHA-256, size, dimensions and format read from the header (none when it is no
+/// image).
 pub fn image_sample_of(project: &Project, file: &Path, bytes: &[u8]) -> NewSample {
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .expect("reading from memory cannot fail");
     let format = reader.format().map(|f| format!("{f:?}").to_lowercase());
-    NewSample::image(
-        project.stored_path(file),
-        blake3::hash(bytes).to_hex().to_string(),
-        bytes.len() as u64,
-        reader.into_dimensions().ok(),
-        format,
-    )
+    NewSample {
+        sha256: Some(sha2::Sha256::digest(bytes).into()),
+        ..NewSample::image(
+            project.stored_path(file),
+            blake3::hash(bytes).to_hex().to_string(),
+            bytes.len() as u64,
+            reader.into_dimensions().ok(),
+            format,
+        )
+    }
 }
 
 /// The image file `file` (read from disk), as import records it.
@@ -60,6 +65,7 @@ pub fn text_row(
         path: file.into(),
         row: Some(row as i64),
         hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
+        sha256: None,
         bytes: text.len() as u64,
         width: None,
         height: None,
@@ -81,7 +87,7 @@ pub fn text_sample(name: &str, text: &str) -> NewSample {
 /// SQL that takes a project file back to before schema version 7 (boxes; later versions,
 /// the hub link, undone too), for the migration tests: run it first, then the SQL undoing
 /// earlier versions.
-pub const BEFORE_BOXES: &str = "DROP TABLE hub_link; DROP TABLE hub_events; \
+pub const BEFORE_BOXES: &str = "ALTER TABLE samples DROP COLUMN sha256; DROP TABLE hub_link; DROP TABLE hub_events; \
      DROP TABLE sample_boxes; ALTER TABLE events DROP COLUMN boxes; \
      ALTER TABLE annotations DROP COLUMN boxes; \
      ALTER TABLE sample_state DROP COLUMN review_boxes; PRAGMA user_version = 6;";

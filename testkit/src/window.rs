@@ -32,6 +32,28 @@ pub fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mu
     }
 }
 
+/// Steps frames until the widget whose rectangle `rect` gives has stayed put for three
+/// frames (a panel still filling in moves what is below it), so that a pointer click made
+/// next lands on it.
+pub fn until_still(
+    h: &mut Harness<'_, App>,
+    what: &str,
+    rect: impl Fn(&Harness<'_, App>) -> egui::Rect,
+) {
+    let start = Instant::now();
+    let (mut last, mut still) = (rect(h), 0);
+    while still < 3 {
+        h.step();
+        let now = rect(h);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} kept moving for 60 s"
+        );
+    }
+}
+
 /// Presses `key` and lets two frames run.
 pub fn press(h: &mut Harness<'_, App>, key: Key) {
     h.key_press(key);
