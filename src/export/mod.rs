@@ -173,7 +173,7 @@ pub fn export(
         .into());
     }
     let target = Target::check(&options.out, options.force)?;
-    let report = validate::validate_with(
+    let (report, final_boxes) = validate::validate_for_export(
         project,
         &validate::Options {
             only_labeled: options.only_labeled,
@@ -194,7 +194,7 @@ pub fn export(
     }
 
     let (label_map, class_index) = label_map(project)?;
-    let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index)?;
+    let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index, final_boxes)?;
     if plan.is_empty() {
         return Err(anyhow!(
             "nothing to export: the project has no labeled sample that is not excluded"
@@ -446,7 +446,7 @@ pub fn preview(
         force: false,
     };
     let (label_map, class_index) = label_map(project)?;
-    let (_, _, summaries) = plan(project, &options, &label_map, &class_index)?;
+    let (_, _, summaries) = plan(project, &options, &label_map, &class_index, None)?;
     Ok(splits
         .iter()
         .map(|(n, _)| n.clone())
@@ -456,17 +456,19 @@ pub fn preview(
 
 /// Decides, in sample-name order, which samples are written to which split, and gathers
 /// what the layout needs. Memory: a few words per exported sample, no file content.
+/// `final_boxes` are a detect project's, when the caller has them (validation's).
 fn plan(
     project: &Project,
     options: &ExportOptions,
     label_map: &[String],
     class_index: &HashMap<ClassId, u32>,
+    final_boxes: Option<validate::FinalBoxes>,
 ) -> anyhow::Result<(Vec<Planned>, features::Stats, Vec<SplitSummary>)> {
     let detect = project.task().is_detect();
-    let settled = if detect {
-        project.final_boxes(project.settings()?.consensus)?
-    } else {
-        HashMap::new()
+    let settled = match final_boxes {
+        Some(boxes) => boxes,
+        None if detect => project.final_boxes(project.settings()?.consensus)?,
+        None => HashMap::new(),
     };
     let finals: HashMap<SampleId, Option<Vec<ClassId>>> = if detect {
         settled

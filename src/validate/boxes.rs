@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::{Finding, Options, Severity, names_of, plural, scope_condition};
-use crate::project::{
-    BoundingBox, ClassId, ConsensusPolicy, Project, Result, SampleId, ValidationSettings,
-};
+use crate::project::{BoundingBox, ClassId, Project, Result, SampleId, ValidationSettings};
 
 /// How far (in pixels) a box may reach past the image's edge before it is out of bounds:
 /// rounding in tools that store whole pixels.
@@ -29,10 +27,9 @@ pub(super) fn check(
     project: &Project,
     options: &Options,
     settings: &ValidationSettings,
-    policy: ConsensusPolicy,
+    finals: &super::FinalBoxes,
     out: &mut Vec<Finding>,
 ) -> Result<BTreeMap<ClassId, u64>> {
-    let finals = project.final_boxes(policy)?;
     let sql = format!(
         "SELECT s.id, s.width, s.height, st.status = 'labeled' FROM samples s \
          LEFT JOIN sample_state st ON st.sample_id = s.id \

@@ -151,14 +151,30 @@ pub fn validate_with(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    Ok(validate_for_export(project, options, progress)?.0)
+}
+
+/// The final boxes of a detect project's labeled images (see [`Project::final_boxes`]).
+pub(crate) type FinalBoxes = std::collections::HashMap<SampleId, Vec<crate::project::BoundingBox>>;
+
+/// [`validate_with`], and for a detect project of a sound file the final boxes it checked,
+/// so the export writes what was validated without working them out again.
+pub(crate) fn validate_for_export(
+    project: &Project,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<(Report, Option<FinalBoxes>)> {
     // The file's damage check reads every page: on a large project most of validation's
     // time. It runs beside the other passes, and nothing is written into the file (the
     // passes' caches) before it has passed; a damaged file's findings are discarded.
     let check = DamageCheck::start(project);
-    let report = validate_sound(project, options, progress, &check)?;
+    let (report, final_boxes) = validate_sound(project, options, progress, &check)?;
     let damage = check.result()?;
-    if !damage.is_empty() {
-        return Ok(Report::new(vec![Finding::new(
+    if damage.is_empty() {
+        return Ok((report, final_boxes));
+    }
+    Ok((
+        Report::new(vec![Finding::new(
             "DAMAGED_PROJECT_FILE",
             Severity::Error,
             damage.len() as u64,
@@ -168,9 +184,9 @@ pub fn validate_with(
                  or a team member's copy (`merge` brings their labels back)",
                 damage.join("; ")
             ),
-        )]));
-    }
-    Ok(report)
+        )]),
+        None,
+    ))
 }
 
 /// The damage check of a project file, run on a second, read-only connection on its own
@@ -227,7 +243,7 @@ fn validate_sound(
     options: &Options,
     progress: &dyn Progress,
     check: &DamageCheck,
-) -> Result<Report> {
+) -> Result<(Report, Option<FinalBoxes>)> {
     let settings = project.settings()?;
     let v = &settings.validation;
     let mut findings = Vec::new();
@@ -241,17 +257,15 @@ fn validate_sound(
     }
     text::empty_text(project, options, &mut findings)?;
     // A detect project's classes are balanced (or not) in boxes.
-    let box_counts = if project.task().is_detect() {
-        Some(boxes::check(
-            project,
-            options,
-            v,
-            settings.consensus,
-            &mut findings,
-        )?)
+    let final_boxes = if project.task().is_detect() {
+        Some(project.final_boxes(settings.consensus)?)
     } else {
         None
     };
+    let box_counts = final_boxes
+        .as_ref()
+        .map(|finals| boxes::check(project, options, v, finals, &mut findings))
+        .transpose()?;
     let class_counts = box_counts.as_ref().unwrap_or(&labels.final_counts);
     distribution::check(project, options, v, class_counts, &mut findings)?;
     let alpha = match options.agreement_alpha {
@@ -259,7 +273,7 @@ fn validate_sound(
         None => project_alpha(project)?,
     };
     findings.extend(low_agreement(alpha, v.min_agreement));
-    Ok(Report::new(findings))
+    Ok((Report::new(findings), final_boxes))
 }
 
 /// Krippendorff's alpha (nominal) over the samples labeled by two or more annotators;
