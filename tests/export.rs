@@ -1049,14 +1049,11 @@ fn the_command_line_exports_and_refuses() {
 /// derived from `schema.pbtxt`, rejects a flipped byte; pandas reads the CSV.
 #[test]
 fn tensorflow_and_pandas_read_the_export() {
-    let Some(python) = std::env::var_os("KEYLABEL_PYTHON") else {
-        if std::env::var("KEYLABEL_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!("KEYLABEL_REQUIRE_PYTHON=1 but KEYLABEL_PYTHON is not set");
-        }
-        eprintln!(
-            "NOTICE: skipping the TensorFlow interop check: set KEYLABEL_PYTHON to a Python \
-             with tensorflow-cpu and pandas (see .ci/requirements.txt)"
-        );
+    let Some(python) = crate::common::reference_python(
+        "KEYLABEL_PYTHON",
+        "KEYLABEL_REQUIRE_PYTHON",
+        "tensorflow-cpu and pandas (see .ci/requirements.txt)",
+    ) else {
         return;
     };
     let mut images = image_fixture(30);
@@ -1104,6 +1101,34 @@ fn tensorflow_and_pandas_read_the_export() {
     );
     assert_eq!(stdout.matches("OK ").count(), dirs.len(), "{stdout}");
     println!("{stdout}");
+}
+
+/// TensorFlow Data Validation, as TFX's StatisticsGen and ExampleValidator run it, finds no
+/// anomaly in image, multi-label and table-row TFRecord exports (sharded and gzipped)
+/// against the `schema.pbtxt` beside them.
+#[test]
+fn tfdv_finds_no_anomaly_against_the_exported_schema() {
+    let mut dirs = Vec::new();
+    let mut images = image_fixture(30);
+    let mut o = options(Format::TfRecord, images.out("plain"));
+    o.shards = 2;
+    run(&mut images, &o).unwrap();
+    dirs.push(o.out.clone());
+    let mut o = options(Format::TfRecord, images.out("gzip"));
+    o.gzip = true;
+    run(&mut images, &o).unwrap();
+    dirs.push(o.out.clone());
+    let mut multi = multi_label_fixture(16);
+    let o = options(Format::TfRecord, multi.out("multi"));
+    run(&mut multi, &o).unwrap();
+    dirs.push(o.out.clone());
+    let mut rows = text_fixture(30);
+    let o = options(Format::TfRecord, rows.out("rows"));
+    run(&mut rows, &o).unwrap();
+    dirs.push(o.out.clone());
+    if let Some(stdout) = crate::common::check_with_tfdv(&dirs) {
+        println!("{stdout}");
+    }
 }
 
 /// Names a user or a hostile file could hold: path escapes, absolute paths, line breaks and
