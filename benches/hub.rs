@@ -116,7 +116,9 @@ fn intake(hub: &BenchHub, logins: &[String], per: usize) {
                 let mut client = url.connect().unwrap();
                 barrier.wait();
                 barrier.wait();
-                hub::push_on(&mut p, &mut client, 10).unwrap().pushed
+                hub::push_on(&mut p, &mut client, 10, hub::Refused::Skip)
+                    .unwrap()
+                    .pushed
             })
         })
         .collect();
@@ -146,7 +148,9 @@ fn intake(hub: &BenchHub, logins: &[String], per: usize) {
         .iter()
         .map(|path| {
             let path = path.clone();
-            std::thread::spawn(move || hub::sync(&mut Project::open(&path).unwrap()).unwrap())
+            std::thread::spawn(move || {
+                hub::sync(&mut Project::open(&path).unwrap(), hub::Refused::Skip).unwrap()
+            })
         })
         .collect();
     for p in pullers {
@@ -326,7 +330,13 @@ fn join_million(hub: &BenchHub, n: usize) {
     }
     let url = HubUrl::parse(&url).unwrap();
     let t = Instant::now();
-    hub::push_on(&mut joined, &mut url.connect().unwrap(), 5_000).unwrap();
+    hub::push_on(
+        &mut joined,
+        &mut url.connect().unwrap(),
+        5_000,
+        hub::Refused::Skip,
+    )
+    .unwrap();
     println!(
         "  {half} labels pushed by one replica in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -407,6 +407,95 @@ fn publish_join_label_sync_and_status_between_replicas() {
         .unwrap()
         .get(0);
     assert_eq!(r6_on_hub, 1, "bob's own label went");
+    // The refused event is kept and counted apart from those waiting for the hub.
+    let status = json_of(&hub.as_user(&bob, &b).ok(&["status", "--json"]));
+    assert_eq!(status["hub"]["pending"], 1, "{status}");
+    let text = stdout(&hub.as_user(&bob, &b).ok(&["status"]));
+    assert!(text.contains("waiting           0"), "{text}");
+    assert!(text.contains("refused           1"), "{text}");
+    // The sync that follows a label does not offer it again (nor name it again);
+    // `keylabel sync` does, and it is still refused.
+    let out = hub.as_user(&bob, &b).ok(&["label", "r4", "neg"]);
+    assert!(!stderr(&out).contains("refused"), "{}", stderr(&out));
+    let out = hub.as_user(&bob, &b).run(&["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`mallory`"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("0 waiting for the hub")
+            && stdout(&out).contains("1 event refused by the hub"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A review decision the hub refuses (its author is an annotator) is kept on the replica;
+/// once the hub's admin makes them a reviewer, `keylabel sync` offers it again and it goes.
+#[test]
+fn a_refused_event_goes_at_the_next_sync_once_the_hub_would_take_it() {
+    let Some(hub) = Hub::new("retry_after_grant") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "reviews"]);
+    let ann = hub.user("ann", "annotator");
+    let a = dir.path().join("ann.keylabel");
+    hub.as_user(&ann, &a)
+        .ok(&["join", &hub.url_of(&ann), "--name", "reviews"]);
+    {
+        let mut p = Project::open(&a).unwrap();
+        let r1 = p.sample_by_name("r1").unwrap().unwrap().id;
+        let pos = p.class_by_name("pos").unwrap().unwrap().id;
+        let mut review = keylabel::project::NewEvent::label(r1, &ann, vec![pos]);
+        review.kind = keylabel::project::EventKind::Review;
+        p.record(review).unwrap();
+    }
+    let out = hub.as_user(&ann, &a).run(&["sync", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only a reviewer review decisions"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        json_of(&out),
+        serde_json::json!({"pushed": 0, "pulled": 0, "pending": 1}),
+        "the JSON shape of the issue, no more"
+    );
+    let text = stdout(&hub.as_user(&ann, &a).ok(&["status"]));
+    assert!(text.contains("refused           1"), "{text}");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let reviews_on_hub = |admin: &mut postgres::Client| -> i64 {
+        admin
+            .query_one(
+                "SELECT count(*) FROM keylabel.events WHERE kind = 'review'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(reviews_on_hub(&mut admin), 0);
+    admin
+        .batch_execute(&format!("GRANT keylabel_reviewer TO \"{ann}\""))
+        .unwrap();
+    // The sync after a label skips what was refused; an explicit sync retries it.
+    hub.as_user(&ann, &a).ok(&["label", "r2", "neg"]);
+    assert_eq!(reviews_on_hub(&mut admin), 0, "not offered again by itself");
+    let out = hub.as_user(&ann, &a).ok(&["sync"]);
+    assert!(!stderr(&out).contains("refused"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Pushed 1 events") && !stdout(&out).contains("refused"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(reviews_on_hub(&mut admin), 1);
+    let text = stdout(&hub.as_user(&ann, &a).ok(&["status"]));
+    assert!(
+        text.contains("waiting           0") && !text.contains("refused"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -726,6 +815,58 @@ fn two_replicas_label_one_sample_offline_then_both_labels_and_the_disagreement_s
         assert_eq!(queue.len(), 1);
         assert_eq!(queue[0].name, "r1");
     }
+}
+
+/// The window counts the events the hub refused apart from those waiting, names the
+/// hub's reason on hover, and stays connected: its later background syncs do not offer
+/// them again.
+#[test]
+fn the_window_shows_refused_events_apart_from_waiting_ones() {
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, wait_until};
+    let Some(hub) = Hub::new("window_refused") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
+    let alice = hub.user("alice", "annotator");
+    let ra = dir.path().join("a.keylabel");
+    hub.as_user(&alice, &ra)
+        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
+    {
+        let mut p = Project::open(&ra).unwrap();
+        let r1 = p.sample_by_name("r1").unwrap().unwrap().id;
+        let pos = p.class_by_name("pos").unwrap().unwrap().id;
+        p.record(keylabel::project::NewEvent::label(r1, "mallory", vec![pos]))
+            .unwrap();
+    }
+    password_in_process();
+    let mut app = App::new(None, "someone".into());
+    app.open_project(&ra);
+    let mut h = harness(app);
+    let hub_state = |a: &App| a.project().and_then(|p| p.hub.as_ref()).map(|s| s.state());
+    wait_until(&mut h, "the refusal", |a| {
+        hub_state(a).is_some_and(|s| s.refused_events == 1)
+    });
+    h.step();
+    let s = hub_state(h.state()).unwrap();
+    assert_eq!((s.connected, s.refused, s.pending), (Some(true), false, 1));
+    assert!(
+        s.first_refusal
+            .as_deref()
+            .is_some_and(|r| r.contains("`mallory`")),
+        "{s:?}"
+    );
+    h.get_by_label_contains("Hub: connected");
+    h.get_by_label_contains("· 1 refused");
+    assert!(
+        h.query_by_label_contains("waiting").is_none(),
+        "a refused event is not waiting"
+    );
 }
 
 #[test]

@@ -23,11 +23,15 @@ pub const AHEAD: usize = 2;
 pub struct HubState {
     /// `None` before the first sync ends; `Some(false)` when the hub could not be reached.
     pub connected: Option<bool>,
-    /// The hub answered, but refused what was sent (or the replica could not be read):
-    /// not something that waiting cures.
+    /// The hub answered, but the sync failed (or the replica could not be read): not
+    /// something that waiting cures.
     pub refused: bool,
     /// Local events not on the hub yet.
     pub pending: u64,
+    /// Of `pending`, the events the hub refused (see [`crate::hub::Refused`]), and why
+    /// it refused the first of them.
+    pub refused_events: u64,
+    pub first_refusal: Option<String>,
     /// Why the last sync failed.
     pub error: Option<String>,
     /// The hub's name of the project.
@@ -197,34 +201,31 @@ fn run(
             Ok(mut p) => {
                 let synced = sync_once(&mut p, &mut hub, ahead);
                 let pending = p.hub_pending().ok();
+                let refusal = p.hub_first_refusal().ok().flatten();
                 project = Some(p);
-                (synced, pending)
+                (synced, pending, refusal)
             }
-            Err(e) => (Err(e), None),
+            Err(e) => (Err(e), None, None),
         };
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         let before = s.clone();
         match outcome {
-            (Ok((synced, claimed, role)), _) => {
+            (Ok((synced, claimed, role)), _, refusal) => {
                 s.back |= s.connected == Some(false);
                 s.connected = Some(true);
                 s.role = role;
                 if let Some(claimed) = claimed {
                     s.claimed = claimed;
                 }
-                s.refused = !synced.refused.is_empty();
+                s.refused = false;
+                s.error = None;
                 s.pending = synced.pending;
-                s.error = synced
-                    .refused
-                    .first()
-                    .map(|why| match synced.refused.len() {
-                        1 => why.clone(),
-                        n => format!("{why} (and {} more)", n - 1),
-                    });
+                s.refused_events = synced.refused;
+                s.first_refusal = refusal;
                 s.pulled += synced.pulled;
                 s.classes_changed |= synced.classes_changed;
             }
-            (Err(e), pending) => {
+            (Err(e), pending, _) => {
                 let unreachable = crate::hub::is_unreachable(&e);
                 s.connected = Some(!unreachable);
                 s.refused = !unreachable;
@@ -295,6 +296,12 @@ fn sync_once(
     Option<Vec<crate::project::SampleId>>,
     Option<crate::hub::Role>,
 )> {
+    // A new connection offers again what the hub refused before (a role may have been
+    // granted since); the syncs on it after that do not.
+    let refused = match hub {
+        None => crate::hub::Refused::Retry,
+        Some(_) => crate::hub::Refused::Skip,
+    };
     if hub.is_none() {
         let (link, url) = crate::hub::link_of(project)?;
         let mut client = url.connect()?;
@@ -305,7 +312,7 @@ fn sync_once(
     }
     let (client, _, role) = hub.as_mut().expect("connected above");
     let role = *role;
-    match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0)) {
+    match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0), refused) {
         Ok((synced, claimed)) => Ok((synced, ahead.map(|_| claimed), role)),
         Err(e) => {
             *hub = None;

@@ -320,9 +320,10 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
         });
 }
 
-/// The team hub's state in the top bar: connected, offline, events waiting.
+/// The team hub's state in the top bar: connected, offline, events waiting, events the
+/// hub refused.
 fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState) {
-    let waiting = match h.pending {
+    let waiting = match h.pending.saturating_sub(h.refused_events) {
         0 => String::new(),
         n => format!(" · {} waiting", crate::plural(n, "event", "events")),
     };
@@ -359,6 +360,32 @@ fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState) {
             ),
         ),
     };
+    // The top bar lays out right to left: the refusals first, to be read after the state.
+    if h.refused_events > 0 {
+        let why = h
+            .first_refusal
+            .as_deref()
+            .unwrap_or("the hub gave no reason");
+        let (what, stays) = match h.refused_events {
+            1 => {
+                let mut c = why.chars();
+                let first = c.next().map(|f| f.to_uppercase().collect::<String>());
+                (
+                    first.unwrap_or_default() + c.as_str(),
+                    "It stays saved here and is",
+                )
+            }
+            n => (
+                format!("The team hub refused {n} events of this replica; the first: {why}"),
+                "They stay saved here and are",
+            ),
+        };
+        ui.label(RichText::new(format!("· {} refused", h.refused_events)).color(theme::ERROR))
+            .on_hover_text(format!(
+                "{what}. {stays} offered to the hub again when the replica next connects, or \
+                 at `keylabel sync`."
+            ));
+    }
     ui.label(RichText::new(text).color(color))
         .on_hover_text(tip);
 }

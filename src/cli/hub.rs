@@ -140,8 +140,8 @@ pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {
 
 pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     let mut project = open(cli)?;
-    let s = hub::sync(&mut project)?;
-    for why in &s.refused {
+    let s = hub::sync(&mut project, hub::Refused::Retry)?;
+    for why in &s.refusals {
         eprintln!("keylabel: {why}");
     }
     if args.json {
@@ -149,8 +149,17 @@ pub fn sync(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     } else {
         println!(
             "Pushed {} events, pulled {}; {} waiting for the hub",
-            s.pushed, s.pulled, s.pending
+            s.pushed,
+            s.pulled,
+            s.pending - s.refused
         );
+        if s.refused > 0 {
+            println!(
+                "{} refused by the hub (named above): kept here, and offered again at the next \
+                 `keylabel sync`",
+                crate::plural(s.refused, "event", "events")
+            );
+        }
     }
     Ok(Outcome::Exit(0))
 }
@@ -239,7 +248,7 @@ pub fn label(cli: &Cli, args: &LabelArgs) -> anyhow::Result<Outcome> {
     project.record(NewEvent::label(sample.id, &who, ids))?;
     // Committed locally first; the hub gets it now if it can, else at the next sync.
     if project.hub_link()?.is_some()
-        && let Err(e) = hub::sync(&mut project)
+        && let Err(e) = hub::sync(&mut project, hub::Refused::Skip)
     {
         eprintln!("keylabel: the label is saved here and waits for the hub: {e:#}");
     }

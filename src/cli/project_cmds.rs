@@ -157,6 +157,21 @@ pub fn status(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
             println!("  {:<28} {:>9}", a.name, a.labels);
         }
     }
+    if let Some(h) = &s.hub {
+        println!(
+            "hub       {} at {}, last synced {}",
+            h.name,
+            h.url,
+            h.last_sync.as_deref().unwrap_or("never")
+        );
+        println!("  waiting  {:>10}", h.pending - h.refused);
+        if h.refused > 0 {
+            println!(
+                "  refused  {:>10}  (kept here; `keylabel sync` names why and offers them again)",
+                h.refused
+            );
+        }
+    }
     Ok(Outcome::Exit(0))
 }
 

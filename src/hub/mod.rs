@@ -943,7 +943,7 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
         pulled: 0,
         last_sync: None,
     })?;
-    let synced = sync_with(&mut project, &mut client)?;
+    let synced = sync_with(&mut project, &mut client, Refused::Skip)?;
     out.events = synced.pulled;
     project.set_bulk_writes(false)?;
     project.checkpoint()?;
@@ -959,11 +959,15 @@ pub struct Synced {
     pub pulled: u64,
     /// Local events still not on the hub after the run.
     pub pending: u64,
-    /// Why events stayed behind because the hub refused them (an event recorded under
-    /// another name than this replica's login, say), one line each; they are offered
-    /// again at every sync and hold nothing else up.
+    /// Of `pending`, the events the hub refused (now or at an earlier sync): kept on the
+    /// replica, offered again only when a sync is asked to ([`Refused::Retry`]). Not in
+    /// `sync --json`, whose shape is fixed: `status` and the window show it.
     #[serde(skip)]
-    pub refused: Vec<String>,
+    pub refused: u64,
+    /// Why the hub refused events this run (an event recorded under another name than
+    /// this replica's login, say), one line each; they hold nothing else up.
+    #[serde(skip)]
+    pub refusals: Vec<String>,
     /// The hub's classes changed since the last sync (and were taken in).
     #[serde(skip)]
     pub classes_changed: bool,
@@ -1008,16 +1012,29 @@ pub fn link_of(project: &Project) -> Result<(HubLink, HubUrl)> {
     Ok((link, url))
 }
 
+/// Whether a sync offers the hub again the events it refused before. A refusal lasts
+/// until something changes on the hub (a role granted, say), so the syncs that run by
+/// themselves skip them and an explicit `keylabel sync` or a new connection retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    Retry,
+    Skip,
+}
+
 /// Pushes what the hub lacks and pulls what the replica lacks. Idempotent: a sync killed
 /// halfway is finished by the next one (pushes skip what the hub holds, pulls what the
 /// replica holds).
-pub fn sync(project: &mut Project) -> Result<Synced> {
+pub fn sync(project: &mut Project, refused: Refused) -> Result<Synced> {
     let (_, url) = link_of(project)?;
     let mut client = url.connect()?;
-    sync_with(project, &mut client)
+    sync_with(project, &mut client, refused)
 }
 
-fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Synced> {
+fn sync_with(
+    project: &mut Project,
+    client: &mut postgres::Client,
+    refused: Refused,
+) -> Result<Synced> {
     // The classes first: an event pulled may use a class added since the last sync.
     let (link, url) = link_of(project)?;
     let hub_classes = classes::on_hub(client, link.project).map_err(|e| {
@@ -1027,28 +1044,31 @@ fn sync_with(project: &mut Project, client: &mut postgres::Client) -> Result<Syn
         }
     })?;
     let classes_changed = project.adopt_classes(&hub_classes)?;
-    let mut out = push_on(project, client, BATCH * 5)?;
+    let mut out = push_on(project, client, BATCH * 5, refused)?;
     out.classes_changed = classes_changed;
     out.pulled = pull_on(project, client)?;
     project.hub_advance_pushed()?;
     project.hub_synced(&crate::project::now_rfc3339())?;
     out.pending = project.hub_pending()?;
+    out.refused = project.hub_refused_count()?;
     Ok(out)
 }
 
 /// The push half of a sync, on a kept connection: appends the local events the hub lacks,
-/// at most `batch` per transaction (`pulled` stays 0, `pending` is not counted).
+/// at most `batch` per transaction, and notes on the replica those it refuses (`pulled`
+/// stays 0, `pending` and `refused` are not counted).
 pub fn push_on(
     project: &mut Project,
     client: &mut postgres::Client,
     batch: usize,
+    retry: Refused,
 ) -> Result<Synced> {
     let (link, _) = link_of(project)?;
     let mut out = Synced::default();
     let mut refused = std::collections::HashSet::new();
     loop {
         let events: Vec<LoggedEvent> = project
-            .hub_unpushed(batch.max(1) + refused.len())?
+            .hub_unpushed(batch.max(1) + refused.len(), retry == Refused::Retry)?
             .into_iter()
             .filter(|e| !refused.contains(&e.uid))
             .collect();
@@ -1077,7 +1097,10 @@ pub fn push_on(
                             project.hub_mark_held(std::slice::from_ref(&ev.uid))?;
                         }
                         Err(e) if is_refusal(&e) => {
-                            out.refused.push(format!("{e:#}"));
+                            // The hub's reason in keylabel's words, without the SQL error.
+                            let why = format!("{e}");
+                            project.hub_note_refused(&ev.uid, &why)?;
+                            out.refusals.push(why);
                             refused.insert(ev.uid);
                         }
                         Err(e) => return Err(e),
@@ -1149,16 +1172,20 @@ fn row_to_logged(r: &postgres::Row) -> Result<LoggedEvent> {
 /// the hub knows every decision made here); `None` when nothing is left for them. Asking
 /// again before labeling it hands out the same sample (its lease renewed).
 pub fn next(project: &mut Project) -> Result<Option<SampleId>> {
-    let (_, claimed) = sync_claiming(project, 1)?;
+    let (_, claimed) = sync_claiming(project, 1, Refused::Skip)?;
     Ok(claimed.first().copied())
 }
 
 /// A sync, then the claims this replica's hub user holds, topped up to `ahead` and their
 /// leases renewed (see [`claims::claim_ahead`]), in queue order. With `ahead` 0, only the
 /// sync: the claims held are left to expire.
-pub fn sync_claiming(project: &mut Project, ahead: usize) -> Result<(Synced, Vec<SampleId>)> {
+pub fn sync_claiming(
+    project: &mut Project,
+    ahead: usize,
+    refused: Refused,
+) -> Result<(Synced, Vec<SampleId>)> {
     let (_, url) = link_of(project)?;
-    sync_claiming_on(project, &mut url.connect()?, ahead)
+    sync_claiming_on(project, &mut url.connect()?, ahead, refused)
 }
 
 /// [`sync_claiming`] on a connection to the hub that is kept between syncs.
@@ -1166,9 +1193,10 @@ pub fn sync_claiming_on(
     project: &mut Project,
     client: &mut postgres::Client,
     ahead: usize,
+    refused: Refused,
 ) -> Result<(Synced, Vec<SampleId>)> {
     let (link, _) = link_of(project)?;
-    let synced = sync_with(project, client)?;
+    let synced = sync_with(project, client, refused)?;
     if ahead == 0 {
         return Ok((synced, Vec::new()));
     }

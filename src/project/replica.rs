@@ -97,10 +97,56 @@ impl Project {
         Ok(n as u64)
     }
 
-    /// Up to `limit` of the events the hub does not hold yet, oldest first.
-    pub fn hub_unpushed(&self, limit: usize) -> Result<Vec<LoggedEvent>> {
-        let sql =
-            format!("SELECT {EVENT_COLUMNS} FROM events e WHERE {UNPUSHED} ORDER BY e.id LIMIT ?1");
+    /// How many of the events the hub does not hold it refused when they were last offered
+    /// (a part of [`Project::hub_pending`]).
+    pub fn hub_refused_count(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM events e JOIN hub_refused r ON r.uid = e.uid \
+                 WHERE {UNPUSHED}"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Why the hub refused the first of the events it refused (oldest first), if any did.
+    pub fn hub_first_refusal(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT r.reason FROM events e JOIN hub_refused r ON r.uid = e.uid \
+                     WHERE {UNPUSHED} ORDER BY e.id LIMIT 1"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Notes that the hub refused the event `uid`, and why.
+    pub fn hub_note_refused(&self, uid: &str, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO hub_refused(uid, reason) VALUES (?1, ?2) \
+             ON CONFLICT(uid) DO UPDATE SET reason = excluded.reason",
+            [uid, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` of the events the hub does not hold yet, oldest first; with
+    /// `refused` false, not those it refused before (see [`Project::hub_note_refused`]).
+    pub fn hub_unpushed(&self, limit: usize, refused: bool) -> Result<Vec<LoggedEvent>> {
+        let skip = if refused {
+            ""
+        } else {
+            " AND NOT EXISTS (SELECT 1 FROM hub_refused r WHERE r.uid = e.uid)"
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE {UNPUSHED}{skip} ORDER BY e.id LIMIT ?1"
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
             .query_map([limit as i64], row_to_logged)?
@@ -143,8 +189,10 @@ impl Project {
         let tx = self.conn.transaction()?;
         {
             let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO hub_events(uid) VALUES (?1)")?;
+            let mut taken = tx.prepare_cached("DELETE FROM hub_refused WHERE uid = ?1")?;
             for uid in uids {
                 ins.execute([uid])?;
+                taken.execute([uid])?;
             }
         }
         tx.commit()?;

@@ -229,6 +229,13 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE samples ADD COLUMN sha256 BLOB;
     "#,
+    // Events of a replica that its hub refused (another annotator's name, a sample the hub
+    // project lacks, a review decision without the reviewer role), with the hub's reason:
+    // kept here, counted apart from the events waiting for the hub, and offered again only
+    // when asked (`keylabel sync`, or a new connection), not at every background sync.
+    r#"
+    CREATE TABLE hub_refused (uid TEXT PRIMARY KEY, reason TEXT NOT NULL) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this keylabel writes.

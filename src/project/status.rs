@@ -56,6 +56,10 @@ pub struct HubStatus {
     pub name: String,
     /// Local events not yet on the hub.
     pub pending: u64,
+    /// Of `pending`, the events the hub refused when they were offered (kept here). Not in
+    /// `status --json`, whose `hub` shape is fixed: the text status shows it.
+    #[serde(skip)]
+    pub refused: u64,
     /// When the last sync ended (RFC 3339), `null` before the first.
     pub last_sync: Option<String>,
 }
@@ -140,6 +144,7 @@ impl Project {
                     url: link.url,
                     name: link.name,
                     pending: self.hub_pending()?,
+                    refused: self.hub_refused_count()?,
                     last_sync: link.last_sync,
                 }),
                 None => None,

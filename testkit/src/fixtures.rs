@@ -87,7 +87,7 @@ pub fn text_sample(name: &str, text: &str) -> NewSample {
 /// SQL that takes a project file back to before schema version 7 (boxes; later versions,
 /// the hub link, undone too), for the migration tests: run it first, then the SQL undoing
 /// earlier versions.
-pub const BEFORE_BOXES: &str = "ALTER TABLE samples DROP COLUMN sha256; DROP TABLE hub_link; DROP TABLE hub_events; \
+pub const BEFORE_BOXES: &str = "DROP TABLE hub_refused; ALTER TABLE samples DROP COLUMN sha256; DROP TABLE hub_link; DROP TABLE hub_events; \
      DROP TABLE sample_boxes; ALTER TABLE events DROP COLUMN boxes; \
      ALTER TABLE annotations DROP COLUMN boxes; \
      ALTER TABLE sample_state DROP COLUMN review_boxes; PRAGMA user_version = 6;";
