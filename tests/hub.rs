@@ -817,6 +817,86 @@ fn two_replicas_label_one_sample_offline_then_both_labels_and_the_disagreement_s
     }
 }
 
+/// A sample the annotator opens themselves (from the grid, say) is claimed while it is on
+/// screen, so that the hub hands it to nobody else; the sample they left goes back to the
+/// others once it is no longer among the next, and a label moves on to a claimed one.
+#[test]
+fn the_window_claims_the_sample_the_annotator_opens() {
+    use egui::Key;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, wait_until};
+    let Some(hub) = Hub::new("window_opened") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 6);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
+    let (alice, bob) = (hub.user("alice", "annotator"), hub.user("bob", "annotator"));
+    let (ra, rb) = (dir.path().join("a.keylabel"), dir.path().join("b.keylabel"));
+    hub.as_user(&alice, &ra)
+        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
+    hub.as_user(&bob, &rb)
+        .ok(&["join", &hub.url_of(&bob), "--name", "w"]);
+    password_in_process();
+    let mut app = App::new(None, "someone".into());
+    app.open_project(&ra);
+    let mut h = harness(app);
+    wait_until(&mut h, "alice's claims", |a| {
+        a.session().is_some_and(|s| s.claimed().count() == 2)
+    });
+    h.step();
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    assert_eq!(live_claims(&mut admin, &alice), ["r1", "r2"]);
+    // Alice opens r5 herself, as the grid does.
+    let r5 = Project::open(&ra)
+        .unwrap()
+        .sample_by_name("r5")
+        .unwrap()
+        .unwrap()
+        .id;
+    h.state_mut().session_mut().unwrap().go_to(r5).unwrap();
+    let claims_become =
+        |h: &mut egui_kittest::Harness<'_, App>, admin: &mut postgres::Client, want: &[&str]| {
+            let start = std::time::Instant::now();
+            while live_claims(admin, &alice) != want {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "alice's claims stayed {:?}, not {want:?}",
+                    live_claims(admin, &alice)
+                );
+                h.step();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+    // r5 on screen and r1 next: r2 goes back to the others.
+    claims_become(&mut h, &mut admin, &["r1", "r5"]);
+    // So bob, with overlap 1, is handed r2, not r5.
+    assert_eq!(
+        hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],
+        "r2"
+    );
+    hub.as_user(&bob, &rb).ok(&["label", "r2", "neg"]);
+    assert_eq!(
+        hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],
+        "r3",
+        "r5 is alice's while it is on her screen"
+    );
+    // Alice labels r5: the window moves on to her claimed r1, and the claims follow.
+    h.key_press(Key::Num1);
+    h.step();
+    assert_eq!(
+        h.state()
+            .session()
+            .and_then(|s| s.current.as_ref())
+            .map(|c| c.sample.name.clone())
+            .as_deref(),
+        Some("r1")
+    );
+    claims_become(&mut h, &mut admin, &["r1", "r4"]);
+}
+
 /// The window counts the events the hub refused apart from those waiting, names the
 /// hub's reason on hover, and stays connected: its later background syncs do not offer
 /// them again.

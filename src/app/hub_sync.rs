@@ -61,6 +61,9 @@ pub struct HubSync {
     /// Whether to keep samples claimed (the labeling view is shown); otherwise the syncs
     /// only exchange events and the claims held run out.
     claiming: Arc<AtomicBool>,
+    /// The sample on screen, once the hub's first claims have been taken in: claimed too
+    /// (see [`crate::hub::claims::claim_ahead`]).
+    showing: Arc<Mutex<Option<crate::project::SampleId>>>,
 }
 
 impl HubSync {
@@ -73,12 +76,17 @@ impl HubSync {
         let (wake, rx) = channel();
         let (ended, done) = channel();
         let claiming = Arc::new(AtomicBool::new(true));
-        let shared = (Arc::clone(&state), Arc::clone(&claiming));
+        let showing = Arc::new(Mutex::new(None));
+        let shared = Shared {
+            state: Arc::clone(&state),
+            claiming: Arc::clone(&claiming),
+            showing: Arc::clone(&showing),
+        };
         let path = path.to_path_buf();
         let _ = std::thread::Builder::new()
             .name("keylabel-hub-sync".into())
             .spawn(move || {
-                run(&path, &rx, &shared.0, &shared.1, ctx.as_ref());
+                run(&path, &rx, &shared, ctx.as_ref());
                 let _ = ended.send(());
             });
         HubSync {
@@ -86,6 +94,18 @@ impl HubSync {
             wake: Some(wake),
             done,
             claiming,
+            showing,
+        }
+    }
+
+    /// The sample on screen, to be claimed as well (`None` while the window shows the
+    /// hub's own pick or nothing to label); a change syncs at once.
+    pub fn set_showing(&self, sample: Option<crate::project::SampleId>) {
+        let mut showing = self.showing.lock().unwrap_or_else(|p| p.into_inner());
+        if *showing != sample {
+            *showing = sample;
+            drop(showing);
+            self.poke();
         }
     }
 
@@ -165,13 +185,15 @@ impl Drop for HubSync {
     }
 }
 
-fn run(
-    path: &Path,
-    rx: &Receiver<()>,
-    state: &Mutex<HubState>,
-    claiming: &AtomicBool,
-    ctx: Option<&egui::Context>,
-) {
+/// What the window and the sync thread share.
+struct Shared {
+    state: Arc<Mutex<HubState>>,
+    claiming: Arc<AtomicBool>,
+    showing: Arc<Mutex<Option<crate::project::SampleId>>>,
+}
+
+fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Context>) {
+    let (state, claiming) = (&shared.state, &shared.claiming);
     let mut last = Instant::now() - EVERY;
     // Its own connection to the replica, kept between syncs (opened again after an error),
     // and one to the hub.
@@ -199,7 +221,8 @@ fn run(
             .map_or_else(|| crate::Project::open(path), Ok)
         {
             Ok(mut p) => {
-                let synced = sync_once(&mut p, &mut hub, ahead);
+                let showing = *shared.showing.lock().unwrap_or_else(|p| p.into_inner());
+                let synced = sync_once(&mut p, &mut hub, ahead, showing);
                 let pending = p.hub_pending().ok();
                 let refusal = p.hub_first_refusal().ok().flatten();
                 project = Some(p);
@@ -285,12 +308,14 @@ fn wait(rx: &Receiver<()>, hub: &mut Option<Connection>, due: Instant) -> Option
 }
 
 /// One sync of `project` on the kept connection `hub` (made first when there is none, and
-/// dropped after an error), keeping `ahead` samples claimed (`None`: only the events, the
-/// claims left as they are). The claims held, when asked for, and the login's role.
+/// dropped after an error), keeping `ahead` samples claimed, `showing` among them (`None`:
+/// only the events, the claims left as they are). The claims held, when asked for, and
+/// the login's role.
 fn sync_once(
     project: &mut crate::Project,
     hub: &mut Option<Connection>,
     ahead: Option<usize>,
+    showing: Option<crate::project::SampleId>,
 ) -> anyhow::Result<(
     crate::hub::Synced,
     Option<Vec<crate::project::SampleId>>,
@@ -312,7 +337,7 @@ fn sync_once(
     }
     let (client, _, role) = hub.as_mut().expect("connected above");
     let role = *role;
-    match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0), refused) {
+    match crate::hub::sync_claiming_on(project, client, ahead.unwrap_or(0), showing, refused) {
         Ok((synced, claimed)) => Ok((synced, ahead.map(|_| claimed), role)),
         Err(e) => {
             *hub = None;

@@ -864,6 +864,14 @@ impl App {
         if classes_changed && result.is_ok() {
             result = p.session.reload_classes();
         }
+        // Once the hub's claims are in, the sample on screen is claimed too, whichever way
+        // the annotator came to it (the grid, looking back): the hub hands it to nobody
+        // else meanwhile.
+        hub.set_showing(
+            (labeling && p.session.claims_arrived())
+                .then(|| p.session.current_id())
+                .flatten(),
+        );
         if (pulled == 0 && !classes_changed) || result.is_err() {
             self.report(result.map(|()| None));
             return;

@@ -272,6 +272,13 @@ impl Session {
             && self.current.as_ref().is_none_or(|c| c.decision.is_none())
     }
 
+    /// Whether the hub's claims for this annotator have arrived in this session (before
+    /// they do, the sample on screen is the local queue's pick, which the first claim may
+    /// replace).
+    pub fn claims_arrived(&self) -> bool {
+        self.claims_arrived
+    }
+
     /// The samples the hub claimed for this annotator, in queue order.
     pub fn claimed(&self) -> impl Iterator<Item = SampleId> + '_ {
         self.claimed.iter().map(|s| s.id)

@@ -36,17 +36,33 @@ impl Rule {
 }
 
 /// The live claims this hub user holds in hub project `project`, in queue order, after
-/// renewing their leases to the rule's lease and claiming more until they hold `ahead` (or
-/// nothing more is free for them). The window keeps the sample on screen and the next one
-/// claimed this way, so that it moves on to a claimed sample without waiting for the hub;
-/// an open window renews its claims at every sync, a closed one lets them expire.
+/// claiming `showing` (the sample on screen, when the annotator chose it), renewing the
+/// claims' leases to the rule's lease, giving back those beyond `showing` and the next
+/// ones up to `ahead`, and claiming more until they hold `ahead` (or nothing more is free
+/// for them). The window keeps the sample on screen and the next one claimed this way, so
+/// that it moves on to a claimed sample without waiting for the hub; an open window renews
+/// its claims at every sync, a closed one lets them expire.
 pub fn claim_ahead(
     client: &mut postgres::Client,
     project: i64,
     rule: &Rule,
     ahead: usize,
+    showing: Option<i64>,
 ) -> Result<Vec<i64>> {
     let lease = rule.lease_secs as f64;
+    if let Some(sample) = showing {
+        // Chosen by the annotator (opened from the grid, say): claimed whatever the
+        // overlap, as their label on it counts anyway, so that the hub hands it to nobody
+        // else while it is on their screen. Not when they have decided it.
+        client.execute(
+            "UPDATE keylabel.queue q
+                SET claims = q.claims || jsonb_build_object(current_user::text,
+                        (now() + make_interval(secs => $3::double precision))::text)
+              WHERE q.project_id = $1 AND q.sample_id = $2
+                AND NOT (current_user::text = ANY(q.decided_by))",
+            &[&project, &sample, &lease],
+        )?;
+    }
     let mut held: Vec<i64> = client
         .query(
             "UPDATE keylabel.queue q
@@ -61,6 +77,25 @@ pub fn claim_ahead(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    held.sort_unstable();
+    // A sample left undecided for one chosen elsewhere goes back to the others: beyond the
+    // one on screen, only the first ones up to `ahead` stay held.
+    let on_screen = showing.filter(|s| held.contains(s));
+    let keep = ahead.saturating_sub(usize::from(on_screen.is_some()));
+    let extra: Vec<i64> = held
+        .iter()
+        .copied()
+        .filter(|&h| Some(h) != on_screen)
+        .skip(keep)
+        .collect();
+    if !extra.is_empty() {
+        client.execute(
+            "UPDATE keylabel.queue SET claims = claims - current_user::text
+              WHERE project_id = $1 AND sample_id = ANY($2)",
+            &[&project, &extra],
+        )?;
+        held.retain(|h| !extra.contains(h));
+    }
     while held.len() < ahead {
         match claim_one_more(client, project, rule)? {
             Some(id) => held.push(id),

@@ -1172,20 +1172,22 @@ fn row_to_logged(r: &postgres::Row) -> Result<LoggedEvent> {
 /// the hub knows every decision made here); `None` when nothing is left for them. Asking
 /// again before labeling it hands out the same sample (its lease renewed).
 pub fn next(project: &mut Project) -> Result<Option<SampleId>> {
-    let (_, claimed) = sync_claiming(project, 1, Refused::Skip)?;
+    let (_, claimed) = sync_claiming(project, 1, None, Refused::Skip)?;
     Ok(claimed.first().copied())
 }
 
-/// A sync, then the claims this replica's hub user holds, topped up to `ahead` and their
-/// leases renewed (see [`claims::claim_ahead`]), in queue order. With `ahead` 0, only the
-/// sync: the claims held are left to expire.
+/// A sync, then the claims this replica's hub user holds: `showing` (the sample on
+/// screen, when the annotator chose it) and the next ones up to `ahead`, their leases
+/// renewed (see [`claims::claim_ahead`]), in queue order. With `ahead` 0, only the sync:
+/// the claims held are left to expire.
 pub fn sync_claiming(
     project: &mut Project,
     ahead: usize,
+    showing: Option<SampleId>,
     refused: Refused,
 ) -> Result<(Synced, Vec<SampleId>)> {
     let (_, url) = link_of(project)?;
-    sync_claiming_on(project, &mut url.connect()?, ahead, refused)
+    sync_claiming_on(project, &mut url.connect()?, ahead, showing, refused)
 }
 
 /// [`sync_claiming`] on a connection to the hub that is kept between syncs.
@@ -1193,6 +1195,7 @@ pub fn sync_claiming_on(
     project: &mut Project,
     client: &mut postgres::Client,
     ahead: usize,
+    showing: Option<SampleId>,
     refused: Refused,
 ) -> Result<(Synced, Vec<SampleId>)> {
     let (link, _) = link_of(project)?;
@@ -1205,6 +1208,7 @@ pub fn sync_claiming_on(
         link.project,
         &claims::Rule::of(&project.settings()?),
         ahead,
+        showing.map(|s| s.0),
     )?;
     Ok((synced, held.into_iter().map(SampleId).collect()))
 }
