@@ -1108,6 +1108,8 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
     // Closing the window gives its claims up: bob gets r3 now, not after the lease.
     assert!(!live_claims(&mut admin, &alice).is_empty());
     drop(h);
+    // Closing does not wait for the hub; quitting waits for the claims to be given up.
+    keylabel::app::hub_sync::finish_closing(keylabel::app::hub_sync::RELEASE_WAIT);
     assert_eq!(live_claims(&mut admin, &alice), Vec::<String>::new());
     assert_eq!(
         hub.as_user(&bob, &rb).json(&["next", "--json"])["sample"],

@@ -173,15 +173,35 @@ type Connection = (
     Option<crate::hub::Role>,
 );
 
-/// How long closing a replica waits for its claims to be given up.
-const RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// How long quitting waits for the sync threads of closed replicas to give their claims up.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// The sync threads told to end and not known to have ended: each says so on its receiver.
+static CLOSING: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
 
 impl Drop for HubSync {
     /// Closing the replica (or the window) gives up the claims held, so that the others
-    /// get those samples at once; a hub out of reach lets them expire after the lease.
+    /// get those samples at once; a hub out of reach lets them expire after the lease. The
+    /// thread does it on its own: closing never waits for the hub (quitting does, up to
+    /// [`RELEASE_WAIT`], in [`finish_closing`]).
     fn drop(&mut self) {
         drop(self.wake.take());
-        let _ = self.done.recv_timeout(RELEASE_WAIT);
+        let (_, done) = channel();
+        let done = std::mem::replace(&mut self.done, done);
+        let mut closing = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
+        // Those that have ended are forgotten.
+        closing.retain(|d| matches!(d.try_recv(), Err(TryRecvError::Empty)));
+        closing.push(done);
+    }
+}
+
+/// Waits, up to `within` in all, for the sync threads of the replicas closed so far to
+/// give their claims up and end (before the process exits, which would cut them off).
+pub fn finish_closing(within: Duration) {
+    let deadline = Instant::now() + within;
+    let closing = std::mem::take(&mut *CLOSING.lock().unwrap_or_else(|p| p.into_inner()));
+    for done in closing {
+        let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 

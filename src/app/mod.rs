@@ -77,7 +77,11 @@ pub fn run(project: Option<PathBuf>, annotator: String) -> anyhow::Result<()> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))?;
+    // The window is gone (and the app with it): let the replicas' sync threads give their
+    // claims on the hub up before the process ends.
+    hub_sync::finish_closing(hub_sync::RELEASE_WAIT);
+    Ok(())
 }
 
 /// Opens the window on the built-in demo project (made in the user data folder on first
