@@ -898,8 +898,8 @@ fn the_window_claims_the_sample_the_annotator_opens() {
 }
 
 /// The window counts the events the hub refused apart from those waiting, names the
-/// hub's reason on hover, and stays connected: its later background syncs do not offer
-/// them again.
+/// hub's reason on hover, and stays connected; once the login is granted a role that lets
+/// one through, it goes within a few seconds.
 #[test]
 fn the_window_shows_refused_events_apart_from_waiting_ones() {
     use egui_kittest::kittest::Queryable;
@@ -923,14 +923,30 @@ fn the_window_shows_refused_events_apart_from_waiting_ones() {
         let pos = p.class_by_name("pos").unwrap().unwrap().id;
         p.record(keylabel::project::NewEvent::label(r1, "mallory", vec![pos]))
             .unwrap();
+        // And a review decision of alice's, which the hub takes only from a reviewer.
+        let mut review = keylabel::project::NewEvent::label(r1, &alice, vec![pos]);
+        review.kind = keylabel::project::EventKind::Review;
+        p.record(review).unwrap();
     }
     password_in_process();
     let mut app = App::new(None, "someone".into());
     app.open_project(&ra);
     let mut h = harness(app);
     let hub_state = |a: &App| a.project().and_then(|p| p.hub.as_ref()).map(|s| s.state());
-    wait_until(&mut h, "the refusal", |a| {
-        hub_state(a).is_some_and(|s| s.refused_events == 1)
+    wait_until(&mut h, "the refusals", |a| {
+        hub_state(a).is_some_and(|s| s.refused_events == 2)
+    });
+    h.step();
+    h.get_by_label_contains("· 2 refused");
+    // Made a reviewer: the window sees it within a few seconds and offers the refused
+    // events again, and the review decision goes.
+    postgres::Client::connect(&hub.admin_url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(&format!("GRANT keylabel_reviewer TO \"{alice}\""))
+        .unwrap();
+    wait_until(&mut h, "the role granted to take effect", |a| {
+        hub_state(a)
+            .is_some_and(|s| s.role == Some(keylabel::hub::Role::Reviewer) && s.refused_events == 1)
     });
     h.step();
     let s = hub_state(h.state()).unwrap();

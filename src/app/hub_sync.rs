@@ -36,8 +36,9 @@ pub struct HubState {
     pub error: Option<String>,
     /// The hub's name of the project.
     pub name: String,
-    /// This replica's login's highest keylabel role on the hub, once a connection has said
-    /// (the review view refuses decisions the hub would refuse).
+    /// This replica's login's highest keylabel role on the hub, once a connection has said,
+    /// read again every few seconds (the review view refuses decisions the hub would
+    /// refuse).
     pub role: Option<crate::hub::Role>,
     /// The samples this annotator holds claims on, in queue order (empty while offline:
     /// the local queue is used then).
@@ -242,7 +243,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
         {
             Ok(mut p) => {
                 let showing = *shared.showing.lock().unwrap_or_else(|p| p.into_inner());
-                let synced = sync_once(&mut p, &mut hub, ahead, showing);
+                let synced = sync_once(&mut p, &mut hub, ahead, showing, why == Why::Timer);
                 let pending = p.hub_pending().ok();
                 let refusal = p.hub_first_refusal().ok().flatten();
                 project = Some(p);
@@ -329,31 +330,41 @@ fn wait(rx: &Receiver<()>, hub: &mut Option<Connection>, due: Instant) -> Option
 
 /// One sync of `project` on the kept connection `hub` (made first when there is none, and
 /// dropped after an error), keeping `ahead` samples claimed, `showing` among them (`None`:
-/// only the events, the claims left as they are). The claims held, when asked for, and
-/// the login's role.
+/// only the events, the claims left as they are); with `recheck_role`, the login's role is
+/// read again first. The claims held, when asked for, and the login's role.
 fn sync_once(
     project: &mut crate::Project,
     hub: &mut Option<Connection>,
     ahead: Option<usize>,
     showing: Option<crate::project::SampleId>,
+    recheck_role: bool,
 ) -> anyhow::Result<(
     crate::hub::Synced,
     Option<Vec<crate::project::SampleId>>,
     Option<crate::hub::Role>,
 )> {
-    // A new connection offers again what the hub refused before (a role may have been
-    // granted since); the syncs on it after that do not.
-    let refused = match hub {
-        None => crate::hub::Refused::Retry,
-        Some(_) => crate::hub::Refused::Skip,
-    };
-    if hub.is_none() {
-        let (link, url) = crate::hub::link_of(project)?;
-        let mut client = url.connect()?;
-        let listening = crate::hub::listen(&mut client, link.project)?;
-        // Unknown when the hub cannot say: the hub still decides what it takes.
-        let role = crate::hub::own_role(&mut client).ok().flatten();
-        *hub = Some((client, listening, role));
+    // A new connection offers again what the hub refused before, and so does a sync that
+    // finds the login's role changed (granted the reviewer role, say); the others do not.
+    let mut refused = crate::hub::Refused::Skip;
+    match hub {
+        None => {
+            let (link, url) = crate::hub::link_of(project)?;
+            let mut client = url.connect()?;
+            let listening = crate::hub::listen(&mut client, link.project)?;
+            // Unknown when the hub cannot say: the hub still decides what it takes.
+            let role = crate::hub::own_role(&mut client).ok().flatten();
+            *hub = Some((client, listening, role));
+            refused = crate::hub::Refused::Retry;
+        }
+        Some((client, _, role)) if recheck_role => {
+            if let Ok(now) = crate::hub::own_role(client)
+                && now != *role
+            {
+                *role = now;
+                refused = crate::hub::Refused::Retry;
+            }
+        }
+        Some(_) => {}
     }
     let (client, _, role) = hub.as_mut().expect("connected above");
     let role = *role;
