@@ -897,6 +897,117 @@ fn the_window_claims_the_sample_the_annotator_opens() {
     claims_become(&mut h, &mut admin, &["r1", "r4"]);
 }
 
+/// An admin changes a replica's classes in the window's Project dialog: made on the hub on
+/// a thread of its own (the window goes on drawing meanwhile), then taken in by the class
+/// bar; an annotator's change is refused by the hub and said in the dialog.
+#[test]
+fn the_window_changes_a_replicas_classes_on_the_hub_in_the_background() {
+    use egui::Key;
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, wait_until};
+    let Some(hub) = Hub::new("window_classes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
+    let (boss, alice) = (hub.user("boss", "admin"), hub.user("alice", "annotator"));
+    let (rboss, ralice) = (
+        dir.path().join("boss.keylabel"),
+        dir.path().join("a.keylabel"),
+    );
+    hub.as_user(&boss, &rboss)
+        .ok(&["join", &hub.url_of(&boss), "--name", "w"]);
+    hub.as_user(&alice, &ralice)
+        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
+    password_in_process();
+    let type_into = |h: &mut egui_kittest::Harness<'_, App>, label: &str, text: &str| {
+        h.get_by_label(label).focus();
+        h.run();
+        h.get_by_label(label).type_text(text);
+        h.run();
+    };
+    // `hold` keeps the hub project's class lock for that long from another connection, as
+    // a slow hub or another admin's change would.
+    let add_class = |replica: &Path, name: &str, hold: Option<Duration>| {
+        let mut app = App::new(None, "someone".into());
+        app.open_project(replica);
+        let mut h = harness(app);
+        wait_until(&mut h, "the first sync", |a| {
+            a.project()
+                .and_then(|p| p.hub.as_ref())
+                .is_some_and(|s| s.state().connected == Some(true))
+        });
+        h.key_press(Key::P);
+        h.step();
+        type_into(&mut h, "New class", name);
+        let holder = hold.map(|hold| {
+            let url = hub.admin_url.clone();
+            let (locked, is_locked) = std::sync::mpsc::channel();
+            let t = std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let mut tx = c.transaction().unwrap();
+                tx.batch_execute(
+                    "SELECT pg_advisory_xact_lock(2, id::integer) FROM keylabel.projects",
+                )
+                .unwrap();
+                locked.send(()).unwrap();
+                std::thread::sleep(hold);
+                tx.commit().unwrap();
+            });
+            is_locked.recv().unwrap();
+            t
+        });
+        h.get_by_label("Add class").click();
+        h.step();
+        if holder.is_some() {
+            // The window did not wait: the change is still being made, and it says so.
+            assert!(h.state().project().unwrap().class_change.is_some());
+            h.step();
+            h.get_by_label_contains("Changing the classes on the hub");
+        }
+        wait_until(&mut h, "the change on the hub", |a| {
+            a.project().is_some_and(|p| p.class_change.is_none())
+        });
+        h.step();
+        if let Some(t) = holder {
+            t.join().unwrap();
+        }
+        h
+    };
+    let h = add_class(&rboss, "maybe", Some(Duration::from_millis(1500)));
+    h.get_by_label_contains("Added “maybe” (key 3)");
+    let names: Vec<String> = h
+        .state()
+        .session()
+        .unwrap()
+        .classes
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["pos", "neg", "maybe"]);
+    drop(h);
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let on_hub: Vec<String> = admin
+        .query("SELECT name FROM keylabel.classes ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(on_hub, ["pos", "neg", "maybe"]);
+    // An annotator's window: the hub refuses, the dialog says why, nothing changes.
+    let h = add_class(&ralice, "other", None);
+    h.get_by_label_contains("only a hub admin changes the classes");
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM keylabel.classes", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+}
+
 /// The window counts the events the hub refused apart from those waiting, names the
 /// hub's reason on hover, and stays connected; once the login is granted a role that lets
 /// one through, it goes within a few seconds.

@@ -610,6 +610,7 @@ impl App {
         self.poll_opening(&ctx);
         self.poll_bulk(&ctx);
         self.poll_import(&ctx);
+        self.poll_class_change(&ctx);
         self.poll_integrity(&ctx);
         self.poll_hub(&ctx);
         self.update_title(&ctx);
@@ -747,20 +748,35 @@ impl App {
             .project()
             .and_then(|p| p.hub.as_ref())
             .is_some_and(|h| h.state().connected == Some(false));
-        if class_change && offline {
+        let busy = self.project().is_some_and(|p| p.class_change.is_some());
+        if class_change && (offline || busy) {
             if let Overlay::Project(dialog) = &mut self.overlay {
-                dialog.message = Some((
+                let why = if busy {
+                    "The last change of the classes is still being made on the hub: wait for it"
+                } else {
                     "The hub is out of reach: the classes of a hub project are changed on the \
                      hub, for everyone at once; try again when it is back"
-                        .into(),
-                    false,
-                ));
+                };
+                dialog.message = Some((why.into(), false));
             }
             return;
         }
         let Some(p) = self.project_mut() else {
             return;
         };
+        // On a replica the change is made on the hub, on a thread of its own with its own
+        // connection to the replica; the outcome is taken in by `poll_class_change`.
+        if class_change && p.hub.is_some() {
+            let path = p.session.project.path().to_path_buf();
+            p.class_change = Some(Job::spawn("Changing the classes", ctx, move |_| {
+                let mut project = Project::open(&path).map_err(|e| format!("{e:#}"))?;
+                class_change_on(&mut project, req)
+            }));
+            if let Overlay::Project(dialog) = &mut self.overlay {
+                dialog.message = Some(("Changing the classes on the hub…".into(), true));
+            }
+            return;
+        }
         let result: Result<String, String> = match req {
             Request::Close => {
                 self.overlay = Overlay::None;
@@ -786,46 +802,53 @@ impl App {
                 }));
                 return;
             }
-            Request::AddClass(name) => {
-                let add = Change::Add {
-                    name,
-                    key: None,
-                    color: None,
-                };
-                crate::hub::classes::change(&mut p.session.project, &add).map(|c| match c.key {
-                    Some(k) => format!("Added “{}” (key {k})", c.name),
-                    None => {
-                        format!("Added “{}” (no free key: give it one in Settings)", c.name)
-                    }
-                })
-            }
-            Request::Rename { old, new } => {
-                let rename = Change::Rename {
-                    old: old.clone(),
-                    new: new.clone(),
-                };
-                crate::hub::classes::change(&mut p.session.project, &rename)
-                    .map(|_| format!("Renamed “{old}” to “{new}”"))
-            }
-            Request::Archive(name) => {
-                let archive = Change::Archive { name: name.clone() };
-                crate::hub::classes::change(&mut p.session.project, &archive)
-                    .map(|_| format!("Archived “{name}”; its labels stay in the history"))
-            }
-        }
-        .map_err(|e| format!("{e:#}"));
+            change => class_change_on(&mut p.session.project, change),
+        };
+        self.classes_changed(result);
+    }
+
+    /// Takes in a change of the classes (made here, or on the hub by `class_change`): the
+    /// class bar, the keys and the grid follow, and the dialog says how it went.
+    fn classes_changed(&mut self, result: Result<String, String>) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
         let reloaded = p.session.reload_classes().map_err(|e| format!("{e:#}"));
         p.grid.invalidate();
-        if let Overlay::Project(dialog) = &mut self.overlay {
-            if result.is_ok() {
-                dialog.new_class.clear();
-                dialog.names.clear();
+        let outcome = result.and_then(|m| reloaded.map(|()| m));
+        match &mut self.overlay {
+            Overlay::Project(dialog) => {
+                if outcome.is_ok() {
+                    dialog.new_class.clear();
+                    dialog.names.clear();
+                }
+                dialog.message = Some(match outcome {
+                    Ok(m) => (m, true),
+                    Err(e) => (e, false),
+                });
             }
-            dialog.message = Some(match result.and_then(|m| reloaded.map(|()| m)) {
-                Ok(m) => (m, true),
-                Err(e) => (e, false),
-            });
+            // The dialog was closed meanwhile: said in a toast.
+            _ => match outcome {
+                Ok(m) => self.info(m),
+                Err(e) => self.error(e),
+            },
         }
+    }
+
+    /// Picks up a change of a replica's classes made on the hub when it is done.
+    fn poll_class_change(&mut self, ctx: &egui::Context) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let Some(job) = &p.class_change else {
+            return;
+        };
+        let Some(result) = job.poll() else {
+            ctx.request_repaint_after(Duration::from_millis(100));
+            return;
+        };
+        p.class_change = None;
+        self.classes_changed(result.and_then(|r| r));
     }
 
     /// Catches up with what the team hub's sync brought (counts, the sample on screen, the
@@ -1289,6 +1312,40 @@ pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
     let annotator = crate::hub::replica_annotator(&project)?.unwrap_or(annotator);
     let counts = Counts::read(&project, &annotator)?;
     Session::new(project, annotator, counts)
+}
+
+/// Makes the class change `req` asks for (see [`crate::hub::classes::change`]); what to
+/// say about it.
+fn class_change_on(project: &mut Project, req: project_dialog::Request) -> Result<String, String> {
+    use project_dialog::Request;
+    match req {
+        Request::AddClass(name) => {
+            let add = Change::Add {
+                name,
+                key: None,
+                color: None,
+            };
+            crate::hub::classes::change(project, &add).map(|c| match c.key {
+                Some(k) => format!("Added “{}” (key {k})", c.name),
+                None => format!("Added “{}” (no free key: give it one in Settings)", c.name),
+            })
+        }
+        Request::Rename { old, new } => {
+            let rename = Change::Rename {
+                old: old.clone(),
+                new: new.clone(),
+            };
+            crate::hub::classes::change(project, &rename)
+                .map(|_| format!("Renamed “{old}” to “{new}”"))
+        }
+        Request::Archive(name) => {
+            let archive = Change::Archive { name: name.clone() };
+            crate::hub::classes::change(project, &archive)
+                .map(|_| format!("Archived “{name}”; its labels stay in the history"))
+        }
+        other => return Err(format!("not a change of the classes: {other:?}")),
+    }
+    .map_err(|e| format!("{e:#}"))
 }
 
 /// One line about an import for the user: counts, and the first unreadable files.

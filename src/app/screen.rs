@@ -55,6 +55,9 @@ pub struct ProjectScreen {
     pub boxes: Option<BoxEditor>,
     /// A replica of a team hub: its background sync (`None`: not linked).
     pub hub: Option<super::hub_sync::HubSync>,
+    /// A change of a replica's classes being made on the hub, on a background thread
+    /// (the window never waits for the hub): what to say when it is done.
+    pub class_change: Option<Job<Result<String, String>>>,
 }
 
 /// A bulk label running on its own thread and connection.
@@ -168,6 +171,7 @@ impl ProjectScreen {
             damage: Vec::new(),
             boxes,
             hub,
+            class_change: None,
         }
     }
 
