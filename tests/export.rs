@@ -1045,6 +1045,42 @@ fn the_command_line_exports_and_refuses() {
     assert!(!root.join("refused").exists());
 }
 
+/// The exports the reference tools read: images as TFRecord (two shards; gzipped) and
+/// CSV, multi-label images as TFRecord, table rows as TFRecord, CSV and JSON Lines. The
+/// fixtures hold the folders; each path comes with its format.
+fn reference_exports() -> (Vec<Fixture>, Vec<(Format, PathBuf)>) {
+    let mut dirs = Vec::new();
+    let mut images = image_fixture(30);
+    let mut o = options(Format::TfRecord, images.out("plain"));
+    o.shards = 2;
+    run(&mut images, &o).unwrap();
+    dirs.push((o.format, o.out.clone()));
+    let mut o = options(Format::TfRecord, images.out("gzip"));
+    o.gzip = true;
+    run(&mut images, &o).unwrap();
+    dirs.push((o.format, o.out.clone()));
+    let o = options(Format::Csv, images.out("images-csv"));
+    run(&mut images, &o).unwrap();
+    dirs.push((o.format, o.out.clone()));
+
+    let mut multi = multi_label_fixture(16);
+    let o = options(Format::TfRecord, multi.out("multi"));
+    run(&mut multi, &o).unwrap();
+    dirs.push((o.format, o.out.clone()));
+
+    let mut rows = text_fixture(30);
+    for (format, name) in [
+        (Format::TfRecord, "rows"),
+        (Format::Csv, "rows-csv"),
+        (Format::Jsonl, "rows-jsonl"),
+    ] {
+        let o = options(format, rows.out(name));
+        run(&mut rows, &o).unwrap();
+        dirs.push((o.format, o.out.clone()));
+    }
+    (vec![images, multi, rows], dirs)
+}
+
 /// TensorFlow reads every TFRecord (codec chosen by suffix), parses it with a feature spec
 /// derived from `schema.pbtxt`, rejects a flipped byte; pandas reads the CSV.
 #[test]
@@ -1056,36 +1092,8 @@ fn tensorflow_and_pandas_read_the_export() {
     ) else {
         return;
     };
-    let mut images = image_fixture(30);
-    let mut dirs = Vec::new();
-    let mut o = options(Format::TfRecord, images.out("plain"));
-    o.shards = 2;
-    run(&mut images, &o).unwrap();
-    dirs.push(o.out.clone());
-    let mut o = options(Format::TfRecord, images.out("gzip"));
-    o.gzip = true;
-    run(&mut images, &o).unwrap();
-    dirs.push(o.out.clone());
-    let o = options(Format::Csv, images.out("images-csv"));
-    run(&mut images, &o).unwrap();
-    dirs.push(o.out.clone());
-
-    let mut multi = multi_label_fixture(16);
-    let o = options(Format::TfRecord, multi.out("multi"));
-    run(&mut multi, &o).unwrap();
-    dirs.push(o.out.clone());
-
-    let mut rows = text_fixture(30);
-    for (format, name) in [
-        (Format::TfRecord, "rows"),
-        (Format::Csv, "rows-csv"),
-        (Format::Jsonl, "rows-jsonl"),
-    ] {
-        let o = options(format, rows.out(name));
-        run(&mut rows, &o).unwrap();
-        dirs.push(o.out.clone());
-    }
-
+    let (_fixtures, exports) = reference_exports();
+    let dirs: Vec<&PathBuf> = exports.iter().map(|(_, d)| d).collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_export.py");
     let out = Command::new(&python)
         .arg(&script)
@@ -1104,29 +1112,18 @@ fn tensorflow_and_pandas_read_the_export() {
 }
 
 /// TensorFlow Data Validation, as TFX's StatisticsGen and ExampleValidator run it, finds no
-/// anomaly in image, multi-label and table-row TFRecord exports (sharded and gzipped)
+/// anomaly in the image, multi-label and table-row TFRecord exports (sharded and gzipped)
 /// against the `schema.pbtxt` beside them.
 #[test]
 fn tfdv_finds_no_anomaly_against_the_exported_schema() {
-    let mut dirs = Vec::new();
-    let mut images = image_fixture(30);
-    let mut o = options(Format::TfRecord, images.out("plain"));
-    o.shards = 2;
-    run(&mut images, &o).unwrap();
-    dirs.push(o.out.clone());
-    let mut o = options(Format::TfRecord, images.out("gzip"));
-    o.gzip = true;
-    run(&mut images, &o).unwrap();
-    dirs.push(o.out.clone());
-    let mut multi = multi_label_fixture(16);
-    let o = options(Format::TfRecord, multi.out("multi"));
-    run(&mut multi, &o).unwrap();
-    dirs.push(o.out.clone());
-    let mut rows = text_fixture(30);
-    let o = options(Format::TfRecord, rows.out("rows"));
-    run(&mut rows, &o).unwrap();
-    dirs.push(o.out.clone());
-    if let Some(stdout) = crate::common::check_with_tfdv(&dirs) {
+    let (_fixtures, exports) = reference_exports();
+    let tfrecords: Vec<PathBuf> = exports
+        .into_iter()
+        .filter(|(f, _)| *f == Format::TfRecord)
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(tfrecords.len(), 4);
+    if let Some(stdout) = crate::common::check_with_tfdv(&tfrecords) {
         println!("{stdout}");
     }
 }

@@ -1,7 +1,7 @@
 //! The labeling window driven through `egui_kittest`: real keys and clicks on the real
 //! `App`, with a real project file in a temporary folder, checked after every action.
 
-use crate::common::window::{current, harness, press, press_mod, wait_until};
+use crate::common::window::{current, harness, press, press_mod, type_into, wait_until};
 use crate::common::{image_sample, images};
 
 use std::path::{Path, PathBuf};
@@ -91,14 +91,6 @@ fn class_id(path: &Path, name: &str) -> ClassId {
         .unwrap()
         .unwrap()
         .id
-}
-
-fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
-    h.get_by_label(label).focus();
-    h.run();
-    h.get_by_label(label).type_text(text);
-    h.run();
-    assert_eq!(h.get_by_label(label).value().as_deref(), Some(text));
 }
 
 #[test]

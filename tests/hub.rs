@@ -161,6 +161,40 @@ impl Drop for Hub {
 }
 
 /// A classification project of `n` text rows (`row 1` … `row n`), classes pos and neg.
+/// A published project of `n` rows (`rows_project`) named `name`, and a replica of it
+/// for each new hub user (name, role) of `users`, joined as `NAME.keylabel`: each user's
+/// login and replica.
+fn published_with_replicas<const N: usize>(
+    hub: &Hub,
+    dir: &Path,
+    n: usize,
+    name: &str,
+    users: [(&str, &str); N],
+) -> [(String, PathBuf); N] {
+    let publisher = rows_project(dir, n);
+    Cli::new(BIN)
+        .project(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", name]);
+    users.map(|(user, role)| {
+        let login = hub.user(user, role);
+        let replica = dir.join(format!("{user}.keylabel"));
+        hub.as_user(&login, &replica)
+            .ok(&["join", &hub.url_of(&login), "--name", name]);
+        (login, replica)
+    })
+}
+
+/// Records on `replica`, behind the command line's back, a label of `r1` as `pos` under
+/// `who` with `kind` (what a merge of another's file, or an older keylabel, could leave).
+fn record_r1_pos(replica: &Path, who: &str, kind: keylabel::project::EventKind) {
+    let mut p = Project::open(replica).unwrap();
+    let r1 = p.sample_by_name("r1").unwrap().unwrap().id;
+    let pos = p.class_by_name("pos").unwrap().unwrap().id;
+    let mut event = keylabel::project::NewEvent::label(r1, who, vec![pos]);
+    event.kind = kind;
+    p.record(event).unwrap();
+}
+
 fn rows_project(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("publisher.keylabel");
     let cli = Cli::new(BIN).project(&path);
@@ -436,22 +470,9 @@ fn a_refused_event_goes_at_the_next_sync_once_the_hub_would_take_it() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 3);
-    Cli::new(BIN)
-        .project(&publisher)
-        .ok(&["hub", "publish", &hub.admin_url, "--name", "reviews"]);
-    let ann = hub.user("ann", "annotator");
-    let a = dir.path().join("ann.keylabel");
-    hub.as_user(&ann, &a)
-        .ok(&["join", &hub.url_of(&ann), "--name", "reviews"]);
-    {
-        let mut p = Project::open(&a).unwrap();
-        let r1 = p.sample_by_name("r1").unwrap().unwrap().id;
-        let pos = p.class_by_name("pos").unwrap().unwrap().id;
-        let mut review = keylabel::project::NewEvent::label(r1, &ann, vec![pos]);
-        review.kind = keylabel::project::EventKind::Review;
-        p.record(review).unwrap();
-    }
+    let [(ann, a)] =
+        published_with_replicas(&hub, dir.path(), 3, "reviews", [("ann", "annotator")]);
+    record_r1_pos(&a, &ann, keylabel::project::EventKind::Review);
     let out = hub.as_user(&ann, &a).run(&["sync", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -829,16 +850,13 @@ fn the_window_claims_the_sample_the_annotator_opens() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 6);
-    Cli::new(BIN)
-        .project(&publisher)
-        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
-    let (alice, bob) = (hub.user("alice", "annotator"), hub.user("bob", "annotator"));
-    let (ra, rb) = (dir.path().join("a.keylabel"), dir.path().join("b.keylabel"));
-    hub.as_user(&alice, &ra)
-        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
-    hub.as_user(&bob, &rb)
-        .ok(&["join", &hub.url_of(&bob), "--name", "w"]);
+    let [(alice, ra), (bob, rb)] = published_with_replicas(
+        &hub,
+        dir.path(),
+        6,
+        "w",
+        [("alice", "annotator"), ("bob", "annotator")],
+    );
     password_in_process();
     let mut app = App::new(None, "someone".into());
     app.open_project(&ra);
@@ -905,31 +923,19 @@ fn the_window_changes_a_replicas_classes_on_the_hub_in_the_background() {
     use egui::Key;
     use egui_kittest::kittest::Queryable;
     use keylabel::app::App;
-    use keylabel_testkit::window::{harness, wait_until};
+    use keylabel_testkit::window::{harness, type_into, wait_until};
     let Some(hub) = Hub::new("window_classes") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 3);
-    Cli::new(BIN)
-        .project(&publisher)
-        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
-    let (boss, alice) = (hub.user("boss", "admin"), hub.user("alice", "annotator"));
-    let (rboss, ralice) = (
-        dir.path().join("boss.keylabel"),
-        dir.path().join("a.keylabel"),
+    let [(_, rboss), (_, ralice)] = published_with_replicas(
+        &hub,
+        dir.path(),
+        3,
+        "w",
+        [("boss", "admin"), ("alice", "annotator")],
     );
-    hub.as_user(&boss, &rboss)
-        .ok(&["join", &hub.url_of(&boss), "--name", "w"]);
-    hub.as_user(&alice, &ralice)
-        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
     password_in_process();
-    let type_into = |h: &mut egui_kittest::Harness<'_, App>, label: &str, text: &str| {
-        h.get_by_label(label).focus();
-        h.run();
-        h.get_by_label(label).type_text(text);
-        h.run();
-    };
     // `hold` keeps the hub project's class lock for that long from another connection, as
     // a slow hub or another admin's change would.
     let add_class = |replica: &Path, name: &str, hold: Option<Duration>| {
@@ -1020,25 +1026,10 @@ fn the_window_shows_refused_events_apart_from_waiting_ones() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 3);
-    Cli::new(BIN)
-        .project(&publisher)
-        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
-    let alice = hub.user("alice", "annotator");
-    let ra = dir.path().join("a.keylabel");
-    hub.as_user(&alice, &ra)
-        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
-    {
-        let mut p = Project::open(&ra).unwrap();
-        let r1 = p.sample_by_name("r1").unwrap().unwrap().id;
-        let pos = p.class_by_name("pos").unwrap().unwrap().id;
-        p.record(keylabel::project::NewEvent::label(r1, "mallory", vec![pos]))
-            .unwrap();
-        // And a review decision of alice's, which the hub takes only from a reviewer.
-        let mut review = keylabel::project::NewEvent::label(r1, &alice, vec![pos]);
-        review.kind = keylabel::project::EventKind::Review;
-        p.record(review).unwrap();
-    }
+    let [(alice, ra)] = published_with_replicas(&hub, dir.path(), 3, "w", [("alice", "annotator")]);
+    record_r1_pos(&ra, "mallory", keylabel::project::EventKind::Label);
+    // And a review decision of alice's, which the hub takes only from a reviewer.
+    record_r1_pos(&ra, &alice, keylabel::project::EventKind::Review);
     password_in_process();
     let mut app = App::new(None, "someone".into());
     app.open_project(&ra);
@@ -1086,16 +1077,13 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let publisher = rows_project(dir.path(), 4);
-    Cli::new(BIN)
-        .project(&publisher)
-        .ok(&["hub", "publish", &hub.admin_url, "--name", "w"]);
-    let (alice, bob) = (hub.user("alice", "annotator"), hub.user("bob", "annotator"));
-    let (ra, rb) = (dir.path().join("a.keylabel"), dir.path().join("b.keylabel"));
-    hub.as_user(&alice, &ra)
-        .ok(&["join", &hub.url_of(&alice), "--name", "w"]);
-    hub.as_user(&bob, &rb)
-        .ok(&["join", &hub.url_of(&bob), "--name", "w"]);
+    let [(alice, ra), (bob, rb)] = published_with_replicas(
+        &hub,
+        dir.path(),
+        4,
+        "w",
+        [("alice", "annotator"), ("bob", "annotator")],
+    );
 
     // Bob asks for work first: the hub hands him r1.
     assert_eq!(

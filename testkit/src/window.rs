@@ -32,6 +32,16 @@ pub fn wait_until(h: &mut Harness<'_, App>, what: &str, mut cond: impl FnMut(&mu
     }
 }
 
+/// Types `text` into the text field labelled `label`, as a user would: focus, then keys.
+pub fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
+    use egui_kittest::kittest::Queryable;
+    h.get_by_label(label).focus();
+    h.run();
+    h.get_by_label(label).type_text(text);
+    h.run();
+    assert_eq!(h.get_by_label(label).value().as_deref(), Some(text));
+}
+
 /// Steps frames until the widget whose rectangle `rect` gives has stayed put for three
 /// frames (a panel still filling in moves what is below it), so that a pointer click made
 /// next lands on it.
