@@ -80,6 +80,44 @@ fn disagreeing(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
     (path, s, c)
 }
 
+/// A toast (here the review decision's) sits above the view's bottom panels: it covers
+/// none of the review row's buttons, nor, in the labeling view, the class bar.
+#[test]
+fn toasts_cover_no_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = disagreeing(dir.path());
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::R);
+    stats_read(&mut h);
+    press_mod(&mut h, Modifiers::SHIFT, Key::Num2);
+    h.step();
+    let toast = h.get_by_label_contains("accepted the label of bob").rect();
+    for button in [
+        "Send back (B)",
+        "Accept alice (Shift+1)",
+        "Accept bob (Shift+2)",
+    ] {
+        let b = h.get_by_label(button).rect();
+        assert!(
+            !toast.intersects(b),
+            "the toast {toast:?} covers `{button}` {b:?}"
+        );
+    }
+    // Back to labeling: a toast stays above the class bar.
+    press(&mut h, Key::R);
+    h.state_mut().info("A message of the labeling view");
+    h.step();
+    h.step();
+    let toast = h.get_by_label("A message of the labeling view").rect();
+    for class in ["positive", "negative", "neutral"] {
+        let b = h.get_by_label_contains(class).rect();
+        assert!(
+            !toast.intersects(b),
+            "the toast {toast:?} covers `{class}` {b:?}"
+        );
+    }
+}
+
 #[test]
 fn review_view_accepts_sets_and_sends_back_by_key() {
     let dir = tempfile::tempdir().unwrap();

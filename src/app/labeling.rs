@@ -225,6 +225,7 @@ pub fn show(
         &mut actions,
     );
     class_bar(ui, session, boxes.as_ref(), keymap, grid_mode, &mut actions);
+    super::set_toast_floor(ui);
     let is_text = session
         .current
         .as_ref()

@@ -607,6 +607,8 @@ impl App {
         if self.loader.is_none() {
             self.loader = Some(loader::ImageLoader::new(ctx.clone(), TEXTURE_CAP_BYTES));
         }
+        // Set again by the view drawn this frame, if it has bottom panels.
+        ctx.data_mut(|d| d.remove::<f32>(toast_floor_id()));
         self.poll_opening(&ctx);
         self.poll_bulk(&ctx);
         self.poll_import(&ctx);
@@ -1073,9 +1075,15 @@ impl App {
         } else {
             (t.text.clone(), theme::TEXT)
         };
+        // Low in the window, just above the view's bottom panels (the class bar, the review
+        // decisions), so that it covers neither the sample nor a button.
+        let screen = ctx.content_rect();
+        let floor = ctx
+            .data(|d| d.get_temp::<f32>(toast_floor_id()))
+            .unwrap_or(screen.bottom() - 112.0);
         egui::Area::new(egui::Id::unique("toast"))
-            // Low in the window, above the class bar: the sample stays in view.
-            .anchor(egui::Align2::CENTER_BOTTOM, [0.0, -112.0])
+            .pivot(egui::Align2::CENTER_BOTTOM)
+            .fixed_pos(egui::pos2(screen.center().x, floor - 8.0))
             .interactable(false)
             .show(ctx, |ui| {
                 // Wide enough to read a long message in a few lines, never a narrow column.
@@ -1312,6 +1320,17 @@ pub fn open_session(path: &Path, annotator: String) -> anyhow::Result<Session> {
     let annotator = crate::hub::replica_annotator(&project)?.unwrap_or(annotator);
     let counts = Counts::read(&project, &annotator)?;
     Session::new(project, annotator, counts)
+}
+
+fn toast_floor_id() -> egui::Id {
+    egui::Id::unique("keylabel-toast-floor")
+}
+
+/// Notes, for this frame, that the view's bottom panels start where `ui`'s room now ends:
+/// a toast is shown above them (see `App::show_toast`).
+pub(crate) fn set_toast_floor(ui: &egui::Ui) {
+    let y = ui.available_rect_before_wrap().bottom();
+    ui.ctx().data_mut(|d| d.insert_temp(toast_floor_id(), y));
 }
 
 /// Makes the class change `req` asks for (see [`crate::hub::classes::change`]); what to

@@ -578,6 +578,7 @@ pub fn show(
     };
 
     let Some(item) = item else {
+        super::set_toast_floor(ui);
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
             .show(ui, |ui| {
@@ -597,6 +598,7 @@ pub fn show(
         .show(ui, |ui| {
             decision_cards(ui, session, view, item, keymap, &mut actions, &mut requests);
         });
+    super::set_toast_floor(ui);
 
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(theme::BACKGROUND))
