@@ -74,7 +74,8 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Check the whole project before export.
     Validate(ValidateArgs),
-    /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines).
+    /// Write a validated dataset for TFX (TFRecord, CSV or JSON Lines; for a detect project
+    /// also COCO, Pascal VOC or YOLO).
     Export(ExportArgs),
     /// Inter-annotator agreement.
     Agreement(AgreementArgs),
