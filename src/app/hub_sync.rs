@@ -54,55 +54,50 @@ pub struct HubState {
 
 /// The sync thread of one open replica; dropping it ends the thread.
 pub struct HubSync {
-    state: Arc<Mutex<HubState>>,
+    /// What the window and the thread share.
+    shared: Arc<Shared>,
     /// Taken when dropped: the thread then gives up the claims held and ends.
     wake: Option<Sender<()>>,
     /// Says the thread has ended.
     done: Receiver<()>,
-    /// Whether to keep samples claimed (the labeling view is shown); otherwise the syncs
-    /// only exchange events and the claims held run out.
-    claiming: Arc<AtomicBool>,
-    /// The sample on screen, once the hub's first claims have been taken in: claimed too
-    /// (see [`crate::hub::claims::claim_ahead`]).
-    showing: Arc<Mutex<Option<crate::project::SampleId>>>,
 }
 
 impl HubSync {
     /// Starts syncing the replica at `path` (linked to the hub project `name`).
     pub fn start(path: &Path, name: String, ctx: Option<egui::Context>) -> HubSync {
-        let state = Arc::new(Mutex::new(HubState {
-            name,
-            ..Default::default()
-        }));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(HubState {
+                name,
+                ..Default::default()
+            }),
+            claiming: AtomicBool::new(true),
+            showing: Mutex::new(None),
+        });
         let (wake, rx) = channel();
         let (ended, done) = channel();
-        let claiming = Arc::new(AtomicBool::new(true));
-        let showing = Arc::new(Mutex::new(None));
-        let shared = Shared {
-            state: Arc::clone(&state),
-            claiming: Arc::clone(&claiming),
-            showing: Arc::clone(&showing),
-        };
+        let theirs = Arc::clone(&shared);
         let path = path.to_path_buf();
         let _ = std::thread::Builder::new()
             .name("keylabel-hub-sync".into())
             .spawn(move || {
-                run(&path, &rx, &shared, ctx.as_ref());
+                run(&path, &rx, &theirs, ctx.as_ref());
                 let _ = ended.send(());
             });
         HubSync {
-            state,
+            shared,
             wake: Some(wake),
             done,
-            claiming,
-            showing,
         }
     }
 
     /// The sample on screen, to be claimed as well (`None` while the window shows the
     /// hub's own pick or nothing to label); a change syncs at once.
     pub fn set_showing(&self, sample: Option<crate::project::SampleId>) {
-        let mut showing = self.showing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut showing = self
+            .shared
+            .showing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if *showing != sample {
             *showing = sample;
             drop(showing);
@@ -113,7 +108,7 @@ impl HubSync {
     /// Keeps samples claimed for this annotator (while labeling) or not (while reviewing,
     /// say); takes effect at the next sync.
     pub fn set_claiming(&self, on: bool) {
-        self.claiming.store(on, Ordering::Relaxed);
+        self.shared.claiming.store(on, Ordering::Relaxed);
     }
 
     /// Syncs now (after a decision).
@@ -124,13 +119,24 @@ impl HubSync {
     }
 
     pub fn state(&self) -> HubState {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many events arrived from the hub since the last call: the window reads its
     /// counts and the sample on screen again when some did.
     pub fn take_pulled(&self) -> u64 {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).pulled)
+        std::mem::take(
+            &mut self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pulled,
+        )
     }
 
     /// Whether a sync took in a change of the hub project's classes since the last call:
@@ -138,6 +144,7 @@ impl HubSync {
     pub fn take_classes_changed(&self) -> bool {
         std::mem::take(
             &mut self
+                .shared
                 .state
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -148,7 +155,14 @@ impl HubSync {
     /// Whether the hub was reached again after being out of reach since the last call
     /// (images whose files could not be fetched meanwhile are worth trying again).
     pub fn take_back(&self) -> bool {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).back)
+        std::mem::take(
+            &mut self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .back,
+        )
     }
 }
 
@@ -208,9 +222,13 @@ pub fn finish_closing(within: Duration) {
 
 /// What the window and the sync thread share.
 struct Shared {
-    state: Arc<Mutex<HubState>>,
-    claiming: Arc<AtomicBool>,
-    showing: Arc<Mutex<Option<crate::project::SampleId>>>,
+    state: Mutex<HubState>,
+    /// Whether to keep samples claimed (the labeling view is shown); otherwise the syncs
+    /// only exchange events and the claims held run out.
+    claiming: AtomicBool,
+    /// The sample on screen, once the hub's first claims have been taken in: claimed too
+    /// (see [`crate::hub::claims::claim_ahead`]).
+    showing: Mutex<Option<crate::project::SampleId>>,
 }
 
 fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Context>) {
