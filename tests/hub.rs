@@ -109,6 +109,20 @@ impl Hub {
         self.cli().project(project).env("PGPASSWORD", PASSWORD)
     }
 
+    /// The command line of the superuser (the hub's first admin) on `project`, such as
+    /// the publisher once it is linked: its password comes from its URL.
+    fn as_superuser(&self, project: &Path) -> Cli {
+        let cli = self.cli().project(project);
+        let creds = self
+            .admin_url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest);
+        match creds.split_once('@').and_then(|(c, _)| c.split_once(':')) {
+            Some((_, password)) => cli.env("PGPASSWORD", password),
+            None => cli,
+        }
+    }
+
     /// A plain PostgreSQL client logged in as `login`.
     fn client(&self, login: &str) -> postgres::Client {
         postgres::Config::new()
@@ -1192,11 +1206,13 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .role,
         Some(keylabel::hub::Role::Annotator)
     );
-    // The project dialog says why a replica takes no samples instead of offering an
-    // import the store would refuse; its classes stay editable (an admin's).
+    // The project dialog says why this login adds no samples instead of offering an
+    // import the hub would refuse; its classes stay editable (an admin's).
     h.key_press(Key::P);
     h.step();
-    h.get_by_label_contains("it is a replica of the hub project `w`");
+    h.get_by_label_contains(
+        "Only a hub admin adds samples to the team project “w”; you are a hub annotator.",
+    );
     assert!(h.query_by_label("Import").is_none());
     h.get_by_label("Add class");
     h.key_press(Key::Escape);
@@ -1974,21 +1990,24 @@ fn an_admin_changes_the_classes_of_a_published_project_and_every_replica_takes_t
 }
 
 #[test]
-fn a_replica_takes_no_new_samples_and_records_imported_labels_under_its_login() {
+fn an_annotators_replica_takes_no_new_samples_and_records_imported_labels_under_its_login() {
     let Some(hub) = Hub::new("imports") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let (x, rx, _, _) = two_annotators(&hub, dir.path(), 3, &[], "s");
     let xc = hub.as_user(&x, &rx);
-    // New samples in one replica only would have every event on them refused by the hub.
+    // Only an admin adds samples to a team project.
     let more = dir.path().join("more.csv");
     std::fs::write(&more, "id,text\nr9,row 9\n").unwrap();
     let refused = xc.run(&["import", more.to_str().unwrap(), "--id-column", "id"]);
     assert!(!refused.status.success());
     let err = stderr(&refused);
     assert!(
-        err.contains("cannot import into") && err.contains("hub project `s`"),
+        err.contains("cannot import into")
+            && err.contains("hub project `s`")
+            && err.contains("only a hub admin adds samples")
+            && err.contains("is a hub annotator"),
         "{err}"
     );
     assert_eq!(Project::open(&rx).unwrap().sample_count().unwrap(), 3);
@@ -2046,4 +2065,373 @@ fn a_replica_takes_no_new_samples_and_records_imported_labels_under_its_login() 
         stderr(&out)
     );
     assert_eq!(hub_labels(&mut admin).len(), 3);
+}
+
+/// (id, name, content hash) of every sample of the project at `path`, in id order.
+fn samples_of(path: &Path) -> Vec<(i64, String, String)> {
+    let p = Project::open(path).unwrap();
+    let mut out = Vec::new();
+    p.each_sample(|s| {
+        out.push((s.id.0, s.name, s.hash));
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+/// A CSV of rows `prefix1` … `prefixN` (text `PREFIX row I`) at `dir/NAME`.
+fn rows_csv(dir: &Path, name: &str, prefix: &str, n: usize) -> PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from("id,text\n");
+    for i in 1..=n {
+        text.push_str(&format!("{prefix}{i},{prefix} row {i}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_admin_adds_samples_to_a_team_project_and_every_replica_takes_them_in() {
+    let Some(hub) = Hub::new("addsamples") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let [(a, ra), (b, rb), (x, rx)] = published_with_replicas(
+        &hub,
+        dir.path(),
+        3,
+        "grow",
+        [("a", "admin"), ("b", "admin"), ("x", "annotator")],
+    );
+    let (ac, bc, xc) = (
+        hub.as_user(&a, &ra),
+        hub.as_user(&b, &rb),
+        hub.as_user(&x, &rx),
+    );
+    xc.ok(&["label", "r1", "pos"]);
+
+    // The import counts against the whole team project: r1 is there already, r2 is there
+    // with other content, r4 and r5 are new.
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "id,text\nr1,row 1\nr4,row 4\nr5,row 5\nr2,changed\n").unwrap();
+    let report = ac.json(&[
+        "import",
+        more.to_str().unwrap(),
+        "--id-column",
+        "id",
+        "--json",
+    ]);
+    assert_eq!(report["added"], 2, "{report}");
+    assert_eq!(report["already_present"], 1, "{report}");
+    let unreadable = report["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{report}");
+    assert!(
+        unreadable[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the name `r2` is already taken"),
+        "{report}"
+    );
+    let names =
+        |path: &Path| -> Vec<String> { samples_of(path).into_iter().map(|s| s.1).collect() };
+    assert_eq!(names(&ra), ["r1", "r2", "r3", "r4", "r5"]);
+    // Nothing is left beside the replica.
+    let beside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+
+    // Two admins importing at once: every sample gets an id of its own.
+    let (fa, fb) = (
+        rows_csv(dir.path(), "fa.csv", "a", 300),
+        rows_csv(dir.path(), "fb.csv", "b", 300),
+    );
+    let spawn = |cli: &Cli, file: &Path| {
+        cli.command(&["import", file.to_str().unwrap(), "--id-column", "id"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut pa, mut pb) = (spawn(&ac, &fa), spawn(&bc, &fb));
+    assert!(pa.wait().unwrap().success());
+    assert!(pb.wait().unwrap().success());
+    for cli in [&ac, &bc, &xc] {
+        cli.ok(&["sync"]);
+    }
+    hub.as_superuser(&dir.path().join("publisher.keylabel"))
+        .ok(&["sync"]);
+    let everywhere = samples_of(&ra);
+    assert_eq!(everywhere.len(), 605);
+    let ids: std::collections::BTreeSet<i64> = everywhere.iter().map(|s| s.0).collect();
+    assert_eq!(ids.len(), 605);
+    for replica in [&rb, &rx, &dir.path().join("publisher.keylabel")] {
+        assert_eq!(samples_of(replica), everywhere, "{}", replica.display());
+    }
+
+    // The annotator labels the new samples through claims; the hub takes every label, and
+    // two replicas export the same bytes.
+    let status = xc.json(&["status", "--json"]);
+    assert_eq!(status["samples"], 605, "{status}");
+    assert_eq!(label_until_done(&xc), 604);
+    let synced = xc.json(&["sync", "--json"]);
+    assert_eq!(synced["pending"], 0, "{synced}");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    assert_eq!(hub_labels(&mut admin).len(), 605);
+    ac.ok(&["sync"]);
+    let (ea, ex) = (dir.path().join("ea"), dir.path().join("ex"));
+    for (cli, out) in [(&ac, &ea), (&xc, &ex)] {
+        cli.ok(&["export", "--format", "csv", "--out", out.to_str().unwrap()]);
+    }
+    assert_eq!(export_of(&ea), export_of(&ex));
+
+    // An import killed halfway leaves nothing on the hub or in the replica; the next one
+    // clears what it left.
+    let big = rows_csv(dir.path(), "big.csv", "big", 50_000);
+    let mut child = ac
+        .command(&["import", big.to_str().unwrap(), "--id-column", "id"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = format!(".a.keylabel.keylabel-import-{}", child.id());
+    let scratch_exists = || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&scratch)
+        })
+    };
+    while !scratch_exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let on_hub = |admin: &mut postgres::Client| -> i64 {
+        admin
+            .query_one("SELECT count(*) FROM keylabel.samples", &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(on_hub(&mut admin), 605);
+    assert_eq!(samples_of(&ra), everywhere);
+    ac.ok(&["import", more.to_str().unwrap(), "--id-column", "id"]);
+    assert!(
+        !scratch_exists(),
+        "the killed import's scratch file is left"
+    );
+    assert_eq!(on_hub(&mut admin), 605);
+
+    // With the hub out of reach, an import is refused and the replica keeps what it has.
+    set_reachable(&hub, &ra, false);
+    let late = rows_csv(dir.path(), "late.csv", "late", 2);
+    let offline = ac.run(&["import", late.to_str().unwrap(), "--id-column", "id"]);
+    assert!(!offline.status.success());
+    let err = stderr(&offline);
+    assert!(
+        err.contains("samples are added on the hub, out of reach")
+            && err.contains("cannot connect"),
+        "{err}"
+    );
+    assert_eq!(samples_of(&ra), everywhere);
+}
+
+#[test]
+fn images_added_to_a_team_project_reach_each_replica_where_it_keeps_its_files() {
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("addimages") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    let pattern = |path: &Path, seed: u32| {
+        images::save(path, images::pattern(16, 16, seed), image::ImageFormat::Png)
+    };
+    pattern(&imgs.join("a.png"), 1);
+    pattern(&imgs.join("b.png"), 2);
+    let publisher = dir.path().join("publisher.keylabel");
+    let pc = hub.as_superuser(&publisher);
+    pc.ok(&["init", "--classes", "pos,neg"]);
+    pc.ok(&["import", imgs.to_str().unwrap()]);
+    pc.ok(&["hub", "publish", &hub.admin_url, "--name", "pics"]);
+    // x keeps a copy of the files in a folder of its own.
+    let copy = dir.path().join("copy").tap_mkdir();
+    let x = hub.user("x", "annotator");
+    let rx = dir.path().join("team").tap_mkdir().join("x.keylabel");
+    let xc = hub.as_user(&x, &rx);
+    xc.ok(&[
+        "join",
+        &hub.url_of(&x),
+        "--name",
+        "pics",
+        "--files",
+        copy.to_str().unwrap(),
+    ]);
+
+    // The publisher (the hub's superuser: an admin) adds c.png, and a duplicate of a.png
+    // under another name, which stays known as a.png's other name.
+    pattern(&imgs.join("c.png"), 3);
+    std::fs::copy(imgs.join("a.png"), imgs.join("a-again.png")).unwrap();
+    let report = pc.json(&["import", imgs.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (
+            &report["added"],
+            &report["already_present"],
+            &report["duplicates"]
+        ),
+        (&1.into(), &2.into(), &1.into()),
+        "{report}"
+    );
+    let p = Project::open(&publisher).unwrap();
+    let a = p.sample_by_name("imgs/a.png").unwrap().unwrap();
+    assert_eq!(p.aliases_of(a.id).unwrap(), ["imgs/a-again.png"]);
+    assert_eq!(
+        p.sample_by_name("imgs/c.png").unwrap().unwrap().path,
+        "imgs/c.png"
+    );
+    drop(p);
+
+    // x finds the new image under its own folder, by the same relative path.
+    xc.ok(&["sync"]);
+    let r = Project::open(&rx).unwrap();
+    let c = r.sample_by_name("imgs/c.png").unwrap().unwrap();
+    assert_eq!(r.resolve(&c.path), copy.join("imgs/c.png"));
+    drop(r);
+    std::fs::create_dir_all(copy.join("imgs")).unwrap();
+    for name in ["a.png", "b.png", "c.png"] {
+        std::fs::copy(imgs.join(name), copy.join("imgs").join(name)).unwrap();
+    }
+    assert_eq!(label_until_done(&xc), 3);
+    let v = xc.json(&["validate", "--json"]);
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+#[test]
+fn images_added_to_a_project_published_with_its_files_are_fetched_by_every_replica() {
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("addwithfiles") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    images::save(
+        &imgs.join("a.png"),
+        images::pattern(16, 16, 1),
+        image::ImageFormat::Png,
+    );
+    let publisher = dir.path().join("publisher.keylabel");
+    let pc = Cli::new(BIN).project(&publisher);
+    pc.ok(&["init", "--classes", "pos,neg"]);
+    pc.ok(&["import", imgs.to_str().unwrap()]);
+    pc.ok(&[
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        "wf",
+        "--with-files",
+    ]);
+    let (a, x) = (hub.user("a", "admin"), hub.user("x", "annotator"));
+    let team = dir.path().join("team").tap_mkdir();
+    let (ra, rx) = (team.join("a.keylabel"), team.join("x.keylabel"));
+    let (ac, xc) = (hub.as_user(&a, &ra), hub.as_user(&x, &rx));
+    ac.ok(&["join", &hub.url_of(&a), "--name", "wf"]);
+    xc.ok(&["join", &hub.url_of(&x), "--name", "wf"]);
+
+    // The admin, on a replica that fetches its files, adds new photos from elsewhere.
+    let new = dir.path().join("new").tap_mkdir();
+    images::save(
+        &new.join("b.png"),
+        images::pattern(20, 12, 2),
+        image::ImageFormat::Png,
+    );
+    images::write(
+        &new.join("c.jpg"),
+        &images::jpeg(&images::photo(40, 30, 3), 90),
+    );
+    let report = ac.json(&["import", new.to_str().unwrap(), "--json"]);
+    assert_eq!(report["added"], 2, "{report}");
+
+    // x has never seen those files: labeling and validation fetch them from the hub.
+    assert_eq!(label_until_done(&xc), 3);
+    let v = xc.json(&["validate", "--json"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let mut originals: Vec<Vec<u8>> = files_of(&imgs).into_values().collect();
+    originals.extend(files_of(&new).into_values());
+    let mut cached: Vec<Vec<u8>> = files_of(&team.join("x.files")).into_values().collect();
+    originals.sort();
+    cached.sort();
+    assert_eq!(cached, originals);
+}
+
+#[test]
+fn an_admins_window_imports_into_a_team_project_and_an_open_window_takes_the_samples_in() {
+    use egui::Key;
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel_testkit::window::{harness, type_into, wait_until};
+    let Some(hub) = Hub::new("window_import") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let [(_, rboss), (_, ralice)] = published_with_replicas(
+        &hub,
+        dir.path(),
+        3,
+        "wi",
+        [("boss", "admin"), ("alice", "annotator")],
+    );
+    password_in_process();
+    let open = |replica: &Path| {
+        let mut app = App::new(None, "someone".into());
+        app.open_project(replica);
+        let mut h = harness(app);
+        wait_until(&mut h, "the first sync", |a| {
+            a.project()
+                .and_then(|p| p.hub.as_ref())
+                .is_some_and(|s| s.state().role.is_some())
+        });
+        h
+    };
+    let mut alice = open(&ralice);
+    // Alice labels all three: her window says she is done.
+    for _ in 0..3 {
+        alice.key_press(Key::Num1);
+        alice.step();
+    }
+    wait_until(&mut alice, "every sample decided", |a| {
+        a.session().is_some_and(|s| s.finished)
+    });
+
+    let mut boss = open(&rboss);
+    boss.key_press(Key::P);
+    boss.step();
+    let csv = rows_csv(dir.path(), "more.csv", "n", 4);
+    type_into(&mut boss, "Samples to add", &csv.display().to_string());
+    boss.get_by_label("Import").click();
+    wait_until(&mut boss, "the import", |a| {
+        a.project().is_some_and(|p| p.import.is_none())
+    });
+    boss.get_by_label_contains("Imported 4 samples");
+    assert_eq!(boss.state().session().unwrap().counts.total, 7);
+
+    // Alice's open window takes them in at its next background sync and moves on to one.
+    wait_until(&mut alice, "the new samples", |a| {
+        a.session()
+            .is_some_and(|s| s.counts.total == 7 && !s.finished && s.current.is_some())
+    });
+    let current = alice.state().session().unwrap().current_id().unwrap();
+    let name = Project::open(&ralice)
+        .unwrap()
+        .sample(current)
+        .unwrap()
+        .unwrap()
+        .name;
+    assert!(name.starts_with("more.csv#"), "{name}");
 }

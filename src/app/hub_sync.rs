@@ -45,6 +45,8 @@ pub struct HubState {
     pub claimed: Vec<crate::project::SampleId>,
     /// Events pulled since the window last caught up (see [`HubSync::take_pulled`]).
     pulled: u64,
+    /// Samples pulled since then (see [`HubSync::take_samples`]).
+    samples: u64,
     /// The hub was reached again after being out of reach (see [`HubSync::take_back`]).
     back: bool,
     /// The hub's classes changed since the window last looked (see
@@ -129,40 +131,57 @@ impl HubSync {
     /// How many events arrived from the hub since the last call: the window reads its
     /// counts and the sample on screen again when some did.
     pub fn take_pulled(&self) -> u64 {
-        std::mem::take(
-            &mut self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pulled,
-        )
+        self.take(|s| &mut s.pulled)
+    }
+
+    /// How many samples an admin added on the hub since the last call: the window reads
+    /// its counts and its queue again.
+    pub fn take_samples(&self) -> u64 {
+        self.take(|s| &mut s.samples)
     }
 
     /// Whether a sync took in a change of the hub project's classes since the last call:
     /// the window reads its classes again.
     pub fn take_classes_changed(&self) -> bool {
-        std::mem::take(
-            &mut self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .classes_changed,
-        )
+        self.take(|s| &mut s.classes_changed)
     }
 
     /// Whether the hub was reached again after being out of reach since the last call
     /// (images whose files could not be fetched meanwhile are worth trying again).
     pub fn take_back(&self) -> bool {
-        std::mem::take(
-            &mut self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .back,
-        )
+        self.take(|s| &mut s.back)
+    }
+
+    /// The news `field` holds, left at its default.
+    fn take<T: Default>(&self, field: impl FnOnce(&mut HubState) -> &mut T) -> T {
+        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(field(&mut state))
+    }
+}
+
+impl HubState {
+    /// Why the window cannot import into this replica now, from the hub's last word: only
+    /// a hub admin adds samples to a team project, and only with the hub in reach.
+    pub fn import_refusal(&self) -> Option<String> {
+        let name = &self.name;
+        match (self.connected, self.role) {
+            (Some(true), Some(crate::hub::Role::Admin)) => None,
+            (Some(true), role) => Some(format!(
+                "Only a hub admin adds samples to the team project “{name}”; you are {}.",
+                role.map_or("no keylabel user".into(), |r| format!(
+                    "a hub {}",
+                    r.as_str()
+                ))
+            )),
+            (None, _) => Some(format!(
+                "Samples are added to the team project “{name}” on its hub: waiting for it to \
+                 answer."
+            )),
+            (Some(false), _) => Some(format!(
+                "Samples are added to the team project “{name}” on its hub, which is out of \
+                 reach now."
+            )),
+        }
     }
 }
 
@@ -285,6 +304,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                 s.refused_events = synced.refused;
                 s.first_refusal = refusal;
                 s.pulled += synced.pulled;
+                s.samples += synced.samples;
                 s.classes_changed |= synced.classes_changed;
             }
             (Err(e), pending, _) => {

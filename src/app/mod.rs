@@ -688,12 +688,12 @@ impl App {
             .project()
             .and_then(|p| p.import.as_ref())
             .map(|j| std::sync::Arc::clone(&j.progress));
-        // One rule for the CLI and the window: a replica's samples are the hub's.
+        // A replica's samples are added on the hub, by an admin.
         let import_refused = matches!(self.overlay, Overlay::Project(_))
             .then(|| self.project())
             .flatten()
-            .and_then(|p| p.session.project.refuse_new_samples_on_replica().err())
-            .map(|e| format!("{e:#}"));
+            .and_then(|p| p.hub.as_ref())
+            .and_then(|h| h.state().import_refusal());
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::CheatSheet => {
@@ -873,6 +873,7 @@ impl App {
         hub.set_claiming(labeling);
         let claimed = hub.state().claimed;
         let pulled = hub.take_pulled();
+        let samples = hub.take_samples();
         // An admin changed the hub project's classes: the class bar, the keys and the
         // grid's colours follow.
         let classes_changed = hub.take_classes_changed();
@@ -892,6 +893,11 @@ impl App {
         });
         if classes_changed && result.is_ok() {
             result = p.session.reload_classes();
+        }
+        // An admin added samples: the counts, the queue and the grid take them in.
+        if samples > 0 && result.is_ok() {
+            result = p.session.after_import();
+            p.grid.invalidate();
         }
         // Once the hub's claims are in, the sample on screen is claimed too, whichever way
         // the annotator came to it (the grid, looking back): the hub hands it to nobody

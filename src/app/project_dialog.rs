@@ -55,8 +55,9 @@ impl Default for ProjectDialog {
 
 impl ProjectDialog {
     /// Draws the dialog; `importing` is the progress of an import running now;
-    /// `import_refused` says why this project takes no new samples (a replica of a team
-    /// hub), shown instead of the import controls.
+    /// `import_refused` says why this project takes no new samples now (a replica of a team
+    /// hub, for a login that is no hub admin or with the hub out of reach), shown instead
+    /// of the import controls.
     pub fn show(
         &mut self,
         ctx: &egui::Context,

@@ -40,7 +40,7 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
                 println!("No hub users yet (`keylabel hub user add URL NAME --role annotator`)");
             } else {
                 for u in users {
-                    println!("{:<24} {}", terminal_safe(&u.name), role_name(u.role));
+                    println!("{:<24} {}", terminal_safe(&u.name), u.role.as_str());
                 }
             }
         }
@@ -68,14 +68,6 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Exit(0))
-}
-
-fn role_name(r: hub::Role) -> &'static str {
-    match r {
-        hub::Role::Annotator => "annotator",
-        hub::Role::Reviewer => "reviewer",
-        hub::Role::Admin => "admin",
-    }
 }
 
 pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {

@@ -63,10 +63,7 @@ pub fn change(project: &mut Project, change: &Change) -> Result<Class> {
     let mut tx = client.transaction()?;
     // One schema change at a time per hub project: a second admin's waits and then sees
     // the first's class (its id and name taken).
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(2, $1::integer)",
-        &[&(link.project as i32)],
-    )?;
+    super::lock(&mut tx, super::Lock::Classes, link.project)?;
     super::schema::require_current(&mut tx)?;
     project.adopt_classes(&on_hub(&mut tx, link.project)?)?;
     let here = project.classes()?;

@@ -78,11 +78,16 @@ pub fn set_cache_folder(project: &Project, cache: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The cache folder of `project`, when it fetches its files from the hub.
+pub fn cache_folder(project: &Project) -> Result<Option<PathBuf>> {
+    Ok(project.meta(META_KEY)?.map(|c| project.resolve(&c)))
+}
+
 impl HubFiles {
     /// The file source of `project` when it is a replica that fetches its files from the
     /// hub, `None` otherwise.
     pub fn of(project: &Project) -> Result<Option<Arc<HubFiles>>> {
-        let Some(cache) = project.meta(META_KEY)? else {
+        let Some(cache) = cache_folder(project)? else {
             return Ok(None);
         };
         let Some(link) = project.hub_link()? else {
@@ -90,7 +95,7 @@ impl HubFiles {
         };
         Ok(Some(Arc::new(HubFiles {
             url: HubUrl::parse(&link.url)?,
-            cache: project.resolve(&cache),
+            cache,
             client: Mutex::new(None),
         })))
     }

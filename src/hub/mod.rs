@@ -12,6 +12,7 @@
 pub mod claims;
 pub mod classes;
 pub mod files;
+pub mod samples;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -262,6 +263,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Annotator => "annotator",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
     pub fn group(self) -> &'static str {
         match self {
             Role::Annotator => "keylabel_annotator",
@@ -471,24 +480,13 @@ pub fn publish(
     out.samples += insert_samples(&mut tx, id, &batch)?;
     if with_files {
         project.each_sample(|s| {
-            if s.kind != SampleKind::Image {
-                return Ok(());
+            if s.kind == SampleKind::Image {
+                match upload_file(&mut tx, &project.resolve(&s.path), &s.hash) {
+                    Ok(n) => out.files += n,
+                    // Kept as it is: the message is the whole story.
+                    Err(e) => err = Some(e),
+                }
             }
-            let file = project.resolve(&s.path);
-            let bytes = crate::media::read_file(&file)
-                .with_context(|| format!("cannot read `{}` to publish it", file.display()))?;
-            if blake3::hash(&bytes).to_hex().as_str() != s.hash {
-                err = Some(anyhow::anyhow!(
-                    "`{}` changed since it was imported (its content hash differs): import it \
-                     again before publishing it with its files",
-                    file.display()
-                ));
-                return Ok(());
-            }
-            out.files += tx.execute(
-                "INSERT INTO keylabel.files(hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&s.hash, &bytes],
-            )?;
             Ok(())
         })?;
     }
@@ -518,6 +516,7 @@ pub fn publish(
         )?
         .get(0);
     project.hub_mark_held(&uids)?;
+    samples::mark_pulled(project, project.max_sample_id()?)?;
     project.set_hub_link(&HubLink {
         url: url.shown().to_string(),
         name: name.to_string(),
@@ -526,6 +525,24 @@ pub fn publish(
         last_sync: Some(crate::project::now_rfc3339()),
     })?;
     Ok(out)
+}
+
+/// Stores the bytes of `file` on the hub under its content hash, which must be `hash` (as
+/// import computed it); how many files were new (0 or 1).
+fn upload_file(tx: &mut postgres::Transaction<'_>, file: &Path, hash: &str) -> Result<u64> {
+    let bytes = crate::media::read_file(file)
+        .with_context(|| format!("cannot read `{}` to put it on the hub", file.display()))?;
+    if blake3::hash(&bytes).to_hex().as_str() != hash {
+        bail!(
+            "`{}` changed since it was imported (its content hash differs): import it again \
+             before putting it on the hub with its file",
+            file.display()
+        );
+    }
+    Ok(tx.execute(
+        "INSERT INTO keylabel.files(hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&hash, &bytes],
+    )?)
 }
 
 fn insert_samples(
@@ -587,6 +604,27 @@ fn insert_samples(
     Ok(n)
 }
 
+/// The hub's per-project locks (PostgreSQL advisory locks, held to the end of the
+/// transaction that takes them).
+#[derive(Clone, Copy, Debug)]
+enum Lock {
+    /// Appending events: sequence numbers become visible in commit order (see [`schema`]).
+    Events = 1,
+    /// Changing the classes: one change at a time, each seeing the one before.
+    Classes = 2,
+    /// Adding samples: ids are handed out in commit order (see [`samples`]).
+    Samples = 3,
+}
+
+/// Takes `which` lock of hub project `project` in `tx`, waiting for whoever holds it.
+fn lock(tx: &mut postgres::Transaction<'_>, which: Lock, project: i64) -> Result<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1::integer, $2::integer)",
+        &[&(which as i32), &(project as i32)],
+    )?;
+    Ok(())
+}
+
 /// Appends `events` to the hub's log (those it holds already are skipped); returns how
 /// many were new. Takes the project's append lock first (see [`schema`]).
 fn push_batch(
@@ -597,10 +635,7 @@ fn push_batch(
     if events.is_empty() {
         return Ok(0);
     }
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(1, $1::integer)",
-        &[&(project as i32)],
-    )?;
+    lock(tx, Lock::Events, project)?;
     // One statement per batch, its columns as arrays.
     let text = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
         events.iter().map(|e| f(&e.event)).collect()
@@ -833,109 +868,22 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
         .map_err(|e| first_read_failed(e, url.user()))?
         .with_context(|| format!("the hub has no project named `{name}`"))?;
     let (id, task, settings): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-    let cache = match &files {
-        Files::FromHub(cache) if row.get::<_, bool>(3) => Some(cache.clone()),
-        _ => None,
+    let frame = match (files, row.get::<_, bool>(3)) {
+        (Files::Under(dir), _) => samples::Frame::Under(dir),
+        (Files::FromHub(cache), true) => samples::Frame::Cache(cache),
+        (Files::FromHub(_), false) => samples::Frame::Own,
     };
     let task: crate::TaskKind = StoredEnum::from_stored(&task)
         .with_context(|| format!("the hub project `{name}` has an unknown task `{task}`"))?;
     let settings: Settings = serde_json::from_str(&settings)
         .with_context(|| format!("the hub project `{name}` has settings keylabel cannot read"))?;
     let classes = classes::on_hub(&mut client, id)?;
-    let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
-    let mut project = Project::create(local, &names, task)?;
-    let made = project.classes()?;
-    if made.iter().map(|c| c.id).ne(classes.iter().map(|c| c.id)) {
-        bail!(
-            "the hub project `{name}` has class ids keylabel cannot copy (a class was removed \
-             before publishing)"
-        );
-    }
-    project.restore_classes(&classes)?;
+    let mut project = project_with_classes(local, &classes, task)
+        .with_context(|| format!("cannot copy the hub project `{name}`"))?;
     project.set_settings(&settings)?;
     // Copied in batches with one fsync at the end: an unfinished copy is discarded.
     project.set_bulk_writes(true)?;
-    let mut out = Joined {
-        fetched_into: cache.clone(),
-        ..Default::default()
-    };
-    let base = match &files {
-        Files::Under(dir) => Some(dir),
-        Files::FromHub(_) => None,
-    };
-    let mut last = 0i64;
-    loop {
-        let rows = client.query(
-            "SELECT id, kind, name, path, row, hash, bytes, width, height, format, text, \
-             features, imported_at FROM keylabel.samples WHERE project_id = $1 AND id > $2 \
-             ORDER BY id LIMIT 10000",
-            &[&id, &last],
-        )?;
-        if rows.is_empty() {
-            break;
-        }
-        let mut batch = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let sid: i64 = r.get(0);
-            last = sid;
-            let kind: String = r.get(1);
-            let kind: SampleKind = StoredEnum::from_stored(&kind)
-                .with_context(|| format!("sample {sid} on the hub has kind `{kind}`"))?;
-            let stored: String = r.get(3);
-            let hash: String = r.get(5);
-            if !files::is_content_hash(&hash) {
-                bail!("sample {sid} on the hub has no valid content hash (`{hash}`)");
-            }
-            let path = match (&base, &cache) {
-                _ if kind != SampleKind::Image => stored,
-                (_, Some(cache)) => {
-                    project.stored_path(&files::cached_path(cache, &hash, r.get(9)))
-                }
-                (Some(base), None) => {
-                    let file = base.join(&stored);
-                    if !file.is_file() {
-                        out.missing_files += 1;
-                    } else if !same_content(&file, &hash) {
-                        out.changed_files += 1;
-                        if out.changed.len() < 5 {
-                            out.changed.push(file.display().to_string());
-                        }
-                    }
-                    project.stored_path(&file)
-                }
-                (None, None) => {
-                    out.missing_files += 1;
-                    stored
-                }
-            };
-            let features: Option<String> = r.get(11);
-            batch.push(Sample {
-                id: SampleId(sid),
-                kind,
-                name: r.get(2),
-                path,
-                row: r.get(4),
-                hash,
-                // The hub does not carry it: an export from the replica hashes the bytes.
-                sha256: None,
-                bytes: r.get::<_, i64>(6) as u64,
-                width: r.get::<_, Option<i32>>(7).map(|w| w as u32),
-                height: r.get::<_, Option<i32>>(8).map(|h| h as u32),
-                format: r.get(9),
-                text: r.get(10),
-                features: features
-                    .map(|f| serde_json::from_str(&f))
-                    .transpose()
-                    .with_context(|| format!("sample {sid} on the hub has unreadable columns"))?,
-                imported_at: r.get(12),
-            });
-        }
-        out.samples += batch.len() as u64;
-        project.insert_replica_samples(&batch)?;
-    }
-    if let Some(cache) = &cache {
-        files::set_cache_folder(&project, cache)?;
-    }
+    frame.record(&project)?;
     project.set_hub_link(&HubLink {
         url: url.shown().to_string(),
         name: name.to_string(),
@@ -943,11 +891,38 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
         pulled: 0,
         last_sync: None,
     })?;
+    let pulled = samples::pull(&mut project, &mut client, id)?;
     let synced = sync_with(&mut project, &mut client, Refused::Skip)?;
-    out.events = synced.pulled;
     project.set_bulk_writes(false)?;
     project.checkpoint()?;
-    Ok(out)
+    Ok(Joined {
+        samples: pulled.samples,
+        events: synced.pulled,
+        missing_files: pulled.missing_files,
+        changed_files: pulled.changed_files,
+        changed: pulled.changed,
+        fetched_into: match frame {
+            samples::Frame::Cache(cache) => Some(cache),
+            _ => None,
+        },
+    })
+}
+
+/// A new project file at `path` with exactly `classes` (ids, names, keys, colours, order),
+/// for `task`: a replica, or the scratch file an import into one fills first.
+fn project_with_classes(
+    path: &Path,
+    classes: &[crate::project::Class],
+    task: crate::TaskKind,
+) -> Result<Project> {
+    let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+    let mut project = Project::create(path, &names, task)?;
+    let made = project.classes()?;
+    if made.iter().map(|c| c.id).ne(classes.iter().map(|c| c.id)) {
+        bail!("its class ids cannot be copied (a class was removed before publishing)");
+    }
+    project.restore_classes(classes)?;
+    Ok(project)
 }
 
 /// What one sync did.
@@ -957,6 +932,10 @@ pub struct Synced {
     pub pushed: u64,
     /// Hub events the replica did not have.
     pub pulled: u64,
+    /// Samples an admin added on the hub since the last sync (not in `sync --json`, whose
+    /// shape is fixed).
+    #[serde(skip)]
+    pub samples: u64,
     /// Local events still not on the hub after the run.
     pub pending: u64,
     /// Of `pending`, the events the hub refused (now or at an earlier sync): kept on the
@@ -1046,6 +1025,8 @@ fn sync_with(
     let classes_changed = project.adopt_classes(&hub_classes)?;
     let mut out = push_on(project, client, BATCH * 5, refused)?;
     out.classes_changed = classes_changed;
+    // The samples before the events that name them.
+    out.samples = samples::pull(project, client, link.project)?.samples;
     out.pulled = pull_on(project, client)?;
     project.hub_advance_pushed()?;
     project.hub_synced(&crate::project::now_rfc3339())?;

@@ -117,8 +117,10 @@ pub fn import(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    // Before the walk and the hashing, not after them.
-    project.refuse_new_samples_on_replica()?;
+    if project.hub_link()?.is_some() {
+        // A team project's samples are added on its hub, which hands out their ids.
+        return crate::hub::samples::import(project, paths, options, progress);
+    }
     let mut report = ImportReport::default();
     let own = OwnFiles::of(project);
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -412,25 +414,28 @@ fn tally(
             } else {
                 // The name is taken by other content: the file changed since it was
                 // imported, or a table repeats an id. The project keeps what it has.
-                let reason = match sample.row {
-                    Some(row) => format!(
-                        "{row_unit} {row}: the name `{}` is already taken by a sample with other \
-                         content (a repeated id, or the row changed since its import); \
-                         not imported",
-                        sample.name
-                    ),
-                    None => "changed since it was imported (its content hash differs); the \
-                             project keeps the imported sample"
-                        .to_string(),
-                };
                 report.unreadable.push(Unreadable {
                     path: shown.to_string(),
-                    reason,
+                    reason: name_taken(sample.row, &sample.name, row_unit),
                 });
                 None
             }
         }
     })
+}
+
+/// Why a sample named `name` (a table's `row`, else an image) is not imported when the
+/// project holds other content under that name.
+pub(crate) fn name_taken(row: Option<i64>, name: &str, row_unit: &str) -> String {
+    match row {
+        Some(row) => format!(
+            "{row_unit} {row}: the name `{name}` is already taken by a sample with other \
+             content (a repeated id, or the row changed since its import); not imported"
+        ),
+        None => "changed since it was imported (its content hash differs); the project keeps \
+                 the imported sample"
+            .to_string(),
+    }
 }
 
 fn import_table(

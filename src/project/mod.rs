@@ -450,16 +450,7 @@ impl Project {
     /// Turns a file path into the form stored in the project: relative to the project's
     /// folder (with `/` separators) when it lies under it, else absolute.
     pub fn stored_path(&self, file: &Path) -> String {
-        let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-        let abs = normalize(&abs);
-        match abs.strip_prefix(normalize(&self.root)) {
-            Ok(rel) => rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-            Err(_) => abs.to_string_lossy().into_owned(),
-        }
+        path_under(&self.root, file)
     }
 
     /// The file a stored path refers to.
@@ -488,6 +479,21 @@ impl Project {
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
+    }
+}
+
+/// `file` relative to the folder `root` (with `/` separators) when it lies under it, else
+/// absolute: how a project stores a path.
+pub fn path_under(root: &Path, file: &Path) -> String {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let abs = normalize(&abs);
+    match abs.strip_prefix(normalize(root)) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => abs.to_string_lossy().into_owned(),
     }
 }
 

@@ -199,6 +199,32 @@ impl Project {
         Ok(())
     }
 
+    /// The highest sample id, 0 in a project without samples.
+    pub fn max_sample_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM samples", [], |r| r.get(0))?)
+    }
+
+    /// The sample holding content of hash `hash`, if one does.
+    pub fn sample_with_hash(&self, hash: &str) -> Result<Option<SampleId>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM samples WHERE hash_key = ?1 AND hash = ?2 LIMIT 1")?
+            .query_row(params![super::samples::hash_key(hash), hash], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Records `name` as another name of sample `id` (a duplicate of its content).
+    pub fn add_alias(&self, name: &str, id: SampleId) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
+             ON CONFLICT(name) DO UPDATE SET sample_id = excluded.sample_id",
+            params![name, id],
+        )?;
+        Ok(())
+    }
+
     /// Every sample, in id order, to `f` (publishing).
     pub fn each_sample(&self, mut f: impl FnMut(Sample) -> anyhow::Result<()>) -> Result<()> {
         let mut stmt = self
@@ -211,16 +237,17 @@ impl Project {
         Ok(())
     }
 
-    /// Writes samples exactly as given, ids included (a replica made from a hub): no
-    /// duplicate detection, which the publisher's import has done. Refuses an id or name
-    /// that is already taken.
+    /// Writes samples exactly as given, ids included (samples from a hub): no duplicate
+    /// detection, which the import that put them on the hub has done. An id already here
+    /// is skipped (another process of this replica pulled it first); a name taken by
+    /// another sample is refused.
     pub fn insert_replica_samples(&mut self, samples: &[Sample]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO samples(id, kind, name, path, row, hash, hash_key, bytes, width, \
                  height, format, text, features, imported_at, sha256) VALUES (?1, ?2, ?3, ?4, \
-                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT(id) DO NOTHING",
             )?;
             for s in samples {
                 ins.execute(params![

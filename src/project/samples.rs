@@ -283,9 +283,9 @@ impl Project {
     pub fn refuse_new_samples_on_replica(&self) -> Result<()> {
         match self.hub_link()? {
             Some(link) => Err(super::ProjectError::Invalid(format!(
-                "cannot import into `{}`: it is a replica of the hub project `{}`, whose \
-                 samples are the same for everyone (adding samples to a published project is \
-                 not supported yet: import them into a project of their own and publish it)",
+                "cannot add samples to `{}` itself: it is a replica of the hub project `{}`, \
+                 whose samples are the same for everyone and are added on the hub (an import \
+                 into the replica does that, for a hub admin)",
                 self.path().display(),
                 link.name
             ))
@@ -390,6 +390,17 @@ impl Project {
             Some(id) => self.sample(id),
             None => Ok(None),
         }
+    }
+
+    /// Every other name (see [`Project::aliases_of`]) with its sample.
+    pub fn all_aliases(&self) -> Result<Vec<(String, SampleId)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, sample_id FROM sample_aliases ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// The other names of sample `id`: files or rows that import found to hold the same
