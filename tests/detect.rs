@@ -388,6 +388,15 @@ fn every_change_is_an_event_and_undo_steps_back_through_them() {
     assert_eq!(kinds, ["label", "label", "undo", "undo", "label"]);
     assert_eq!(history[1]["boxes"].as_array().unwrap().len(), 2);
     assert_eq!(history[1]["labels"], json!(["car", "person"]));
+    // And as text, each decision with its boxes, not only their classes.
+    let text = keylabel_testkit::cli::stdout(&d.cli().ok(&["history", "images/a.png"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[1].contains("  2 boxes: car (1, 2, 10×10), person (20, 5, 8×16)  (undone)"),
+        "{text}"
+    );
+    assert!(lines[0].contains("  1 box: car (1, 2, 10×10)"), "{text}");
+    assert!(lines[4].ends_with("  no objects"), "{text}");
 }
 
 #[test]

@@ -338,6 +338,55 @@ fn suggestions_are_accepted_above_the_threshold_or_one_click_at_a_time() {
     );
 }
 
+#[test]
+fn the_threshold_slider_writes_its_setting_once_the_drag_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pngs(dir.path(), 1);
+    let path = project(dir.path(), &files);
+    let car = class(&path, "car");
+    let scored = |score, x| BoundingBox {
+        score: Some(score),
+        ..BoundingBox::new(car, x, 10.0, 40.0, 40.0)
+    };
+    {
+        let mut p = Project::open(&path).unwrap();
+        let id = p.sample_ids_after(None, 1).unwrap()[0];
+        let boxes = vec![scored(0.92, 10.0), scored(0.31, 100.0), scored(0.12, 200.0)];
+        let mut ev = NewEvent::boxes(id, "model-v1", EventKind::Suggest, boxes);
+        ev.source = Source::Model;
+        p.record(ev).unwrap();
+    }
+    let mut h = open(&path);
+    let id = current(&h);
+    h.get_by_label_contains("accepts the 1 scored");
+    let threshold = || {
+        Project::open(&path)
+            .unwrap()
+            .settings()
+            .unwrap()
+            .suggestion_threshold
+    };
+    let rail = h.get_by_role(egui::accesskit::Role::Slider).rect();
+    let (from, to) = (rail.center(), rail.left_center() + egui::vec2(1.0, 0.0));
+    pointer(&mut h, Event::PointerMoved(from));
+    pointer(&mut h, button(from, true));
+    for i in 1..=6 {
+        pointer(
+            &mut h,
+            Event::PointerMoved(from + (to - from) * (i as f32 / 6.0)),
+        );
+    }
+    // The row follows the slider; the project is not written frame after frame.
+    h.get_by_label_contains("accepts the 3 scored");
+    assert_eq!(threshold(), 0.5, "written while dragged");
+    pointer(&mut h, button(to, false));
+    h.step();
+    assert!(threshold() < 0.1, "{}", threshold());
+    h.get_by_label_contains("accepts the 3 scored");
+    press(&mut h, Key::A);
+    assert_eq!(recorded(&path, id).map(|b| b.len()), Some(3));
+}
+
 /// A photo is drawn on upright, and the box lands on the same pixels of the stored frame
 /// that exports and decoders see: for all eight EXIF orientations, the stored pixels under
 /// the recorded box, turned as the tag says, are the pixels that were under the drag.

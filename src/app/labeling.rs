@@ -807,7 +807,11 @@ fn suggestion_row(
     let Ok(mut settings) = session.project.settings() else {
         return;
     };
-    let threshold = settings.suggestion_threshold;
+    // While the slider is dragged its value lives in the window's memory, and the setting
+    // is written once, when the drag ends (not a write per frame).
+    let dragged_id = egui::Id::unique("suggestion_threshold_dragged");
+    let dragged: Option<f64> = ui.data(|d| d.get_temp(dragged_id));
+    let threshold = dragged.unwrap_or(settings.suggestion_threshold);
     let above = offered
         .iter()
         .filter(|(_, g)| g.score.is_none_or(|s| s >= threshold))
@@ -834,7 +838,14 @@ fn suggestion_row(
         .on_hover_text(
             "Score threshold of the accept key (the project's suggestion-threshold setting)",
         );
-    if resp.changed() && (t - threshold).abs() > f64::EPSILON {
+    if resp.dragged() {
+        ui.data_mut(|d| d.insert_temp(dragged_id, t));
+        return;
+    }
+    if dragged.is_some() {
+        ui.data_mut(|d| d.remove::<f64>(dragged_id));
+    }
+    if (t - settings.suggestion_threshold).abs() > f64::EPSILON {
         settings.suggestion_threshold = t;
         if let Err(e) = session.project.set_settings(&settings) {
             ui.label(RichText::new(format!("Not saved: {e:#}")).color(theme::ERROR));

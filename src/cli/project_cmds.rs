@@ -202,6 +202,11 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
             println!("{}", super::terminal_safe(&line));
         }
     }
+    let class_names: std::collections::HashMap<crate::project::ClassId, String> = project
+        .classes()?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
     for e in &events {
         let mut line = format!(
             "{}  {:<12} {:<9} {:<8} {}",
@@ -211,8 +216,12 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
             e.source.as_str(),
             e.sample
         );
-        if !e.labels.is_empty() {
-            line.push_str(&format!("  [{}]", e.labels.join("|")));
+        match &e.boxes {
+            Some(boxes) => line.push_str(&format!("  {}", boxes_line(boxes, &class_names))),
+            None if !e.labels.is_empty() => {
+                line.push_str(&format!("  [{}]", e.labels.join("|")));
+            }
+            None => {}
         }
         if let Some(score) = e.score {
             line.push_str(&format!("  score {score:.3}"));
@@ -232,6 +241,38 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> anyhow::Result<Outcome> {
         println!("no events");
     }
     Ok(Outcome::Exit(0))
+}
+
+/// A detect decision as `history` prints it: "no objects", or its boxes (class, then
+/// x, y, width × height in stored pixels; a suggestion's score), the first few of many.
+fn boxes_line(
+    boxes: &[crate::project::BoundingBox],
+    names: &std::collections::HashMap<crate::project::ClassId, String>,
+) -> String {
+    const SHOWN: usize = 6;
+    if boxes.is_empty() {
+        return "no objects".into();
+    }
+    let mut parts: Vec<String> = boxes
+        .iter()
+        .take(SHOWN)
+        .map(|b| {
+            let class = names
+                .get(&b.class)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", b.class));
+            let score = b.score.map(|s| format!(" {s:.2}")).unwrap_or_default();
+            format!("{class}{score} ({}, {}, {}×{})", b.x, b.y, b.w, b.h)
+        })
+        .collect();
+    if boxes.len() > SHOWN {
+        parts.push(format!("and {} more", boxes.len() - SHOWN));
+    }
+    format!(
+        "{}: {}",
+        crate::plural(boxes.len() as u64, "box", "boxes"),
+        parts.join(", ")
+    )
 }
 
 pub fn backup(cli: &Cli, args: &super::BackupArgs) -> anyhow::Result<Outcome> {
