@@ -2355,10 +2355,30 @@ fn images_added_to_a_project_published_with_its_files_are_fetched_by_every_repli
         &new.join("c.jpg"),
         &images::jpeg(&images::photo(40, 30, 3), 90),
     );
-    let report = ac.json(&["import", new.to_str().unwrap(), "--json"]);
-    assert_eq!(report["added"], 2, "{report}");
+    // One of them in a folder named like a class: labeled so, under the admin's login.
+    let pos = new.join("pos").tap_mkdir();
+    images::save(
+        &pos.join("d.png"),
+        images::pattern(24, 24, 4),
+        image::ImageFormat::Png,
+    );
+    let report = ac.json(&[
+        "import",
+        new.to_str().unwrap(),
+        "--labels-from-folders",
+        "--json",
+    ]);
+    assert_eq!(report["added"], 3, "{report}");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let labels = hub_labels(&mut admin);
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(
+        labels[0].0.ends_with("new/pos/d.png") && labels[0].1 == a,
+        "{labels:?}"
+    );
 
-    // x has never seen those files: labeling and validation fetch them from the hub.
+    // x has never seen those files: labeling and validation fetch them from the hub (the
+    // labeled one is decided already, with an overlap of 1).
     assert_eq!(label_until_done(&xc), 3);
     let v = xc.json(&["validate", "--json"]);
     assert_eq!(v["ok"], true, "{v}");
@@ -2434,4 +2454,124 @@ fn an_admins_window_imports_into_a_team_project_and_an_open_window_takes_the_sam
         .unwrap()
         .name;
     assert!(name.starts_with("more.csv#"), "{name}");
+}
+
+#[test]
+fn files_are_fetched_ahead_of_the_annotator_and_on_demand_for_working_offline() {
+    use keylabel::app::hub_sync::HubSync;
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("fetchahead") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    for i in 0..40 {
+        images::save(
+            &imgs.join(format!("{i:02}.png")),
+            images::pattern(12, 12, i),
+            image::ImageFormat::Png,
+        );
+    }
+    let publisher = dir.path().join("publisher.keylabel");
+    let pc = Cli::new(BIN).project(&publisher);
+    pc.ok(&["init", "--classes", "pos,neg"]);
+    pc.ok(&["import", imgs.to_str().unwrap()]);
+    pc.ok(&[
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        "fa",
+        "--with-files",
+    ]);
+    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let team = dir.path().join("team").tap_mkdir();
+    let (rx, ry) = (team.join("x.keylabel"), team.join("y.keylabel"));
+    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
+    xc.ok(&["join", &hub.url_of(&x), "--name", "fa"]);
+    yc.ok(&["join", &hub.url_of(&y), "--name", "fa"]);
+    let cached = |who: &str| {
+        let cache = team.join(format!("{who}.files"));
+        if cache.exists() {
+            files_of(&cache)
+        } else {
+            Default::default()
+        }
+    };
+
+    // `hub fetch` brings the next ones of the annotator's queue, or every file.
+    let next = yc.json(&["hub", "fetch", "--next", "5", "--json"]);
+    assert_eq!(
+        (&next["fetched"], &next["images"]),
+        (&5.into(), &5.into()),
+        "{next}"
+    );
+    let all = yc.json(&["hub", "fetch", "--json"]);
+    assert_eq!(
+        (&all["fetched"], &all["images"]),
+        (&35.into(), &40.into()),
+        "{all}"
+    );
+    assert_eq!(cached("y").len(), 40);
+    // Then the hub may go: y validates and labels with what is here.
+    set_reachable(&hub, &ry, false);
+    let v = yc.run(&["validate", "--json"]);
+    let report = stdout(&v);
+    assert!(
+        report.contains("UNLABELED_SAMPLES") && !report.contains("MISSING_FILES"),
+        "every file is here: {report}\n{}",
+        stderr(&v)
+    );
+    let again = yc.run(&["hub", "fetch", "--json"]);
+    assert!(
+        again.status.success(),
+        "nothing to fetch needs no hub: {}",
+        stderr(&again)
+    );
+    // A replica that keeps its files itself has nothing to fetch.
+    let own = pc.run(&["hub", "fetch"]);
+    assert!(!own.status.success());
+    assert!(
+        stderr(&own).contains("does not fetch its files from a hub"),
+        "{}",
+        stderr(&own)
+    );
+
+    // x's open replica fetches ahead of the annotator as it syncs, a few files each time:
+    // those of the samples its queue holds next, not every file.
+    password_in_process();
+    let sync = HubSync::start(&rx, "fa".into(), None);
+    let start = std::time::Instant::now();
+    // Counted by name while the sync thread writes (a file being fetched has a hidden
+    // temporary name until it is complete).
+    let fetched_so_far = || {
+        walkdir::WalkDir::new(team.join("x.files"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.')
+            })
+            .count()
+    };
+    while fetched_so_far() < keylabel::hub::files::AHEAD {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} files fetched ahead",
+            fetched_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    drop(sync);
+    let fetched = cached("x");
+    assert!(
+        fetched.len() < 40,
+        "{} files: more than ahead",
+        fetched.len()
+    );
+    let first: std::collections::BTreeSet<Vec<u8>> = (0..fetched.len() as u32)
+        .map(|i| std::fs::read(imgs.join(format!("{i:02}.png"))).unwrap())
+        .collect();
+    let got: std::collections::BTreeSet<Vec<u8>> = fetched.into_values().collect();
+    assert_eq!(got, first, "the files of the first samples in queue order");
 }

@@ -257,6 +257,10 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
     // and one to the hub.
     let mut project: Option<crate::Project> = None;
     let mut hub: Option<Connection> = None;
+    // The replica's source of files, when it fetches them from the hub (a connection of
+    // its own: fetching ahead never waits for the window's loader, nor it for this).
+    let files: std::cell::OnceCell<Option<std::sync::Arc<crate::hub::files::HubFiles>>> =
+        std::cell::OnceCell::new();
     loop {
         let Some(why) = wait(rx, &mut hub, last + EVERY) else {
             if let (Some((client, ..)), Some(p)) = (hub.as_mut(), project.as_ref())
@@ -281,6 +285,12 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
             Ok(mut p) => {
                 let showing = *shared.showing.lock().unwrap_or_else(|p| p.into_inner());
                 let synced = sync_once(&mut p, &mut hub, ahead, showing, why == Why::Timer);
+                if let Ok((_, claimed, _)) = &synced
+                    && let Some(files) =
+                        files.get_or_init(|| crate::hub::files::HubFiles::of(&p).ok().flatten())
+                {
+                    fetch_ahead(&p, files, claimed.as_deref().unwrap_or_default());
+                }
                 let pending = p.hub_pending().ok();
                 let refusal = p.hub_first_refusal().ok().flatten();
                 project = Some(p);
@@ -324,6 +334,31 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
             ctx.request_repaint();
         }
     }
+}
+
+/// Files fetched ahead per sync: a few, so that a slow link never holds syncs up long.
+const FETCH_PER_SYNC: usize = 8;
+
+/// Brings into the cache the files of the samples to come, those claimed and then the
+/// local queue's next ones ([`crate::hub::files::AHEAD`]), a few per sync: with the hub out
+/// of reach the annotator goes on with what is there. A fetch that fails is left to the
+/// window's loader, which says why when the image is needed.
+fn fetch_ahead(
+    project: &crate::Project,
+    files: &crate::hub::files::HubFiles,
+    claimed: &[crate::project::SampleId],
+) {
+    let Ok(Some(annotator)) = crate::hub::replica_annotator(project) else {
+        return;
+    };
+    let mut ids = claimed.to_vec();
+    let next = crate::hub::files::queue_ahead(project, &annotator, crate::hub::files::AHEAD);
+    for id in next.unwrap_or_default() {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let _ = files.fetch_samples(project, &ids, FETCH_PER_SYNC);
 }
 
 /// Waits for a reason to sync: a decision made here, news from the hub, or `due`.

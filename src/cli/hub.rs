@@ -1,4 +1,4 @@
-//! `hub init | user add | user list | publish`, `join`, `sync`, `next` and `label`.
+//! `hub init | user add | user list | publish | fetch`, `join`, `sync`, `next` and `label`.
 
 use std::io::Read;
 
@@ -66,8 +66,57 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
                 }
             );
         }
+        HubCommand::Fetch { next, json } => fetch(cli, *next, *json)?,
     }
     Ok(Outcome::Exit(0))
+}
+
+/// What `hub fetch` did.
+#[derive(serde::Serialize)]
+struct Fetched {
+    /// Files brought from the hub now.
+    fetched: u64,
+    /// Images asked for, whose files are all in the cache now.
+    images: u64,
+}
+
+fn fetch(cli: &Cli, next: Option<usize>, json: bool) -> anyhow::Result<()> {
+    let project = open(cli)?;
+    let Some(files) = hub::files::HubFiles::of(&project)? else {
+        bail!(
+            "`{}` does not fetch its files from a hub: it was joined with `--files`, or its \
+             project was published without them",
+            project.path().display()
+        );
+    };
+    let ids = match next {
+        Some(n) => {
+            let who = hub::replica_annotator(&project)?.unwrap_or_default();
+            hub::files::queue_ahead(&project, &who, n)?
+        }
+        None => project.image_ids()?,
+    };
+    let fetched = files.fetch_samples(&project, &ids, usize::MAX)?;
+    let mut images = 0;
+    for chunk in ids.chunks(512) {
+        images += project
+            .samples_by_ids(chunk)?
+            .iter()
+            .filter(|s| s.kind == crate::project::SampleKind::Image)
+            .count() as u64;
+    }
+    let out = Fetched { fetched, images };
+    if json {
+        print_json(&out)?;
+    } else {
+        println!(
+            "Fetched {} into `{}`: the files of {} are there now",
+            crate::plural(fetched, "file", "files"),
+            files.cache().display(),
+            crate::plural(images, "image", "images"),
+        );
+    }
+    Ok(())
 }
 
 pub fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<Outcome> {

@@ -324,6 +324,15 @@ pub enum HubCommand {
         #[arg(long)]
         with_files: bool,
     },
+    /// Fetch the sample files of the replica (`-p`) from the hub into its cache now, to
+    /// label with the hub out of reach: every image's, or the next N of this annotator's
+    /// queue.
+    Fetch {
+        #[arg(long, value_name = "N")]
+        next: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

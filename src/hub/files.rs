@@ -174,6 +174,61 @@ impl HubFiles {
     }
 }
 
+/// How many of the samples next in an annotator's queue have their files fetched ahead,
+/// so that labeling goes on for a while with the hub out of reach.
+pub const AHEAD: usize = 32;
+
+impl HubFiles {
+    /// Fetches, at most [`FETCH_BATCH`] at a time and `limit` in all, the missing files of
+    /// the samples `ids` of `project` (in that order); how many were fetched. What is there
+    /// already costs a `stat`.
+    pub fn fetch_samples(
+        &self,
+        project: &Project,
+        ids: &[crate::project::SampleId],
+        limit: usize,
+    ) -> Result<u64> {
+        let mut missing = Vec::new();
+        for chunk in ids.chunks(512) {
+            for s in project.samples_by_ids(chunk)? {
+                let file = project.resolve(&s.path);
+                if s.kind == crate::project::SampleKind::Image
+                    && file.starts_with(&self.cache)
+                    && !file.exists()
+                {
+                    missing.push(file);
+                    if missing.len() == limit {
+                        return self.ensure_all(missing.iter().map(PathBuf::as_path));
+                    }
+                }
+            }
+        }
+        self.ensure_all(missing.iter().map(PathBuf::as_path))
+    }
+}
+
+/// The samples `annotator` would be shown next on `project` offline (its local queue), up
+/// to `n`.
+pub fn queue_ahead(
+    project: &Project,
+    annotator: &str,
+    n: usize,
+) -> Result<Vec<crate::project::SampleId>> {
+    let mut out: Vec<crate::project::SampleId> = Vec::with_capacity(n);
+    let mut after = None;
+    while out.len() < n {
+        match project.next_for_annotator(annotator, after)? {
+            // The queue wraps around: a sample seen again ends it.
+            Some(id) if !out.contains(&id) => {
+                out.push(id);
+                after = Some(id);
+            }
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
 /// Writes `bytes` to `path` under a temporary name, flushed, and renames it into place:
 /// a file of the cache is complete or absent.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -246,7 +246,13 @@ pub fn import(
     remove_scratch();
     let report = added?;
     // The new samples come in as they do on every replica.
-    sync_with(project, &mut client, Refused::Skip)?;
+    sync_with(project, &mut client, Refused::Skip).with_context(|| {
+        format!(
+            "the {} new samples are on the hub, but this replica could not take them in yet \
+             (the next sync does)",
+            report.added
+        )
+    })?;
     Ok(report)
 }
 

@@ -365,6 +365,17 @@ impl Project {
         Ok(None)
     }
 
+    /// Every image sample, in id order.
+    pub fn image_ids(&self) -> Result<Vec<SampleId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM samples WHERE kind = 'image' ORDER BY id")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// Every image sample's names: its own and its other names (see
     /// [`Project::aliases_of`]), for matching label files that name images by file name.
     pub fn image_names(&self) -> Result<Vec<(SampleId, String)>> {
