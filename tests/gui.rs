@@ -789,7 +789,12 @@ fn new_project_from_the_start_screen_is_created_and_opened() {
     }
     h.get_by_label_contains("Import samples…").click();
     h.run();
+    // Import with nothing typed says what is missing, until a path is typed.
+    h.get_by_label("Import").click();
+    h.run();
+    h.get_by_label("Samples: type or paste a path");
     type_into(&mut h, "Samples to add", &images.display().to_string());
+    assert!(h.query_by_label("Samples: type or paste a path").is_none());
     h.get_by_label("Import").click();
     wait_until(&mut h, "the import", |a| {
         a.project().is_some_and(|p| p.import.is_none())

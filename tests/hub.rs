@@ -2067,6 +2067,50 @@ fn an_annotators_replica_takes_no_new_samples_and_records_imported_labels_under_
     assert_eq!(hub_labels(&mut admin).len(), 3);
 }
 
+/// `n` small PNGs in `dir/imgs` (`00.png`, `01.png`, …), imported into
+/// `dir/publisher.keylabel` and published with their files as `name`; the folder.
+fn pngs_published_with_files(hub: &Hub, dir: &Path, n: u32, name: &str) -> PathBuf {
+    use keylabel_testkit::images;
+    let imgs = dir.join("imgs").tap_mkdir();
+    for i in 0..n {
+        images::save(
+            &imgs.join(format!("{i:02}.png")),
+            images::pattern(12, 12, i),
+            image::ImageFormat::Png,
+        );
+    }
+    let pc = Cli::new(BIN).project(dir.join("publisher.keylabel"));
+    pc.ok(&["init", "--classes", "pos,neg"]);
+    pc.ok(&["import", imgs.to_str().unwrap()]);
+    pc.ok(&[
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        name,
+        "--with-files",
+    ]);
+    imgs
+}
+
+/// A replica `team/NAME.keylabel` of the hub project `project` for each new hub user
+/// (name, role) of `users`, joined with nothing but the URL: its login, replica and command
+/// line.
+fn joined<const N: usize>(
+    hub: &Hub,
+    team: &Path,
+    project: &str,
+    users: [(&str, &str); N],
+) -> [(String, PathBuf, Cli); N] {
+    users.map(|(user, role)| {
+        let login = hub.user(user, role);
+        let replica = team.join(format!("{user}.keylabel"));
+        let cli = hub.as_user(&login, &replica);
+        cli.ok(&["join", &hub.url_of(&login), "--name", project]);
+        (login, replica, cli)
+    })
+}
+
 /// (id, name, content hash) of every sample of the project at `path`, in id order.
 fn samples_of(path: &Path) -> Vec<(i64, String, String)> {
     let p = Project::open(path).unwrap();
@@ -2319,30 +2363,9 @@ fn images_added_to_a_project_published_with_its_files_are_fetched_by_every_repli
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let imgs = dir.path().join("imgs").tap_mkdir();
-    images::save(
-        &imgs.join("a.png"),
-        images::pattern(16, 16, 1),
-        image::ImageFormat::Png,
-    );
-    let publisher = dir.path().join("publisher.keylabel");
-    let pc = Cli::new(BIN).project(&publisher);
-    pc.ok(&["init", "--classes", "pos,neg"]);
-    pc.ok(&["import", imgs.to_str().unwrap()]);
-    pc.ok(&[
-        "hub",
-        "publish",
-        &hub.admin_url,
-        "--name",
-        "wf",
-        "--with-files",
-    ]);
-    let (a, x) = (hub.user("a", "admin"), hub.user("x", "annotator"));
+    let imgs = pngs_published_with_files(&hub, dir.path(), 1, "wf");
     let team = dir.path().join("team").tap_mkdir();
-    let (ra, rx) = (team.join("a.keylabel"), team.join("x.keylabel"));
-    let (ac, xc) = (hub.as_user(&a, &ra), hub.as_user(&x, &rx));
-    ac.ok(&["join", &hub.url_of(&a), "--name", "wf"]);
-    xc.ok(&["join", &hub.url_of(&x), "--name", "wf"]);
+    let [(a, _, ac), (_, _, xc)] = joined(&hub, &team, "wf", [("a", "admin"), ("x", "annotator")]);
 
     // The admin, on a replica that fetches its files, adds new photos from elsewhere.
     let new = dir.path().join("new").tap_mkdir();
@@ -2459,37 +2482,15 @@ fn an_admins_window_imports_into_a_team_project_and_an_open_window_takes_the_sam
 #[test]
 fn files_are_fetched_ahead_of_the_annotator_and_on_demand_for_working_offline() {
     use keylabel::app::hub_sync::HubSync;
-    use keylabel_testkit::images;
     let Some(hub) = Hub::new("fetchahead") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let imgs = dir.path().join("imgs").tap_mkdir();
-    for i in 0..40 {
-        images::save(
-            &imgs.join(format!("{i:02}.png")),
-            images::pattern(12, 12, i),
-            image::ImageFormat::Png,
-        );
-    }
-    let publisher = dir.path().join("publisher.keylabel");
-    let pc = Cli::new(BIN).project(&publisher);
-    pc.ok(&["init", "--classes", "pos,neg"]);
-    pc.ok(&["import", imgs.to_str().unwrap()]);
-    pc.ok(&[
-        "hub",
-        "publish",
-        &hub.admin_url,
-        "--name",
-        "fa",
-        "--with-files",
-    ]);
-    let (x, y) = (hub.user("x", "annotator"), hub.user("y", "annotator"));
+    let imgs = pngs_published_with_files(&hub, dir.path(), 40, "fa");
+    let pc = Cli::new(BIN).project(dir.path().join("publisher.keylabel"));
     let team = dir.path().join("team").tap_mkdir();
-    let (rx, ry) = (team.join("x.keylabel"), team.join("y.keylabel"));
-    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
-    xc.ok(&["join", &hub.url_of(&x), "--name", "fa"]);
-    yc.ok(&["join", &hub.url_of(&y), "--name", "fa"]);
+    let [(_, rx, _), (_, ry, yc)] =
+        joined(&hub, &team, "fa", [("x", "annotator"), ("y", "annotator")]);
     let cached = |who: &str| {
         let cache = team.join(format!("{who}.files"));
         if cache.exists() {

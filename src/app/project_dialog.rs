@@ -156,12 +156,16 @@ impl ProjectDialog {
         out: &mut Vec<Request>,
     ) {
         let label = ui.label(RichText::new("Samples to add").color(theme::MUTED));
-        self.source.show(
+        let changed = self.source.show(
             ui,
             label.id,
             "Samples to add",
             "a folder of images, or a CSV / JSON Lines file",
         );
+        if changed {
+            // What was said about the last path (or the last import) is said of another.
+            self.message = None;
+        }
         let is_table = self.source.path().is_some_and(|p| p.is_file());
         if is_table {
             ui.horizontal(|ui| {
