@@ -1018,9 +1018,24 @@ fn the_window_changes_a_replicas_classes_on_the_hub_in_the_background() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(on_hub, ["pos", "neg", "maybe"]);
-    // An annotator's window: the hub refuses, the dialog says why, nothing changes.
-    let h = add_class(&ralice, "other", None);
-    h.get_by_label_contains("only a hub admin changes the classes");
+    // An annotator's window offers no class change (the hub would refuse it, as the
+    // command line shows) and says why; the classes are listed.
+    let mut app = App::new(None, "someone".into());
+    app.open_project(&ralice);
+    let mut h = harness(app);
+    wait_until(&mut h, "alice's first sync", |a| {
+        a.project()
+            .and_then(|p| p.hub.as_ref())
+            .is_some_and(|s| s.state().role.is_some())
+    });
+    h.key_press(Key::P);
+    h.step();
+    h.get_by_label(
+        "Only a hub admin changes the classes of the team project “w”; you are a hub annotator.",
+    );
+    assert!(h.query_by_label("Add class").is_none());
+    assert!(h.query_by_label("New class").is_none());
+    h.get_by_label("pos");
     let count: i64 = admin
         .query_one("SELECT count(*) FROM keylabel.classes", &[])
         .unwrap()
@@ -1206,15 +1221,16 @@ fn the_window_syncs_in_the_background_and_shows_the_hub() {
             .role,
         Some(keylabel::hub::Role::Annotator)
     );
-    // The project dialog says why this login adds no samples instead of offering an
-    // import the hub would refuse; its classes stay editable (an admin's).
+    // The project dialog says why this login adds no samples and changes no classes
+    // instead of offering what the hub would refuse.
     h.key_press(Key::P);
     h.step();
     h.get_by_label_contains(
         "Only a hub admin adds samples to the team project “w”; you are a hub annotator.",
     );
     assert!(h.query_by_label("Import").is_none());
-    h.get_by_label("Add class");
+    h.get_by_label_contains("Only a hub admin changes the classes");
+    assert!(h.query_by_label("Add class").is_none());
     h.key_press(Key::Escape);
     h.step();
     // Bob disagrees with alice on r2: a sample for review.

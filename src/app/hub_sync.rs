@@ -160,6 +160,21 @@ impl HubSync {
 }
 
 impl HubState {
+    /// Why the window offers no class changes on this replica: once the hub has said who
+    /// the login is, only a hub admin changes a team project's classes (an admin offline
+    /// is told so when they try).
+    pub fn class_refusal(&self) -> Option<String> {
+        match self.role {
+            Some(crate::hub::Role::Admin) | None => None,
+            Some(role) => Some(format!(
+                "Only a hub admin changes the classes of the team project “{}”; you are a hub \
+                 {}.",
+                self.name,
+                role.as_str()
+            )),
+        }
+    }
+
     /// Why the window cannot import into this replica now, from the hub's last word: only
     /// a hub admin adds samples to a team project, and only with the hub in reach.
     pub fn import_refusal(&self) -> Option<String> {

@@ -688,12 +688,16 @@ impl App {
             .project()
             .and_then(|p| p.import.as_ref())
             .map(|j| std::sync::Arc::clone(&j.progress));
-        // A replica's samples are added on the hub, by an admin.
-        let import_refused = matches!(self.overlay, Overlay::Project(_))
+        // A replica's samples and classes are changed on the hub, by an admin.
+        let hub_state = matches!(self.overlay, Overlay::Project(_))
             .then(|| self.project())
             .flatten()
             .and_then(|p| p.hub.as_ref())
-            .and_then(|h| h.state().import_refusal());
+            .map(|h| h.state());
+        let refused = project_dialog::Refused {
+            import: hub_state.as_ref().and_then(|s| s.import_refusal()),
+            classes: hub_state.as_ref().and_then(|s| s.class_refusal()),
+        };
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::CheatSheet => {
@@ -708,12 +712,7 @@ impl App {
                 }
             }
             Overlay::Project(dialog) => {
-                let requests = dialog.show(
-                    ctx,
-                    &classes,
-                    importing.as_deref(),
-                    import_refused.as_deref(),
-                );
+                let requests = dialog.show(ctx, &classes, importing.as_deref(), &refused);
                 for r in requests {
                     self.apply_project_request(r);
                 }

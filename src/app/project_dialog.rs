@@ -53,17 +53,22 @@ impl Default for ProjectDialog {
     }
 }
 
+/// What the dialog does not offer on this project, and why (a replica of a team hub, for a
+/// login that is no hub admin, or with the hub out of reach): said instead of the controls.
+#[derive(Clone, Debug, Default)]
+pub struct Refused {
+    pub import: Option<String>,
+    pub classes: Option<String>,
+}
+
 impl ProjectDialog {
-    /// Draws the dialog; `importing` is the progress of an import running now;
-    /// `import_refused` says why this project takes no new samples now (a replica of a team
-    /// hub, for a login that is no hub admin or with the hub out of reach), shown instead
-    /// of the import controls.
+    /// Draws the dialog; `importing` is the progress of an import running now.
     pub fn show(
         &mut self,
         ctx: &egui::Context,
         classes: &[Class],
         importing: Option<&JobProgress>,
-        import_refused: Option<&str>,
+        refused: &Refused,
     ) -> Vec<Request> {
         let mut out = Vec::new();
         let modal = egui::Modal::new(egui::Id::unique("project_dialog")).show(ctx, |ui| {
@@ -71,7 +76,7 @@ impl ProjectDialog {
             ui.heading("Project");
             ui.add_space(6.0);
             ui.label(RichText::new("Import samples").strong());
-            match import_refused {
+            match &refused.import {
                 Some(why) => {
                     ui.label(RichText::new(why).color(theme::MUTED));
                 }
@@ -80,57 +85,17 @@ impl ProjectDialog {
             ui.add_space(10.0);
             ui.separator();
             ui.label(RichText::new("Classes").strong());
-            egui::Grid::new("project_classes")
-                .num_columns(4)
-                .spacing([10.0, 6.0])
-                .show(ui, |ui| {
-                    for c in classes {
-                        let (rect, _) =
-                            ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                        ui.painter()
-                            .rect_filled(rect, 3.0, theme::parse_color(&c.color));
-                        let name = self.names.entry(c.id).or_insert_with(|| c.name.clone());
-                        ui.add_sized([220.0, 22.0], egui::TextEdit::singleline(name))
-                            .on_hover_text(format!("New name for “{}”", c.name));
-                        let changed = name.trim() != c.name && !name.trim().is_empty();
-                        if ui
-                            .add_enabled(changed, egui::Button::new("Rename"))
-                            .on_hover_text("Labels keep their class: only the name changes")
-                            .clicked()
-                        {
-                            out.push(Request::Rename {
-                                old: c.name.clone(),
-                                new: name.trim().to_string(),
-                            });
-                        }
-                        if ui
-                            .button(format!("Archive “{}”", c.name))
-                            .on_hover_text(
-                                "Hide it from labeling and free its key; its labels stay in \
-                                 the history",
-                            )
-                            .clicked()
-                        {
-                            out.push(Request::Archive(c.name.clone()));
-                        }
-                        ui.end_row();
-                    }
-                });
-            ui.horizontal(|ui| {
-                let l = ui.label("New class");
-                let edit = ui
-                    .add(
-                        egui::TextEdit::singleline(&mut self.new_class)
-                            .hint_text("name")
-                            .desired_width(220.0),
-                    )
-                    .labelled_by(l.id);
-                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if (ui.button("Add class").clicked() || enter) && !self.new_class.trim().is_empty()
-                {
-                    out.push(Request::AddClass(self.new_class.trim().to_string()));
+            if let Some(why) = &refused.classes {
+                for c in classes {
+                    ui.horizontal(|ui| {
+                        swatch(ui, &c.color);
+                        ui.label(&c.name);
+                    });
                 }
-            });
+                ui.label(RichText::new(why).color(theme::MUTED));
+            } else {
+                self.class_controls(ui, classes, &mut out);
+            }
             if let Some((text, ok)) = &self.message {
                 ui.add_space(6.0);
                 let color = if *ok { theme::OK } else { theme::ERROR };
@@ -145,6 +110,57 @@ impl ProjectDialog {
             out.push(Request::Close);
         }
         out
+    }
+
+    /// Each class with its Rename and Archive buttons, and the row that adds one.
+    fn class_controls(&mut self, ui: &mut egui::Ui, classes: &[Class], out: &mut Vec<Request>) {
+        egui::Grid::new("project_classes")
+            .num_columns(4)
+            .spacing([10.0, 6.0])
+            .show(ui, |ui| {
+                for c in classes {
+                    swatch(ui, &c.color);
+                    let name = self.names.entry(c.id).or_insert_with(|| c.name.clone());
+                    ui.add_sized([220.0, 22.0], egui::TextEdit::singleline(name))
+                        .on_hover_text(format!("New name for “{}”", c.name));
+                    let changed = name.trim() != c.name && !name.trim().is_empty();
+                    if ui
+                        .add_enabled(changed, egui::Button::new("Rename"))
+                        .on_hover_text("Labels keep their class: only the name changes")
+                        .clicked()
+                    {
+                        out.push(Request::Rename {
+                            old: c.name.clone(),
+                            new: name.trim().to_string(),
+                        });
+                    }
+                    if ui
+                        .button(format!("Archive “{}”", c.name))
+                        .on_hover_text(
+                            "Hide it from labeling and free its key; its labels stay in \
+                             the history",
+                        )
+                        .clicked()
+                    {
+                        out.push(Request::Archive(c.name.clone()));
+                    }
+                    ui.end_row();
+                }
+            });
+        ui.horizontal(|ui| {
+            let l = ui.label("New class");
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.new_class)
+                        .hint_text("name")
+                        .desired_width(220.0),
+                )
+                .labelled_by(l.id);
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Add class").clicked() || enter) && !self.new_class.trim().is_empty() {
+                out.push(Request::AddClass(self.new_class.trim().to_string()));
+            }
+        });
     }
 
     /// The source field, its options and the Import button (or the running import's
@@ -215,4 +231,11 @@ impl ProjectDialog {
             }
         }
     }
+}
+
+/// A class's colour, as a small square.
+fn swatch(ui: &mut egui::Ui, color: &str) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter()
+        .rect_filled(rect, 3.0, theme::parse_color(color));
 }
