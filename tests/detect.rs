@@ -861,6 +861,111 @@ fn agreement_on_boxes_matches_them_one_to_one_by_iou() {
     assert!(cli.json(&["agreement", "--json"]).get("boxes").is_none());
 }
 
+/// A detect project's annotator table scores each annotator by their boxes against the
+/// final boxes (box F1 at IoU 0.5, the detect form of kappa against the final labels), and
+/// lists the classes they put on a final box's object under another class.
+#[test]
+fn annotators_are_scored_by_their_boxes_against_the_final_boxes() {
+    let d = Detect::new();
+    let mut p = d.open();
+    let id = |n: &str| p.find_sample(&format!("images/{n}")).unwrap().unwrap().id;
+    let (a, b, c, e) = (id("a.png"), id("b.png"), id("c.jpg"), id("e.png"));
+    let (car, person, dog) = (ClassId(1), ClassId(2), ClassId(3));
+    let bx = |class, x, y, w, h| BoundingBox::new(class, x, y, w, h);
+    let label = |s, who, boxes| NewEvent::boxes(s, who, EventKind::Label, boxes);
+    p.record_all(&[
+        // a: both draw the car, ann also a dog; the reviewer keeps only the car.
+        label(
+            a,
+            "ann",
+            vec![bx(car, 0.0, 0.0, 10.0, 10.0), bx(dog, 30.0, 30.0, 5.0, 5.0)],
+        ),
+        label(a, "bob", vec![bx(car, 0.0, 0.0, 10.0, 12.0)]),
+        NewEvent::boxes(
+            a,
+            "rev",
+            EventKind::Review,
+            vec![bx(car, 0.0, 0.0, 10.0, 11.0)],
+        ),
+        // b: one object, a car to ann and a person to bob; the reviewer says person.
+        label(b, "ann", vec![bx(car, 5.0, 5.0, 20.0, 20.0)]),
+        label(b, "bob", vec![bx(person, 5.0, 5.0, 20.0, 20.0)]),
+        NewEvent::boxes(
+            b,
+            "rev",
+            EventKind::Review,
+            vec![bx(person, 5.0, 5.0, 20.0, 20.0)],
+        ),
+        // c: "no objects" to both; e: ann alone.
+        label(c, "ann", vec![]),
+        label(c, "bob", vec![]),
+        label(e, "ann", vec![bx(car, 1.0, 1.0, 5.0, 5.0)]),
+    ])
+    .unwrap();
+    let v = d.cli().json(&["annotators", "--json"]);
+    let row = |name: &str| {
+        v["annotators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let (ann, bob, rev) = (row("ann"), row("bob"), row("rev"));
+    let close = |x: &Value, want: f64| (x.as_f64().unwrap() - want).abs() < 1e-12;
+    let vs = &ann["boxes_vs_final"];
+    assert_eq!(vs["iou_threshold"], 0.5);
+    assert_eq!(
+        (&vs["images"], &vs["given"], &vs["final"], &vs["matched"]),
+        (&json!(4), &json!(4), &json!(3), &json!(2)),
+        "{ann}"
+    );
+    // 2·2 / (4 + 3); the cars of a (IoU 100/110) and of e (1).
+    assert!(close(&vs["f1"], 4.0 / 7.0), "{ann}");
+    assert!(close(&vs["mean_iou"], (100.0 / 110.0 + 1.0) / 2.0), "{ann}");
+    assert_eq!(
+        ann["confused"],
+        json!([{"given": "car", "final": "person", "count": 1}])
+    );
+    let vs = &bob["boxes_vs_final"];
+    assert_eq!((&vs["images"], &vs["matched"]), (&json!(3), &json!(2)));
+    assert!(close(&vs["f1"], 1.0), "{bob}");
+    assert!(close(&vs["mean_iou"], (110.0 / 120.0 + 1.0) / 2.0), "{bob}");
+    assert_eq!(bob["confused"], json!([]));
+    // The reviewer decided no image as an annotator.
+    assert_eq!(rev["reviews"], 2);
+    assert!(rev.get("boxes_vs_final").is_none(), "{rev}");
+
+    let text = keylabel_testkit::cli::stdout(&d.cli().ok(&["annotators"]));
+    assert!(text.contains("box F1 vs final"), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("ann").contains("0.571 (4)"), "{text}");
+    assert!(line("ann").contains("car → person ×1"), "{text}");
+    assert!(line("bob").contains("1.000 (3)"), "{text}");
+    assert!(text.contains("rev: box F1 vs final undefined"), "{text}");
+
+    // A classification project keeps kappa, and has no `boxes_vs_final`.
+    let other = tempfile::tempdir().unwrap();
+    let cli = crate::common::cli()
+        .cwd(other.path())
+        .annotator("ann")
+        .project("c.keylabel");
+    cli.ok(&["init", "--classes", "a,b"]);
+    fs::write(other.path().join("rows.csv"), "text\nhello\n").unwrap();
+    cli.ok(&["import", "rows.csv"]);
+    cli.ok(&["label", "rows.csv#1", "a"]);
+    let v = cli.json(&["annotators", "--json"]);
+    assert!(v["annotators"][0].get("boxes_vs_final").is_none(), "{v}");
+    let text = keylabel_testkit::cli::stdout(&cli.ok(&["annotators"]));
+    assert!(text.contains("kappa vs final"), "{text}");
+}
+
 /// With `KEYLABEL_PYTHON` naming a Python with TensorFlow and pycocotools, the detect
 /// TFRecord is read with the Object Detection API's keys and the COCO export is loaded
 /// and evaluated by pycocotools (AP 1.0 against the project's boxes).

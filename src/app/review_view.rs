@@ -569,7 +569,7 @@ pub fn show(
         .resizable(true)
         .default_size(170.0)
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
-        .show(ui, |ui| stats_table(ui, &view.stats));
+        .show(ui, |ui| stats_table(ui, &view.stats, session.task()));
     let empty = match view.list {
         ReviewList::Queue => {
             "Nothing to review: no disagreements, flags or overridden suggestions."
@@ -952,7 +952,7 @@ pub fn short_time(at: &str) -> String {
     t.get(..16).map(str::to_string).unwrap_or(t)
 }
 
-fn stats_table(ui: &mut egui::Ui, table: &StatsTable) {
+fn stats_table(ui: &mut egui::Ui, table: &StatsTable, task: crate::project::TaskKind) {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Annotators").strong());
         if table.updating() {
@@ -982,7 +982,11 @@ fn stats_table(ui: &mut egui::Ui, table: &StatsTable) {
                     "Labels",
                     "Median s/item",
                     "Labels/hour",
-                    "κ vs final",
+                    if task.is_detect() {
+                        "Box F1 vs final"
+                    } else {
+                        "κ vs final"
+                    },
                     "Reviews",
                     "Most confused (given > final)",
                 ] {
@@ -994,11 +998,18 @@ fn stats_table(ui: &mut egui::Ui, table: &StatsTable) {
                     ui.label(s.labels.to_string());
                     ui.label(opt(s.median_seconds, 1));
                     ui.label(opt(s.labels_per_hour, 0));
-                    match &s.kappa_vs_final {
-                        Ok(k) => ui.label(format!("{k:.3} ({} items)", s.kappa_items)),
-                        Err(e) => ui
-                            .label(RichText::new("n/a").color(theme::MUTED))
-                            .on_hover_text(e.to_string()),
+                    let unit = if task.is_detect() { "images" } else { "items" };
+                    match s.vs_final(task) {
+                        (Ok(k), n) => {
+                            let shown = ui.label(format!("{k:.3} ({n} {unit})"));
+                            if let Some(v) = &s.boxes_vs_final {
+                                shown.on_hover_text(boxes_vs_final_hover(v));
+                            }
+                        }
+                        (Err(e), _) => {
+                            ui.label(RichText::new("n/a").color(theme::MUTED))
+                                .on_hover_text(e.to_string());
+                        }
                     };
                     ui.label(s.reviews.to_string());
                     let confused: Vec<String> = s
@@ -1016,6 +1027,21 @@ fn stats_table(ui: &mut egui::Ui, table: &StatsTable) {
                 }
             });
     });
+}
+
+/// What lies behind a detect annotator's box F1: their boxes against the final ones.
+fn boxes_vs_final_hover(v: &crate::review::box_agreement::VsFinal) -> String {
+    let iou = match v.mean_iou {
+        Ok(m) => format!("mean IoU {m:.2}"),
+        Err(e) => e.to_string(),
+    };
+    format!(
+        "{} of their {} boxes match one of the {} final boxes (IoU ≥ {}); {iou}",
+        v.matched,
+        v.given,
+        v.in_final,
+        crate::review::box_agreement::DEFAULT_IOU
+    )
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {

@@ -39,7 +39,7 @@ pub fn annotators(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     if args.json {
         print_json(&stats::stats_json(&s))?;
     } else {
-        print!("{}", stats_text(&s));
+        print!("{}", stats_text(&s, project.task()));
     }
     Ok(Outcome::Exit(0))
 }
@@ -208,7 +208,7 @@ fn agreement_text(report: &AgreementReport) -> String {
 }
 
 /// A readable table for the terminal.
-fn stats_text(stats: &[AnnotatorStats]) -> String {
+fn stats_text(stats: &[AnnotatorStats], task: crate::project::TaskKind) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     if stats.is_empty() {
@@ -224,16 +224,21 @@ fn stats_text(stats: &[AnnotatorStats]) -> String {
     let _ = writeln!(
         out,
         "{:<w$}  {:>8}  {:>9}  {:>9}  {:>14}  {:>7}  most confused (given → final)",
-        "annotator", "labels", "median s", "labels/h", "kappa vs final", "reviews"
+        "annotator",
+        "labels",
+        "median s",
+        "labels/h",
+        AnnotatorStats::vs_final_heading(task),
+        "reviews"
     );
     for s in stats {
         let opt = |v: Option<f64>, prec: usize| match v {
             Some(v) => format!("{v:.prec$}"),
             None => "-".into(),
         };
-        let kappa = match &s.kappa_vs_final {
-            Ok(v) => format!("{v:.3} ({})", s.kappa_items),
-            Err(_) => "undefined".into(),
+        let kappa = match s.vs_final(task) {
+            (Ok(v), items) => format!("{v:.3} ({items})"),
+            (Err(_), _) => "undefined".into(),
         };
         let confused = s
             .confused
@@ -256,9 +261,10 @@ fn stats_text(stats: &[AnnotatorStats]) -> String {
     let undefined: Vec<String> = stats
         .iter()
         .filter_map(|s| {
-            s.kappa_vs_final
-                .err()
-                .map(|u| format!("  {}: kappa undefined: {}", s.name, u.reason()))
+            s.vs_final(task).0.err().map(|u| {
+                let what = AnnotatorStats::vs_final_heading(task);
+                format!("  {}: {what} undefined: {}", s.name, u.reason())
+            })
         })
         .collect();
     for line in undefined {

@@ -47,6 +47,10 @@ pub enum Undefined {
     NoBoxes,
     /// No box of one annotator matched a box of the other.
     NoMatchedBoxes,
+    /// Neither the annotator nor the final boxes hold a box on the images compared.
+    NoBoxesVsFinal,
+    /// No box of the annotator matched a final box.
+    NoMatchedFinalBoxes,
 }
 
 impl Undefined {
@@ -66,6 +70,13 @@ impl Undefined {
             }
             Undefined::NoMatchedBoxes => {
                 "no box of one annotator matches a box of the other at this IoU threshold"
+            }
+            Undefined::NoBoxesVsFinal => {
+                "neither this annotator nor the final boxes hold a box on the images compared \
+                 (all \"no objects\")"
+            }
+            Undefined::NoMatchedFinalBoxes => {
+                "no box of this annotator matches a final box at this IoU threshold"
             }
         }
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use super::agreement::{Annotations, Labels, Measure, Undefined, cohen_kappa};
+use super::box_agreement::{DEFAULT_IOU, VsFinal, vs_final};
 use super::consensus::final_labels_with_confidence;
 use crate::project::{ClassId, Project, Result, SampleId, TaskKind};
 
@@ -41,10 +42,37 @@ pub struct AnnotatorStats {
     pub kappa_vs_final: Measure,
     /// Samples in that comparison.
     pub kappa_items: u64,
-    /// The most frequent (given, final) pairs where the two differ, most frequent first.
+    /// Detect projects: how the annotator's boxes compare with the final boxes (see
+    /// [`super::box_agreement::vs_final`], at [`super::box_agreement::DEFAULT_IOU`]);
+    /// `None` for classification, and for an annotator with no image that has final boxes.
+    pub boxes_vs_final: Option<VsFinal>,
+    /// The most frequent (given, final) pairs where the two differ, most frequent first:
+    /// label sets, or on a detect project the classes of boxes drawn on a final box's
+    /// object under another class.
     pub confused: Vec<ConfusedPair>,
     /// Reviewer decisions recorded under this name (not counting undone ones).
     pub reviews: u64,
+}
+
+impl AnnotatorStats {
+    /// How well this annotator's decisions match the final ones, and over how many samples,
+    /// as the tables show it: box F1 on a detect project, Cohen's kappa otherwise.
+    pub fn vs_final(&self, task: TaskKind) -> (Measure, u64) {
+        match (task, &self.boxes_vs_final) {
+            (TaskKind::Detect, Some(v)) => (v.f1, v.images),
+            (TaskKind::Detect, None) => (Err(Undefined::NoFinalLabels), 0),
+            _ => (self.kappa_vs_final, self.kappa_items),
+        }
+    }
+
+    /// The heading of [`Self::vs_final`]'s column.
+    pub fn vs_final_heading(task: TaskKind) -> &'static str {
+        if task == TaskKind::Detect {
+            "box F1 vs final"
+        } else {
+            "kappa vs final"
+        }
+    }
 }
 
 /// Statistics of every annotator (everyone with a current label, a label event or a review
@@ -135,20 +163,11 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
         for &(g, f) in p.iter().filter(|(g, f)| g != f) {
             *confused.entry((g, f)).or_default() += 1;
         }
-        let mut confused: Vec<ConfusedPair> = confused
-            .into_iter()
-            .map(|((g, f), count)| ConfusedPair {
-                given: set_name(g),
-                final_label: set_name(f),
-                count,
-            })
-            .collect();
-        confused.sort_by(|x, y| {
-            y.count
-                .cmp(&x.count)
-                .then_with(|| (&x.given, &x.final_label).cmp(&(&y.given, &y.final_label)))
-        });
-        confused.truncate(MAX_CONFUSED);
+        let confused = most_confused(confused.into_iter().map(|((g, f), count)| ConfusedPair {
+            given: set_name(g),
+            final_label: set_name(f),
+            count,
+        }));
         by_name.insert(
             name.clone(),
             AnnotatorStats {
@@ -159,6 +178,7 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
                 labels_per_hour: None,
                 kappa_vs_final: kappa,
                 kappa_items: items,
+                boxes_vs_final: None,
                 confused,
                 reviews: 0,
             },
@@ -173,6 +193,7 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
         labels_per_hour: None,
         kappa_vs_final: Err(Undefined::NoFinalLabels),
         kappa_items: 0,
+        boxes_vs_final: None,
         confused: Vec::new(),
         reviews: 0,
     };
@@ -192,6 +213,20 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
                     times.insert(name.to_string(), vec![ms.max(0) as u64]);
                 }
             }
+        }
+    }
+    if ann.task == TaskKind::Detect {
+        for s in by_name.values_mut() {
+            s.confused.clear();
+        }
+        for (name, v) in vs_final(project, DEFAULT_IOU)? {
+            let s = by_name.entry(name.clone()).or_insert_with(|| empty(&name));
+            s.confused = most_confused(v.confused.iter().map(|(&(g, f), &count)| ConfusedPair {
+                given: class_names.get(&g).copied().unwrap_or("?").to_string(),
+                final_label: class_names.get(&f).copied().unwrap_or("?").to_string(),
+                count,
+            }));
+            s.boxes_vs_final = Some(v);
         }
     }
     for (name, mut ms) in times {
@@ -227,7 +262,20 @@ pub fn annotator_stats(project: &Project) -> Result<Vec<AnnotatorStats>> {
     Ok(by_name.into_values().collect())
 }
 
-/// The JSON document `annotators --json` prints.
+/// The [`MAX_CONFUSED`] most frequent of `pairs`, most frequent first.
+fn most_confused(pairs: impl Iterator<Item = ConfusedPair>) -> Vec<ConfusedPair> {
+    let mut confused: Vec<ConfusedPair> = pairs.collect();
+    confused.sort_by(|x, y| {
+        y.count
+            .cmp(&x.count)
+            .then_with(|| (&x.given, &x.final_label).cmp(&(&y.given, &y.final_label)))
+    });
+    confused.truncate(MAX_CONFUSED);
+    confused
+}
+
+/// The JSON document `annotators --json` prints (with `boxes_vs_final` on a detect
+/// project, for each annotator who decided an image that has final boxes).
 pub fn stats_json(stats: &[AnnotatorStats]) -> Value {
     let rows: Vec<Value> = stats
         .iter()
@@ -243,7 +291,7 @@ pub fn stats_json(stats: &[AnnotatorStats]) -> Value {
                 }
             }
             kappa.insert("items".into(), json!(s.kappa_items));
-            json!({
+            let mut row = json!({
                 "name": s.name,
                 "labels": s.labels,
                 "timed_labels": s.timed_labels,
@@ -254,7 +302,11 @@ pub fn stats_json(stats: &[AnnotatorStats]) -> Value {
                     "given": c.given, "final": c.final_label, "count": c.count
                 })).collect::<Vec<_>>(),
                 "reviews": s.reviews,
-            })
+            });
+            if let Some(v) = &s.boxes_vs_final {
+                row["boxes_vs_final"] = v.to_json(DEFAULT_IOU);
+            }
+            row
         })
         .collect();
     json!({ "annotators": rows })
