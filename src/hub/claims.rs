@@ -10,10 +10,21 @@
 //! ends the claim (the hub's trigger), an expired claim is offered again. The samples the
 //! project's QA fraction selects are offered to one annotator more, as the local queue
 //! does (each row keeps the [`crate::project::qa_rank`] of its sample's content).
+//!
+//! The search walks a partial index of the samples with fewer decisions than a claim can
+//! need (one per need up to [`INDEXED_NEED`]), so it never passes the samples already
+//! decided by enough annotators: a claim costs the same at the end of a million-sample
+//! project as at its start. It passes only samples this annotator decided whose overlap is
+//! unfilled, those claimed by others, and with a QA fraction the samples decided `overlap`
+//! times that the fraction does not select.
 
 use anyhow::Result;
 
 use crate::project::Settings;
+
+/// The largest number of decisions a claim can need (overlap, plus one with a QA
+/// fraction) that the hub has an index for; beyond it the search reads the queue in order.
+pub const INDEXED_NEED: i64 = 3;
 
 /// How many annotators the project wants per sample, and for how long a claim holds.
 #[derive(Clone, Copy, Debug)]
@@ -110,14 +121,25 @@ pub fn claim_ahead(
 /// says: the first one they have neither decided nor
 /// claimed already; `None` when nothing is left for them.
 fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> Result<Option<i64>> {
+    let overlap = i64::from(rule.overlap.max(1));
+    // The most decisions a sample can want, written into the statement so that PostgreSQL
+    // takes the partial index of the samples with fewer (the rest are filled).
+    let need = overlap + i64::from(rule.qa_threshold.is_some());
+    let fewer = if need <= INDEXED_NEED {
+        format!("cardinality(w.decided_by) < {need} AND ")
+    } else {
+        String::new()
+    };
     // Whether sample row `w` still needs an annotator and this user may be the one.
-    const OPEN: &str = "w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
+    let open = format!(
+        "{fewer}w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
         AND NOT (w.claims ? current_user::text
                  AND (w.claims ->> current_user::text)::timestamptz > now())
         AND cardinality(w.decided_by)
             + (SELECT count(*) FROM jsonb_each(w.claims) c
-                WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
-            < $2::bigint + CASE WHEN w.qa_rank <= $3::bigint THEN 1 ELSE 0 END";
+                WHERE c.key <> current_user AND (c.value #>> '{{}}')::timestamptz > now())
+            < $2::bigint + CASE WHEN w.qa_rank <= $3::bigint THEN 1 ELSE 0 END"
+    );
     let claim = format!(
         "UPDATE keylabel.queue q
             SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{{}}'::jsonb)
@@ -127,12 +149,11 @@ fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> R
                          || jsonb_build_object(current_user::text,
                                 (now() + make_interval(secs => $4::double precision))::text)
           WHERE q.project_id = $1 AND q.sample_id = (
-              SELECT w.sample_id FROM keylabel.queue w WHERE {OPEN}
+              SELECT w.sample_id FROM keylabel.queue w WHERE {open}
                ORDER BY w.sample_id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING q.sample_id"
     );
-    let any_open = format!("SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE {OPEN})");
-    let overlap = i64::from(rule.overlap.max(1));
+    let any_open = format!("SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE {open})");
     let (lease, qa) = (rule.lease_secs as f64, rule.qa_threshold);
     // A row re-checked under the lock and no longer matching leaves the sub-select empty
     // although other samples are free: ask again while any sample could still be free.

@@ -229,6 +229,17 @@ fn migrations() -> Vec<String> {
         // see `super::classes`); replicas take the change in at their next sync.
         "GRANT UPDATE (name, hotkey, archived) ON keylabel.classes TO keylabel_admin"
             .to_string(),
+        // 6: claims without walking past the decided samples: for each number of
+        // decisions a claim can need (the overlap, one more for the QA fraction's samples),
+        // an index of the samples with fewer, in queue order (see `super::claims`).
+        (1..=super::claims::INDEXED_NEED)
+            .map(|need| {
+                format!(
+                    "CREATE INDEX queue_open_{need} ON keylabel.queue (project_id, sample_id) \
+                     WHERE cardinality(decided_by) < {need};"
+                )
+            })
+            .collect::<String>(),
     ]
 }
 
