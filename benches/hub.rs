@@ -72,7 +72,14 @@ fn published(hub: &BenchHub, name: &str, n: usize, logins: &[String]) -> Vec<Pat
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut p = rows_project(&dir.join("publisher.keylabel"), n);
-    hub::publish(&mut p, &hub.admin(), name, false).expect("publish");
+    hub::publish(
+        &mut p,
+        &hub.admin(),
+        name,
+        false,
+        &keylabel::progress::NoProgress,
+    )
+    .expect("publish");
     logins
         .iter()
         .map(|l| {
@@ -133,7 +140,11 @@ fn intake(hub: &BenchHub, logins: &[String], per: usize) {
     assert_eq!(pushed, total, "every label pushed once");
     let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
     let on_hub: i64 = admin
-        .query_one("SELECT count(*) FROM keylabel.events", &[])
+        .query_one(
+            "SELECT count(*) FROM keylabel.events e \
+             JOIN keylabel.projects p ON p.id = e.project_id WHERE p.name = 'intake'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(on_hub as u64, total, "events on the hub");

@@ -249,7 +249,14 @@ fn keystroke_project(n: usize, hub: Option<&BenchHub>) -> (PathBuf, String) {
     };
     let name = format!("photos-{}", std::process::id());
     let mut publisher = Project::open(&path).unwrap();
-    keylabel::hub::publish(&mut publisher, &hub.admin(), &name, false).unwrap();
+    keylabel::hub::publish(
+        &mut publisher,
+        &hub.admin(),
+        &name,
+        false,
+        &keylabel::progress::NoProgress,
+    )
+    .unwrap();
     drop(publisher);
     let _ = std::fs::remove_file(&path);
     let login = hub.user("annotator", keylabel::hub::Role::Annotator);

@@ -2592,3 +2592,125 @@ fn files_are_fetched_ahead_of_the_annotator_and_on_demand_for_working_offline() 
     let got: std::collections::BTreeSet<Vec<u8>> = fetched.into_values().collect();
     assert_eq!(got, first, "the files of the first samples in queue order");
 }
+
+/// The passes of a job as a progress watcher sees them: (what, total, advanced).
+#[derive(Default)]
+struct Passes(std::sync::Mutex<Vec<(String, u64, u64)>>);
+
+impl keylabel::progress::Progress for Passes {
+    fn start(&self, what: &str, total: u64) {
+        self.0.lock().unwrap().push((what.to_string(), total, 0));
+    }
+    fn advance(&self, n: u64) {
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.2 += n;
+        }
+    }
+}
+
+#[test]
+fn publishing_with_files_names_every_file_it_cannot_put_on_the_hub_and_shows_its_progress() {
+    use keylabel_testkit::images;
+    let Some(hub) = Hub::new("pubfiles") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs").tap_mkdir();
+    for i in 0..5u32 {
+        images::save(
+            &imgs.join(format!("{i}.png")),
+            images::pattern(10, 10, i),
+            image::ImageFormat::Png,
+        );
+    }
+    let publisher = dir.path().join("publisher.keylabel");
+    let cli = Cli::new(BIN).project(&publisher);
+    cli.ok(&["init", "--classes", "pos,neg"]);
+    cli.ok(&["import", imgs.to_str().unwrap()]);
+    cli.ok(&["label", "imgs/0.png", "pos"]);
+    // Two files changed after their import, one gone.
+    let original = |i: u32| std::fs::read(imgs.join(format!("{i}.png"))).unwrap();
+    let (one, three) = (original(1), original(3));
+    for i in [1u32, 3] {
+        images::save(
+            &imgs.join(format!("{i}.png")),
+            images::pattern(10, 10, 40 + i),
+            image::ImageFormat::Png,
+        );
+    }
+    let moved = dir.path().join("4.png");
+    std::fs::rename(imgs.join("4.png"), &moved).unwrap();
+    let args = [
+        "hub",
+        "publish",
+        &hub.admin_url,
+        "--name",
+        "pf",
+        "--with-files",
+    ];
+    let out = cli.run(&args);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("3 sample files cannot be put on the hub; nothing was"),
+        "{err}"
+    );
+    for (name, why) in [
+        ("1.png", "changed since it was imported"),
+        ("3.png", "changed since it was imported"),
+        ("4.png", "cannot read"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&imgs.join(name).display().to_string()) && l.contains(why)),
+            "{name}: {err}"
+        );
+    }
+    assert!(!err.contains("0.png") && !err.contains("2.png"), "{err}");
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let on_hub: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM keylabel.projects WHERE name = 'pf'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(on_hub, 0, "a failed publish leaves nothing on the hub");
+    let files: i64 = admin
+        .query_one("SELECT count(*) FROM keylabel.files", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 0, "nor any file");
+    assert!(
+        cli.json(&["status", "--json"]).get("hub").is_none(),
+        "not linked"
+    );
+
+    // Put right, it publishes, and a watcher sees each pass through to its end.
+    std::fs::write(imgs.join("1.png"), &one).unwrap();
+    std::fs::rename(&moved, imgs.join("4.png")).unwrap();
+    let refused = cli.run(&args);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("3.png")
+            && err.contains("changed since it was imported")
+            && !err.contains("sample files cannot"),
+        "one file left, named alone: {err}"
+    );
+    std::fs::write(imgs.join("3.png"), &three).unwrap();
+    let mut project = Project::open(&publisher).unwrap();
+    let passes = Passes::default();
+    let url = keylabel::hub::HubUrl::parse(&hub.admin_url).unwrap();
+    let published = keylabel::hub::publish(&mut project, &url, "pf", true, &passes).unwrap();
+    assert_eq!((published.samples, published.files), (5, 5));
+    let events = project.event_count().unwrap();
+    assert_eq!(
+        passes.0.into_inner().unwrap(),
+        vec![
+            ("Putting the samples on the hub".to_string(), 5, 5),
+            ("Putting the sample files on the hub".to_string(), 5, 5),
+            ("Putting the events on the hub".to_string(), events, events),
+        ]
+    );
+    assert_eq!(published.events, events);
+}

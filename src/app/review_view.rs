@@ -998,10 +998,15 @@ fn stats_table(ui: &mut egui::Ui, table: &StatsTable, task: crate::project::Task
                     ui.label(s.labels.to_string());
                     ui.label(opt(s.median_seconds, 1));
                     ui.label(opt(s.labels_per_hour, 0));
-                    let unit = if task.is_detect() { "images" } else { "items" };
+                    let (one, many) = if task.is_detect() {
+                        ("image", "images")
+                    } else {
+                        ("item", "items")
+                    };
                     match s.vs_final(task) {
                         (Ok(k), n) => {
-                            let shown = ui.label(format!("{k:.3} ({n} {unit})"));
+                            let n = crate::plural(n, one, many);
+                            let shown = ui.label(format!("{k:.3} ({n})"));
                             if let Some(v) = &s.boxes_vs_final {
                                 shown.on_hover_text(boxes_vs_final_hover(v));
                             }

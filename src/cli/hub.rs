@@ -51,7 +51,13 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
         } => {
             let mut project = open(cli)?;
             let url = HubUrl::parse(url)?;
-            let p = hub::publish(&mut project, &url, name, *with_files)?;
+            let p = hub::publish(
+                &mut project,
+                &url,
+                name,
+                *with_files,
+                &super::progress::TerminalProgress::new(),
+            )?;
             println!(
                 "Published `{}` as `{name}` on `{}`: {} samples, {} events{}; it is now linked \
                  to the hub",

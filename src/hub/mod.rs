@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::progress::Progress;
 use crate::project::stored::StoredEnum;
 use crate::project::{
     HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind, Settings,
@@ -415,12 +416,14 @@ pub struct Published {
 
 /// Puts the local project at `project` on the hub as `name` (classes, settings, samples,
 /// events, and with `with_files` every sample file's bytes), and links it. One transaction:
-/// a failed publish leaves nothing on the hub. Refuses a name already taken.
+/// a failed or cancelled publish leaves nothing on the hub. Refuses a name already taken.
+/// `progress` sees its three passes (samples, files, events).
 pub fn publish(
     project: &mut Project,
     url: &HubUrl,
     name: &str,
     with_files: bool,
+    progress: &dyn Progress,
 ) -> Result<Published> {
     if let Some(link) = project.hub_link()? {
         bail!(
@@ -467,44 +470,52 @@ pub fn publish(
         project: id,
         ..Default::default()
     };
+    let cancelled = || {
+        anyhow::anyhow!(
+            "publishing `{}` was cancelled: nothing was put on the hub",
+            project.path().display()
+        )
+    };
+    let total = project.sample_count()?;
     let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
-    let mut err = None;
+    progress.start("Putting the samples on the hub", total);
     project.each_sample(|s| {
         batch.push(s);
         if batch.len() == BATCH {
+            if progress.cancelled() {
+                return Err(cancelled());
+            }
             out.samples += insert_samples(&mut tx, id, &batch)?;
+            progress.advance(batch.len() as u64);
             batch.clear();
         }
         Ok(())
     })?;
     out.samples += insert_samples(&mut tx, id, &batch)?;
+    progress.advance(batch.len() as u64);
+    progress.finish();
     if with_files {
-        project.each_sample(|s| {
-            if s.kind == SampleKind::Image {
-                match upload_file(&mut tx, &project.resolve(&s.path), &s.hash) {
-                    Ok(n) => out.files += n,
-                    // Kept as it is: the message is the whole story.
-                    Err(e) => err = Some(e),
-                }
-            }
-            Ok(())
-        })?;
-    }
-    if let Some(e) = err {
-        return Err(e);
+        out.files = upload_files(project, &mut tx, progress, total)?;
     }
     let mut events = Vec::with_capacity(BATCH);
     let mut uids = Vec::new();
+    progress.start("Putting the events on the hub", project.event_count()?);
     project.each_logged_event(|e| {
         uids.push(e.uid.clone());
         events.push(e);
         if events.len() == BATCH {
+            if progress.cancelled() {
+                return Err(cancelled());
+            }
             out.events += push_batch(&mut tx, id, &events)?;
+            progress.advance(events.len() as u64);
             events.clear();
         }
         Ok(())
     })?;
     out.events += push_batch(&mut tx, id, &events)?;
+    progress.advance(events.len() as u64);
+    progress.finish();
     tx.commit()?;
     // Statistics for the new rows, so that joins page through them by index at once. A
     // hub not migrated yet (`hub init`) lacks the function: autovacuum does it later.
@@ -527,9 +538,64 @@ pub fn publish(
     Ok(out)
 }
 
-/// Stores the bytes of `file` on the hub under its content hash, which must be `hash` (as
-/// import computed it); how many files were new (0 or 1).
-fn upload_file(tx: &mut postgres::Transaction<'_>, file: &Path, hash: &str) -> Result<u64> {
+/// Stores the file of every image sample of `project` (`total` samples) on the hub in
+/// `tx`; how many were new. A file that cannot be read or changed since its import stops
+/// the uploads, but the rest are still checked, so that the error names every such file
+/// (the first few) and the user fixes them at once.
+fn upload_files(
+    project: &Project,
+    tx: &mut postgres::Transaction<'_>,
+    progress: &dyn Progress,
+    total: u64,
+) -> Result<u64> {
+    const SHOWN: usize = 5;
+    let mut uploaded = 0;
+    let mut bad: Vec<String> = Vec::new();
+    let mut bad_count = 0usize;
+    progress.start("Putting the sample files on the hub", total);
+    project.each_sample(|s| {
+        if progress.cancelled() {
+            bail!(
+                "publishing `{}` was cancelled: nothing was put on the hub",
+                project.path().display()
+            );
+        }
+        if s.kind == SampleKind::Image {
+            let file = project.resolve(&s.path);
+            let checked = if bad.is_empty() {
+                upload_file(tx, &file, &s.hash).map(|n| uploaded += n)
+            } else {
+                read_checked(&file, &s.hash).map(|_| ())
+            };
+            if let Err(e) = checked {
+                bad_count += 1;
+                if bad.len() < SHOWN {
+                    bad.push(format!("{e:#}"));
+                }
+            }
+        }
+        progress.advance(1);
+        Ok(())
+    })?;
+    progress.finish();
+    match bad.as_slice() {
+        [] => Ok(uploaded),
+        [one] if bad_count == 1 => bail!("{one}; nothing was put on the hub"),
+        _ => bail!(
+            "{bad_count} sample files cannot be put on the hub; nothing was:\n  {}{}",
+            bad.join("\n  "),
+            if bad_count > bad.len() {
+                format!("\n  … and {} more", bad_count - bad.len())
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// The bytes of `file`, refused unless their content hash is `hash` (as import computed
+/// it).
+fn read_checked(file: &Path, hash: &str) -> Result<Vec<u8>> {
     let bytes = crate::media::read_file(file)
         .with_context(|| format!("cannot read `{}` to put it on the hub", file.display()))?;
     if blake3::hash(&bytes).to_hex().as_str() != hash {
@@ -539,6 +605,13 @@ fn upload_file(tx: &mut postgres::Transaction<'_>, file: &Path, hash: &str) -> R
             file.display()
         );
     }
+    Ok(bytes)
+}
+
+/// Stores the bytes of `file` on the hub under its content hash, which must be `hash` (as
+/// import computed it); how many files were new (0 or 1).
+fn upload_file(tx: &mut postgres::Transaction<'_>, file: &Path, hash: &str) -> Result<u64> {
+    let bytes = read_checked(file, hash)?;
     Ok(tx.execute(
         "INSERT INTO keylabel.files(hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&hash, &bytes],

@@ -293,7 +293,14 @@ fn import_via_scratch(
     let mut label_on: HashMap<SampleId, SampleId> = HashMap::new();
     let mut aliases: Vec<(String, SampleId)> = Vec::new();
     let mut after = None;
+    progress.start(
+        "Putting the new samples on the hub",
+        scratch.sample_count()?,
+    );
     loop {
+        if progress.cancelled() {
+            bail!("the import was cancelled before its samples were put on the hub: none were");
+        }
         let batch = scratch.sample_ids_after(after, BATCH as u64)?;
         let Some(&last) = batch.last() else {
             break;
@@ -339,7 +346,9 @@ fn import_via_scratch(
             });
         }
         super::insert_samples(&mut tx, link.project, &new)?;
+        progress.advance(batch.len() as u64);
     }
+    progress.finish();
     // The labels the import made (from folder names), on the samples they name.
     let mut events: Vec<LoggedEvent> = Vec::new();
     scratch.each_logged_event(|mut e| {

@@ -154,6 +154,14 @@ impl Project {
         Ok(rows)
     }
 
+    /// How many events the log holds (those [`Project::each_logged_event`] visits).
+    pub fn event_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// Every event of the log, oldest first, to `f` (publishing).
     pub fn each_logged_event(
         &self,
