@@ -2714,3 +2714,138 @@ fn publishing_with_files_names_every_file_it_cannot_put_on_the_hub_and_shows_its
     );
     assert_eq!(published.events, events);
 }
+
+#[test]
+fn the_file_cache_keeps_within_its_limit_removing_the_files_needed_longest_ago() {
+    use std::time::{Duration, SystemTime};
+    let Some(hub) = Hub::new("cachelimit") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    pngs_published_with_files(&hub, dir.path(), 6, "cl");
+    let team = dir.path().join("team").tap_mkdir();
+    let [(_, rx, xc)] = joined(&hub, &team, "cl", [("x", "annotator")]);
+    let fetched = xc.json(&["hub", "fetch", "--json"]);
+    assert_eq!(fetched["fetched"], 6, "{fetched}");
+    for name in ["imgs/00.png", "imgs/01.png", "imgs/02.png", "imgs/03.png"] {
+        xc.ok(&["label", name, "pos"]);
+    }
+    // The files by sample; each needed some hours ago: the two to come longest ago,
+    // 03 just now.
+    let project = Project::open(&rx).unwrap();
+    let mut file_of = std::collections::BTreeMap::new();
+    project
+        .each_sample(|s| {
+            file_of.insert(s.name.clone(), project.resolve(&s.path));
+            Ok(())
+        })
+        .unwrap();
+    drop(project);
+    let hours_ago = |name: &str, h: u64| {
+        std::fs::File::open(&file_of[name])
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(h * 3600))
+            .unwrap();
+    };
+    for (name, h) in [
+        ("imgs/04.png", 9),
+        ("imgs/05.png", 8),
+        ("imgs/00.png", 6),
+        ("imgs/01.png", 5),
+        ("imgs/02.png", 4),
+    ] {
+        hours_ago(name, h);
+    }
+    let present = || -> Vec<&str> {
+        file_of
+            .iter()
+            .filter(|(_, f)| f.exists())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    };
+    let total: u64 = file_of.values().map(|f| f.metadata().unwrap().len()).sum();
+
+    let state = xc.json(&["hub", "cache", "--json"]);
+    assert_eq!(state["files"], 6, "{state}");
+    assert_eq!(state["bytes"], total, "{state}");
+    assert_eq!(state["limit"], 10u64 << 30, "10 GiB unless set: {state}");
+    assert_eq!(state["removed_files"], 0, "{state}");
+
+    // Just over the limit: the file needed longest ago goes, not those of the samples to
+    // come, which are older.
+    let limit = (total - 1).to_string();
+    let state = xc.json(&["hub", "cache", "--limit", &limit, "--json"]);
+    let size = |name: &str| std::fs::metadata(&file_of[name]).map_or(0, |m| m.len());
+    assert_eq!(
+        present(),
+        [
+            "imgs/01.png",
+            "imgs/02.png",
+            "imgs/03.png",
+            "imgs/04.png",
+            "imgs/05.png"
+        ]
+    );
+    assert_eq!(state["removed_files"], 1, "{state}");
+    assert_eq!(state["limit"], total - 1, "{state}");
+    let left: u64 = [
+        "imgs/01.png",
+        "imgs/02.png",
+        "imgs/03.png",
+        "imgs/04.png",
+        "imgs/05.png",
+    ]
+    .iter()
+    .map(|n| size(n))
+    .sum();
+    assert_eq!(state["bytes"], left, "{state}");
+    assert!(
+        left <= (total - 1) / 10 * 9,
+        "down to nine tenths of the limit"
+    );
+
+    // A limit far below: everything but the files to come and the one needed just now.
+    let out = xc.ok(&["hub", "cache", "--limit", "100 B"]);
+    let said = stdout(&out);
+    assert!(said.contains("Removed 2 files"), "{said}");
+    assert!(said.contains("over its limit"), "{said}");
+    assert_eq!(present(), ["imgs/03.png", "imgs/04.png", "imgs/05.png"]);
+    let state = xc.json(&["hub", "cache", "--json"]);
+    assert_eq!(state["limit"], 100, "the limit is kept: {state}");
+
+    // What was removed is fetched again when needed; no limit keeps everything.
+    let fetched = xc.json(&["hub", "fetch", "--json"]);
+    assert_eq!(fetched["fetched"], 3, "{fetched}");
+    for name in file_of.keys() {
+        hours_ago(name, 7);
+    }
+    let state = xc.json(&["hub", "cache", "--limit", "none", "--json"]);
+    assert_eq!(
+        (&state["limit"], &state["files"]),
+        (&serde_json::Value::Null, &6.into())
+    );
+    let bad = xc.run(&["hub", "cache", "--limit", "lots"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("`--limit lots` is not a size"),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(present().len(), 6);
+
+    // An open window trims once, at its first sync.
+    keylabel::hub::files::set_cache_limit(&Project::open(&rx).unwrap(), Some(100)).unwrap();
+    password_in_process();
+    let sync = keylabel::app::hub_sync::HubSync::start(&rx, "cl".into(), None);
+    let start = std::time::Instant::now();
+    while present().len() > 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "{:?}", present());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(sync);
+    assert_eq!(
+        present(),
+        ["imgs/04.png", "imgs/05.png"],
+        "the samples to come"
+    );
+}

@@ -276,6 +276,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
     // its own: fetching ahead never waits for the window's loader, nor it for this).
     let files: std::cell::OnceCell<Option<std::sync::Arc<crate::hub::files::HubFiles>>> =
         std::cell::OnceCell::new();
+    let mut trimmed = false;
     loop {
         let Some(why) = wait(rx, &mut hub, last + EVERY) else {
             if let (Some((client, ..)), Some(p)) = (hub.as_mut(), project.as_ref())
@@ -304,7 +305,17 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                     && let Some(files) =
                         files.get_or_init(|| crate::hub::files::HubFiles::of(&p).ok().flatten())
                 {
-                    fetch_ahead(&p, files, claimed.as_deref().unwrap_or_default());
+                    let ahead = fetch_ahead(&p, files, claimed.as_deref().unwrap_or_default());
+                    // Once a window: the cache kept within its limit, what comes kept.
+                    if !trimmed {
+                        trimmed = true;
+                        if let (Ok(limit), Ok(keep)) = (
+                            crate::hub::files::cache_limit(&p),
+                            files.files_of(&p, &ahead),
+                        ) {
+                            let _ = files.trim(limit, &keep);
+                        }
+                    }
                 }
                 let pending = p.hub_pending().ok();
                 let refusal = p.hub_first_refusal().ok().flatten();
@@ -357,14 +368,14 @@ const FETCH_PER_SYNC: usize = 8;
 /// Brings into the cache the files of the samples to come, those claimed and then the
 /// local queue's next ones ([`crate::hub::files::AHEAD`]), a few per sync: with the hub out
 /// of reach the annotator goes on with what is there. A fetch that fails is left to the
-/// window's loader, which says why when the image is needed.
+/// window's loader, which says why when the image is needed. The samples to come.
 fn fetch_ahead(
     project: &crate::Project,
     files: &crate::hub::files::HubFiles,
     claimed: &[crate::project::SampleId],
-) {
+) -> Vec<crate::project::SampleId> {
     let Ok(Some(annotator)) = crate::hub::replica_annotator(project) else {
-        return;
+        return claimed.to_vec();
     };
     let mut ids = claimed.to_vec();
     let next = crate::hub::files::queue_ahead(project, &annotator, crate::hub::files::AHEAD);
@@ -374,6 +385,7 @@ fn fetch_ahead(
         }
     }
     let _ = files.fetch_samples(project, &ids, FETCH_PER_SYNC);
+    ids
 }
 
 /// Waits for a reason to sync: a decision made here, news from the hub, or `due`.

@@ -73,6 +73,7 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
             );
         }
         HubCommand::Fetch { next, json } => fetch(cli, *next, *json)?,
+        HubCommand::Cache { limit, json } => cache(cli, limit.as_deref(), *json)?,
     }
     Ok(Outcome::Exit(0))
 }
@@ -86,15 +87,68 @@ struct Fetched {
     images: u64,
 }
 
-fn fetch(cli: &Cli, next: Option<usize>, json: bool) -> anyhow::Result<()> {
-    let project = open(cli)?;
-    let Some(files) = hub::files::HubFiles::of(&project)? else {
-        bail!(
+/// The file source of `project`, refused when it does not fetch its files from a hub.
+fn hub_files(project: &Project) -> anyhow::Result<std::sync::Arc<hub::files::HubFiles>> {
+    hub::files::HubFiles::of(project)?.with_context(|| {
+        format!(
             "`{}` does not fetch its files from a hub: it was joined with `--files`, or its \
              project was published without them",
             project.path().display()
+        )
+    })
+}
+
+fn size(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).to_string()
+}
+
+fn cache(cli: &Cli, limit: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let project = open(cli)?;
+    let files = hub_files(&project)?;
+    if let Some(limit) = limit {
+        let limit = match limit {
+            "none" => None,
+            v => Some(
+                v.parse::<bytesize::ByteSize>()
+                    .map_err(|e| anyhow::anyhow!("`--limit {v}` is not a size ({e})"))?
+                    .0,
+            ),
+        };
+        hub::files::set_cache_limit(&project, limit)?;
+    }
+    let who = hub::replica_annotator(&project)?.unwrap_or_default();
+    let ahead = hub::files::queue_ahead(&project, &who, hub::files::AHEAD)?;
+    let keep = files.files_of(&project, &ahead)?;
+    let state = files.trim(hub::files::cache_limit(&project)?, &keep)?;
+    if json {
+        return print_json(&state);
+    }
+    println!(
+        "The cache `{}` holds {} ({}); its limit is {}",
+        state.folder,
+        crate::plural(state.files, "file", "files"),
+        size(state.bytes),
+        state.limit.map_or_else(|| "none".to_string(), size),
+    );
+    if state.removed_files > 0 {
+        println!(
+            "Removed {} ({}) needed longest ago: they are fetched again when needed",
+            crate::plural(state.removed_files, "file", "files"),
+            size(state.removed_bytes)
         );
-    };
+    }
+    if state.limit.is_some_and(|l| state.bytes > l) {
+        println!(
+            "It is over its limit with files of the samples to come or needed in the last \
+             hour: those go at a later trim (each window trims once it is open)"
+        );
+    }
+    Ok(())
+}
+
+fn fetch(cli: &Cli, next: Option<usize>, json: bool) -> anyhow::Result<()> {
+    let project = open(cli)?;
+    let files = hub_files(&project)?;
     let ids = match next {
         Some(n) => {
             let who = hub::replica_annotator(&project)?.unwrap_or_default();

@@ -333,6 +333,16 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show the replica's (`-p`) cache of files fetched from the hub and keep it within
+    /// its limit (10 GiB unless set): the files needed longest ago go first, never those of
+    /// the samples to come nor one needed in the last hour; `--limit 50GB`, `--limit 2GiB`
+    /// or `--limit none` sets it.
+    Cache {
+        #[arg(long, value_name = "SIZE")]
+        limit: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -116,7 +116,7 @@ impl HubFiles {
     pub fn ensure_all<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<u64> {
         let wanted: BTreeSet<(&str, &Path)> = paths
             .into_iter()
-            .filter(|p| p.starts_with(&self.cache) && !p.exists())
+            .filter(|p| p.starts_with(&self.cache) && !used(p))
             .filter_map(|p| Some((hash_of(p)?, p)))
             .collect();
         if wanted.is_empty() {
@@ -174,6 +174,18 @@ impl HubFiles {
     }
 }
 
+/// Whether the cached file `path` is there, its modification time then set to now: the
+/// time a trim goes by.
+fn used(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            let _ = f.set_modified(std::time::SystemTime::now());
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// How many of the samples next in an annotator's queue have their files fetched ahead,
 /// so that labeling goes on for a while with the hub out of reach.
 pub const AHEAD: usize = 32;
@@ -227,6 +239,116 @@ pub fn queue_ahead(
         }
     }
     Ok(out)
+}
+
+/// The meta key of the most bytes the cache may keep (`none`: no limit).
+const LIMIT_KEY: &str = "hub_files_limit";
+
+/// The cache's limit unless one is set: 10 GiB.
+pub const DEFAULT_LIMIT: u64 = 10 << 30;
+
+/// A trim removes no file needed within this long: a validation fetched it for the export
+/// that reads it next, or the window is showing it.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The most bytes `project`'s cache may keep (`None`: no limit).
+pub fn cache_limit(project: &Project) -> Result<Option<u64>> {
+    match project.meta(LIMIT_KEY)?.as_deref() {
+        None => Ok(Some(DEFAULT_LIMIT)),
+        Some("none") => Ok(None),
+        Some(v) => Ok(Some(v.parse().with_context(|| {
+            format!("the replica's cache limit `{v}` is not a number of bytes")
+        })?)),
+    }
+}
+
+/// Sets the most bytes `project`'s cache may keep.
+pub fn set_cache_limit(project: &Project, limit: Option<u64>) -> Result<()> {
+    let value = limit.map_or_else(|| "none".to_string(), |n| n.to_string());
+    project.set_meta(LIMIT_KEY, &value)?;
+    Ok(())
+}
+
+/// What a cache holds, and what a trim removed from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheState {
+    pub folder: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub limit: Option<u64>,
+    pub removed_files: u64,
+    pub removed_bytes: u64,
+}
+
+impl HubFiles {
+    /// Keeps the cache within `limit`: when it holds more, removes the files needed
+    /// longest ago (a fetch or a use sets a file's modification time) down to nine tenths
+    /// of the limit, but never one of `keep` (the files of the samples to come) nor one
+    /// needed within [`GRACE`]. Everything removed is fetched again when needed.
+    pub fn trim(&self, limit: Option<u64>, keep: &[PathBuf]) -> Result<CacheState> {
+        let mut state = CacheState {
+            folder: self.cache.display().to_string(),
+            limit,
+            ..Default::default()
+        };
+        let mut cached = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.cache).min_depth(2).max_depth(2) {
+            let entry = match entry {
+                Ok(e) => e,
+                // No cache yet: nothing to keep within a limit.
+                Err(e) if e.depth() == 0 => break,
+                Err(e) => return Err(e).context("cannot read the cache folder"),
+            };
+            if !entry.file_type().is_file() || hash_of(entry.path()).is_none() {
+                continue;
+            }
+            let meta = entry.metadata().context("cannot read the cache folder")?;
+            state.files += 1;
+            state.bytes += meta.len();
+            let used = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+            cached.push((used, meta.len(), entry.into_path()));
+        }
+        let Some(limit) = limit.filter(|&l| state.bytes > l) else {
+            return Ok(state);
+        };
+        let target = limit / 10 * 9;
+        let recent = std::time::SystemTime::now() - GRACE;
+        cached.sort();
+        for (used, len, path) in cached {
+            if state.bytes <= target || used > recent {
+                break;
+            }
+            if keep.contains(&path) {
+                continue;
+            }
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove `{}` from the cache", path.display()))?;
+            state.files -= 1;
+            state.bytes -= len;
+            state.removed_files += 1;
+            state.removed_bytes += len;
+        }
+        Ok(state)
+    }
+
+    /// The cached files of the samples `ids` of `project`.
+    pub fn files_of(
+        &self,
+        project: &Project,
+        ids: &[crate::project::SampleId],
+    ) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(512) {
+            out.extend(
+                project
+                    .samples_by_ids(chunk)?
+                    .iter()
+                    .map(|s| project.resolve(&s.path))
+                    .filter(|f| f.starts_with(&self.cache)),
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// Writes `bytes` to `path` under a temporary name, flushed, and renames it into place:
