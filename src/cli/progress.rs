@@ -26,10 +26,16 @@ impl Progress for TerminalProgress {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total);
             bar.set_position(0);
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} left)")
-            {
-                bar.set_style(style);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} {wide_bar} {human_pos}/{human_len} ({rate}, {eta} left)",
+            ) {
+                // Whole items per second: indicatif's own `per_sec` shows four decimals.
+                bar.set_style(style.with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", s.per_sec());
+                    },
+                ));
             }
             bar.set_message(what.to_string());
         }
