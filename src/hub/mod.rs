@@ -470,12 +470,6 @@ pub fn publish(
         project: id,
         ..Default::default()
     };
-    let cancelled = || {
-        anyhow::anyhow!(
-            "publishing `{}` was cancelled: nothing was put on the hub",
-            project.path().display()
-        )
-    };
     let total = project.sample_count()?;
     let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
     progress.start("Putting the samples on the hub", total);
@@ -483,7 +477,7 @@ pub fn publish(
         batch.push(s);
         if batch.len() == BATCH {
             if progress.cancelled() {
-                return Err(cancelled());
+                return Err(publish_cancelled(project));
             }
             out.samples += insert_samples(&mut tx, id, &batch)?;
             progress.advance(batch.len() as u64);
@@ -505,7 +499,7 @@ pub fn publish(
         events.push(e);
         if events.len() == BATCH {
             if progress.cancelled() {
-                return Err(cancelled());
+                return Err(publish_cancelled(project));
             }
             out.events += push_batch(&mut tx, id, &events)?;
             progress.advance(events.len() as u64);
@@ -555,22 +549,18 @@ fn upload_files(
     progress.start("Putting the sample files on the hub", total);
     project.each_sample(|s| {
         if progress.cancelled() {
-            bail!(
-                "publishing `{}` was cancelled: nothing was put on the hub",
-                project.path().display()
-            );
+            return Err(publish_cancelled(project));
         }
         if s.kind == SampleKind::Image {
-            let file = project.resolve(&s.path);
-            let checked = if bad.is_empty() {
-                upload_file(tx, &file, &s.hash).map(|n| uploaded += n)
-            } else {
-                read_checked(&file, &s.hash).map(|_| ())
-            };
-            if let Err(e) = checked {
-                bad_count += 1;
-                if bad.len() < SHOWN {
-                    bad.push(format!("{e:#}"));
+            match read_checked(&project.resolve(&s.path), &s.hash) {
+                // The hub failing ends the publish at once; a bad file only the uploads.
+                Ok(bytes) if bad.is_empty() => uploaded += store_file(tx, &s.hash, &bytes)?,
+                Ok(_) => {}
+                Err(e) => {
+                    bad_count += 1;
+                    if bad.len() < SHOWN {
+                        bad.push(format!("{e:#}"));
+                    }
                 }
             }
         }
@@ -611,11 +601,23 @@ fn read_checked(file: &Path, hash: &str) -> Result<Vec<u8>> {
 /// Stores the bytes of `file` on the hub under its content hash, which must be `hash` (as
 /// import computed it); how many files were new (0 or 1).
 fn upload_file(tx: &mut postgres::Transaction<'_>, file: &Path, hash: &str) -> Result<u64> {
-    let bytes = read_checked(file, hash)?;
+    store_file(tx, hash, &read_checked(file, hash)?)
+}
+
+/// Stores `bytes`, of content hash `hash`, on the hub; how many files were new (0 or 1).
+fn store_file(tx: &mut postgres::Transaction<'_>, hash: &str, bytes: &[u8]) -> Result<u64> {
     Ok(tx.execute(
         "INSERT INTO keylabel.files(hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&hash, &bytes],
     )?)
+}
+
+/// The error of a publish of `project` cancelled before its end.
+fn publish_cancelled(project: &Project) -> anyhow::Error {
+    anyhow::anyhow!(
+        "publishing `{}` was cancelled: nothing was put on the hub",
+        project.path().display()
+    )
 }
 
 fn insert_samples(
