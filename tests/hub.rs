@@ -76,6 +76,11 @@ impl Hub {
 
     /// Adds a user `name` (made unique to the test) with `role`; returns the login.
     fn user(&self, name: &str, role: &str) -> String {
+        self.user_with_password(name, role, PASSWORD)
+    }
+
+    /// Adds a user as [`Hub::user`] does, with a password of its own.
+    fn user_with_password(&self, name: &str, role: &str, password: &str) -> String {
         let login = format!("{}_{name}", self.tag);
         let mut c = self.cli().command(&[
             "hub",
@@ -96,7 +101,7 @@ impl Hub {
             .stdin
             .take()
             .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .write_all(format!("{password}\n").as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -2848,4 +2853,174 @@ fn the_file_cache_keeps_within_its_limit_removing_the_files_needed_longest_ago()
         ["imgs/04.png", "imgs/05.png"],
         "the samples to come"
     );
+}
+
+/// Runs `args` of the binary on a terminal of its own (util-linux `script`), without any
+/// password in its environment, and types `password` once it asks for one: its exit
+/// status and all it showed.
+fn on_a_terminal(args: &[&str], password: &str, dir: &Path) -> (bool, String) {
+    use std::io::{Read, Write};
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", dir.join("no-pgpass"))
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&shown).contains("Password of") {
+        match stdout.read(&mut byte) {
+            Ok(1) => shown.push(byte[0]),
+            _ => break,
+        }
+    }
+    if String::from_utf8_lossy(&shown).contains("Password of") {
+        // Typed once the prompt shows (the terminal's echo is off by then).
+        std::thread::sleep(Duration::from_millis(200));
+        stdin.write_all(format!("{password}\r").as_bytes()).unwrap();
+    }
+    stdout.read_to_end(&mut shown).unwrap();
+    let ok = child.wait().unwrap().success();
+    drop(stdin);
+    (ok, String::from_utf8_lossy(&shown).into_owned())
+}
+
+#[test]
+fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_window() {
+    use egui_kittest::kittest::Queryable;
+    use keylabel::app::App;
+    use keylabel::hub::PasswordProblem;
+    use keylabel_testkit::window::{harness, wait_until};
+    let Some(hub) = Hub::new("password") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = rows_project(dir.path(), 3);
+    hub.as_superuser(&publisher)
+        .ok(&["hub", "publish", &hub.admin_url, "--name", "pw"]);
+    let own = "pw-of-carol-only";
+    let carol = hub.user_with_password("carol", "annotator", own);
+    let url = hub.url_of(&carol);
+    let nowhere = dir.path().join("no-pgpass");
+
+    // No password anywhere and no terminal: a clear error, which is not "offline".
+    let out = Cli::new(BIN)
+        .env("PGPASSFILE", &nowhere)
+        .command(&["hub", "user", "list", &url])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the hub asks for the password of `{carol}` and none was given"
+        )),
+        "{err}"
+    );
+    let e = keylabel::hub::HubUrl::parse(&url).unwrap();
+    // (This process may hold PGPASSWORD, set by another test: the wrong one for carol.)
+    password_in_process();
+    let Err(refused) = e.connect() else {
+        panic!("carol connected with another's password")
+    };
+    assert_eq!(
+        keylabel::hub::password_problem(&refused),
+        Some(&PasswordProblem::Refused {
+            login: carol.clone()
+        }),
+        "{refused:#}"
+    );
+    assert!(!keylabel::hub::is_unreachable(&refused));
+
+    // At a terminal, join asks once, as psql does, and the password typed is used for
+    // every connection of the command; it is in no file.
+    let replica = dir.path().join("carol.keylabel");
+    let replica_arg = replica.to_str().unwrap();
+    let (ok, shown) = on_a_terminal(
+        &["join", &url, "--name", "pw", "-p", replica_arg],
+        own,
+        dir.path(),
+    );
+    assert!(ok, "{shown}");
+    assert_eq!(shown.matches("Password of").count(), 1, "{shown}");
+    assert!(shown.contains("Joined `pw`"), "{shown}");
+    assert!(!shown.contains(own), "the password is not echoed: {shown}");
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(own),
+            "a password in a file"
+        );
+    }
+    // A wrong one typed is said as refused.
+    let (ok, shown) = on_a_terminal(&["-p", replica_arg, "sync"], "not-it", dir.path());
+    assert!(!ok);
+    assert!(
+        shown.contains(&format!("the hub refused the password given for `{carol}`")),
+        "{shown}"
+    );
+
+    // The window: the hub refuses PGPASSWORD (not carol's), so the window asks, says a
+    // wrong one is refused, and connects with the right one, the label made meanwhile
+    // kept and sent.
+    let mut app = App::new(None, "someone".into());
+    app.open_project(&replica);
+    let mut h = harness(app);
+    let hub_state = |a: &App| a.project().and_then(|p| p.hub.as_ref()).map(|s| s.state());
+    wait_until(&mut h, "the password prompt", |a| {
+        matches!(a.overlay, keylabel::app::Overlay::HubPassword(_))
+    });
+    h.get_by_label_contains(&format!("asks for the password of “{carol}”"));
+    h.get_by_label_contains("Hub: password refused");
+    assert_eq!(hub_state(h.state()).unwrap().connected, Some(true));
+    h.get_by_label("Password").type_text("still-not-it");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_until(&mut h, "the prompt again", |a| {
+        matches!(a.overlay, keylabel::app::Overlay::HubPassword(_))
+            && hub_state(a).is_some_and(|s| s.password.is_some())
+    });
+    h.get_by_label_contains("The hub refused the password given");
+    // Not now: labeling goes on, the top bar offers the prompt again.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(matches!(h.state().overlay, keylabel::app::Overlay::None));
+    h.key_press(egui::Key::Num1);
+    h.step();
+    assert_eq!(
+        labels_of(&replica).len(),
+        1,
+        "labeled while the hub is refused"
+    );
+    h.get_by_label_contains("Hub: password refused").click();
+    wait_until(&mut h, "the prompt from the top bar", |a| {
+        matches!(a.overlay, keylabel::app::Overlay::HubPassword(_))
+    });
+    h.get_by_label("Password").type_text(own);
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_until(&mut h, "the connection", |a| {
+        hub_state(a)
+            .is_some_and(|s| s.connected == Some(true) && s.error.is_none() && s.pending == 0)
+    });
+    h.get_by_label_contains("Hub: connected");
+    let on_hub: i64 = postgres::Client::connect(&hub.admin_url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM keylabel.events WHERE annotator = $1",
+            &[&carol],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(on_hub, 1);
 }

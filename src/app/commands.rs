@@ -105,6 +105,8 @@ pub enum Command {
     NoObjects,
     /// Boxes: hide or show every box.
     ToggleBoxes,
+    /// Type the password the team hub asks for (offered in the top bar when it does).
+    HubPassword,
 }
 
 impl Command {
@@ -162,7 +164,8 @@ impl Command {
             | Command::ManageProject
             | Command::CheatSheet
             | Command::Settings
-            | Command::CloseProject => EVERY_VIEW,
+            | Command::CloseProject
+            | Command::HubPassword => EVERY_VIEW,
             Command::SendBack
             | Command::ReviewDecided
             | Command::AcceptAnnotator1
@@ -271,6 +274,7 @@ impl Command {
             Command::CopyPreviousBoxes => "Boxes: copy previous image's",
             Command::NoObjects => "Boxes: no objects",
             Command::ToggleBoxes => "Boxes: hide / show",
+            Command::HubPassword => "Hub password",
         }
     }
 
@@ -346,6 +350,10 @@ impl Command {
                 "This image shows no objects: remove its boxes and record that as the decision"
             }
             Command::ToggleBoxes => "Hide or show every box, to see the image itself",
+            Command::HubPassword => {
+                "Type the password the team hub asks for (kept in memory until the window \
+                 closes, never written)"
+            }
         }
     }
 
@@ -417,6 +425,8 @@ impl Command {
             Command::CopyPreviousBoxes => vec![k(Key::C)],
             Command::NoObjects => vec![k(Key::O)],
             Command::ToggleBoxes => vec![k(Key::V)],
+            // Also offered in the top bar when the hub asks ("L" for login).
+            Command::HubPassword => vec![Shortcut::ctrl(Key::L)],
         }
     }
 }

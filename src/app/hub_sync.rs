@@ -34,6 +34,12 @@ pub struct HubState {
     pub first_refusal: Option<String>,
     /// Why the last sync failed.
     pub error: Option<String>,
+    /// The hub wants a password for this login, or refused the one given: the window
+    /// asks for it.
+    pub password: Option<crate::hub::PasswordProblem>,
+    /// A password problem came up since the window last looked (see
+    /// [`HubSync::take_password_news`]).
+    password_news: bool,
     /// The hub's name of the project.
     pub name: String,
     /// This replica's login's highest keylabel role on the hub, once a connection has said,
@@ -150,6 +156,23 @@ impl HubSync {
     /// (images whose files could not be fetched meanwhile are worth trying again).
     pub fn take_back(&self) -> bool {
         self.take(|s| &mut s.back)
+    }
+
+    /// Whether the hub asked for a password (or refused the one typed) since the last
+    /// call: the window then asks for it.
+    pub fn take_password_news(&self) -> bool {
+        self.take(|s| &mut s.password_news)
+    }
+
+    /// A password was typed for this replica's login (and given to
+    /// [`crate::hub::HubUrl::give_password`]): syncs now, and the next refusal is news.
+    pub fn password_typed(&self) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .password = None;
+        self.poke();
     }
 
     /// The news `field` holds, left at its default.
@@ -336,6 +359,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                 }
                 s.refused = false;
                 s.error = None;
+                s.password = None;
                 s.pending = synced.pending;
                 s.refused_events = synced.refused;
                 s.first_refusal = refusal;
@@ -351,6 +375,9 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                     s.pending = n;
                 }
                 s.error = Some(format!("{e:#}"));
+                let password = crate::hub::password_problem(&e).cloned();
+                s.password_news |= password.is_some() && password != s.password;
+                s.password = password;
                 s.claimed.clear();
             }
         }

@@ -323,11 +323,33 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
 
 /// The team hub's state in the top bar: connected, offline, events waiting, events the
 /// hub refused.
-fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState) {
+fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState, actions: &mut Vec<Action>) {
     let waiting = match h.pending.saturating_sub(h.refused_events) {
         0 => String::new(),
         n => format!(" · {} waiting", crate::plural(n, "event", "events")),
     };
+    if let Some(problem) = &h.password {
+        let text = match problem {
+            crate::hub::PasswordProblem::Missing { .. } => "Hub: password needed",
+            crate::hub::PasswordProblem::Refused { .. } => "Hub: password refused",
+        };
+        let clicked = ui
+            .add(
+                egui::Label::new(RichText::new(format!("{text}{waiting}")).color(theme::WARN))
+                    .sense(egui::Sense::click()),
+            )
+            .on_hover_text(format!(
+                "{}. Click to type the password of “{}”. Every decision stays saved here \
+                 and is sent once the hub lets you in.",
+                problem,
+                problem.login()
+            ))
+            .clicked();
+        if clicked {
+            actions.push(Action::Command(Command::HubPassword));
+        }
+        return;
+    }
     let (text, color, tip) = match h.connected {
         _ if h.refused => (
             format!("Hub: sync failed{waiting}"),
@@ -437,7 +459,7 @@ fn top_bar(
                         .on_hover_text("Annotator");
                     ui.separator();
                     if let Some(h) = hub {
-                        hub_indicator(ui, h);
+                        hub_indicator(ui, h, actions);
                         ui.separator();
                     }
                     // Always in place (a dash until five decisions in twenty seconds give a
@@ -1057,6 +1079,66 @@ fn image_sample(
 fn clamp_pan(pan: Vec2, image: Vec2, view: Vec2) -> Vec2 {
     let room = ((image - view) / 2.0).max(Vec2::ZERO);
     Vec2::new(pan.x.clamp(-room.x, room.x), pan.y.clamp(-room.y, room.y))
+}
+
+/// The prompt for the password the team hub asks for (`problem`: why it asks), with what
+/// was typed so far, unseen. `Some(true)`: connect with it, `Some(false)`: cancelled.
+pub fn hub_password_prompt(
+    ctx: &egui::Context,
+    typed: &mut String,
+    problem: Option<&crate::hub::PasswordProblem>,
+    hub: &str,
+) -> Option<bool> {
+    let mut out = None;
+    let modal = egui::Modal::new(egui::Id::unique("hub_password_prompt")).show(ctx, |ui| {
+        ui.set_min_width(460.0);
+        ui.heading("Team hub password");
+        let login = problem.map_or("", |p| p.login());
+        ui.label(format!(
+            "The team hub project “{hub}” asks for the password of “{login}”."
+        ));
+        if let Some(crate::hub::PasswordProblem::Refused { .. }) = problem {
+            ui.label(
+                RichText::new("The hub refused the password given: type it again.")
+                    .color(theme::ERROR),
+            );
+        }
+        let label = ui.label("Password");
+        let edit = ui.add(
+            egui::TextEdit::singleline(typed)
+                .password(true)
+                .desired_width(f32::INFINITY),
+        );
+        let edit = edit.labelled_by(label.id);
+        if !edit.has_focus() && !edit.lost_focus() {
+            edit.request_focus();
+        }
+        ui.label(
+            RichText::new(
+                "Kept in memory until the window closes, never written. To be asked no more, \
+                 set PGPASSWORD or add it to ~/.pgpass.",
+            )
+            .color(theme::MUTED),
+        );
+        if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) && !typed.is_empty() {
+            out = Some(true);
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!typed.is_empty(), egui::Button::new("Connect (Enter)"))
+                .clicked()
+            {
+                out = Some(true);
+            }
+            if ui.button("Not now (Esc)").clicked() {
+                out = Some(false);
+            }
+        });
+    });
+    if out.is_none() && modal.should_close() {
+        out = Some(false);
+    }
+    out
 }
 
 /// The exclude prompt. `Some(true)`: confirmed, `Some(false)`: cancelled.

@@ -115,6 +115,8 @@ pub enum Overlay {
     Exclude(String),
     /// Import samples, edit classes.
     Project(Box<project_dialog::ProjectDialog>),
+    /// The team hub's password, with what was typed so far.
+    HubPassword(String),
 }
 
 /// A message shown for a few seconds.
@@ -411,6 +413,13 @@ impl App {
                     return Ok(None);
                 }
                 Command::CloseProject => return Ok(self.close_project()),
+                Command::HubPassword => {
+                    if self.project().is_some_and(|p| p.hub.is_none()) {
+                        return Ok(Some("This project is not linked to a team hub".into()));
+                    }
+                    self.overlay = Overlay::HubPassword(String::new());
+                    return Ok(None);
+                }
                 Command::ManageProject => {
                     self.overlay = Overlay::Project(Box::default());
                     return Ok(None);
@@ -698,8 +707,25 @@ impl App {
             import: hub_state.as_ref().and_then(|s| s.import_refusal()),
             classes: hub_state.as_ref().and_then(|s| s.class_refusal()),
         };
+        let hub_asks = self
+            .project()
+            .and_then(|p| p.hub.as_ref())
+            .map(|h| h.state());
         match &mut self.overlay {
             Overlay::None => {}
+            Overlay::HubPassword(typed) => {
+                let hub = hub_asks.as_ref().map_or("", |h| h.name.as_str());
+                let problem = hub_asks.as_ref().and_then(|h| h.password.as_ref());
+                match labeling::hub_password_prompt(ctx, typed, problem, hub) {
+                    Some(true) => {
+                        let typed = std::mem::take(typed);
+                        self.overlay = Overlay::None;
+                        self.give_hub_password(&typed);
+                    }
+                    Some(false) => self.overlay = Overlay::None,
+                    None => {}
+                }
+            }
             Overlay::CheatSheet => {
                 if cheatsheet::show(ctx, &self.persisted.keymap, &classes, detect) {
                     self.overlay = Overlay::None;
@@ -731,6 +757,25 @@ impl App {
                 Some(false) => self.overlay = Overlay::None,
                 None => {}
             },
+        }
+    }
+
+    /// Connects the open replica's sync with the password typed for its hub login (kept
+    /// in this process's memory only).
+    fn give_hub_password(&mut self, typed: &str) {
+        let Some(p) = self.project() else {
+            return;
+        };
+        let Some(hub) = &p.hub else {
+            return;
+        };
+        match crate::hub::link_of(&p.session.project) {
+            Ok((_, url)) => {
+                url.give_password(typed);
+                hub.password_typed();
+                self.info("Connecting to the team hub…".to_string());
+            }
+            Err(e) => self.error(format!("{e:#}")),
         }
     }
 
@@ -862,6 +907,11 @@ impl App {
             return;
         };
         ctx.request_repaint_after(Duration::from_millis(500));
+        // The hub wants a password (or refused the one typed): asked for at once, unless
+        // another dialog is open (the top bar offers it then).
+        if hub.take_password_news() && matches!(self.overlay, Overlay::None) {
+            self.overlay = Overlay::HubPassword(String::new());
+        }
         if hub.take_back() {
             p.grid.forget_failed();
             if let Some(loader) = &mut self.loader {

@@ -1,6 +1,6 @@
 //! `hub init | user add | user list | publish | fetch`, `join`, `sync`, `next` and `label`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, bail};
 
@@ -24,12 +24,8 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
         }
         HubCommand::User(UserCommand::Add { url, name, role }) => {
             let url = HubUrl::parse(url)?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the new user's password from standard input")?;
-            let password = password.trim_end_matches(['\n', '\r']);
-            hub::add_user(&url, name, *role, password)?;
+            let password = new_password(name)?;
+            hub::add_user(&url, name, *role, &password)?;
             println!("Added the hub user `{name}` ({})", role.group());
         }
         HubCommand::User(UserCommand::List { url, json }) => {
@@ -76,6 +72,29 @@ pub fn hub(cli: &Cli, command: &HubCommand) -> anyhow::Result<Outcome> {
         HubCommand::Cache { limit, json } => cache(cli, limit.as_deref(), *json)?,
     }
     Ok(Outcome::Exit(0))
+}
+
+/// The new hub user `name`'s password: typed twice, unseen, at a terminal; else all of
+/// standard input but its final line break (a script pipes it in).
+fn new_password(name: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let ask = |prompt: String| {
+            rpassword::prompt_password(prompt).context("cannot read the password at the terminal")
+        };
+        let first = ask(format!("Password for the new hub user `{name}`: "))?;
+        if first.is_empty() {
+            bail!("no password typed: the hub user `{name}` was not added");
+        }
+        if ask("The same password again: ".into())? != first {
+            bail!("the two passwords typed differ: the hub user `{name}` was not added");
+        }
+        return Ok(first);
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the new user's password from standard input")?;
+    Ok(password.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// What `hub fetch` did.

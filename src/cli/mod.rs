@@ -397,6 +397,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let Some(command) = &cli.command else {
         return Ok(Outcome::Gui(cli.project.clone()));
     };
+    // A command on a terminal asks for a hub password it needs and finds nowhere, as psql
+    // does; the window asks in a dialog of its own.
+    if !matches!(command, Command::Gui | Command::Demo) {
+        crate::hub::password::prompt_at_terminal();
+    }
     let outcome = run_command(&cli, command);
     // A write refused because the project is read-only or its disk full says so, not in
     // SQLite's words.

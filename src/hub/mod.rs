@@ -12,6 +12,7 @@
 pub mod claims;
 pub mod classes;
 pub mod files;
+pub mod password;
 pub mod samples;
 pub mod schema;
 
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+pub use password::{PasswordProblem, password_problem};
+
 use crate::progress::Progress;
 use crate::project::stored::StoredEnum;
 use crate::project::{
@@ -27,8 +30,8 @@ use crate::project::{
 };
 
 /// A hub's address: a libpq URL (`postgres://user@host:port/dbname`, `?sslmode=require`
-/// honoured). A password comes from the URL, `PGPASSWORD` or `~/.pgpass`
-/// (`PGPASSFILE`), and is never stored or printed.
+/// honoured). A password comes from the URL, one typed this session, `PGPASSWORD` or
+/// `~/.pgpass` (`PGPASSFILE`), and is never stored or printed (see [`password`]).
 #[derive(Clone, Debug)]
 pub struct HubUrl {
     config: postgres::Config,
@@ -70,11 +73,6 @@ impl HubUrl {
             // libpq waits for ever by default; a window saying "offline" should not.
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        if config.get_password().is_none()
-            && let Some(pw) = password_for(&config)
-        {
-            config.password(pw);
-        }
         Ok(HubUrl { config, shown })
     }
 
@@ -88,10 +86,44 @@ impl HubUrl {
         self.config.get_user().unwrap_or_default()
     }
 
+    /// A connection as this URL's login. A password the hub asks for and was not given is
+    /// asked for at the terminal when the command line allows it
+    /// ([`password::prompt_at_terminal`]); a missing or refused password is a
+    /// [`PasswordProblem`], which waiting does not cure (see [`is_unreachable`]).
     pub fn connect(&self) -> Result<postgres::Client> {
-        self.config
-            .connect(tls::connector()?)
-            .with_context(|| format!("cannot connect to the hub at `{}`", self.shown))
+        let context = || format!("cannot connect to the hub at `{}`", self.shown);
+        let as_problem = |err: postgres::Error| match PasswordProblem::of(&err, self.user()) {
+            Some(problem) => anyhow::Error::new(problem),
+            None => anyhow::Error::new(err),
+        };
+        // Looked up at each connection: a password typed meanwhile counts.
+        let login = password::Login::of(&self.config);
+        let mut config = self.config.clone();
+        if config.get_password().is_none()
+            && let Some(pw) = login.password()
+        {
+            config.password(pw);
+        }
+        let err = match config.connect(tls::connector()?) {
+            Ok(client) => return Ok(client),
+            Err(err) => err,
+        };
+        if let Some(PasswordProblem::Missing { .. }) = PasswordProblem::of(&err, self.user())
+            && let Some(typed) = login.prompt(&self.shown)
+        {
+            config.password(typed);
+            return config
+                .connect(tls::connector()?)
+                .map_err(as_problem)
+                .with_context(context);
+        }
+        Err(as_problem(err).context(context()))
+    }
+
+    /// Keeps `password`, typed for this URL's login, in this process's memory for the rest
+    /// of the session (never written anywhere): later connections use it.
+    pub fn give_password(&self, password: &str) {
+        password::Login::of(&self.config).remember(password);
     }
 }
 
@@ -186,67 +218,6 @@ pub fn without_password(url: &str) -> String {
         }
         None => url.to_string(),
     }
-}
-
-/// The password for `config` from `PGPASSWORD`, else the first matching line of
-/// `PGPASSFILE` or `~/.pgpass` (`host:port:database:user:password`, `*` matches anything).
-fn password_for(config: &postgres::Config) -> Option<String> {
-    if let Ok(pw) = std::env::var("PGPASSWORD") {
-        return Some(pw);
-    }
-    let file = std::env::var_os("PGPASSFILE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
-    let text = std::fs::read_to_string(file).ok()?;
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "localhost".to_string(),
-    };
-    let port = config
-        .get_ports()
-        .first()
-        .copied()
-        .unwrap_or(5432)
-        .to_string();
-    let db = config
-        .get_dbname()
-        .or(config.get_user())
-        .unwrap_or_default()
-        .to_string();
-    let user = config.get_user().unwrap_or_default().to_string();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let fields = split_pgpass(line);
-        if fields.len() == 5
-            && [&host, &port, &db, &user]
-                .iter()
-                .zip(&fields)
-                .all(|(want, got)| got == "*" || got == *want)
-        {
-            return Some(fields[4].clone());
-        }
-    }
-    None
-}
-
-/// The fields of a `.pgpass` line (`\:` and `\\` escaped).
-fn split_pgpass(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    fields.last_mut().expect("never empty").push(n);
-                }
-            }
-            ':' => fields.push(String::new()),
-            c => fields.last_mut().expect("never empty").push(c),
-        }
-    }
-    fields
 }
 
 /// `init` of the hub at `url`: schema and roles, created or migrated.
@@ -1040,6 +1011,9 @@ pub fn replica_annotator(project: &Project) -> Result<Option<String>> {
 /// shutting down, starting up or out of connection slots), rather than the hub answering
 /// with a refusal.
 pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    if password_problem(e).is_some() {
+        return false;
+    }
     match e.chain().find_map(|c| c.downcast_ref::<postgres::Error>()) {
         Some(pg) => match pg.as_db_error() {
             None => true,
