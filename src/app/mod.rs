@@ -697,8 +697,9 @@ impl App {
             .project()
             .and_then(|p| p.import.as_ref())
             .map(|j| std::sync::Arc::clone(&j.progress));
-        // A replica's samples and classes are changed on the hub, by an admin.
-        let hub_state = matches!(self.overlay, Overlay::Project(_))
+        // A replica's samples and classes are changed on the hub, by an admin; its password
+        // is asked for as the hub says. (Read only for the dialogs that show it.)
+        let hub_state = matches!(self.overlay, Overlay::Project(_) | Overlay::HubPassword(_))
             .then(|| self.project())
             .flatten()
             .and_then(|p| p.hub.as_ref())
@@ -707,15 +708,11 @@ impl App {
             import: hub_state.as_ref().and_then(|s| s.import_refusal()),
             classes: hub_state.as_ref().and_then(|s| s.class_refusal()),
         };
-        let hub_asks = self
-            .project()
-            .and_then(|p| p.hub.as_ref())
-            .map(|h| h.state());
         match &mut self.overlay {
             Overlay::None => {}
             Overlay::HubPassword(typed) => {
-                let hub = hub_asks.as_ref().map_or("", |h| h.name.as_str());
-                let problem = hub_asks.as_ref().and_then(|h| h.password.as_ref());
+                let hub = hub_state.as_ref().map_or("", |h| h.name.as_str());
+                let problem = hub_state.as_ref().and_then(|h| h.password.as_ref());
                 match labeling::hub_password_prompt(ctx, typed, problem, hub) {
                     Some(true) => {
                         let typed = std::mem::take(typed);
