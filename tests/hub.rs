@@ -2894,6 +2894,36 @@ fn on_a_terminal(args: &[&str], password: &str, dir: &Path) -> (bool, String) {
     (ok, String::from_utf8_lossy(&shown).into_owned())
 }
 
+/// A TCP relay to the test server at `server` (`host:port`) that counts the connections
+/// made through it: the address to connect to instead, and the count.
+fn counting_relay(server: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&count);
+    let server = server.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let Ok(upstream) = TcpStream::connect(&server) else {
+                continue;
+            };
+            let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+                continue;
+            };
+            for (mut from, mut to) in [(client, upstream), (u2, c2)] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+        }
+    });
+    (addr, count)
+}
+
 #[test]
 fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_window() {
     use egui_kittest::kittest::Queryable;
@@ -2909,7 +2939,9 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
         .ok(&["hub", "publish", &hub.admin_url, "--name", "pw"]);
     let own = "pw-of-carol-only";
     let carol = hub.user_with_password("carol", "annotator", own);
-    let url = hub.url_of(&carol);
+    // Through a relay that counts carol's connections (each one a login).
+    let (relay, logins) = counting_relay(&hub.server);
+    let url = format!("postgres://{carol}@{relay}/{}", hub.db);
     let nowhere = dir.path().join("no-pgpass");
 
     // No password anywhere and no terminal: a clear error, which is not "offline".
@@ -3002,6 +3034,23 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
         1,
         "labeled while the hub is refused"
     );
+    // Nor does the window try the refused login again by itself every few seconds, nor
+    // after a decision: each try is a failed login in the server's log.
+    let tried = logins.load(std::sync::atomic::Ordering::SeqCst);
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < 2 * keylabel::app::hub_sync::EVERY + Duration::from_secs(1) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        logins.load(std::sync::atomic::Ordering::SeqCst),
+        tried,
+        "the refused login was tried again"
+    );
+    // The review view says it too, and asks from there.
+    h.key_press(egui::Key::R);
+    h.step();
+    h.get_by_label_contains("Reviewer: ");
     h.get_by_label_contains("Hub: password refused").click();
     wait_until(&mut h, "the prompt from the top bar", |a| {
         matches!(a.overlay, keylabel::app::Overlay::HubPassword(_))

@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 /// How often the replica syncs when nothing happens.
 pub const EVERY: Duration = Duration::from_secs(3);
 
+/// How often a replica whose login has no password, or had it refused, tries the hub again
+/// by itself while none is typed (a password set meanwhile in `~/.pgpass` or `PGPASSWORD`
+/// counts then): every try is a failed login in the server's log, so not every few seconds
+/// nor after every decision.
+pub const PASSWORD_EVERY: Duration = Duration::from_secs(60);
+
 /// How many samples the window keeps claimed on the hub: the one on screen and the next,
 /// so that a decision moves on to a claimed sample at once.
 pub const AHEAD: usize = 2;
@@ -301,7 +307,12 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
         std::cell::OnceCell::new();
     let mut trimmed = false;
     loop {
-        let Some(why) = wait(rx, &mut hub, last + EVERY) else {
+        let asking = |state: &Mutex<HubState>| {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.password.is_some()
+        };
+        let every = if asking(state) { PASSWORD_EVERY } else { EVERY };
+        let Some(why) = wait(rx, &mut hub, last + every) else {
             if let (Some((client, ..)), Some(p)) = (hub.as_mut(), project.as_ref())
                 && let Ok((link, _)) = crate::hub::link_of(p)
             {
@@ -309,6 +320,11 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
             }
             return;
         };
+        // A decision made while the password is asked for waits for it (typing it clears
+        // the question and wakes the thread).
+        if why == Why::Decided && asking(state) && last.elapsed() < PASSWORD_EVERY {
+            continue;
+        }
         if why != Why::News {
             last = Instant::now();
         }

@@ -323,7 +323,11 @@ fn finished_banner(ui: &mut egui::Ui, keymap: &Keymap, all_yours: bool) {
 
 /// The team hub's state in the top bar: connected, offline, events waiting, events the
 /// hub refused.
-fn hub_indicator(ui: &mut egui::Ui, h: &super::hub_sync::HubState, actions: &mut Vec<Action>) {
+pub(super) fn hub_indicator(
+    ui: &mut egui::Ui,
+    h: &super::hub_sync::HubState,
+    actions: &mut Vec<Action>,
+) {
     let waiting = match h.pending.saturating_sub(h.refused_events) {
         0 => String::new(),
         n => format!(" · {} waiting", crate::plural(n, "event", "events")),

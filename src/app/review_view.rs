@@ -488,8 +488,10 @@ pub fn show(
         session,
         view,
         image: image_view,
+        hub,
         ..
     } = p;
+    let hub_state = hub.as_ref().map(|h| h.state());
     let View::Review(view) = view else {
         return actions;
     };
@@ -561,6 +563,12 @@ pub fn show(
                         actions.push(Command::Review.into());
                     }
                     ui.label(RichText::new(format!("Reviewer: {}", session.annotator)).strong());
+                    // Decisions arrive live from the hub: whether they can, and whether this
+                    // reviewer's reach it, is said here as in the labeling view.
+                    if let Some(h) = &hub_state {
+                        ui.separator();
+                        super::labeling::hub_indicator(ui, h, &mut actions);
+                    }
                 });
             });
         });
