@@ -302,6 +302,16 @@ fn span(a: [f64; 2], b: [f64; 2]) -> [f64; 4] {
     [x0, y0, x1 - x0, y1 - y0]
 }
 
+/// How many channels a decoder gives the image in `bytes`, from its header alone: 1 grey, 2
+/// grey with alpha, 3 colour, 4 colour with alpha (Pascal VOC's `<depth>`). `None` when the
+/// bytes are no image keylabel decodes.
+pub fn channels(bytes: &[u8]) -> Option<u8> {
+    use image::ImageDecoder;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), sniff(bytes)?);
+    reader.limits(limits());
+    Some(reader.into_decoder().ok()?.color_type().channel_count())
+}
+
 /// Decodes an encoded image for showing: a damaged file is refused (a decoder would fill a
 /// cut-off file with grey, and a labeler must see that it is damaged), the limits above
 /// hold before any pixel is decoded, the EXIF orientation is applied (the stored pixels

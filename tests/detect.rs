@@ -788,6 +788,71 @@ fn coco_voc_and_yolo_exports_are_self_contained_and_round_trip() {
 }
 
 #[test]
+fn voc_depth_is_the_number_of_channels_a_decoder_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = crate::common::cli()
+        .cwd(dir.path())
+        .annotator("ann")
+        .project("p.keylabel");
+    cli.ok(&["init", "--task", "detect", "--classes", "car"]);
+    fs::create_dir_all(dir.path().join("images")).unwrap();
+    let grey = image::GrayImage::from_fn(40, 30, |x, y| image::Luma([(x * 5 + y) as u8]));
+    let shots: [(&str, image::DynamicImage, ImageFormat, &str); 4] = [
+        ("grey.png", grey.clone().into(), ImageFormat::Png, "1"),
+        ("grey-photo.jpg", grey.into(), ImageFormat::Jpeg, "1"),
+        (
+            "rgba.png",
+            images::disc(40, 30, 3).into(),
+            ImageFormat::Png,
+            "4",
+        ),
+        (
+            "rgb.jpg",
+            images::pattern(40, 30, 2).into(),
+            ImageFormat::Jpeg,
+            "3",
+        ),
+    ];
+    for (name, img, format, _) in &shots {
+        // As they are: the test kit makes every JPEG colour.
+        img.save_with_format(dir.path().join("images").join(name), *format)
+            .unwrap();
+    }
+    cli.ok(&["import", "images"]);
+    let mut p = Project::open(&dir.path().join("p.keylabel")).unwrap();
+    let all: Vec<NewEvent> = shots
+        .iter()
+        .map(|(name, ..)| {
+            let id = p
+                .find_sample(&format!("images/{name}"))
+                .unwrap()
+                .unwrap()
+                .id;
+            NewEvent::boxes(id, "ann", EventKind::Label, vec![])
+        })
+        .collect();
+    p.record_all(&all).unwrap();
+    drop(p);
+    cli.ok(&[
+        "export", "--format", "voc", "--out", "voc", "--split", "all=1",
+    ]);
+    // Each XML names its image.
+    let mut depths = std::collections::BTreeMap::new();
+    for f in fs::read_dir(dir.path().join("voc/all/annotations")).unwrap() {
+        let xml = fs::read_to_string(f.unwrap().path()).unwrap();
+        let between = |tag: &str| {
+            let (_, rest) = xml.split_once(&format!("<{tag}>")).unwrap();
+            rest.split_once(&format!("</{tag}>")).unwrap().0.to_string()
+        };
+        depths.insert(between("filename"), between("depth"));
+    }
+    assert_eq!(depths.len(), shots.len(), "{depths:?}");
+    for (name, _, _, depth) in shots {
+        assert_eq!(depths.get(name).map(String::as_str), Some(depth), "{name}");
+    }
+}
+
+#[test]
 fn agreement_on_boxes_matches_them_one_to_one_by_iou() {
     let d = Detect::new();
     let mut p = d.open();

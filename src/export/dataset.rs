@@ -49,7 +49,16 @@ pub fn prepare(
 ) -> PreparedImage {
     let (width, height) = (sample.width.unwrap_or(0), sample.height.unwrap_or(0));
     let sidecar = match format {
-        Format::Voc => Some(voc_xml(name, width, height, boxes, label_map)),
+        Format::Voc => {
+            // A file no decoder reads was refused by validation; colour is the usual case.
+            let depth = crate::media::channels(&bytes).unwrap_or(3);
+            Some(voc_xml(
+                name,
+                [width, height, depth.into()],
+                boxes,
+                label_map,
+            ))
+        }
         Format::Yolo => Some(yolo_txt(width, height, boxes)),
         _ => None,
     };
@@ -242,12 +251,11 @@ fn stem(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(s, _)| s)
 }
 
-/// Pascal VOC's annotation of one image: corners as 1-based pixel indices, rounded
-/// (`xmin = x + 1`, `xmax = x + w`), within the image.
+/// Pascal VOC's annotation of one image of `[width, height, channels]`: corners as 1-based
+/// pixel indices, rounded (`xmin = x + 1`, `xmax = x + w`), within the image.
 fn voc_xml(
     name: &str,
-    width: u32,
-    height: u32,
+    [width, height, depth]: [u32; 3],
     boxes: &[ExportBox],
     label_map: &[String],
 ) -> String {
@@ -256,7 +264,7 @@ fn voc_xml(
     let _ = writeln!(
         s,
         "  <size>\n    <width>{width}</width>\n    <height>{height}</height>\n    \
-         <depth>3</depth>\n  </size>\n  <segmented>0</segmented>"
+         <depth>{depth}</depth>\n  </size>\n  <segmented>0</segmented>"
     );
     for b in boxes {
         let corner = |v: f64, max: u32| (v.round() as i64).clamp(1, i64::from(max.max(1)));
@@ -419,7 +427,12 @@ mod tests {
             w: 1.0,
             h: 20.0,
         };
-        let xml = voc_xml("a.jpg", 100, 50, &[b], &["car".into(), "dog & cat".into()]);
+        let xml = voc_xml(
+            "a.jpg",
+            [100, 50, 3],
+            &[b],
+            &["car".into(), "dog & cat".into()],
+        );
         assert!(
             xml.contains("<xmin>1</xmin>") && xml.contains("<xmax>1</xmax>"),
             "{xml}"
