@@ -12,6 +12,7 @@
 //!   a small batch at a time.
 
 pub mod dataset;
+mod disk;
 pub mod example;
 pub mod features;
 pub mod manifest;

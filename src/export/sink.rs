@@ -1,11 +1,11 @@
 //! The data files of one split: TFRecord shards, a CSV file or a JSON Lines file.
 //!
 //! Every file is hashed (SHA-256) as its bytes are written, so the manifest needs no second
-//! read, and synced to disk when finished. GZIP output uses a fixed header (no file name,
+//! read, handed to the disk in blocks by a thread of its own (see [`super::disk`]), and
+//! synced when finished. GZIP output uses a fixed header (no file name,
 //! modification time 0), so the same records give the same bytes.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -14,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Format;
+use super::disk::BlockFile;
 use super::example::{Example, Feature};
 use super::features::{Layout, Value};
 use super::tfrecord::frame_in_place;
@@ -44,68 +45,9 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// A file whose written bytes are handed to the disk as they come, every
-/// [`WRITEBACK_EVERY`] bytes, without waiting for them. The final `fsync` then has only the
-/// last few megabytes left to wait for, and the disk works while the next records are read
-/// and encoded. (Linux `sync_file_range`; elsewhere writes are left to the final `fsync`.)
-struct EarlyWriteback {
-    file: File,
-    written: u64,
-    started: u64,
-}
-
-const WRITEBACK_EVERY: u64 = 8 << 20;
-
-impl EarlyWriteback {
-    fn new(file: File) -> Self {
-        EarlyWriteback {
-            file,
-            written: 0,
-            started: 0,
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    fn start_writeback(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain syscall on an open descriptor owned by `self.file`. It only asks
-        // the kernel to start writing pages already written; failure is harmless (the final
-        // `fsync` does the work and reports errors), so its result is ignored.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                self.started as libc::off64_t,
-                (self.written - self.started) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-        self.started = self.written;
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn start_writeback(&mut self) {
-        self.started = self.written;
-    }
-}
-
-impl Write for EarlyWriteback {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.started >= WRITEBACK_EVERY {
-            self.start_writeback();
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 enum Stream {
-    Plain(Hashing<BufWriter<EarlyWriteback>>),
-    Gzip(GzEncoder<Hashing<BufWriter<EarlyWriteback>>>),
+    Plain(Hashing<BlockFile>),
+    Gzip(GzEncoder<Hashing<BlockFile>>),
 }
 
 /// A data file being written.
@@ -119,10 +61,10 @@ pub struct DataFile {
 impl DataFile {
     pub fn create(root: &Path, rel: &str, gzip: bool) -> Result<DataFile> {
         let path = root.join(rel);
-        let file = File::create(&path)
+        let file = BlockFile::create(&path)
             .with_context(|| format!("could not create `{}`", path.display()))?;
         let hashing = Hashing {
-            inner: BufWriter::with_capacity(1 << 20, EarlyWriteback::new(file)),
+            inner: file,
             sha: Sha256::new(),
         };
         let stream = if gzip {
@@ -151,13 +93,7 @@ impl DataFile {
             Stream::Gzip(g) => g.finish().with_context(ctx)?,
         };
         let digest = hashing.sha.finalize();
-        let file = hashing
-            .inner
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(ctx)?
-            .file;
-        file.sync_all().with_context(ctx)?;
+        hashing.inner.finish().with_context(ctx)?;
         Ok(FileEntry {
             path: self.rel,
             sha256: super::hex(&digest),
