@@ -159,6 +159,26 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    // The review view's list: read when it opens and again as a hub's events arrive (on
+    // the window's thread), up to 1,000 samples with their decisions and verdicts.
+    let t = Instant::now();
+    let queue = keylabel::review::review_queue(&project, 1000).expect("review queue");
+    println!(
+        "review queue of {} samples over {labels} labels: {:.3} s",
+        queue.len(),
+        t.elapsed().as_secs_f64()
+    );
+    // One sample's history: the history panel, and undo, read it.
+    let t = Instant::now();
+    let events = project
+        .history(queue.first().map(|i| i.sample))
+        .expect("history");
+    println!(
+        "history of one sample ({} events) in a log of {labels}: {:.3} ms",
+        events.len(),
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+
     // Dawid–Skene on the same ratings (the `dawid-skene` consensus policy), one run.
     let t = Instant::now();
     let est = dawid_skene(&ratings, &[], DsOptions::default());
