@@ -294,6 +294,14 @@ struct Shared {
     showing: Mutex<Option<crate::project::SampleId>>,
 }
 
+impl Shared {
+    /// Whether the hub's last word was that this login's password is missing or refused.
+    fn asking_password(&self) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.password.is_some()
+    }
+}
+
 fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Context>) {
     let (state, claiming) = (&shared.state, &shared.claiming);
     let mut last = Instant::now() - EVERY;
@@ -307,11 +315,11 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
         std::cell::OnceCell::new();
     let mut trimmed = false;
     loop {
-        let asking = |state: &Mutex<HubState>| {
-            let s = state.lock().unwrap_or_else(|p| p.into_inner());
-            s.password.is_some()
+        let every = if shared.asking_password() {
+            PASSWORD_EVERY
+        } else {
+            EVERY
         };
-        let every = if asking(state) { PASSWORD_EVERY } else { EVERY };
         let Some(why) = wait(rx, &mut hub, last + every) else {
             if let (Some((client, ..)), Some(p)) = (hub.as_mut(), project.as_ref())
                 && let Ok((link, _)) = crate::hub::link_of(p)
@@ -322,7 +330,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
         };
         // A decision made while the password is asked for waits for it (typing it clears
         // the question and wakes the thread).
-        if why == Why::Decided && asking(state) && last.elapsed() < PASSWORD_EVERY {
+        if why == Why::Decided && shared.asking_password() && last.elapsed() < PASSWORD_EVERY {
             continue;
         }
         if why != Why::News {
