@@ -12,7 +12,9 @@ use keylabel::app::App;
 use keylabel::project::{BoundingBox, ClassId, EventKind, NewEvent, Project, SampleId, Source};
 use keylabel_testkit::fixtures::image_sample;
 use keylabel_testkit::images;
-use keylabel_testkit::window::{current, harness, press, press_mod, until_still, wait_until};
+use keylabel_testkit::window::{
+    current, harness, press, press_mod, review_ready, until_still, wait_until,
+};
 
 const ANNOTATOR: &str = "ann";
 
@@ -587,6 +589,7 @@ fn the_reviewer_sees_each_annotators_boxes_and_accepts_one_set_or_an_edit() {
     // Undo takes the reviewer's decision back: the image is in the queue again.
     press(&mut h, Key::Backspace);
     assert!(current(2).is_empty());
+    review_ready(&mut h);
     h.get_by_label_contains("1 in the queue");
     Project::open(&path).unwrap().integrity_check().unwrap();
 }

@@ -1,7 +1,7 @@
 //! The review view, the export view and the history panel, driven through `egui_kittest`
 //! on the real `App` with a real project file in a temporary folder.
 
-use crate::common::window::{current, harness, press, press_mod, wait_until};
+use crate::common::window::{current, harness, press, press_mod, review_ready, wait_until};
 
 use std::path::{Path, PathBuf};
 
@@ -59,15 +59,6 @@ fn open(path: &Path, who: &str) -> Harness<'static, App> {
     h
 }
 
-/// Waits for the review view's statistics, read in the background, to be current.
-fn stats_read(h: &mut Harness<'_, App>) {
-    wait_until(h, "the annotator statistics", |app| {
-        app.project()
-            .and_then(|p| p.review())
-            .is_some_and(|v| !v.stats.updating())
-    });
-}
-
 /// Alice and bob disagree on samples 0, 1 and 2; both say positive on sample 3.
 fn disagreeing(dir: &Path) -> (PathBuf, Vec<SampleId>, Vec<ClassId>) {
     let (path, s, c) = project(dir);
@@ -88,7 +79,7 @@ fn toasts_cover_no_button() {
     let (path, _, _) = disagreeing(dir.path());
     let mut h = open(&path, REVIEWER);
     press(&mut h, Key::R);
-    stats_read(&mut h);
+    review_ready(&mut h);
     press_mod(&mut h, Modifiers::SHIFT, Key::Num2);
     h.step();
     let toast = h.get_by_label_contains("accepted the label of bob").rect();
@@ -125,6 +116,7 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
     let mut h = open(&path, REVIEWER);
 
     press(&mut h, Key::R);
+    review_ready(&mut h);
     let view = h
         .state()
         .project()
@@ -137,7 +129,6 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
     h.get_by_label_contains("Accept alice");
     h.get_by_label_contains("Accept bob");
     h.get_by_label_contains("3 in the queue");
-    stats_read(&mut h);
     h.get_by_label("Most confused (given > final)");
 
     // Shift+2 accepts bob's label (annotators are listed by name).
@@ -209,6 +200,7 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
         view.items.iter().map(|i| i.sample).collect()
     };
     press(&mut h, Key::D);
+    review_ready(&mut h);
     assert_eq!(listed(&h), vec![s[0], s[1], s[2]]);
     assert_eq!(current(&h), s[0]);
     h.get_by_label_contains("3 decided before");
@@ -232,9 +224,11 @@ fn review_view_accepts_sets_and_sends_back_by_key() {
     );
     // Undo takes the revision back: bob's label is final again.
     press_mod(&mut h, Modifiers::COMMAND, Key::Z);
+    review_ready(&mut h);
     h.get_by_label(&format!("Decided by {REVIEWER}: negative"));
     // D again: back to the (empty) queue.
     press(&mut h, Key::D);
+    review_ready(&mut h);
     h.get_by_label_contains("Nothing to review");
 
     // R again goes back to labeling.
@@ -248,6 +242,7 @@ fn history_panel_lists_every_event_of_the_current_sample() {
     let (path, s, _c) = disagreeing(dir.path());
     let mut h = open(&path, REVIEWER);
     press(&mut h, Key::R);
+    review_ready(&mut h);
     assert_eq!(current(&h), s[0]);
     press(&mut h, Key::H);
     assert!(
@@ -480,6 +475,9 @@ fn each_view_takes_exactly_its_commands() {
             Some(view),
             "{toggle:?} opens {view:?}"
         );
+        if view == ViewKind::Review {
+            review_ready(&mut h);
+        }
         let before = event_count(&path);
         let mut tried = 0;
         for cmd in Command::all().filter(|c| !view.takes(*c)) {
@@ -549,7 +547,122 @@ fn toggle_key(
     keymap.shortcuts(cmd)[0].key
 }
 
-/// A review decision updates the class bar's counts and the annotator table at once, and
+/// Keys pressed while a list is read in place of the one shown (here: the queue of a
+/// thousand disagreements, read when D switches back to it) decide nothing: they would
+/// decide on a sample that is not shown.
+#[test]
+fn keys_pressed_while_the_review_list_is_read_decide_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.keylabel");
+    let classes: Vec<String> = ["positive", "negative"].map(String::from).into();
+    let mut p = Project::create(&path, &classes, TaskKind::SingleLabel).unwrap();
+    let rows: Vec<NewSample> = (0..1000)
+        .map(|i| crate::common::text_row("many.csv", i + 1, &format!("review {i}"), None))
+        .collect();
+    p.insert_samples(&rows).unwrap();
+    let ids = p.sample_ids(&Default::default(), 0, 1000).unwrap();
+    let c: Vec<ClassId> = p.classes().unwrap().iter().map(|c| c.id).collect();
+    let labels: Vec<NewEvent> = ids
+        .iter()
+        .flat_map(|&s| {
+            [
+                NewEvent::label(s, "alice", vec![c[0]]),
+                NewEvent::label(s, "bob", vec![c[1]]),
+            ]
+        })
+        .collect();
+    p.record_all(&labels).unwrap();
+    drop(p);
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::R);
+    review_ready(&mut h);
+    h.get_by_label_contains("1000 in the queue");
+    let events = event_count(&path);
+    // D to the (empty) decided list, and D back with Shift+2 in the same frame.
+    press(&mut h, Key::D);
+    review_ready(&mut h);
+    h.key_press(Key::D);
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Num2);
+    h.step();
+    let view = h.state().project().unwrap().review().unwrap();
+    assert!(view.loading(), "the queue is being read");
+    assert!(view.current().is_none(), "no sample to decide on meanwhile");
+    assert_eq!(
+        h.get_all_by_label_contains("Reading the samples to review")
+            .count(),
+        2,
+        "the view says it, and so does the key's message"
+    );
+    review_ready(&mut h);
+    assert_eq!(event_count(&path), events, "the early key decided nothing");
+    assert_eq!(
+        current(&h),
+        ids[0],
+        "the queue's first sample is shown once read"
+    );
+    h.get_by_label_contains("1000 in the queue");
+}
+
+/// The list is read on another thread: a read that was running when the reviewer decided
+/// does not bring the decided sample back, while it does bring what others decided
+/// meanwhile (a team hub's sync).
+#[test]
+fn the_review_list_read_in_the_background_never_undoes_a_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, s, c) = disagreeing(dir.path());
+    let mut h = open(&path, REVIEWER);
+    press(&mut h, Key::R);
+    review_ready(&mut h);
+    assert_eq!(
+        current(&h),
+        s[0],
+        "the first disagreement is shown once read"
+    );
+    h.get_by_label_contains("3 in the queue");
+
+    // Carol disagrees on sample 3 (as a sync would bring it), the window reads the list
+    // again, and the reviewer accepts bob on sample 0 while that read runs.
+    label(&path, s[3], "carol", c[1], 700);
+    let catch_up = |h: &mut Harness<'_, App>| {
+        let project = Project::open_read_only(&path).unwrap();
+        h.state_mut()
+            .project_mut()
+            .unwrap()
+            .review_mut()
+            .unwrap()
+            .catch_up(&project);
+    };
+    catch_up(&mut h);
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Num2);
+    h.step();
+    review_ready(&mut h);
+    assert_eq!(
+        Project::open(&path).unwrap().review_decision(s[0]).unwrap(),
+        Some((vec![c[1]], REVIEWER.to_string()))
+    );
+    let listed: Vec<SampleId> = h
+        .state()
+        .project()
+        .unwrap()
+        .review()
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.sample)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![s[1], s[2], s[3]],
+        "s0 stays decided; s3 came in"
+    );
+    assert_eq!(
+        current(&h),
+        s[1],
+        "the sample after the decided one stays shown"
+    );
+    h.get_by_label_contains("3 in the queue");
+}
+
 /// `Ctrl+Z` takes it back: the sample returns to the queue and is shown.
 #[test]
 fn review_decisions_update_the_figures_and_can_be_undone() {
@@ -567,7 +680,7 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
             .unwrap_or(0)
     };
     let reviews = |h: &mut Harness<'_, App>| -> u64 {
-        stats_read(h);
+        review_ready(h);
         let view = h.state().project().unwrap().review().unwrap();
         let figures = view.stats.figures.as_ref().unwrap().as_ref().unwrap();
         figures.iter().map(|a| a.reviews).sum()
@@ -592,6 +705,7 @@ fn review_decisions_update_the_figures_and_can_be_undone() {
 
     press_mod(&mut h, Modifiers::COMMAND, Key::Z);
     assert_eq!(current(&h), s[0], "undo shows the sample again");
+    review_ready(&mut h);
     let view = h.state().project().unwrap().review().unwrap();
     assert_eq!(view.items.len(), 3, "and it is back in the queue");
     assert_eq!(view.current().map(|i| i.sample), Some(s[0]));
@@ -646,6 +760,7 @@ fn a_rows_columns_are_shown_in_the_files_order_also_to_the_reviewer() {
     h.get_by_label("z2");
     press(&mut h, Key::R);
     assert_eq!(h.state().view_kind(), Some(ViewKind::Review));
+    review_ready(&mut h);
     h.get_by_label("Great phone");
     h.get_by_label("last col first");
     h.get_by_label("middle");

@@ -624,6 +624,7 @@ impl App {
         self.poll_class_change(&ctx);
         self.poll_integrity(&ctx);
         self.poll_hub(&ctx);
+        self.poll_review();
         self.update_title(&ctx);
 
         // Keys first: a decision is written and the next sample chosen before this frame
@@ -963,8 +964,20 @@ impl App {
         if let View::Review(v) = &mut p.view
             && result.is_ok()
         {
-            result = v.catch_up(&p.session.project);
+            v.catch_up(&p.session.project);
         }
+        self.report(result.map(|()| None));
+    }
+
+    /// Picks up the review view's list when its background read lands.
+    fn poll_review(&mut self) {
+        let Some(p) = self.project_mut() else {
+            return;
+        };
+        let View::Review(v) = &mut p.view else {
+            return;
+        };
+        let result = v.poll(&mut p.session);
         self.report(result.map(|()| None));
     }
 
@@ -1190,10 +1203,7 @@ impl ProjectScreen {
                 View::Grid
             }
             ViewKind::Review => {
-                let view = review_view::ReviewView::open(&self.session.project)?;
-                if let Some(item) = view.current() {
-                    self.session.go_to(item.sample)?;
-                }
+                let view = review_view::ReviewView::open(&self.session.project, ctx);
                 View::Review(Box::new(view))
             }
             ViewKind::Export => View::Export(Box::new(export_view::ExportView::new(

@@ -2,11 +2,12 @@
 //! overridden model suggestions) or the samples decided before, each annotator's label side
 //! by side, and per-annotator statistics.
 //!
-//! The list is read when the view opens or switches; each decision is one event written
-//! through [`crate::review::queue`] under the window's annotator name (the reviewer), after
-//! which the decided sample leaves the queue (or, in the decided list, shows its new
-//! verdict). The statistics are read on a background thread after every decision, so a
-//! large project's figures never hold up the next key.
+//! The list is read on a background thread when the view opens or switches, after an undo
+//! and when a team hub's sync brings decisions; each decision is one event written through
+//! [`crate::review::queue`] under the window's annotator name (the reviewer), after which
+//! the decided sample leaves the queue (or, in the decided list, shows its new verdict).
+//! The statistics are read on a background thread after every decision too, so a large
+//! project's list and figures never hold up the window or the next key.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use super::screen::{ProjectScreen, View};
 use super::session::Session;
 use super::{labeling, theme};
 use crate::TaskKind;
-use crate::project::{BoundingBox, ClassId, Project, SampleKind, SampleStatus};
+use crate::project::{BoundingBox, ClassId, Project, SampleId, SampleKind, SampleStatus};
 use crate::review::annotators::{AnnotatorStats, annotator_stats};
 use crate::review::queue::{self, ReviewItem};
 
@@ -41,6 +42,14 @@ pub enum ReviewList {
 }
 
 impl ReviewList {
+    /// What the view says while the list is read.
+    fn reading_text(self) -> &'static str {
+        match self {
+            ReviewList::Queue => "Reading the samples to review…",
+            ReviewList::Decided => "Reading the samples decided before…",
+        }
+    }
+
     fn read(self, project: &Project) -> anyhow::Result<Vec<ReviewItem>> {
         match self {
             ReviewList::Queue => queue::review_queue(project, QUEUE_LIMIT),
@@ -50,6 +59,43 @@ impl ReviewList {
 }
 
 type Figures = Result<Vec<AnnotatorStats>, String>;
+
+/// A read of the list: which sample to show when it lands, and whether the list on screen
+/// is unusable until then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reread {
+    /// `None`: the sample on screen then, if it is still listed.
+    keep: Option<Keep>,
+    /// The list shown is not the one asked for (the view just opened or switched lists,
+    /// an undo brought a sample back): nothing is decided on it until the read lands.
+    blocking: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    First,
+    Sample(SampleId),
+}
+
+impl Reread {
+    /// What one read must do when `self` was asked for and then `later`: a read that
+    /// replaces the list shown stays one until it lands.
+    fn then(self, later: Reread) -> Reread {
+        if self.blocking && !later.blocking {
+            self
+        } else {
+            later
+        }
+    }
+}
+
+/// The list's read on a background thread, and the one asked for while it ran (whose
+/// result would be out of date: a decision was taken, or a sync brought others).
+struct ListRead {
+    job: Job<Result<Vec<ReviewItem>, String>>,
+    what: Reread,
+    again: Option<Reread>,
+}
 
 /// The per-annotator statistics: the figures last read, and the background read that
 /// replaces them.
@@ -112,8 +158,13 @@ impl StatsTable {
 
 pub struct ReviewView {
     pub list: ReviewList,
+    /// The list as last read, less the samples decided since.
     pub items: Vec<ReviewItem>,
     pub index: usize,
+    /// The list's read in the background, while one runs.
+    reading: Option<ListRead>,
+    /// Repainted when a read lands.
+    ctx: Option<egui::Context>,
     pub stats: StatsTable,
     /// Decisions taken since the view opened.
     pub decided: u64,
@@ -163,12 +214,14 @@ fn annotator_color(i: usize) -> Color32 {
 }
 
 impl ReviewView {
-    /// Reads the queue, and starts reading the statistics.
-    pub fn open(project: &Project) -> anyhow::Result<ReviewView> {
-        Ok(ReviewView {
+    /// Starts reading the queue and the statistics; the queue shows once read.
+    pub fn open(project: &Project, ctx: Option<egui::Context>) -> ReviewView {
+        let mut view = ReviewView {
             list: ReviewList::Queue,
-            items: ReviewList::Queue.read(project)?,
+            items: Vec::new(),
             index: 0,
+            reading: None,
+            ctx,
             stats: StatsTable::new(project.path()),
             decided: 0,
             pending: Vec::new(),
@@ -176,7 +229,29 @@ impl ReviewView {
             editor: BoxEditor::default(),
             editing: None,
             placed: None,
-        })
+        };
+        view.reread(
+            project,
+            Reread {
+                keep: Some(Keep::First),
+                blocking: true,
+            },
+        );
+        view
+    }
+
+    /// Whether the list on screen waits for a read (the view just opened or switched
+    /// lists): nothing can be decided meanwhile.
+    pub fn loading(&self) -> bool {
+        self.reading
+            .as_ref()
+            .is_some_and(|r| r.what.blocking || r.again.is_some_and(|a| a.blocking))
+    }
+
+    /// Whether a read of the list is running (the list shown may miss what a sync
+    /// brought).
+    pub fn updating(&self) -> bool {
+        self.reading.is_some()
     }
 
     /// Starts the reviewer's edit of the current image's boxes from `from` (an index into
@@ -219,37 +294,90 @@ impl ReviewView {
         self.editor.clear();
     }
 
+    /// The sample the reviewer decides on; none while a list is read in place of the one
+    /// shown.
     pub fn current(&self) -> Option<&ReviewItem> {
-        self.items.get(self.index)
+        self.items.get(self.index).filter(|_| !self.loading())
     }
 
     /// Takes in decisions that arrived from elsewhere (a team hub's sync): the list is read
-    /// again, keeping the sample on screen when it is still in it, and the figures too.
-    pub fn catch_up(&mut self, project: &Project) -> anyhow::Result<()> {
-        let current = self.current().map(|i| i.sample);
-        let pending = std::mem::take(&mut self.pending);
-        self.reread(project, current)?;
-        // Classes the reviewer is toggling stay toggled while they stay on the sample.
-        if self.current().map(|i| i.sample) == current {
-            self.pending = pending;
-        }
+    /// again in the background, keeping the sample on screen when it is still in it, and
+    /// the figures too.
+    pub fn catch_up(&mut self, project: &Project) {
+        self.reread(
+            project,
+            Reread {
+                keep: None,
+                blocking: false,
+            },
+        );
         self.stats.refresh();
-        Ok(())
     }
 
-    /// Reads the list again, showing `sample` when it is still in it.
-    fn reread(
-        &mut self,
-        project: &Project,
-        sample: Option<crate::project::SampleId>,
-    ) -> anyhow::Result<()> {
-        self.items = self.list.read(project)?;
-        self.index = sample
+    /// Starts reading the list again; a read already running finishes first, and its
+    /// result, out of date by then, gives way to this one.
+    fn reread(&mut self, project: &Project, what: Reread) {
+        if let Some(r) = &mut self.reading {
+            r.again = Some(r.again.map_or(what, |a| a.then(what)));
+            return;
+        }
+        let (path, list) = (project.path().to_path_buf(), self.list);
+        let job = Job::spawn("Reading the review list", self.ctx.clone(), move |_| {
+            Project::open_read_only(&path)
+                .and_then(|p| list.read(&p))
+                .map_err(|e| format!("{e:#}"))
+        });
+        self.reading = Some(ListRead {
+            job,
+            what,
+            again: None,
+        });
+    }
+
+    /// A decision was taken on the list shown: a read running now would bring the sample
+    /// back, so its result gives way to another read.
+    fn decided_meanwhile(&mut self, project: &Project) {
+        if self.reading.is_some() {
+            self.reread(
+                project,
+                Reread {
+                    keep: None,
+                    blocking: false,
+                },
+            );
+        }
+    }
+
+    /// Takes a finished read's list, and shows the sample it was asked to (on the session
+    /// too), or the one on screen when it is still listed.
+    pub fn poll(&mut self, session: &mut Session) -> anyhow::Result<()> {
+        let Some(r) = &self.reading else {
+            return Ok(());
+        };
+        let Some(done) = r.job.poll() else {
+            return Ok(());
+        };
+        let ListRead { what, again, .. } = self.reading.take().expect("a read was running");
+        if let Some(again) = again {
+            self.reread(&session.project, what.then(again));
+            return Ok(());
+        }
+        let items = done.and_then(|r| r).map_err(anyhow::Error::msg)?;
+        let on_screen = self.current().map(|i| i.sample);
+        let keep = match what.keep {
+            Some(Keep::First) => None,
+            Some(Keep::Sample(s)) => Some(s),
+            None => on_screen,
+        };
+        self.items = items;
+        self.index = keep
             .and_then(|s| self.items.iter().position(|i| i.sample == s))
-            .unwrap_or(self.index)
+            .unwrap_or(if what.keep.is_some() { 0 } else { self.index })
             .min(self.items.len().saturating_sub(1));
-        self.pending.clear();
-        Ok(())
+        if self.current().map(|i| i.sample) != on_screen {
+            self.pending.clear();
+        }
+        show_current(session, self)
     }
 }
 
@@ -291,12 +419,22 @@ pub fn apply(
                 ReviewList::Queue => ReviewList::Decided,
                 ReviewList::Decided => ReviewList::Queue,
             };
+            view.items.clear();
             view.index = 0;
-            view.reread(&session.project, None)?;
-            show_current(session, view)?;
+            view.pending.clear();
+            view.reread(
+                &session.project,
+                Reread {
+                    keep: Some(Keep::First),
+                    blocking: true,
+                },
+            );
             return Ok(None);
         }
         _ => {}
+    }
+    if view.loading() {
+        return Ok(Some(view.list.reading_text().into()));
     }
     let Some(item) = view.current().cloned() else {
         return Ok(None);
@@ -428,8 +566,14 @@ pub fn apply(
             view.pending.clear();
         }
         // A revisited sample stays, with its new verdict.
-        ReviewList::Decided => view.reread(&session.project, Some(item.sample))?,
+        ReviewList::Decided => {
+            if let Some(again) = queue::item(&session.project, item.sample, item.reason)? {
+                view.items[view.index] = again;
+            }
+            view.pending.clear();
+        }
     }
+    view.decided_meanwhile(&session.project);
     view.decided += 1;
     view.stats.refresh();
     view.stop_edit();
@@ -445,7 +589,15 @@ fn undo(session: &mut Session, view: &mut ReviewView) -> anyhow::Result<Option<S
         return Ok(Some("Nothing left to undo".into()));
     };
     session.write_on(sample, |p| p.undo_last(&reviewer))?;
-    view.reread(&session.project, Some(sample))?;
+    // The sample is back in the list once read again; till then the list waits.
+    view.stop_edit();
+    view.reread(
+        &session.project,
+        Reread {
+            keep: Some(Keep::Sample(sample)),
+            blocking: true,
+        },
+    );
     view.stats.refresh();
     view.decided = view.decided.saturating_sub(1);
     session.go_to(sample)?;
@@ -496,7 +648,7 @@ pub fn show(
         return actions;
     };
     view.stats.poll();
-    if view.stats.updating() {
+    if view.stats.updating() || view.updating() {
         ui.ctx().request_repaint_after(Duration::from_millis(100));
     }
     // An edit belongs to the image it started on.
@@ -509,7 +661,9 @@ pub fn show(
     }
     let detect = session.task().is_detect();
     let mut requests = Vec::new();
-    let item = view.items.get(view.index);
+    // A list being read in place of the one shown is not shown.
+    let loading = view.loading();
+    let item = view.items.get(view.index).filter(|_| !loading);
 
     egui::Panel::top("review_bar")
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
@@ -534,14 +688,19 @@ pub fn show(
                     ReviewList::Queue => "in the queue",
                     ReviewList::Decided => "decided before",
                 };
+                let count = if loading {
+                    "…".to_string()
+                } else {
+                    view.items.len().to_string()
+                };
                 ui.label(
-                    RichText::new(format!(
-                        "{} {listed} · {} decided now",
-                        view.items.len(),
-                        view.decided
-                    ))
-                    .color(theme::MUTED),
+                    RichText::new(format!("{count} {listed} · {} decided now", view.decided))
+                        .color(theme::MUTED),
                 );
+                if view.updating() {
+                    ui.spinner()
+                        .on_hover_text("Reading the list again (decisions came in)");
+                }
                 if let Some(item) = item {
                     ui.separator();
                     ui.label(
@@ -579,6 +738,7 @@ pub fn show(
         .frame(theme::panel_frame(egui::Margin::symmetric(14, 8)))
         .show(ui, |ui| stats_table(ui, &view.stats, session.task()));
     let empty = match view.list {
+        _ if loading => view.list.reading_text(),
         ReviewList::Queue => {
             "Nothing to review: no disagreements, flags or overridden suggestions."
         }

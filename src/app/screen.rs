@@ -207,6 +207,13 @@ impl ProjectScreen {
         }
     }
 
+    pub fn review_mut(&mut self) -> Option<&mut review_view::ReviewView> {
+        match &mut self.view {
+            View::Review(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Whether something runs that closing the project or leaving the view would lose.
     pub fn export_running(&self) -> bool {
         self.export().is_some_and(|e| e.is_running())

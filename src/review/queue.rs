@@ -212,6 +212,16 @@ pub fn decided(project: &Project, limit: usize) -> Result<Vec<ReviewItem>> {
     )
 }
 
+/// One sample as a reviewer sees it, listed for `reason` (read again after a decision on
+/// it); `None` when it no longer exists.
+pub fn item(
+    project: &Project,
+    sample: SampleId,
+    reason: ReviewReason,
+) -> Result<Option<ReviewItem>> {
+    Ok(items(project, vec![(sample, reason)])?.pop())
+}
+
 /// The review items of `picked`, in that order (samples that no longer exist left out).
 fn items(project: &Project, picked: Vec<(SampleId, ReviewReason)>) -> Result<Vec<ReviewItem>> {
     let names: HashMap<ClassId, String> = project

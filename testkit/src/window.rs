@@ -64,6 +64,16 @@ pub fn until_still(
     }
 }
 
+/// Steps frames until the review view is open and neither its list nor its statistics
+/// is being read (both are read in the background).
+pub fn review_ready(h: &mut Harness<'_, App>) {
+    wait_until(h, "the review view's list and statistics", |app| {
+        app.project()
+            .and_then(|p| p.review())
+            .is_some_and(|v| !v.updating() && !v.stats.updating())
+    });
+}
+
 /// Presses `key` and lets two frames run.
 pub fn press(h: &mut Harness<'_, App>, key: Key) {
     h.key_press(key);
