@@ -225,13 +225,28 @@ fn no_objects_copy_previous_and_done_go_through_the_images() {
     press(&mut h, Key::Enter);
     assert_eq!(current(&h), first);
     h.get_by_label_contains("shows no objects");
-    // "No objects" is a decision of its own; then Enter moves on.
+    // "No objects" is a decision of its own, taken with one key: the next image shows.
+    let first_name = h
+        .state()
+        .session()
+        .unwrap()
+        .current
+        .as_ref()
+        .unwrap()
+        .sample
+        .name
+        .clone();
     press(&mut h, Key::O);
     assert_eq!(recorded(&path, first), Some(vec![]));
-    h.get_by_label_contains("You decided: no objects");
-    press(&mut h, Key::Enter);
     let second = current(&h);
-    assert_ne!(second, first);
+    assert_ne!(second, first, "O moves on");
+    h.get_by_label_contains(&format!("{first_name}: no objects"));
+    // Looking back shows the decision.
+    press(&mut h, Key::ArrowLeft);
+    assert_eq!(current(&h), first);
+    h.get_by_label_contains("You decided: no objects");
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(current(&h), second);
     wait_until(&mut h, "the second image", App::current_image_ready);
     // Nothing to copy from an image with no boxes.
     press(&mut h, Key::C);

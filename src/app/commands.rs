@@ -347,7 +347,8 @@ impl Command {
                 "Copy your boxes of the previous image onto this one (video frames, bursts)"
             }
             Command::NoObjects => {
-                "This image shows no objects: remove its boxes and record that as the decision"
+                "This image shows no objects: remove its boxes, record that as the decision and \
+                 go on to the next image"
             }
             Command::ToggleBoxes => "Hide or show every box, to see the image itself",
             Command::HubPassword => {

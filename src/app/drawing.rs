@@ -166,14 +166,19 @@ pub fn apply(
                     None => Some("This image has the previous image's boxes already".into()),
                 },
             },
+            // The whole decision in one key: it is saved and the next image shown, as a
+            // class key does in a classification project.
             Command::NoObjects if loaded => {
                 let had = editor.boxes().len();
+                let name = session.current.as_ref().map(|c| c.sample.name.clone());
                 let edit = editor.no_objects();
                 save(session, edit)?;
+                let _ = session.boxes_done()?;
+                let name = name.unwrap_or_default();
                 Some(match had {
-                    0 => "Saved: no objects on this image".to_string(),
+                    0 => format!("{name}: no objects"),
                     n => format!(
-                        "Saved: no objects on this image ({} removed; {} undoes)",
+                        "{name}: no objects ({} removed; {} undoes)",
                         crate::plural(n as u64, "box", "boxes"),
                         keymap.label(Command::Undo)
                     ),
