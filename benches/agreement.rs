@@ -159,8 +159,8 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // The review view's list: read when it opens and again as a hub's events arrive (on
-    // the window's thread), up to 1,000 samples with their decisions and verdicts.
+    // The review view's list: read on a background thread when it opens and again as a
+    // hub's events arrive, up to 1,000 samples with their decisions and verdicts.
     let t = Instant::now();
     let queue = keylabel::review::review_queue(&project, 1000).expect("review queue");
     println!(
