@@ -64,20 +64,39 @@ type Figures = Result<Vec<AnnotatorStats>, String>;
 /// is unusable until then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Reread {
-    /// `None`: the sample on screen then, if it is still listed.
-    keep: Option<Keep>,
+    keep: Keep,
     /// The list shown is not the one asked for (the view just opened or switched lists,
     /// an undo brought a sample back): nothing is decided on it until the read lands.
     blocking: bool,
 }
 
+/// Which sample a read shows when it lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Keep {
+    /// The one on screen then, if it is still listed (else the one now at its place).
+    OnScreen,
+    /// The list's first.
     First,
+    /// This one, if listed (else the first).
     Sample(SampleId),
 }
 
 impl Reread {
+    /// A read that keeps the list shown usable meanwhile (after a sync brought events, or
+    /// a decision overtook a read), and the sample on screen.
+    const IN_PLACE: Reread = Reread {
+        keep: Keep::OnScreen,
+        blocking: false,
+    };
+
+    /// A read that replaces the list shown, which waits for it; shows `keep` once read.
+    fn replacing(keep: Keep) -> Reread {
+        Reread {
+            keep,
+            blocking: true,
+        }
+    }
+
     /// What one read must do when `self` was asked for and then `later`: a read that
     /// replaces the list shown stays one until it lands.
     fn then(self, later: Reread) -> Reread {
@@ -230,13 +249,7 @@ impl ReviewView {
             editing: None,
             placed: None,
         };
-        view.reread(
-            project,
-            Reread {
-                keep: Some(Keep::First),
-                blocking: true,
-            },
-        );
+        view.reread(project, Reread::replacing(Keep::First));
         view
     }
 
@@ -304,13 +317,7 @@ impl ReviewView {
     /// again in the background, keeping the sample on screen when it is still in it, and
     /// the figures too.
     pub fn catch_up(&mut self, project: &Project) {
-        self.reread(
-            project,
-            Reread {
-                keep: None,
-                blocking: false,
-            },
-        );
+        self.reread(project, Reread::IN_PLACE);
         self.stats.refresh();
     }
 
@@ -338,13 +345,7 @@ impl ReviewView {
     /// back, so its result gives way to another read.
     fn decided_meanwhile(&mut self, project: &Project) {
         if self.reading.is_some() {
-            self.reread(
-                project,
-                Reread {
-                    keep: None,
-                    blocking: false,
-                },
-            );
+            self.reread(project, Reread::IN_PLACE);
         }
     }
 
@@ -364,15 +365,15 @@ impl ReviewView {
         }
         let items = done.and_then(|r| r).map_err(anyhow::Error::msg)?;
         let on_screen = self.current().map(|i| i.sample);
-        let keep = match what.keep {
-            Some(Keep::First) => None,
-            Some(Keep::Sample(s)) => Some(s),
-            None => on_screen,
+        let (keep, otherwise) = match what.keep {
+            Keep::OnScreen => (on_screen, self.index),
+            Keep::First => (None, 0),
+            Keep::Sample(s) => (Some(s), 0),
         };
         self.items = items;
         self.index = keep
             .and_then(|s| self.items.iter().position(|i| i.sample == s))
-            .unwrap_or(if what.keep.is_some() { 0 } else { self.index })
+            .unwrap_or(otherwise)
             .min(self.items.len().saturating_sub(1));
         if self.current().map(|i| i.sample) != on_screen {
             self.pending.clear();
@@ -422,13 +423,7 @@ pub fn apply(
             view.items.clear();
             view.index = 0;
             view.pending.clear();
-            view.reread(
-                &session.project,
-                Reread {
-                    keep: Some(Keep::First),
-                    blocking: true,
-                },
-            );
+            view.reread(&session.project, Reread::replacing(Keep::First));
             return Ok(None);
         }
         _ => {}
@@ -591,13 +586,7 @@ fn undo(session: &mut Session, view: &mut ReviewView) -> anyhow::Result<Option<S
     session.write_on(sample, |p| p.undo_last(&reviewer))?;
     // The sample is back in the list once read again; till then the list waits.
     view.stop_edit();
-    view.reread(
-        &session.project,
-        Reread {
-            keep: Some(Keep::Sample(sample)),
-            blocking: true,
-        },
-    );
+    view.reread(&session.project, Reread::replacing(Keep::Sample(sample)));
     view.stats.refresh();
     view.decided = view.decided.saturating_sub(1);
     session.go_to(sample)?;
