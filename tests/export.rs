@@ -716,24 +716,17 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
         names.sort();
         f.root().join(names.last().unwrap())
     };
-    let started = AtomicBool::new(false);
-    let progress = Watch::new(|pass, done, total| {
-        if pass == "Exporting" {
-            assert_eq!(total, 520);
-            if done == 1 {
-                std::fs::remove_file(&last).unwrap();
-                started.store(true, Ordering::SeqCst);
-            }
-        }
-        false
-    });
+    // The image vanishes once validation has checked every file and before the data
+    // files' writing (which runs beside validation) reads any: validation passes, and the
+    // writing fails when it comes to it.
+    let progress = WriterGate::new(&last);
     let err = export::export(
         &mut f.project,
         &options(Format::TfRecord, out.clone()),
         &progress,
     )
     .unwrap_err();
-    assert!(started.load(Ordering::SeqCst));
+    assert!(progress.removed.load(Ordering::SeqCst));
     let msg = err.to_string();
     assert!(
         msg.contains("could not read")
@@ -744,7 +737,9 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     assert!(leftovers(f.root()).is_empty(), "{:?}", leftovers(f.root()));
 
     let mut f = image_fixture(70);
-    let progress = Watch::new(|pass, done, _| pass == "Exporting" && done == 40);
+    // (The records may all be written by the time validation ends: the cancel then comes
+    // before the dataset is put in place.)
+    let progress = Watch::new(|pass, done, _| pass == "Exporting" && done >= 40);
     let r = export::export(
         &mut f.project,
         &options(Format::TfRecord, out.clone()),
@@ -753,6 +748,84 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     assert!(matches!(r, Err(ExportError::Cancelled)), "{r:?}");
     assert!(!f.out("ds").exists());
     assert!(leftovers(f.root()).is_empty());
+    assert!(f.project.setting_value("last_export").unwrap().is_none());
+}
+
+/// Progress that holds the export's writing thread back at its first check until
+/// validation has checked every image file, then removes `file`.
+struct WriterGate<'a> {
+    file: &'a Path,
+    pass: std::sync::Mutex<(String, u64, u64)>,
+    files_checked: AtomicBool,
+    removed: AtomicBool,
+}
+
+impl<'a> WriterGate<'a> {
+    fn new(file: &'a Path) -> WriterGate<'a> {
+        WriterGate {
+            file,
+            pass: Default::default(),
+            files_checked: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl keylabel::progress::Progress for WriterGate<'_> {
+    fn start(&self, what: &str, total: u64) {
+        *self.pass.lock().unwrap() = (what.to_string(), 0, total);
+    }
+
+    fn advance(&self, n: u64) {
+        let mut pass = self.pass.lock().unwrap();
+        pass.1 += n;
+        if pass.0 == "Checking image files" && pass.1 == pass.2 {
+            self.files_checked.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        let writer = std::thread::current().name() == Some(export::WRITER_THREAD);
+        if writer && !self.removed.load(Ordering::SeqCst) {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !self.files_checked.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::fs::remove_file(self.file).unwrap();
+            self.removed.store(true, Ordering::SeqCst);
+        }
+        false
+    }
+}
+
+#[test]
+fn validation_that_fails_while_the_data_files_are_written_leaves_nothing_behind() {
+    // Written beside validation, the records of the first images are on the disk (in a
+    // hidden folder) when validation finds that the last one changed since its import.
+    let mut f = image_fixture(520);
+    let last = {
+        let mut names: Vec<String> = (0..520)
+            .map(|i| f.project.sample_ids(&Default::default(), i, 1).unwrap()[0])
+            .map(|id| f.project.sample(id).unwrap().unwrap().name)
+            .collect();
+        names.sort();
+        f.root().join(names.last().unwrap())
+    };
+    let format = image::ImageFormat::from_path(&last).unwrap();
+    RgbImage::from_pixel(9, 9, Rgb([1, 2, 3]))
+        .save_with_format(&last, format)
+        .unwrap();
+    // Into folders that do not exist yet: they are not left behind either.
+    let out = f.root().join("new/deeper/ds");
+    match run(&mut f, &options(Format::TfRecord, out.clone())) {
+        Err(ExportError::Invalid(report)) => {
+            let codes: Vec<&str> = report.errors().map(|e| e.code.as_str()).collect();
+            assert_eq!(codes, ["CHANGED_FILES"]);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!f.root().join("new").exists());
+    assert!(leftovers(f.root()).is_empty(), "{:?}", leftovers(f.root()));
     assert!(f.project.setting_value("last_export").unwrap().is_none());
 }
 

@@ -2,7 +2,8 @@
 //! JSON Lines, always with `schema.pbtxt` and `manifest.json`.
 //!
 //! The contract:
-//! - validation runs first; any error refuses the export before anything is written;
+//! - validation passes before anything appears at the target: the data files are written
+//!   into a hidden temporary folder while it runs, and removed when it finds an error;
 //! - a sample's split depends only on its content hash and the seed ([`split_of`]);
 //! - records are written in sample-name order, so the same project state and seed give
 //!   byte-identical data files;
@@ -155,9 +156,11 @@ fn batches(plan: &[Planned]) -> impl Iterator<Item = &[Planned]> {
 
 /// Validates the project and writes the dataset described by `options`.
 ///
-/// `progress` sees validation's passes, then one pass over the records ("Exporting"); a
-/// cancel is honoured between records and before the dataset is put in place. On success the class distribution is stored in the project setting
-/// `last_export` (read by the `LABEL_DRIFT` check of the next validation).
+/// `progress` sees validation's passes, then one pass over the records ("Exporting", shown
+/// from where the writing is when validation ends); a cancel is honoured between records
+/// and before the dataset is put in place. On success the class distribution is stored in
+/// the project setting `last_export` (read by the `LABEL_DRIFT` check of the next
+/// validation).
 pub fn export(
     project: &mut Project,
     options: &ExportOptions,
@@ -174,28 +177,90 @@ pub fn export(
         .into());
     }
     let target = Target::check(&options.out, options.force)?;
-    let (report, final_boxes) = validate::validate_for_export(
-        project,
-        &validate::Options {
-            only_labeled: options.only_labeled,
-            splits: options.splits.len(),
-            ..validate::Options::default()
-        },
-        progress,
-    )
-    .map_err(|e| {
+    let checks = validate::Options {
+        only_labeled: options.only_labeled,
+        splits: options.splits.len(),
+        ..validate::Options::default()
+    };
+    let refused = |e: anyhow::Error| {
         if progress.cancelled() {
             ExportError::Cancelled
         } else {
             ExportError::Other(e)
         }
-    })?;
-    if !report.ok {
-        return Err(ExportError::Invalid(report));
-    }
+    };
+    // The dataset is written into its temporary folder, from a second connection to the
+    // project, while validation runs: an export waits for the longer of the two, not for
+    // both. What is written stays hidden until validation has passed, and is removed when
+    // it fails. One runs after the other where no second connection can be opened, and on
+    // a replica whose files come from its hub: validation fetches them.
+    let beside = match crate::hub::files::cache_folder(project)? {
+        Some(_) => None,
+        None => Project::open_read_only(project.path()).ok(),
+    };
+    let (report, data) = match beside {
+        Some(twin) => {
+            let writing = &Behind::new(progress);
+            let (validated, data) = std::thread::scope(|s| {
+                let writer = std::thread::Builder::new()
+                    .name(WRITER_THREAD.into())
+                    .spawn_scoped(s, move || write_data(&twin, options, target, None, writing))
+                    .context("could not start the export's writing thread")?;
+                let validated = validate::validate_for_export(project, &checks, progress);
+                if validated.as_ref().is_ok_and(|(r, _)| r.ok) {
+                    writing.show();
+                } else {
+                    writing.stop();
+                }
+                let data = writer
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow!("the export's writing thread failed").into()));
+                Ok::<_, ExportError>((validated, data))
+            })?;
+            let (report, _) = validated.map_err(refused)?;
+            if !report.ok {
+                return Err(ExportError::Invalid(report));
+            }
+            (report, data?)
+        }
+        None => {
+            let (report, final_boxes) =
+                validate::validate_for_export(project, &checks, progress).map_err(refused)?;
+            if !report.ok {
+                return Err(ExportError::Invalid(report));
+            }
+            let data = write_data(project, options, target, final_boxes, progress)?;
+            (report, data)
+        }
+    };
+    finish(project, options, data, report, progress)
+}
 
+/// The name of the thread that writes the data files while validation runs.
+pub const WRITER_THREAD: &str = "export writer";
+
+/// The data files written into the temporary folder, and what the manifest says of them.
+struct Data {
+    staging: Staging,
+    files: Vec<FileEntry>,
+    splits: BTreeMap<String, SplitSummary>,
+    label_map: Vec<String>,
+    layout: Layout,
+    total: u64,
+}
+
+/// Plans the export and writes its data files into a temporary folder for `target`.
+/// `final_boxes` are a detect project's, when the caller has them (validation's).
+fn write_data(
+    project: &Project,
+    options: &ExportOptions,
+    target: Target,
+    final_boxes: Option<validate::FinalBoxes>,
+    progress: &dyn Progress,
+) -> Result<Data, ExportError> {
+    let detect = project.task().is_detect();
     let (label_map, class_index) = label_map(project)?;
-    let (plan, stats, mut splits) = plan(project, options, &label_map, &class_index, final_boxes)?;
+    let (plan, stats, splits) = plan(project, options, &label_map, &class_index, final_boxes)?;
     if plan.is_empty() {
         return Err(anyhow!(
             "nothing to export: the project has no labeled sample that is not excluded"
@@ -300,13 +365,40 @@ pub fn export(
         files.extend(s.finish()?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let summaries: BTreeMap<String, SplitSummary> = options
+    let splits = options
         .splits
         .iter()
         .map(|(n, _)| n.clone())
-        .zip(splits.drain(..))
+        .zip(splits)
         .collect();
+    Ok(Data {
+        staging,
+        files,
+        splits,
+        label_map,
+        layout,
+        total,
+    })
+}
+
+/// Writes the schema and the manifest beside validated data files, puts the dataset in
+/// place, and records its class distribution in the project.
+fn finish(
+    project: &mut Project,
+    options: &ExportOptions,
+    data: Data,
+    report: Report,
+    progress: &dyn Progress,
+) -> Result<ExportSummary, ExportError> {
+    let Data {
+        staging,
+        files,
+        splits: summaries,
+        label_map,
+        layout,
+        total,
+    } = data;
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let manifest = Manifest {
         format: options.format.as_str().into(),
         seed: options.seed,
@@ -332,7 +424,7 @@ pub fn export(
             schema::schema_pbtxt(&layout, total).as_bytes(),
         )?;
     }
-    if detect {
+    if project.task().is_detect() {
         staging.write_file(
             "label_map.pbtxt",
             schema::label_map_pbtxt(&label_map).as_bytes(),
@@ -378,6 +470,93 @@ pub fn export(
             )
         }),
     })
+}
+
+/// The progress of the data files' writing while validation runs beside it: a cancel
+/// reaches it at once, but its pass is shown only once validation has passed (the two
+/// would otherwise take turns on one bar), and [`Behind::stop`] stops it.
+struct Behind<'a> {
+    shown: &'a dyn Progress,
+    stopped: std::sync::atomic::AtomicBool,
+    state: std::sync::Mutex<Held>,
+}
+
+/// What [`Behind`] holds back: the pass begun (its name and total) and how far it went.
+#[derive(Default)]
+struct Held {
+    showing: bool,
+    pass: Option<(String, u64)>,
+    done: u64,
+    finished: bool,
+}
+
+impl<'a> Behind<'a> {
+    fn new(shown: &'a dyn Progress) -> Behind<'a> {
+        Behind {
+            shown,
+            stopped: std::sync::atomic::AtomicBool::new(false),
+            state: std::sync::Mutex::new(Held::default()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Validation passed: the pass is shown from where it is.
+    fn show(&self) {
+        let mut held = self.held();
+        held.showing = true;
+        if let Some((what, total)) = held.pass.take() {
+            self.shown.start(&what, total);
+            self.shown.advance(held.done);
+            if held.finished {
+                self.shown.finish();
+            }
+        }
+    }
+
+    /// Validation failed: the writing stops at its next check.
+    fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Progress for Behind<'_> {
+    fn start(&self, what: &str, total: u64) {
+        let mut held = self.held();
+        if held.showing {
+            self.shown.start(what, total);
+        } else {
+            *held = Held {
+                pass: Some((what.to_string(), total)),
+                ..Held::default()
+            };
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        let mut held = self.held();
+        if held.showing {
+            self.shown.advance(n);
+        } else {
+            held.done += n;
+        }
+    }
+
+    fn finish(&self) {
+        let mut held = self.held();
+        if held.showing {
+            self.shown.finish();
+        } else {
+            held.finished = true;
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Relaxed) || self.shown.cancelled()
+    }
 }
 
 /// Writes prepared records in order, reporting progress and honouring the cancel flag.
@@ -707,6 +886,13 @@ impl Target {
     /// Removes temporary folders left by killed exports to the same target, creates the
     /// parent folder if needed, and makes a fresh temporary folder.
     fn stage(self) -> anyhow::Result<Staging> {
+        // The folders made for it go again with an export that does not finish.
+        let made: Vec<PathBuf> = self
+            .parent
+            .ancestors()
+            .take_while(|d| fs::symlink_metadata(d).is_err())
+            .map(Path::to_path_buf)
+            .collect();
         fs::create_dir_all(&self.parent)
             .with_context(|| format!("could not create `{}`", self.parent.display()))?;
         let me = std::process::id();
@@ -724,6 +910,7 @@ impl Target {
         Ok(Staging {
             tmp,
             target: self,
+            made,
             committed: false,
         })
     }
@@ -808,6 +995,8 @@ fn exchange(_: &Path, _: &Path) -> std::io::Result<bool> {
 struct Staging {
     tmp: PathBuf,
     target: Target,
+    /// The folders above the target that staging created, the deepest first.
+    made: Vec<PathBuf>,
     committed: bool,
 }
 
@@ -880,6 +1069,10 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.tmp);
+            for dir in &self.made {
+                // Only while empty: another program may have put something there since.
+                let _ = fs::remove_dir(dir);
+            }
         }
     }
 }
