@@ -423,6 +423,8 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     h.get_by_label("UNRESOLVED_DISAGREEMENTS");
     let out = dir.path().join("never");
     set_export_folder(&mut h, &out);
+    h.run();
+    let browse = h.get_by_label("Browse…").rect();
     h.get_by_label("Export dataset").click();
     // `step`, not `run`: the running export asks for frames until it is done.
     h.step();
@@ -437,6 +439,9 @@ fn an_export_over_an_invalid_project_writes_nothing_and_says_why() {
     ));
     assert!(!out.exists());
     h.get_by_label_contains("nothing was written");
+    // The message below the options does not widen their panel.
+    h.run();
+    assert_eq!(h.get_by_label("Browse…").rect(), browse);
 }
 
 /// Sets the export view's output folder, as typing the whole path would.

@@ -29,6 +29,9 @@ pub enum Want {
     NewFolder,
 }
 
+/// The dialog button's text.
+const BROWSE: &str = "Browse…";
+
 /// How many of the folder's entries are offered at once.
 const OFFERED: usize = 8;
 
@@ -126,15 +129,28 @@ impl PathField {
         let mut changed = false;
         ui.vertical(|ui| {
             ui.horizontal(|ui| {
+                // The field takes what the Browse button leaves: a guess too small would
+                // widen the panel it is in a little more each time the layout changes.
+                let browse = ui
+                    .painter()
+                    .layout_no_wrap(
+                        BROWSE.to_string(),
+                        egui::TextStyle::Button.resolve(ui.style()),
+                        egui::Color32::PLACEHOLDER,
+                    )
+                    .size()
+                    .x
+                    + 2.0 * ui.spacing().button_padding.x
+                    + ui.spacing().item_spacing.x;
                 let edit = ui.add(
                     egui::TextEdit::singleline(&mut self.text)
                         .hint_text(hint)
-                        .desired_width(ui.available_width() - 90.0),
+                        .desired_width((ui.available_width() - browse).max(60.0)),
                 );
                 let edit = edit.labelled_by(labelled_by);
                 changed |= edit.changed();
                 if ui
-                    .button("Browse…")
+                    .button(BROWSE)
                     .on_hover_text(format!("{label}: choose with the system's file dialog"))
                     .clicked()
                     && let Some(p) = self.browse()
