@@ -458,48 +458,52 @@ fn top_bar(
                             .truncate(),
                     );
                 }
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    ui.label(RichText::new(&session.annotator).strong())
-                        .on_hover_text("Annotator");
-                    ui.separator();
-                    if let Some(h) = hub {
-                        hub_indicator(ui, h, actions);
+                // Its own id: the widgets before it come and go (the sample's name), which
+                // would give the hub's button a new id between a click's press and release.
+                ui.push_id("label_bar_right", |ui| {
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        ui.label(RichText::new(&session.annotator).strong())
+                            .on_hover_text("Annotator");
                         ui.separator();
-                    }
-                    // Always in place (a dash until five decisions in twenty seconds give a
-                    // rate worth showing), so that nothing jumps when they appear.
-                    let warming = "Shown after five decisions and twenty seconds";
-                    match session.time_left() {
-                        Some(left) => ui
-                            .label(format!("{} left", human_duration(left)))
-                            .on_hover_text("Time to decide the rest at this session's rate"),
-                        None => ui
-                            .label(RichText::new("– left").color(theme::MUTED))
-                            .on_hover_text(warming),
-                    };
-                    match session.rate_per_hour() {
-                        Some(rate) => ui
-                            .label(format!("{rate:.0}/h"))
-                            .on_hover_text("Decisions per hour in this session"),
-                        None => ui
-                            .label(RichText::new("–/h").color(theme::MUTED))
-                            .on_hover_text(warming),
-                    };
-                    let (done, total) = (session.counts.done, session.counts.total);
-                    let frac = if total > 0 {
-                        done as f32 / total as f32
-                    } else {
-                        0.0
-                    };
-                    ui.add(
-                        egui::ProgressBar::new(frac)
-                            .desired_width(180.0)
-                            .text(format!("{done} / {total} decided")),
-                    )
-                    .on_hover_text(
-                        "Samples you have decided on: labeled, skipped (to come back to) or \
+                        if let Some(h) = hub {
+                            hub_indicator(ui, h, actions);
+                            ui.separator();
+                        }
+                        // Always in place (a dash until five decisions in twenty seconds give a
+                        // rate worth showing), so that nothing jumps when they appear.
+                        let warming = "Shown after five decisions and twenty seconds";
+                        match session.time_left() {
+                            Some(left) => ui
+                                .label(format!("{} left", human_duration(left)))
+                                .on_hover_text("Time to decide the rest at this session's rate"),
+                            None => ui
+                                .label(RichText::new("– left").color(theme::MUTED))
+                                .on_hover_text(warming),
+                        };
+                        match session.rate_per_hour() {
+                            Some(rate) => ui
+                                .label(format!("{rate:.0}/h"))
+                                .on_hover_text("Decisions per hour in this session"),
+                            None => ui
+                                .label(RichText::new("–/h").color(theme::MUTED))
+                                .on_hover_text(warming),
+                        };
+                        let (done, total) = (session.counts.done, session.counts.total);
+                        let frac = if total > 0 {
+                            done as f32 / total as f32
+                        } else {
+                            0.0
+                        };
+                        ui.add(
+                            egui::ProgressBar::new(frac)
+                                .desired_width(180.0)
+                                .text(format!("{done} / {total} decided")),
+                        )
+                        .on_hover_text(
+                            "Samples you have decided on: labeled, skipped (to come back to) or \
                          excluded",
-                    );
+                        );
+                    });
                 });
             });
             ui.add_space(4.0);

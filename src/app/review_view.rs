@@ -700,23 +700,30 @@ pub fn show(
                         .on_hover_text("Why this sample is in the queue");
                     ui.add(egui::Label::new(RichText::new(&item.name)).truncate());
                 }
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let back = ui
-                        .button(format!(
-                            "Back to labeling ({})",
-                            keymap.label(Command::Review)
-                        ))
-                        .on_hover_text(Command::Review.tooltip());
-                    if back.clicked() {
-                        actions.push(Command::Review.into());
-                    }
-                    ui.label(RichText::new(format!("Reviewer: {}", session.annotator)).strong());
-                    // Decisions arrive live from the hub: whether they can, and whether this
-                    // reviewer's reach it, is said here as in the labeling view.
-                    if let Some(h) = &hub_state {
-                        ui.separator();
-                        super::labeling::hub_indicator(ui, h, &mut actions);
-                    }
+                // Its own id: the widgets before it come and go (the spinner, the sample's
+                // name once read), which would give these buttons new ids between a
+                // click's press and its release.
+                ui.push_id("review_bar_right", |ui| {
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        let back = ui
+                            .button(format!(
+                                "Back to labeling ({})",
+                                keymap.label(Command::Review)
+                            ))
+                            .on_hover_text(Command::Review.tooltip());
+                        if back.clicked() {
+                            actions.push(Command::Review.into());
+                        }
+                        ui.label(
+                            RichText::new(format!("Reviewer: {}", session.annotator)).strong(),
+                        );
+                        // Decisions arrive live from the hub: whether they can, and whether this
+                        // reviewer's reach it, is said here as in the labeling view.
+                        if let Some(h) = &hub_state {
+                            ui.separator();
+                            super::labeling::hub_indicator(ui, h, &mut actions);
+                        }
+                    });
                 });
             });
         });
