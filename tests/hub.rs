@@ -584,6 +584,10 @@ fn the_hub_itself_refuses_writing_as_another_updating_deleting_and_publishing() 
         "INSERT INTO keylabel.samples(project_id, id, kind, name, path, hash, bytes, \
          imported_at) VALUES (1, 99, 'text', 'x', 'x', 'h', 1, 't')",
     );
+    refused(
+        &mut c,
+        "INSERT INTO keylabel.aliases(project_id, name, sample_id) VALUES (1, 'other', 1)",
+    );
     // What an annotator may do, they can.
     c.batch_execute(&insert(&alice, "label", "u3")).unwrap();
     // Claims: each user's own. Rita claims sample 2; alice may neither drop nor extend
@@ -2324,6 +2328,10 @@ fn images_added_to_a_team_project_reach_each_replica_where_it_keeps_its_files() 
     let pc = hub.as_superuser(&publisher);
     pc.ok(&["init", "--classes", "pos,neg"]);
     pc.ok(&["import", imgs.to_str().unwrap()]);
+    // A copy of b.png elsewhere, imported before publishing: b.png's other name.
+    let elsewhere = dir.path().join("elsewhere").tap_mkdir();
+    std::fs::copy(imgs.join("b.png"), elsewhere.join("b-copy.png")).unwrap();
+    pc.ok(&["import", elsewhere.to_str().unwrap()]);
     pc.ok(&["hub", "publish", &hub.admin_url, "--name", "pics"]);
     // x keeps a copy of the files in a folder of its own.
     let copy = dir.path().join("copy").tap_mkdir();
@@ -2362,12 +2370,18 @@ fn images_added_to_a_team_project_reach_each_replica_where_it_keeps_its_files() 
     );
     drop(p);
 
-    // x finds the new image under its own folder, by the same relative path.
+    // x finds the new image under its own folder, by the same relative path, and knows
+    // the other names as the publisher does.
     xc.ok(&["sync"]);
     let r = Project::open(&rx).unwrap();
     let c = r.sample_by_name("imgs/c.png").unwrap().unwrap();
     assert_eq!(r.resolve(&c.path), copy.join("imgs/c.png"));
+    assert_eq!(r.aliases_of(a.id).unwrap(), ["imgs/a-again.png"]);
+    let b = r.sample_by_name("imgs/b.png").unwrap().unwrap();
+    assert_eq!(r.aliases_of(b.id).unwrap(), ["elsewhere/b-copy.png"]);
     drop(r);
+    let history = stdout(&xc.ok(&["history", "imgs/a-again.png"]));
+    assert!(history.contains("imgs/a.png"), "{history}");
     std::fs::create_dir_all(copy.join("imgs")).unwrap();
     for name in ["a.png", "b.png", "c.png"] {
         std::fs::copy(imgs.join(name), copy.join("imgs").join(name)).unwrap();

@@ -459,6 +459,7 @@ pub fn publish(
     out.samples += insert_samples(&mut tx, id, &batch)?;
     progress.advance(batch.len() as u64);
     progress.finish();
+    samples::insert_aliases(&mut tx, id, &project.all_aliases()?)?;
     if with_files {
         out.files = upload_files(project, &mut tx, progress, total)?;
     }

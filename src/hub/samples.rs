@@ -35,6 +35,9 @@ const ROOT_KEY: &str = "hub_files_root";
 /// The meta key under which a replica keeps the highest hub sample id it has taken in.
 const PULLED_KEY: &str = "hub_samples_pulled";
 
+/// The meta key under which a replica keeps the highest hub alias `seq` it has taken in.
+const ALIASES_PULLED_KEY: &str = "hub_aliases_pulled";
+
 /// Hub samples read per query.
 const PULL_BATCH: i64 = 10_000;
 
@@ -120,6 +123,7 @@ pub fn pull(
             &[&hub_project, &after, &PULL_BATCH],
         )?;
         if rows.is_empty() {
+            pull_aliases(project, client, hub_project)?;
             return Ok(out);
         }
         let batch = rows
@@ -130,6 +134,56 @@ pub fn pull(
         project.insert_replica_samples(&batch)?;
         mark_pulled(project, batch.last().map_or(after, |s| s.id.0))?;
     }
+}
+
+/// Adds to `project` the other names of samples (see [`Project::aliases_of`]) the hub
+/// took in after the last it took in; their samples are in `project` already.
+fn pull_aliases(
+    project: &mut Project,
+    client: &mut impl GenericClient,
+    hub_project: i64,
+) -> Result<()> {
+    loop {
+        let after: i64 = project
+            .meta(ALIASES_PULLED_KEY)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let rows = client.query(
+            "SELECT seq, name, sample_id FROM keylabel.aliases \
+             WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&hub_project, &after, &PULL_BATCH],
+        )?;
+        let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+            return Ok(());
+        };
+        let aliases: Vec<(String, SampleId)> = rows
+            .iter()
+            .map(|r| (r.get(1), SampleId(r.get(2))))
+            .collect();
+        project.add_aliases(&aliases)?;
+        project.set_meta(ALIASES_PULLED_KEY, &last.to_string())?;
+    }
+}
+
+/// Appends other names of hub project `hub_project`'s samples (see
+/// [`Project::aliases_of`]); a name the hub holds already keeps its sample.
+pub(super) fn insert_aliases(
+    tx: &mut impl GenericClient,
+    hub_project: i64,
+    aliases: &[(String, SampleId)],
+) -> Result<()> {
+    for chunk in aliases.chunks(BATCH) {
+        let names: Vec<&str> = chunk.iter().map(|(n, _)| n.as_str()).collect();
+        let ids: Vec<i64> = chunk.iter().map(|(_, id)| id.0).collect();
+        tx.execute(
+            "INSERT INTO keylabel.aliases(project_id, name, sample_id) \
+             SELECT $1, a.name, a.sample_id FROM unnest($2::text[], $3::bigint[]) \
+             WITH ORDINALITY AS a(name, sample_id, i) ORDER BY a.i \
+             ON CONFLICT (project_id, name) DO NOTHING",
+            &[&hub_project, &names, &ids],
+        )?;
+    }
+    Ok(())
 }
 
 /// The sample of hub row `r` as `project` stores it, its file looked for (and counted in
@@ -385,11 +439,9 @@ fn import_via_scratch(
             None => aliases.extend(home.get(&sid).map(|&id| (name, id))),
         }
     }
+    // Other names of the content: every replica takes them in with the samples.
+    insert_aliases(&mut tx, link.project, &aliases)?;
     tx.commit()
         .with_context(|| format!("cannot add the samples to the hub at `{}`", url.shown()))?;
-    // Other names of the content: known to this replica.
-    for (name, id) in aliases {
-        project.add_alias(&name, id)?;
-    }
     Ok(report)
 }

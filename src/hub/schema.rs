@@ -240,6 +240,25 @@ fn migrations() -> Vec<String> {
                 )
             })
             .collect::<String>(),
+        // 7: the other names of samples (a duplicate's path, see
+        // `Project::aliases_of`), so that every replica matches label files and shows
+        // names as the admin's does. Appended by publishing and by an admin's imports,
+        // which hold the project's sample lock: `seq` becomes visible in commit order.
+        r#"
+        CREATE TABLE keylabel.aliases (
+            seq        bigserial PRIMARY KEY,
+            project_id bigint NOT NULL,
+            name       text NOT NULL,
+            sample_id  bigint NOT NULL,
+            UNIQUE (project_id, name),
+            FOREIGN KEY (project_id, sample_id) REFERENCES keylabel.samples(project_id, id)
+        );
+        GRANT SELECT ON keylabel.aliases
+            TO keylabel_annotator, keylabel_reviewer, keylabel_admin;
+        GRANT INSERT ON keylabel.aliases TO keylabel_admin;
+        GRANT USAGE ON SEQUENCE keylabel.aliases_seq_seq TO keylabel_admin;
+        "#
+        .to_string(),
     ]
 }
 

@@ -223,13 +223,20 @@ impl Project {
             .optional()?)
     }
 
-    /// Records `name` as another name of sample `id` (a duplicate of its content).
-    pub fn add_alias(&self, name: &str, id: SampleId) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
-             ON CONFLICT(name) DO UPDATE SET sample_id = excluded.sample_id",
-            params![name, id],
-        )?;
+    /// Records each name as another name of its sample (a duplicate of its content), in
+    /// one transaction.
+    pub fn add_aliases(&mut self, aliases: &[(String, SampleId)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
+                 ON CONFLICT(name) DO UPDATE SET sample_id = excluded.sample_id",
+            )?;
+            for (name, id) in aliases {
+                add.execute(params![name, id])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
