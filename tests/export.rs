@@ -707,15 +707,7 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     // the last image is read only after the first batch is written.
     let mut f = image_fixture(520);
     let out = f.out("ds");
-    // The last image (in name order) vanishes once writing has started.
-    let last = {
-        let mut names: Vec<String> = (0..520)
-            .map(|i| f.project.sample_ids(&Default::default(), i, 1).unwrap()[0])
-            .map(|id| f.project.sample(id).unwrap().unwrap().name)
-            .collect();
-        names.sort();
-        f.root().join(names.last().unwrap())
-    };
+    let last = last_image(&f, 520);
     // The image vanishes once validation has checked every file and before the data
     // files' writing (which runs beside validation) reads any: validation passes, and the
     // writing fails when it comes to it.
@@ -749,6 +741,17 @@ fn a_failure_midway_or_a_cancel_leaves_nothing_behind() {
     assert!(!f.out("ds").exists());
     assert!(leftovers(f.root()).is_empty());
     assert!(f.project.setting_value("last_export").unwrap().is_none());
+}
+
+/// The file of the last in name order of the first `n` images of [`image_fixture`]`(n)`
+/// (the labeled ones): the last one an export reads.
+fn last_image(f: &Fixture, n: u64) -> PathBuf {
+    let mut names: Vec<String> = (0..n)
+        .map(|i| f.project.sample_ids(&Default::default(), i, 1).unwrap()[0])
+        .map(|id| f.project.sample(id).unwrap().unwrap().name)
+        .collect();
+    names.sort();
+    f.root().join(names.last().unwrap())
 }
 
 /// Progress that holds the export's writing thread back at its first check until
@@ -803,14 +806,7 @@ fn validation_that_fails_while_the_data_files_are_written_leaves_nothing_behind(
     // Written beside validation, the records of the first images are on the disk (in a
     // hidden folder) when validation finds that the last one changed since its import.
     let mut f = image_fixture(520);
-    let last = {
-        let mut names: Vec<String> = (0..520)
-            .map(|i| f.project.sample_ids(&Default::default(), i, 1).unwrap()[0])
-            .map(|id| f.project.sample(id).unwrap().unwrap().name)
-            .collect();
-        names.sort();
-        f.root().join(names.last().unwrap())
-    };
+    let last = last_image(&f, 520);
     let format = image::ImageFormat::from_path(&last).unwrap();
     RgbImage::from_pixel(9, 9, Rgb([1, 2, 3]))
         .save_with_format(&last, format)
