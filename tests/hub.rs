@@ -2446,6 +2446,18 @@ fn images_added_to_a_project_published_with_its_files_are_fetched_by_every_repli
     originals.sort();
     cached.sort();
     assert_eq!(cached, originals);
+
+    // The team folder holds the replicas and their file caches, every file in them one the
+    // project has: an import of it passes the caches over (their files, named by content
+    // hash, are neither new samples nor other names of the old ones).
+    let report = ac.json(&["import", team.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (&report["added"], &report["duplicates"]),
+        (&0.into(), &0.into()),
+        "{report}"
+    );
+    let p = Project::open(&team.join("a.keylabel")).unwrap();
+    assert_eq!(p.all_aliases().unwrap(), []);
 }
 
 #[test]

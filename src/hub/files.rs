@@ -50,6 +50,19 @@ pub fn cache_folder_for(replica: &Path) -> PathBuf {
     replica.with_file_name(format!("{stem}.files"))
 }
 
+/// Whether `dir` is the file cache of a replica ([`cache_folder_for`]): `NAME.files` beside
+/// the project file `NAME.keylabel`.
+pub fn is_cache_folder(dir: &Path) -> bool {
+    let Some(stem) = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".files"))
+    else {
+        return false;
+    };
+    dir.with_file_name(format!("{stem}.keylabel")).is_file()
+}
+
 /// Where the file of content hash `hash` (and `format`, for its extension) is kept in
 /// `cache`.
 pub fn cached_path(cache: &Path, hash: &str, format: Option<&str>) -> PathBuf {

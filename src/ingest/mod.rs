@@ -88,8 +88,9 @@ pub struct ImportReport {
     /// Files or rows whose content is already in the project under another name.
     pub duplicates: u64,
     /// Entries of the folders passed over on purpose, not listed one by one: hidden files
-    /// and folders (names starting with a dot, a folder counted once) and files that are
-    /// no image (by content, without an image extension).
+    /// and folders (names starting with a dot, a folder counted once), team replicas' file
+    /// caches (a folder counted once) and files that are no image (by content, without an
+    /// image extension).
     pub skipped: u64,
     pub unreadable: Vec<Unreadable>,
     /// The import was cancelled: the batches committed before stay (the counts above),
@@ -224,7 +225,8 @@ impl OwnFiles {
 }
 
 /// Collects the files under `root` in name order, skipping hidden files and folders (such
-/// as `.git`) and the project's own files.
+/// as `.git`), the project's own files, and the file caches of team replicas (a replica's
+/// copies of the hub's files, named by content hash, are no new samples).
 fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut ImportReport) {
     let mut hidden = 0u64;
     let mut walker = walkdir::WalkDir::new(root)
@@ -232,7 +234,9 @@ fn walk(root: &Path, own: &OwnFiles, out: &mut Vec<Candidate>, report: &mut Impo
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            let keep = e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.');
+            let keep = e.depth() == 0
+                || !(e.file_name().to_string_lossy().starts_with('.')
+                    || e.file_type().is_dir() && crate::hub::files::is_cache_folder(e.path()));
             hidden += u64::from(!keep);
             keep
         });
