@@ -424,7 +424,10 @@ fn options_ui(ui: &mut egui::Ui, view: &mut ExportView, ctx: Option<egui::Contex
                     .strong(),
             );
             for (name, split) in &s.splits {
-                ui.label(format!("{name}: {} samples", split.count));
+                ui.label(format!(
+                    "{name}: {}",
+                    crate::plural(split.count, "sample", "samples")
+                ));
             }
             if let Some(why) = &s.not_recorded {
                 ui.label(RichText::new(why).color(theme::WARN));
