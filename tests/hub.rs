@@ -3031,6 +3031,12 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
     // The window: the hub refuses PGPASSWORD (not carol's), so the window asks, says a
     // wrong one is refused, and connects with the right one, the label made meanwhile
     // kept and sent.
+    // A password the window is told to save goes into the password file only once the
+    // hub takes it. (Only this test sets PGPASSFILE in this process; every other one
+    // connects with PGPASSWORD, which comes first.)
+    let pgpass = dir.path().join("home").tap_mkdir().join("pgpass");
+    // SAFETY: as `password_in_process`; no other test reads or sets this variable.
+    unsafe { std::env::set_var("PGPASSFILE", &pgpass) };
     let mut app = App::new(None, "someone".into());
     app.open_project(&replica);
     let mut h = harness(app);
@@ -3041,6 +3047,8 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
     h.get_by_label_contains(&format!("asks for the password of “{carol}”"));
     h.get_by_label_contains("Hub: password refused");
     assert_eq!(hub_state(h.state()).unwrap().connected, Some(true));
+    h.get_by_label_contains("Save it in").click();
+    h.step();
     h.get_by_label("Password").type_text("still-not-it");
     h.step();
     h.key_press(egui::Key::Enter);
@@ -3049,6 +3057,7 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
             && hub_state(a).is_some_and(|s| s.password.is_some())
     });
     h.get_by_label_contains("The hub refused the password given");
+    assert!(!pgpass.exists(), "a refused password is not saved");
     // Not now: labeling goes on, the top bar offers the prompt again.
     h.key_press(egui::Key::Escape);
     h.step();
@@ -3082,6 +3091,8 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
         matches!(a.overlay, keylabel::app::Overlay::HubPassword(_))
     });
     h.get_by_label("Password").type_text(own);
+    h.get_by_label_contains(&format!("Save it in {}", pgpass.display()))
+        .click();
     h.step();
     h.key_press(egui::Key::Enter);
     wait_until(&mut h, "the connection", |a| {
@@ -3089,6 +3100,30 @@ fn a_missing_or_refused_password_is_said_and_asked_for_at_a_terminal_and_in_the_
             .is_some_and(|s| s.connected == Some(true) && s.error.is_none() && s.pending == 0)
     });
     h.get_by_label_contains("Hub: connected");
+    wait_until(&mut h, "the saved password said", |a| {
+        a.toast
+            .as_ref()
+            .is_some_and(|t| t.text.contains("Hub password saved in"))
+    });
+    let saved = std::fs::read_to_string(&pgpass).unwrap();
+    assert_eq!(saved.lines().count(), 1, "{saved}");
+    assert!(
+        saved.ends_with(&format!(":{}:{carol}:{own}\n", hub.db)),
+        "{saved}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pgpass).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Another process, with no password but the file, connects as carol.
+    let out = Cli::new(BIN)
+        .env("PGPASSFILE", &pgpass)
+        .command(&["-p", replica_arg, "sync", "--json"])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let on_hub: i64 = postgres::Client::connect(&hub.admin_url, postgres::NoTls)
         .unwrap()
         .query_one(

@@ -353,7 +353,7 @@ impl Command {
             Command::ToggleBoxes => "Hide or show every box, to see the image itself",
             Command::HubPassword => {
                 "Type the password the team hub asks for (kept in memory until the window \
-                 closes, never written)"
+                 closes, or saved in ~/.pgpass when you tick that)"
             }
         }
     }

@@ -1089,14 +1089,23 @@ fn clamp_pan(pan: Vec2, image: Vec2, view: Vec2) -> Vec2 {
     Vec2::new(pan.x.clamp(-room.x, room.x), pan.y.clamp(-room.y, room.y))
 }
 
-/// The prompt for the password the team hub asks for (`problem`: why it asks), with what
-/// was typed so far, unseen. `Some(true)`: connect with it, `Some(false)`: cancelled.
+/// What the hub password prompt holds: the password typed so far (never shown), and
+/// whether to save it in the password file once the hub takes it.
+#[derive(Clone, Debug, Default)]
+pub struct PasswordPrompt {
+    pub typed: String,
+    pub save: bool,
+}
+
+/// The prompt for the password the team hub asks for (`problem`: why it asks).
+/// `Some(true)`: connect with it, `Some(false)`: cancelled.
 pub fn hub_password_prompt(
     ctx: &egui::Context,
-    typed: &mut String,
+    prompt: &mut PasswordPrompt,
     problem: Option<&crate::hub::PasswordProblem>,
     hub: &str,
 ) -> Option<bool> {
+    let typed = &mut prompt.typed;
     let mut out = None;
     let modal = egui::Modal::new(egui::Id::unique("hub_password_prompt")).show(ctx, |ui| {
         ui.set_min_width(460.0);
@@ -1121,11 +1130,22 @@ pub fn hub_password_prompt(
         if !edit.has_focus() && !edit.lost_focus() {
             edit.request_focus();
         }
+        let file = crate::hub::password::password_file()
+            .map_or_else(|| "~/.pgpass".to_string(), |f| f.display().to_string());
+        ui.checkbox(
+            &mut prompt.save,
+            format!("Save it in {file} once the hub takes it"),
+        )
+        .on_hover_text(
+            "The password file PostgreSQL's own tools read, readable by you only: keylabel \
+             and psql then ask no more for this login.",
+        );
         ui.label(
-            RichText::new(
-                "Kept in memory until the window closes, never written. To be asked no more, \
-                 set PGPASSWORD or add it to ~/.pgpass.",
-            )
+            RichText::new(if prompt.save {
+                "Saved for this login only, in place of an older one there."
+            } else {
+                "Kept in memory until the window closes, never written."
+            })
             .color(theme::MUTED),
         );
         if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) && !typed.is_empty() {

@@ -116,7 +116,7 @@ pub enum Overlay {
     /// Import samples, edit classes.
     Project(Box<project_dialog::ProjectDialog>),
     /// The team hub's password, with what was typed so far.
-    HubPassword(String),
+    HubPassword(labeling::PasswordPrompt),
 }
 
 /// A message shown for a few seconds.
@@ -417,7 +417,7 @@ impl App {
                     if self.project().is_some_and(|p| p.hub.is_none()) {
                         return Ok(Some("This project is not linked to a team hub".into()));
                     }
-                    self.overlay = Overlay::HubPassword(String::new());
+                    self.overlay = Overlay::HubPassword(Default::default());
                     return Ok(None);
                 }
                 Command::ManageProject => {
@@ -711,14 +711,14 @@ impl App {
         };
         match &mut self.overlay {
             Overlay::None => {}
-            Overlay::HubPassword(typed) => {
+            Overlay::HubPassword(prompt) => {
                 let hub = hub_state.as_ref().map_or("", |h| h.name.as_str());
                 let problem = hub_state.as_ref().and_then(|h| h.password.as_ref());
-                match labeling::hub_password_prompt(ctx, typed, problem, hub) {
+                match labeling::hub_password_prompt(ctx, prompt, problem, hub) {
                     Some(true) => {
-                        let typed = std::mem::take(typed);
+                        let prompt = std::mem::take(prompt);
                         self.overlay = Overlay::None;
-                        self.give_hub_password(&typed);
+                        self.give_hub_password(&prompt.typed, prompt.save);
                     }
                     Some(false) => self.overlay = Overlay::None,
                     None => {}
@@ -759,8 +759,9 @@ impl App {
     }
 
     /// Connects the open replica's sync with the password typed for its hub login (kept
-    /// in this process's memory only).
-    fn give_hub_password(&mut self, typed: &str) {
+    /// in this process's memory, and with `save` in the password file once the hub takes
+    /// it).
+    fn give_hub_password(&mut self, typed: &str, save: bool) {
         let Some(p) = self.project() else {
             return;
         };
@@ -769,7 +770,7 @@ impl App {
         };
         match crate::hub::link_of(&p.session.project) {
             Ok((_, url)) => {
-                url.give_password(typed);
+                url.give_password(typed, save);
                 hub.password_typed();
                 self.info("Connecting to the team hub…".to_string());
             }
@@ -898,6 +899,12 @@ impl App {
     /// Catches up with what the team hub's sync brought (counts, the sample on screen, the
     /// grid), and keeps the hub's state in the top bar fresh.
     fn poll_hub(&mut self, ctx: &egui::Context) {
+        // A password typed to be saved, taken by the hub: saved, or why not.
+        match crate::hub::password::take_save_outcome() {
+            Some(Ok(file)) => self.info(format!("Hub password saved in {}", file.display())),
+            Some(Err(why)) => self.error(why),
+            None => {}
+        }
         let Screen::Project(p) = &mut self.screen else {
             return;
         };
@@ -908,7 +915,7 @@ impl App {
         // The hub wants a password (or refused the one typed): asked for at once, unless
         // another dialog is open (the top bar offers it then).
         if hub.take_password_news() && matches!(self.overlay, Overlay::None) {
-            self.overlay = Overlay::HubPassword(String::new());
+            self.overlay = Overlay::HubPassword(Default::default());
         }
         if hub.take_back() {
             p.grid.forget_failed();

@@ -104,8 +104,17 @@ impl HubUrl {
         {
             config.password(pw);
         }
+        let used = |config: &postgres::Config| {
+            config
+                .get_password()
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .map(str::to_string)
+        };
         let err = match config.connect(tls::connector()?) {
-            Ok(client) => return Ok(client),
+            Ok(client) => {
+                login.connected(used(&config).as_deref());
+                return Ok(client);
+            }
             Err(err) => err,
         };
         if let Some(PasswordProblem::Missing { .. }) = PasswordProblem::of(&err, self.user())
@@ -121,9 +130,16 @@ impl HubUrl {
     }
 
     /// Keeps `password`, typed for this URL's login, in this process's memory for the rest
-    /// of the session (never written anywhere): later connections use it.
-    pub fn give_password(&self, password: &str) {
-        password::Login::of(&self.config).remember(password);
+    /// of the session: later connections use it. With `save`, it is also saved in the
+    /// password file once the hub takes it (see [`password::take_save_outcome`]); else it
+    /// is never written anywhere.
+    pub fn give_password(&self, password: &str, save: bool) {
+        let login = password::Login::of(&self.config);
+        if save {
+            login.remember_and_save(password);
+        } else {
+            login.remember(password);
+        }
     }
 }
 
