@@ -588,6 +588,12 @@ fn the_hub_itself_refuses_writing_as_another_updating_deleting_and_publishing() 
         &mut c,
         "INSERT INTO keylabel.aliases(project_id, name, sample_id) VALUES (1, 'other', 1)",
     );
+    // Nor change the team's settings, or what a sample needs (claiming none at all).
+    refused(
+        &mut c,
+        r#"UPDATE keylabel.projects SET settings = '{"overlap": 5}'"#,
+    );
+    refused(&mut c, "UPDATE keylabel.queue SET need = 0");
     // What an annotator may do, they can.
     c.batch_execute(&insert(&alice, "label", "u3")).unwrap();
     // Claims: each user's own. Rita claims sample 2; alice may neither drop nor extend
@@ -1881,6 +1887,22 @@ fn the_qa_fraction_offers_its_samples_to_one_annotator_more_through_claims() {
     assert_eq!(label_until_done(&hub.as_user(&y, &ry)), selected.len());
     assert_eq!(label_until_done(&hub.as_user(&z, &rz)), 0);
     let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    // Each row's need is the overlap, one more for those the fraction selects, so that the
+    // claims' index holds exactly the samples still open: none are left.
+    let needs = hub_needs(&mut admin);
+    assert_eq!(needs.iter().filter(|&&n| n == 2).count(), selected.len());
+    assert_eq!(
+        needs.iter().filter(|&&n| n == 1).count(),
+        40 - selected.len()
+    );
+    let open: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM keylabel.queue WHERE cardinality(decided_by) < need",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 0);
     let by_y: std::collections::BTreeSet<String> = hub_labels(&mut admin)
         .into_iter()
         .filter(|(_, who)| *who == y)
@@ -1903,6 +1925,93 @@ fn the_qa_fraction_offers_its_samples_to_one_annotator_more_through_claims() {
         "{err}"
     );
     assert!(!err.contains("local queue"), "{err}");
+}
+
+/// `need` of every queue row of the hub, in sample order.
+fn hub_needs(admin: &mut postgres::Client) -> Vec<i32> {
+    admin
+        .query("SELECT need FROM keylabel.queue ORDER BY sample_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn an_admin_changes_the_settings_of_a_team_project_and_every_replica_and_claim_follows() {
+    let Some(hub) = Hub::new("settings") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 6, &[], "s");
+    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
+    let a = hub.user("a", "admin");
+    let ra = dir.path().join("a.keylabel");
+    let ac = hub.as_user(&a, &ra);
+    ac.ok(&["join", &hub.url_of(&a), "--name", "s"]);
+    let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
+    let hub_settings = |admin: &mut postgres::Client| -> serde_json::Value {
+        let text: String = admin
+            .query_one("SELECT settings FROM keylabel.projects", &[])
+            .unwrap()
+            .get(0);
+        serde_json::from_str(&text).unwrap()
+    };
+    // Overlap 1: x labels everything, nothing is left for y.
+    assert_eq!(label_until_done(&xc), 6);
+    assert_eq!(label_until_done(&yc), 0);
+    assert_eq!(hub_needs(&mut admin), vec![1; 6]);
+
+    // An annotator may not change the team's settings: PostgreSQL refuses, nothing changes
+    // on the hub or on their replica. Their own way of working is theirs to change.
+    let refused = yc.run(&["settings", "set", "overlap", "2"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("only a hub admin changes the settings") && err.contains(&y),
+        "{err}"
+    );
+    assert_eq!(yc.json(&["settings"])["overlap"], 1);
+    let own = yc.json(&["settings", "set", "suggestion-threshold", "0.8"]);
+    assert_eq!(own["suggestion_threshold"], 0.8);
+    assert_eq!(hub_settings(&mut admin)["overlap"], 1);
+    assert_eq!(hub_settings(&mut admin)["suggestion_threshold"], 0.5);
+    // Nor, out of reach of the hub, can an admin change it alone.
+    set_reachable(&hub, &ra, false);
+    assert!(
+        !ac.run(&["settings", "set", "overlap", "2"])
+            .status
+            .success()
+    );
+    assert_eq!(ac.json(&["settings"])["overlap"], 1);
+    set_reachable(&hub, &ra, true);
+
+    // The admin sets overlap 2: on the hub, in what each sample needs, and on every
+    // replica at its next sync; y is now handed every sample, x none.
+    assert_eq!(ac.json(&["settings", "set", "overlap", "2"])["overlap"], 2);
+    assert_eq!(hub_settings(&mut admin)["overlap"], 2);
+    assert_eq!(hub_needs(&mut admin), vec![2; 6]);
+    yc.ok(&["sync"]);
+    let ys = yc.json(&["settings"]);
+    assert_eq!(ys["overlap"], 2, "{ys}");
+    assert_eq!(ys["suggestion_threshold"], 0.8, "y's own kept: {ys}");
+    assert_eq!(label_until_done(&xc), 0);
+    assert_eq!(label_until_done(&yc), 6);
+
+    // A QA fraction of 1 selects every sample for one annotator more: a third one gets
+    // them all through claims.
+    ac.ok(&["settings", "set", "qa-fraction", "1"]);
+    assert_eq!(hub_needs(&mut admin), vec![3; 6]);
+    let z = hub.user("z", "annotator");
+    let rz = dir.path().join("z.keylabel");
+    let zc = hub.as_user(&z, &rz);
+    zc.ok(&["join", &hub.url_of(&z), "--name", "s"]);
+    assert_eq!(zc.json(&["settings"])["qa_fraction"], 1.0);
+    assert_eq!(label_until_done(&zc), 6);
+    assert_eq!(label_until_done(&xc), 0);
+    xc.ok(&["sync"]);
+    assert_eq!(xc.json(&["settings"])["qa_fraction"], 1.0);
+    assert_eq!(labels_of(&rx).len(), 18);
 }
 
 /// `classes list --json` of `path`: (name, key, archived) of each class.

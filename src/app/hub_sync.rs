@@ -61,9 +61,9 @@ pub struct HubState {
     samples: u64,
     /// The hub was reached again after being out of reach (see [`HubSync::take_back`]).
     back: bool,
-    /// The hub's classes changed since the window last looked (see
-    /// [`HubSync::take_classes_changed`]).
-    classes_changed: bool,
+    /// The hub project's classes or settings changed since the window last looked (see
+    /// [`HubSync::take_project_changed`]).
+    project_changed: bool,
 }
 
 /// The sync thread of one open replica; dropping it ends the thread.
@@ -152,10 +152,10 @@ impl HubSync {
         self.take(|s| &mut s.samples)
     }
 
-    /// Whether a sync took in a change of the hub project's classes since the last call:
-    /// the window reads its classes again.
-    pub fn take_classes_changed(&self) -> bool {
-        self.take(|s| &mut s.classes_changed)
+    /// Whether a sync took in a change of the hub project's classes or settings since the
+    /// last call: the window reads them again.
+    pub fn take_project_changed(&self) -> bool {
+        self.take(|s| &mut s.project_changed)
     }
 
     /// Whether the hub was reached again after being out of reach since the last call
@@ -389,7 +389,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                 s.first_refusal = refusal;
                 s.pulled += synced.pulled;
                 s.samples += synced.samples;
-                s.classes_changed |= synced.classes_changed;
+                s.project_changed |= synced.classes_changed || synced.settings_changed;
             }
             (Err(e), pending, _) => {
                 let unreachable = crate::hub::is_unreachable(&e);

@@ -928,9 +928,9 @@ impl App {
         let claimed = hub.state().claimed;
         let pulled = hub.take_pulled();
         let samples = hub.take_samples();
-        // An admin changed the hub project's classes: the class bar, the keys and the
-        // grid's colours follow.
-        let classes_changed = hub.take_classes_changed();
+        // An admin changed the hub project's classes or settings: the class bar, the keys,
+        // the grid's colours and blind labeling follow.
+        let project_changed = hub.take_project_changed();
         let mut result = p.session.set_claimed(&claimed).and_then(|first| {
             // The window opened on a sample of the local queue before the hub answered:
             // when nothing has been done on it, the hub's first claim takes its place, so
@@ -945,8 +945,8 @@ impl App {
             }
             Ok(())
         });
-        if classes_changed && result.is_ok() {
-            result = p.session.reload_classes();
+        if project_changed && result.is_ok() {
+            result = p.session.reload_project_rules();
         }
         // An admin added samples: the counts, the queue and the grid take them in.
         if samples > 0 && result.is_ok() {
@@ -961,7 +961,7 @@ impl App {
                 .then(|| p.session.current_id())
                 .flatten(),
         );
-        if (pulled == 0 && !classes_changed) || result.is_err() {
+        if (pulled == 0 && !project_changed) || result.is_err() {
             self.report(result.map(|()| None));
             return;
         }

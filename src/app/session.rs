@@ -161,6 +161,14 @@ impl Session {
         Ok(())
     }
 
+    /// Re-reads the classes and the settings the session keeps (after a sync took in the
+    /// hub project's changes).
+    pub fn reload_project_rules(&mut self) -> Result<()> {
+        self.reload_classes()?;
+        self.blind = self.project.settings()?.is_blind();
+        Ok(())
+    }
+
     /// Shows `id`: reads its row and this annotator's decision (a handful of indexed
     /// look-ups) and restarts the time-on-item clock.
     pub fn go_to(&mut self, id: SampleId) -> Result<()> {

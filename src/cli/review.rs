@@ -5,7 +5,7 @@ use crate::plural;
 use crate::project::TaskKind;
 use crate::review::agreement::{AgreementReport, Measure};
 use crate::review::annotators::AnnotatorStats;
-use crate::review::{agreement, annotators as stats, settings as keys};
+use crate::review::{agreement, annotators as stats};
 
 pub fn agreement(cli: &Cli, args: &AgreementArgs) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
@@ -44,14 +44,16 @@ pub fn annotators(cli: &Cli, args: &JsonArg) -> anyhow::Result<Outcome> {
     Ok(Outcome::Exit(0))
 }
 
-/// Prints the settings as JSON; `settings set KEY VALUE` changes one first.
+/// Prints the settings as JSON; `settings set KEY VALUE` changes one first (on a replica,
+/// one of the team's on the hub first: see [`crate::hub::settings::change`]).
 pub fn settings(cli: &Cli, args: &SettingsArgs) -> anyhow::Result<Outcome> {
     let project = open(cli)?;
-    let mut settings = project.settings()?;
-    if let Some(SettingsAction::Set { key, value }) = &args.action {
-        keys::set_by_name(&mut settings, key, value)?;
-        project.set_settings(&settings)?;
-    }
+    let settings = match &args.action {
+        Some(SettingsAction::Set { key, value }) => {
+            crate::hub::settings::change(&project, key, value)?
+        }
+        None => project.settings()?,
+    };
     print_json(&settings)?;
     Ok(Outcome::Exit(0))
 }

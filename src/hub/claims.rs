@@ -11,20 +11,17 @@
 //! project's QA fraction selects are offered to one annotator more, as the local queue
 //! does (each row keeps the [`crate::project::qa_rank`] of its sample's content).
 //!
-//! The search walks a partial index of the samples with fewer decisions than a claim can
-//! need (one per need up to [`INDEXED_NEED`]), so it never passes the samples already
-//! decided by enough annotators: a claim costs the same at the end of a million-sample
-//! project as at its start. It passes only samples this annotator decided whose overlap is
-//! unfilled, those claimed by others, and with a QA fraction the samples decided `overlap`
-//! times that the fraction does not select.
+//! Each row also holds how many decisions its sample needs (`need`: the overlap, one more
+//! when the QA fraction selects it), set when the sample reaches the hub and again when an
+//! admin changes the overlap or the fraction ([`set_need`]). The search walks a partial
+//! index of the rows with fewer decisions than their need, so it never passes a sample
+//! already decided by enough annotators: a claim costs the same at the end of a
+//! million-sample project as at its start, with a QA fraction or without. It passes only
+//! samples this annotator decided whose need is unfilled and those claimed by others.
 
 use anyhow::Result;
 
 use crate::project::Settings;
-
-/// The largest number of decisions a claim can need (overlap, plus one with a QA
-/// fraction) that the hub has an index for; beyond it the search reads the queue in order.
-pub const INDEXED_NEED: i64 = 3;
 
 /// How many annotators the project wants per sample, and for how long a claim holds.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +41,36 @@ impl Rule {
             lease_secs: settings.claim_lease,
         }
     }
+
+    /// Whether `other` asks a different number of decisions of some sample.
+    pub fn needs_differ(&self, other: &Rule) -> bool {
+        (self.overlap, self.qa_threshold) != (other.overlap, other.qa_threshold)
+    }
+}
+
+/// The SQL expression of the need of a sample of QA rank `rank` under the rule whose
+/// overlap and QA threshold are the statement's parameters `overlap` and `threshold`
+/// (`keylabel.need_of`, hub schema 8).
+pub fn need_sql(overlap: &str, threshold: &str, rank: &str) -> String {
+    format!("keylabel.need_of({overlap}::bigint, {threshold}::bigint, {rank})")
+}
+
+/// Sets the need of every sample of hub project `project` as `rule` says (after an admin
+/// changed the overlap or the QA fraction; a claim held on a sample no longer needed
+/// stays until its lease ends or a label ends it).
+pub fn set_need(
+    client: &mut impl postgres::GenericClient,
+    project: i64,
+    rule: &Rule,
+) -> Result<u64> {
+    let need = need_sql("$2", "$3", "qa_rank");
+    Ok(client.execute(
+        &format!(
+            "UPDATE keylabel.queue SET need = {need} \
+             WHERE project_id = $1 AND need IS DISTINCT FROM {need}"
+        ),
+        &[&project, &i64::from(rule.overlap), &rule.qa_threshold],
+    )?)
 }
 
 /// The live claims this hub user holds in hub project `project`, in queue order, after
@@ -121,25 +148,16 @@ pub fn claim_ahead(
 /// says: the first one they have neither decided nor
 /// claimed already; `None` when nothing is left for them.
 fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> Result<Option<i64>> {
-    let overlap = i64::from(rule.overlap.max(1));
-    // The most decisions a sample can want, written into the statement so that PostgreSQL
-    // takes the partial index of the samples with fewer (the rest are filled).
-    let need = overlap + i64::from(rule.qa_threshold.is_some());
-    let fewer = if need <= INDEXED_NEED {
-        format!("cardinality(w.decided_by) < {need} AND ")
-    } else {
-        String::new()
-    };
-    // Whether sample row `w` still needs an annotator and this user may be the one.
-    let open = format!(
-        "{fewer}w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
+    // Whether sample row `w` still needs an annotator and this user may be the one. The
+    // first condition is the partial index's, so that PostgreSQL walks only open rows.
+    let open = "cardinality(w.decided_by) < w.need
+        AND w.project_id = $1 AND NOT (current_user::text = ANY(w.decided_by))
         AND NOT (w.claims ? current_user::text
                  AND (w.claims ->> current_user::text)::timestamptz > now())
         AND cardinality(w.decided_by)
             + (SELECT count(*) FROM jsonb_each(w.claims) c
-                WHERE c.key <> current_user AND (c.value #>> '{{}}')::timestamptz > now())
-            < $2::bigint + CASE WHEN w.qa_rank <= $3::bigint THEN 1 ELSE 0 END"
-    );
+                WHERE c.key <> current_user AND (c.value #>> '{}')::timestamptz > now())
+            < w.need";
     let claim = format!(
         "UPDATE keylabel.queue q
             SET claims = (SELECT coalesce(jsonb_object_agg(c.key, c.value), '{{}}'::jsonb)
@@ -147,23 +165,21 @@ fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> R
                            WHERE c.key <> current_user
                              AND (c.value #>> '{{}}')::timestamptz > now())
                          || jsonb_build_object(current_user::text,
-                                (now() + make_interval(secs => $4::double precision))::text)
+                                (now() + make_interval(secs => $2::double precision))::text)
           WHERE q.project_id = $1 AND q.sample_id = (
               SELECT w.sample_id FROM keylabel.queue w WHERE {open}
                ORDER BY w.sample_id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING q.sample_id"
     );
     let any_open = format!("SELECT EXISTS (SELECT 1 FROM keylabel.queue w WHERE {open})");
-    let (lease, qa) = (rule.lease_secs as f64, rule.qa_threshold);
+    let lease = rule.lease_secs as f64;
     // A row re-checked under the lock and no longer matching leaves the sub-select empty
     // although other samples are free: ask again while any sample could still be free.
     for _ in 0..20 {
-        if let Some(r) = client.query_opt(&claim, &[&project, &overlap, &qa, &lease])? {
+        if let Some(r) = client.query_opt(&claim, &[&project, &lease])? {
             return Ok(Some(r.get(0)));
         }
-        let open: bool = client
-            .query_one(&any_open, &[&project, &overlap, &qa])?
-            .get(0);
+        let open: bool = client.query_one(&any_open, &[&project])?.get(0);
         if !open {
             return Ok(None);
         }

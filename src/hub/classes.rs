@@ -96,7 +96,7 @@ pub fn change(project: &mut Project, change: &Change) -> Result<Class> {
         )
     };
     written
-        .map_err(|e| refused_unless_admin(e, url.user()))
+        .map_err(|e| super::refused_unless_admin(e, url.user(), "the classes"))
         .and_then(|_| Ok(tx.commit()?))
         .with_context(|| {
             format!(
@@ -115,19 +115,4 @@ pub fn change(project: &mut Project, change: &Change) -> Result<Class> {
         .into_iter()
         .find(|c| c.id == class.id)
         .unwrap_or(class))
-}
-
-/// A write to the hub's classes refused for want of the admin role, said so.
-fn refused_unless_admin(err: postgres::Error, login: &str) -> anyhow::Error {
-    let denied = err
-        .code()
-        .is_some_and(|c| *c == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
-    let e = anyhow::Error::new(err);
-    if denied {
-        e.context(format!(
-            "only a hub admin changes the classes of a hub project, and `{login}` is not one"
-        ))
-    } else {
-        e
-    }
 }

@@ -15,6 +15,7 @@ pub mod files;
 pub mod password;
 pub mod samples;
 pub mod schema;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -25,9 +26,7 @@ pub use password::{PasswordProblem, password_problem};
 
 use crate::progress::Progress;
 use crate::project::stored::StoredEnum;
-use crate::project::{
-    HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind, Settings,
-};
+use crate::project::{HubLink, LoggedEvent, NewEvent, Project, Sample, SampleId, SampleKind};
 
 /// A hub's address: a libpq URL (`postgres://user@host:port/dbname`, `?sslmode=require`
 /// honoured). A password comes from the URL, one typed this session, `PGPASSWORD` or
@@ -429,7 +428,9 @@ pub fn publish(
     {
         bail!("the hub already has a project named `{name}`");
     }
-    let settings = serde_json::to_string(&project.settings()?)?;
+    let settings = project.settings()?;
+    let rule = claims::Rule::of(&settings);
+    let settings = serde_json::to_string(&settings)?;
     let id: i64 = tx
         .query_one(
             "INSERT INTO keylabel.projects(name, task, settings, with_files) \
@@ -466,13 +467,13 @@ pub fn publish(
             if progress.cancelled() {
                 return Err(publish_cancelled(project));
             }
-            out.samples += insert_samples(&mut tx, id, &batch)?;
+            out.samples += insert_samples(&mut tx, id, &rule, &batch)?;
             progress.advance(batch.len() as u64);
             batch.clear();
         }
         Ok(())
     })?;
-    out.samples += insert_samples(&mut tx, id, &batch)?;
+    out.samples += insert_samples(&mut tx, id, &rule, &batch)?;
     progress.advance(batch.len() as u64);
     progress.finish();
     samples::insert_aliases(&mut tx, id, &project.all_aliases()?)?;
@@ -608,9 +609,12 @@ fn publish_cancelled(project: &Project) -> anyhow::Error {
     )
 }
 
+/// Puts `samples` into hub project `project`, with their queue rows needing the decisions
+/// `rule` asks.
 fn insert_samples(
     tx: &mut postgres::Transaction<'_>,
     project: i64,
+    rule: &claims::Rule,
     samples: &[Sample],
 ) -> Result<u64> {
     if samples.is_empty() {
@@ -659,10 +663,19 @@ fn insert_samples(
         .iter()
         .map(|s| crate::project::qa_rank(&s.hash))
         .collect();
+    let need = claims::need_sql("$4", "$5", "u.qa");
     tx.execute(
-        "INSERT INTO keylabel.queue(project_id, sample_id, qa_rank) \
-         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[])",
-        &[&project, &ids, &qa],
+        &format!(
+            "INSERT INTO keylabel.queue(project_id, sample_id, qa_rank, need) \
+             SELECT $1, u.id, u.qa, {need} FROM unnest($2::bigint[], $3::bigint[]) u(id, qa)"
+        ),
+        &[
+            &project,
+            &ids,
+            &qa,
+            &i64::from(rule.overlap),
+            &rule.qa_threshold,
+        ],
     )?;
     Ok(n)
 }
@@ -820,6 +833,22 @@ fn first_read_failed(err: postgres::Error, login: &str) -> anyhow::Error {
     anyhow::Error::new(err).context(why)
 }
 
+/// A write to a hub project's `what` (its classes, its settings) refused for want of the
+/// admin role, said so.
+fn refused_unless_admin(err: postgres::Error, login: &str, what: &str) -> anyhow::Error {
+    let denied = err
+        .code()
+        .is_some_and(|c| *c == postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
+    let e = anyhow::Error::new(err);
+    if denied {
+        e.context(format!(
+            "only a hub admin changes {what} of a hub project, and `{login}` is not one"
+        ))
+    } else {
+        e
+    }
+}
+
 /// Whether `e` is the hub refusing an append (a permission, or an event on a sample the
 /// hub project lacks), not a failure to reach it: the other events still go.
 fn is_refusal(e: &anyhow::Error) -> bool {
@@ -938,8 +967,7 @@ fn join_into(url: &HubUrl, name: &str, local: &Path, files: Files) -> Result<Joi
     };
     let task: crate::TaskKind = StoredEnum::from_stored(&task)
         .with_context(|| format!("the hub project `{name}` has an unknown task `{task}`"))?;
-    let settings: Settings = serde_json::from_str(&settings)
-        .with_context(|| format!("the hub project `{name}` has settings keylabel cannot read"))?;
+    let settings = settings::parse(name, &settings)?;
     let classes = classes::on_hub(&mut client, id)?;
     let mut project = project_with_classes(local, &classes, task)
         .with_context(|| format!("cannot copy the hub project `{name}`"))?;
@@ -1013,6 +1041,9 @@ pub struct Synced {
     /// The hub's classes changed since the last sync (and were taken in).
     #[serde(skip)]
     pub classes_changed: bool,
+    /// The hub project's settings changed since the last sync (and were taken in).
+    #[serde(skip)]
+    pub settings_changed: bool,
 }
 
 /// Who labels on `project` when it is a replica of a hub: the login of its hub URL (the
@@ -1089,8 +1120,10 @@ fn sync_with(
         }
     })?;
     let classes_changed = project.adopt_classes(&hub_classes)?;
+    let settings_changed = settings::adopt(project, &settings::on_hub(client, link.project)?)?;
     let mut out = push_on(project, client, BATCH * 5, refused)?;
     out.classes_changed = classes_changed;
+    out.settings_changed = settings_changed;
     // The samples before the events that name them.
     out.samples = samples::pull(project, client, link.project)?.samples;
     out.pulled = pull_on(project, client)?;

@@ -334,13 +334,17 @@ fn import_via_scratch(
     super::lock(&mut tx, super::Lock::Samples, link.project)?;
     // What the hub holds, the replica holds: the names and contents to leave out.
     pull(project, &mut tx, link.project)?;
+    // The project's row is held against a change of its settings meanwhile, so that the
+    // new samples' queue rows need what the settings say when the import commits.
     let row = tx.query_one(
         "SELECT p.with_files, coalesce((SELECT max(id) FROM keylabel.samples s \
-         WHERE s.project_id = p.id), 0) FROM keylabel.projects p WHERE p.id = $1",
+         WHERE s.project_id = p.id), 0), p.settings FROM keylabel.projects p WHERE p.id = $1 \
+         FOR SHARE OF p",
         &[&link.project],
     )?;
     let with_files: bool = row.get(0);
     let mut next = row.get::<_, i64>(1).max(project.max_sample_id()?) + 1;
+    let rule = super::claims::Rule::of(&super::settings::parse(&link.name, row.get(2))?);
     // Scratch id → the sample of the team project holding its content, and those of them
     // the import's labels go on (as an import into the project itself would label them).
     let mut home: HashMap<SampleId, SampleId> = HashMap::new();
@@ -399,7 +403,7 @@ fn import_via_scratch(
                 ..s
             });
         }
-        super::insert_samples(&mut tx, link.project, &new)?;
+        super::insert_samples(&mut tx, link.project, &rule, &new)?;
         progress.advance(batch.len() as u64);
     }
     progress.finish();

@@ -6,9 +6,11 @@
 //! - Row-level security on the log: an annotator appends only events under their own login
 //!   and only of the annotator kinds; a reviewer also review decisions; an admin anything
 //!   (publishing a project's past events from every annotator).
-//! - Only an admin writes projects, classes, samples and files (and changes classes).
+//! - Only an admin writes projects, classes, samples and files (and changes classes and
+//!   settings).
 //! - `queue` holds each sample's claims and who has decided it, kept up to date by a
-//!   trigger on the log; annotators may only change the claims column (claiming with
+//!   trigger on the log, and how many decisions it needs; annotators may only change the
+//!   claims column (claiming with
 //!   `FOR UPDATE SKIP LOCKED`, see `super::claims`).
 
 use anyhow::{Context, Result};
@@ -29,11 +31,24 @@ fn kinds_list(kinds: &[&str]) -> String {
         .join(", ")
 }
 
+/// One migration: SQL, then, for a step that needs what only keylabel computes (a rank
+/// from a project's settings, say), a function run in the same transaction.
+struct Migration {
+    sql: String,
+    then: Option<fn(&mut postgres::Transaction<'_>) -> Result<()>>,
+}
+
+impl From<String> for Migration {
+    fn from(sql: String) -> Migration {
+        Migration { sql, then: None }
+    }
+}
+
 /// Migrations in order; migration `i` brings the hub from version `i` to `i + 1`.
-fn migrations() -> Vec<String> {
+fn migrations() -> Vec<Migration> {
     let annotator = kinds_list(ANNOTATOR_KINDS);
     let reviewer = kinds_list(&[ANNOTATOR_KINDS, REVIEWER_KINDS].concat());
-    vec![
+    let sql: Vec<String> = vec![
         format!(
             r#"
         CREATE TABLE keylabel.projects (
@@ -230,9 +245,9 @@ fn migrations() -> Vec<String> {
         "GRANT UPDATE (name, hotkey, archived) ON keylabel.classes TO keylabel_admin"
             .to_string(),
         // 6: claims without walking past the decided samples: for each number of
-        // decisions a claim can need (the overlap, one more for the QA fraction's samples),
-        // an index of the samples with fewer, in queue order (see `super::claims`).
-        (1..=super::claims::INDEXED_NEED)
+        // decisions a claim could need (1 to 3), an index of the samples with fewer, in
+        // queue order. Replaced by one index on each row's own need in migration 8.
+        (1..=3)
             .map(|need| {
                 format!(
                     "CREATE INDEX queue_open_{need} ON keylabel.queue (project_id, sample_id) \
@@ -259,7 +274,48 @@ fn migrations() -> Vec<String> {
         GRANT USAGE ON SEQUENCE keylabel.aliases_seq_seq TO keylabel_admin;
         "#
         .to_string(),
-    ]
+    ];
+    let mut all: Vec<Migration> = sql.into_iter().map(Migration::from).collect();
+    // 8: the settings are the hub project's (an admin changes them, see `super::settings`),
+    // and each queue row holds how many decisions its sample needs (`need`: the overlap,
+    // one more when the QA fraction selects it), so that the claims' index holds exactly
+    // the samples still open, whatever the fraction. The rows there are get their need from
+    // their project's settings (keylabel computes the QA threshold). The claims trigger now
+    // runs when the claims change, not when an admin sets the needs of a whole project.
+    all.push(Migration {
+        sql: r#"
+        CREATE FUNCTION keylabel.need_of(overlap bigint, qa_threshold bigint, qa_rank bigint)
+            RETURNS integer LANGUAGE sql IMMUTABLE
+            RETURN (greatest(overlap, 1)
+                    + CASE WHEN qa_rank <= qa_threshold THEN 1 ELSE 0 END)::integer;
+        ALTER TABLE keylabel.queue ADD COLUMN need integer;
+        GRANT UPDATE (settings) ON keylabel.projects TO keylabel_admin;
+        GRANT UPDATE (need) ON keylabel.queue TO keylabel_admin;
+        DROP TRIGGER queue_claims_own ON keylabel.queue;
+        CREATE TRIGGER queue_claims_own BEFORE UPDATE OF claims ON keylabel.queue
+            FOR EACH ROW EXECUTE FUNCTION keylabel.queue_claims_own();
+        "#
+        .to_string(),
+        then: Some(|tx| {
+            let projects: Vec<i64> = tx
+                .query("SELECT id FROM keylabel.projects ORDER BY id", &[])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for project in projects {
+                let settings = super::settings::on_hub(tx, project)?;
+                super::claims::set_need(tx, project, &super::claims::Rule::of(&settings))?;
+            }
+            tx.batch_execute(
+                "DROP INDEX keylabel.queue_open_1, keylabel.queue_open_2, keylabel.queue_open_3;
+                 ALTER TABLE keylabel.queue ALTER COLUMN need SET NOT NULL;
+                 CREATE INDEX queue_open ON keylabel.queue (project_id, sample_id)
+                     WHERE cardinality(decided_by) < need;",
+            )?;
+            Ok(())
+        }),
+    });
+    all
 }
 
 /// `statement` in a block that takes "it exists already" (also when a concurrent transaction
@@ -298,6 +354,12 @@ pub fn require_current(client: &mut impl postgres::GenericClient) -> Result<()> 
 /// Creates the group roles and the schema, or migrates it forward; idempotent. Runs in one
 /// transaction under an advisory lock, so two `hub init` at once do the work once.
 pub fn init(client: &mut postgres::Client) -> Result<i64> {
+    init_to(client, migrations().len())
+}
+
+/// [`init`] up to version `upto` (a hub as an older keylabel left it, for the tests of
+/// migrating it).
+fn init_to(client: &mut postgres::Client, upto: usize) -> Result<i64> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock(7405180000)", &[])?;
     // Roles belong to the whole cluster while the advisory lock above is per database, so a
@@ -332,7 +394,8 @@ pub fn init(client: &mut postgres::Client) -> Result<i64> {
             &[],
         )?
         .get(0);
-    let all = migrations();
+    let mut all = migrations();
+    all.truncate(upto);
     if done > all.len() as i64 {
         anyhow::bail!(
             "the hub's schema is at version {done}, written by a newer keylabel (this one knows \
@@ -340,8 +403,10 @@ pub fn init(client: &mut postgres::Client) -> Result<i64> {
             all.len()
         );
     }
-    for (i, sql) in all.iter().enumerate().skip(done as usize) {
-        tx.batch_execute(sql)
+    for (i, step) in all.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(&step.sql)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| step.then.map_or(Ok(()), |then| then(&mut tx)))
             .with_context(|| format!("hub schema migration {} failed", i + 1))?;
         tx.execute(
             "INSERT INTO keylabel.migrations(version) VALUES ($1)",
@@ -356,6 +421,104 @@ pub fn init(client: &mut postgres::Client) -> Result<i64> {
 mod tests {
     use super::already_done_is_fine;
     use std::sync::{Arc, Barrier};
+
+    /// The test server's superuser URL, or `None` (then the test passes with a notice,
+    /// unless a server is required).
+    fn server() -> Option<String> {
+        let url = std::env::var("KEYLABEL_TEST_PG")
+            .ok()
+            .filter(|u| !u.is_empty());
+        if url.is_none() {
+            assert!(
+                std::env::var("KEYLABEL_REQUIRE_PG").as_deref() != Ok("1"),
+                "KEYLABEL_REQUIRE_PG=1 but KEYLABEL_TEST_PG is not set"
+            );
+            eprintln!("no KEYLABEL_TEST_PG: the hub schema test does not run");
+        }
+        url
+    }
+
+    /// A hub at version 7 with a project of overlap 2 and QA fraction 0.5, migrated: each
+    /// queue row's need is computed from the project's settings as keylabel ranks it, and
+    /// the claims' index is the one on the need.
+    #[test]
+    fn migrating_to_schema_8_gives_every_queue_row_its_need() {
+        let Some(url) = server() else {
+            return;
+        };
+        let db = format!("kl_migrate_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+        let mut config: postgres::Config = url.parse().unwrap();
+        config.dbname(&db);
+        let mut c = config.connect(postgres::NoTls).unwrap();
+        assert_eq!(super::init_to(&mut c, 7).unwrap(), 7);
+        let hashes: Vec<String> = (0..64).map(|i| format!("{i:064x}")).collect();
+        c.batch_execute(
+            r#"INSERT INTO keylabel.projects(name, task, settings)
+               VALUES ('p', 'single', '{"overlap": 2, "qa_fraction": 0.5}'),
+                      ('q', 'single', '{}')"#,
+        )
+        .unwrap();
+        for (project, hashes) in [(1i64, &hashes[..]), (2, &hashes[..3])] {
+            for (i, h) in hashes.iter().enumerate() {
+                let id = i as i64 + 1;
+                c.execute(
+                    "INSERT INTO keylabel.samples(project_id, id, kind, name, path, hash,                      bytes, imported_at) VALUES ($1, $2, 'text', $3, $3, $4, 1, 't')",
+                    &[&project, &id, &format!("s{id}"), h],
+                )
+                .unwrap();
+                c.execute(
+                    "INSERT INTO keylabel.queue(project_id, sample_id, qa_rank)                      VALUES ($1, $2, $3)",
+                    &[&project, &id, &crate::project::qa_rank(h)],
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(super::init(&mut c).unwrap(), super::version());
+        let needs: Vec<(i64, String, i32)> = c
+            .query(
+                "SELECT q.project_id, s.hash, q.need FROM keylabel.queue q JOIN keylabel.samples s                  ON s.project_id = q.project_id AND s.id = q.sample_id ORDER BY 1, q.sample_id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let mut picked = 0;
+        for (project, hash, need) in &needs {
+            let want = if *project == 2 {
+                1
+            } else if crate::project::qa_selected(hash, 0.5) {
+                picked += 1;
+                3
+            } else {
+                2
+            };
+            assert_eq!(*need, want, "project {project}, {hash}");
+        }
+        assert!(
+            (16..=48).contains(&picked),
+            "0.5 of 64 picks about 32: {picked}"
+        );
+        let indexes: Vec<String> = c
+            .query(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'queue'                  AND indexname LIKE 'queue_open%' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(indexes, ["queue_open"]);
+        drop(c);
+        admin.batch_execute(&format!("DROP DATABASE {db}")).unwrap();
+    }
 
     /// Two transactions create the same cluster-wide role at once (what two `hub init` of two
     /// databases in one cluster do): the second waits for the first to commit and then finds

@@ -93,6 +93,22 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// These settings with those each annotator keeps as their own taken from `own` (the
+    /// accept key's suggestion threshold, a way of working): what a replica holds of its
+    /// hub project's settings, which are otherwise the same for the whole team.
+    pub fn with_own_of(&self, own: &Settings) -> Settings {
+        Settings {
+            suggestion_threshold: own.suggestion_threshold,
+            ..self.clone()
+        }
+    }
+
+    /// Whether `other` differs from these settings only in an annotator's own (see
+    /// [`Settings::with_own_of`]).
+    pub fn same_for_the_team(&self, other: &Settings) -> bool {
+        other.with_own_of(self) == *self
+    }
+
     pub fn is_blind(&self) -> bool {
         self.blind
             .unwrap_or(self.overlap > 1 || self.qa_fraction > 0.0)
