@@ -1095,6 +1095,9 @@ fn clamp_pan(pan: Vec2, image: Vec2, view: Vec2) -> Vec2 {
 pub struct PasswordPrompt {
     pub typed: String,
     pub save: bool,
+    /// The password field has had the keyboard focus: from then on `Tab` may move it (to
+    /// the save box, say).
+    focused: bool,
 }
 
 /// The prompt for the password the team hub asks for (`problem`: why it asks).
@@ -1108,6 +1111,9 @@ pub fn hub_password_prompt(
     let typed = &mut prompt.typed;
     let mut out = None;
     let modal = egui::Modal::new(egui::Id::unique("hub_password_prompt")).show(ctx, |ui| {
+        // Enter connects wherever the focus is (taken first, so that it does not also
+        // tick the save box when that has the focus).
+        let enter = ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
         ui.set_min_width(460.0);
         ui.heading("Team hub password");
         let login = problem.map_or("", |p| p.login());
@@ -1127,14 +1133,16 @@ pub fn hub_password_prompt(
                 .desired_width(f32::INFINITY),
         );
         let edit = edit.labelled_by(label.id);
-        if !edit.has_focus() && !edit.lost_focus() {
+        if edit.has_focus() {
+            prompt.focused = true;
+        } else if !prompt.focused {
             edit.request_focus();
         }
         let file = crate::hub::password::password_file()
             .map_or_else(|| "~/.pgpass".to_string(), |f| f.display().to_string());
         ui.checkbox(
             &mut prompt.save,
-            format!("Save it in {file} once the hub takes it"),
+            format!("Save it in {file} once the hub takes it (Tab, Space)"),
         )
         .on_hover_text(
             "The password file PostgreSQL's own tools read, readable by you only: keylabel \
@@ -1148,7 +1156,7 @@ pub fn hub_password_prompt(
             })
             .color(theme::MUTED),
         );
-        if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) && !typed.is_empty() {
+        if enter && !typed.is_empty() {
             out = Some(true);
         }
         ui.horizontal(|ui| {
