@@ -2973,15 +2973,31 @@ fn the_file_cache_keeps_within_its_limit_removing_the_files_needed_longest_ago()
     );
     assert_eq!(present().len(), 6);
 
-    // An open window trims once, at its first sync.
+    // An open window trims at its first sync, and then every so often: what was fetched
+    // meanwhile and not needed for an hour goes too.
     keylabel::hub::files::set_cache_limit(&Project::open(&rx).unwrap(), Some(100)).unwrap();
     password_in_process();
     let sync = keylabel::app::hub_sync::HubSync::start(&rx, "cl".into(), None);
-    let start = std::time::Instant::now();
-    while present().len() > 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "{:?}", present());
-        std::thread::sleep(Duration::from_millis(50));
+    let trimmed_to_what_comes = |what: &str| {
+        let start = std::time::Instant::now();
+        while present().len() > 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what}: {:?}",
+                present()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    trimmed_to_what_comes("the first trim");
+    sync.set_trim_every(Duration::from_secs(1));
+    let fetched = xc.json(&["hub", "fetch", "--json"]);
+    assert_eq!(fetched["fetched"], 4, "{fetched}");
+    assert_eq!(present().len(), 6);
+    for name in ["imgs/00.png", "imgs/01.png", "imgs/02.png", "imgs/03.png"] {
+        hours_ago(name, 7);
     }
+    trimmed_to_what_comes("a later trim");
     drop(sync);
     assert_eq!(
         present(),

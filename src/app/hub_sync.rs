@@ -20,6 +20,9 @@ pub const EVERY: Duration = Duration::from_secs(3);
 /// nor after every decision.
 pub const PASSWORD_EVERY: Duration = Duration::from_secs(60);
 
+/// How often an open window trims its replica's file cache, after the first sync.
+pub const TRIM_EVERY: Duration = Duration::from_secs(600);
+
 /// How many samples the window keeps claimed on the hub: the one on screen and the next,
 /// so that a decision moves on to a claimed sample at once.
 pub const AHEAD: usize = 2;
@@ -86,6 +89,7 @@ impl HubSync {
             }),
             claiming: AtomicBool::new(true),
             showing: Mutex::new(None),
+            trim_every: Mutex::new(TRIM_EVERY),
         });
         let (wake, rx) = channel();
         let (ended, done) = channel();
@@ -123,6 +127,17 @@ impl HubSync {
     /// say); takes effect at the next sync.
     pub fn set_claiming(&self, on: bool) {
         self.shared.claiming.store(on, Ordering::Relaxed);
+    }
+
+    /// How often the sync thread keeps a replica's file cache within its limit: at its
+    /// first sync, then every [`TRIM_EVERY`] unless set (files fetched ahead and on demand
+    /// pile up over a long day of labeling).
+    pub fn set_trim_every(&self, every: Duration) {
+        *self
+            .shared
+            .trim_every
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = every;
     }
 
     /// Syncs now (after a decision).
@@ -292,6 +307,8 @@ struct Shared {
     /// The sample on screen, once the hub's first claims have been taken in: claimed too
     /// (see [`crate::hub::claims::claim_ahead`]).
     showing: Mutex<Option<crate::project::SampleId>>,
+    /// How often the file cache is trimmed (see [`HubSync::set_trim_every`]).
+    trim_every: Mutex<Duration>,
 }
 
 impl Shared {
@@ -313,7 +330,7 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
     // its own: fetching ahead never waits for the window's loader, nor it for this).
     let files: std::cell::OnceCell<Option<std::sync::Arc<crate::hub::files::HubFiles>>> =
         std::cell::OnceCell::new();
-    let mut trimmed = false;
+    let mut trimmed: Option<Instant> = None;
     loop {
         let every = if shared.asking_password() {
             PASSWORD_EVERY
@@ -353,9 +370,11 @@ fn run(path: &Path, rx: &Receiver<()>, shared: &Shared, ctx: Option<&egui::Conte
                         files.get_or_init(|| crate::hub::files::HubFiles::of(&p).ok().flatten())
                 {
                     let ahead = fetch_ahead(&p, files, claimed.as_deref().unwrap_or_default());
-                    // Once a window: the cache kept within its limit, what comes kept.
-                    if !trimmed {
-                        trimmed = true;
+                    // At the first sync and then now and then: the cache kept within its
+                    // limit, what comes kept.
+                    let every = *shared.trim_every.lock().unwrap_or_else(|p| p.into_inner());
+                    if trimmed.is_none_or(|t| t.elapsed() >= every) {
+                        trimmed = Some(Instant::now());
                         if let (Ok(limit), Ok(keep)) = (
                             crate::hub::files::cache_limit(&p),
                             files.files_of(&p, &ahead),
