@@ -2488,6 +2488,14 @@ fn images_added_to_a_team_project_reach_each_replica_where_it_keeps_its_files() 
     assert_eq!(r.aliases_of(a.id).unwrap(), ["imgs/a-again.png"]);
     let b = r.sample_by_name("imgs/b.png").unwrap().unwrap();
     assert_eq!(r.aliases_of(b.id).unwrap(), ["elsewhere/b-copy.png"]);
+    // Each image's SHA-256 comes with it, published or imported later, as its import
+    // took it: an export from the replica does not hash the files again.
+    use sha2::Digest as _;
+    for (s, file) in [(&a, "a.png"), (&b, "b.png"), (&c, "c.png")] {
+        let here = r.sample(s.id).unwrap().unwrap();
+        let want: [u8; 32] = sha2::Sha256::digest(std::fs::read(imgs.join(file)).unwrap()).into();
+        assert_eq!(here.sha256, Some(want), "{file}");
+    }
     drop(r);
     let history = stdout(&xc.ok(&["history", "imgs/a-again.png"]));
     assert!(history.contains("imgs/a.png"), "{history}");

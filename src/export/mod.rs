@@ -799,7 +799,7 @@ fn read_checked(path: &Path, sample: &Sample) -> anyhow::Result<Vec<u8>> {
 
 /// The lower-case hex SHA-256 of a sample's bytes, read and checked by [`read_checked`]: the
 /// checked BLAKE3 makes them the bytes the import hashed, so the SHA-256 it took is theirs;
-/// a sample without one (a table row, an older project's, a replica's) is hashed here.
+/// a sample without one (a table row, an older project's or hub's) is hashed here.
 fn image_sha256(sample: &Sample, bytes: &[u8]) -> String {
     use sha2::Digest;
     match &sample.sha256 {

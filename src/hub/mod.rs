@@ -633,9 +633,10 @@ fn insert_samples(
         .collect();
     let n = tx.execute(
         "INSERT INTO keylabel.samples(project_id, id, kind, name, path, row, hash, bytes, width, \
-         height, format, text, features, imported_at) SELECT $1, * FROM unnest($2::bigint[], \
-         $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[], \
-         $9::integer[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[])",
+         height, format, text, features, imported_at, sha256) SELECT $1, * FROM \
+         unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], \
+         $8::bigint[], $9::integer[], $10::integer[], $11::text[], $12::text[], $13::text[], \
+         $14::text[], $15::bytea[])",
         &[
             &project,
             &ids,
@@ -657,6 +658,10 @@ fn insert_samples(
             &col(|s| s.text.as_deref()),
             &features,
             &col(|s| Some(&s.imported_at)),
+            &samples
+                .iter()
+                .map(|s| s.sha256.as_ref().map(|d| d.as_slice()))
+                .collect::<Vec<_>>(),
         ],
     )?;
     let qa: Vec<i64> = samples

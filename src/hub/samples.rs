@@ -118,8 +118,8 @@ pub fn pull(
         };
         let rows = client.query(
             "SELECT id, kind, name, path, row, hash, bytes, width, height, format, text, \
-             features, imported_at FROM keylabel.samples WHERE project_id = $1 AND id > $2 \
-             ORDER BY id LIMIT $3",
+             features, imported_at, sha256 FROM keylabel.samples WHERE project_id = $1 \
+             AND id > $2 ORDER BY id LIMIT $3",
             &[&hub_project, &after, &PULL_BATCH],
         )?;
         if rows.is_empty() {
@@ -237,8 +237,15 @@ fn from_hub(
         path,
         row: r.get(4),
         hash,
-        // The hub does not carry it: an export from the replica hashes the bytes.
-        sha256: None,
+        // Absent for a sample published before hub schema 9 (an export then hashes the
+        // bytes), as for table rows.
+        sha256: r
+            .get::<_, Option<Vec<u8>>>(13)
+            .map(|d| {
+                <[u8; 32]>::try_from(d.as_slice())
+                    .with_context(|| format!("sample {sid} on the hub has a malformed SHA-256"))
+            })
+            .transpose()?,
         bytes: r.get::<_, i64>(6) as u64,
         width: r.get::<_, Option<i32>>(7).map(|w| w as u32),
         height: r.get::<_, Option<i32>>(8).map(|h| h as u32),
