@@ -2506,6 +2506,34 @@ fn images_added_to_a_team_project_reach_each_replica_where_it_keeps_its_files() 
     assert_eq!(label_until_done(&xc), 3);
     let v = xc.json(&["validate", "--json"]);
     assert_eq!(v["ok"], true, "{v}");
+
+    // a-again.png gets content of its own and is imported again: a sample of its own
+    // now, no longer a.png's other name, on every replica (the hub keeps its aliases as
+    // they were appended; a name that names a sample is nobody's other name).
+    pattern(&imgs.join("a-again.png"), 4);
+    let report = pc.json(&["import", imgs.to_str().unwrap(), "--json"]);
+    assert_eq!(report["added"], 1, "{report}");
+    xc.ok(&["sync"]);
+    let y = hub.user("y", "annotator");
+    let ry = dir.path().join("team").join("y.keylabel");
+    hub.as_user(&y, &ry)
+        .ok(&["join", &hub.url_of(&y), "--name", "pics"]);
+    for replica in [&publisher, &rx, &ry] {
+        let r = Project::open(replica).unwrap();
+        let again = r.sample_by_name("imgs/a-again.png").unwrap().unwrap();
+        assert_ne!(again.id, a.id, "{}", replica.display());
+        assert!(
+            r.aliases_of(a.id).unwrap().is_empty(),
+            "{}",
+            replica.display()
+        );
+        assert_eq!(
+            r.aliases_of(b.id).unwrap(),
+            ["elsewhere/b-copy.png"],
+            "{}",
+            replica.display()
+        );
+    }
 }
 
 #[test]

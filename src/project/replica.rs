@@ -224,12 +224,14 @@ impl Project {
     }
 
     /// Records each name as another name of its sample (a duplicate of its content), in
-    /// one transaction.
+    /// one transaction. A name that names a sample is not another one's other name (as an
+    /// import has it): such an alias is passed over.
     pub fn add_aliases(&mut self, aliases: &[(String, SampleId)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut add = tx.prepare_cached(
-                "INSERT INTO sample_aliases(name, sample_id) VALUES (?1, ?2) \
+                "INSERT INTO sample_aliases(name, sample_id) SELECT ?1, ?2 \
+                 WHERE NOT EXISTS (SELECT 1 FROM samples WHERE name = ?1) \
                  ON CONFLICT(name) DO UPDATE SET sample_id = excluded.sample_id",
             )?;
             for (name, id) in aliases {
@@ -255,10 +257,15 @@ impl Project {
     /// Writes samples exactly as given, ids included (samples from a hub): no duplicate
     /// detection, which the import that put them on the hub has done. An id already here
     /// is skipped (another process of this replica pulled it first); a name taken by
-    /// another sample is refused.
+    /// another sample is refused. A sample's name is no longer another sample's other
+    /// name (as an import into the project itself ends it).
     pub fn insert_replica_samples(&mut self, samples: &[Sample]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
+            let mut unalias = tx.prepare_cached("DELETE FROM sample_aliases WHERE name = ?1")?;
+            for s in samples {
+                unalias.execute([&s.name])?;
+            }
             let mut ins = tx.prepare_cached(
                 "INSERT INTO samples(id, kind, name, path, row, hash, hash_key, bytes, width, \
                  height, format, text, features, imported_at, sha256) VALUES (?1, ?2, ?3, ?4, \
