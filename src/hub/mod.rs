@@ -707,7 +707,7 @@ fn lock(tx: &mut postgres::Transaction<'_>, which: Lock, project: i64) -> Result
 }
 
 /// Appends `events` to the hub's log (those it holds already are skipped); returns how
-/// many were new. Takes the project's append lock first (see [`schema`]).
+/// many were new. Takes the project's append lock (see [`schema`]).
 fn push_batch(
     tx: &mut postgres::Transaction<'_>,
     project: i64,
@@ -716,8 +716,8 @@ fn push_batch(
     if events.is_empty() {
         return Ok(0);
     }
-    lock(tx, Lock::Events, project)?;
-    // One statement per batch, its columns as arrays.
+    // One call per batch, its columns as arrays; the lock is taken inside it (hub schema
+    // 10), and replicas listening for this project are told at the commit.
     let text = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
         events.iter().map(|e| f(&e.event)).collect()
     };
@@ -725,14 +725,13 @@ fn push_batch(
         .iter()
         .map(|e| serde_json::to_string(&e.event.labels))
         .collect::<Result<Vec<_>, _>>()?;
-    let result = tx.execute(
-        "INSERT INTO keylabel.events(project_id, uid, sample_id, annotator, kind, labels, \
-         target, note, score, source, at, spent_ms, boxes) SELECT $1, * FROM \
-         unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::text[], $9::double precision[], $10::text[], $11::text[], $12::bigint[], \
-         $13::text[]) ON CONFLICT (uid) DO NOTHING",
+    let result = tx.query_one(
+        "SELECT keylabel.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15)",
         &[
+            &(Lock::Events as i32),
             &project,
+            &events_channel(project),
             &events.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>(),
             &events.iter().map(|e| e.event.sample.0).collect::<Vec<_>>(),
             &events
@@ -759,19 +758,12 @@ fn push_batch(
             &text(&|e| e.boxes.as_deref().map(crate::project::boxes::to_json)),
         ],
     );
-    let n = match (result, events) {
-        (Ok(n), _) => n,
-        (Err(err), [e]) => return Err(refused(err, e)),
-        (Err(err), _) => {
-            return Err(anyhow::Error::new(err)
-                .context(format!("cannot append {} events to the hub", events.len())));
-        }
-    };
-    if n > 0 {
-        // Replicas listening for this project pull at once (delivered at the commit).
-        tx.execute("SELECT pg_notify($1, '')", &[&events_channel(project)])?;
+    match (result, events) {
+        (Ok(row), _) => Ok(row.get::<_, i64>(0) as u64),
+        (Err(err), [e]) => Err(refused(err, e)),
+        (Err(err), _) => Err(anyhow::Error::new(err)
+            .context(format!("cannot append {} events to the hub", events.len()))),
     }
-    Ok(n)
 }
 
 /// The notification channel on which the hub announces new events of hub project

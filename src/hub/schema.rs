@@ -281,7 +281,8 @@ fn migrations() -> Vec<Migration> {
     // one more when the QA fraction selects it), so that the claims' index holds exactly
     // the samples still open, whatever the fraction. The rows there are get their need from
     // their project's settings (keylabel computes the QA threshold). The claims trigger now
-    // runs when the claims change, not when an admin sets the needs of a whole project.
+    // runs only when the claims change: not when an admin sets the needs of a whole
+    // project, nor for a label on a sample its annotator held no claim on.
     all.push(Migration {
         sql: r#"
         CREATE FUNCTION keylabel.need_of(overlap bigint, qa_threshold bigint, qa_rank bigint)
@@ -293,7 +294,8 @@ fn migrations() -> Vec<Migration> {
         GRANT UPDATE (need) ON keylabel.queue TO keylabel_admin;
         DROP TRIGGER queue_claims_own ON keylabel.queue;
         CREATE TRIGGER queue_claims_own BEFORE UPDATE OF claims ON keylabel.queue
-            FOR EACH ROW EXECUTE FUNCTION keylabel.queue_claims_own();
+            FOR EACH ROW WHEN (OLD.claims IS DISTINCT FROM NEW.claims)
+            EXECUTE FUNCTION keylabel.queue_claims_own();
         "#
         .to_string(),
         then: Some(|tx| {
@@ -322,6 +324,43 @@ fn migrations() -> Vec<Migration> {
         "ALTER TABLE keylabel.samples ADD COLUMN sha256 bytea"
             .to_string()
             .into(),
+    );
+    // 10: a batch of events appended in one call (see `super::push_batch`): the project's
+    // append lock, the rows and the notification in one round trip, so that the lock,
+    // which every replica's push waits for, is held for the work alone and the commit. It
+    // runs with its caller's rights, its INSERT planned at each call: the row-level
+    // security of the log applies as to an INSERT of theirs.
+    all.push(
+        r#"
+        CREATE FUNCTION keylabel.append_events(
+            p_lock integer, p_project bigint, p_channel text, p_uids text[],
+            p_samples bigint[], p_annotators text[], p_kinds text[], p_labels text[],
+            p_targets text[], p_notes text[], p_scores double precision[], p_sources text[],
+            p_ats text[], p_spent bigint[], p_boxes text[]) RETURNS bigint
+        LANGUAGE plpgsql SET search_path = keylabel, pg_temp AS $$
+        DECLARE
+            n bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock, p_project::integer);
+            -- Planned at each call (a plan kept by the session would keep the row-level
+            -- security of the roles its login had then: a role granted since would not
+            -- count).
+            EXECUTE 'INSERT INTO keylabel.events(project_id, uid, sample_id, annotator, kind,
+                         labels, target, note, score, source, at, spent_ms, boxes)
+                     SELECT $1, * FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                         $13)
+                     ON CONFLICT (uid) DO NOTHING'
+                USING p_project, p_uids, p_samples, p_annotators, p_kinds, p_labels,
+                      p_targets, p_notes, p_scores, p_sources, p_ats, p_spent, p_boxes;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n > 0 THEN
+                PERFORM pg_notify(p_channel, '');
+            END IF;
+            RETURN n;
+        END $$;
+        "#
+        .to_string()
+        .into(),
     );
     all
 }
