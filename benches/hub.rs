@@ -354,6 +354,23 @@ fn join_million(hub: &BenchHub, n: usize) {
     );
     drop(joined);
     next(&format!("{half} samples labeled"));
+
+    // The admin sets a QA fraction: every sample's need is set on the hub in one
+    // transaction, and a claim still walks only the open samples (those the fraction
+    // selects among the labeled ones, and the unlabeled ones after them).
+    let admin = HubUrl::parse(&hub.admin_url).unwrap();
+    let password: postgres::Config = hub.admin_url.parse().unwrap();
+    let password = std::str::from_utf8(password.get_password().unwrap_or_default()).unwrap();
+    admin.give_password(password, false);
+    let publisher = Project::open(&dir.join("publisher.keylabel")).unwrap();
+    let t = Instant::now();
+    hub::settings::change(&publisher, "qa-fraction", "0.1").unwrap();
+    println!(
+        "  settings set qa-fraction 0.1 on the admin's replica: {:.1} s (the need of each of \
+         the {n} samples set on the hub)",
+        t.elapsed().as_secs_f64()
+    );
+    next(&format!("{half} samples labeled, QA fraction 0.1"));
 }
 
 fn main() {
