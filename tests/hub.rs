@@ -1937,18 +1937,31 @@ fn hub_needs(admin: &mut postgres::Client) -> Vec<i32> {
         .collect()
 }
 
+/// A team of [`two_annotators`] on a project of `n` rows published as `name`, and an admin
+/// `a` who joined it too: x's, y's and a's command lines, y's login and the replicas of x
+/// and a.
+fn two_annotators_and_an_admin(
+    hub: &Hub,
+    dir: &Path,
+    n: usize,
+    name: &str,
+) -> (Cli, Cli, Cli, String, PathBuf, PathBuf) {
+    let (x, rx, y, ry) = two_annotators(hub, dir, n, &[], name);
+    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
+    let a = hub.user("a", "admin");
+    let ra = dir.join("a.keylabel");
+    let ac = hub.as_user(&a, &ra);
+    ac.ok(&["join", &hub.url_of(&a), "--name", name]);
+    (xc, yc, ac, y, rx, ra)
+}
+
 #[test]
 fn an_admin_changes_the_settings_of_a_team_project_and_every_replica_and_claim_follows() {
     let Some(hub) = Hub::new("settings") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 6, &[], "s");
-    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
-    let a = hub.user("a", "admin");
-    let ra = dir.path().join("a.keylabel");
-    let ac = hub.as_user(&a, &ra);
-    ac.ok(&["join", &hub.url_of(&a), "--name", "s"]);
+    let (xc, yc, ac, y, rx, ra) = two_annotators_and_an_admin(&hub, dir.path(), 6, "s");
     let mut admin = postgres::Client::connect(&hub.admin_url, postgres::NoTls).unwrap();
     let hub_settings = |admin: &mut postgres::Client| -> serde_json::Value {
         let text: String = admin
@@ -2037,12 +2050,7 @@ fn an_admin_changes_the_classes_of_a_published_project_and_every_replica_takes_t
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (x, rx, y, ry) = two_annotators(&hub, dir.path(), 4, &[], "c");
-    let (xc, yc) = (hub.as_user(&x, &rx), hub.as_user(&y, &ry));
-    let a = hub.user("a", "admin");
-    let ra = dir.path().join("a.keylabel");
-    let ac = hub.as_user(&a, &ra);
-    ac.ok(&["join", &hub.url_of(&a), "--name", "c"]);
+    let (xc, yc, ac, _, _, ra) = two_annotators_and_an_admin(&hub, dir.path(), 4, "c");
     let two = vec![
         ("pos".to_string(), Some("1".to_string()), false),
         ("neg".to_string(), Some("2".to_string()), false),
