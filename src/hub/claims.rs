@@ -144,9 +144,10 @@ pub fn claim_ahead(
     Ok(held)
 }
 
-/// Claims one sample for the hub user of `client` in hub project `project`, as `rule`
-/// says: the first one they have neither decided nor
-/// claimed already; `None` when nothing is left for them.
+/// Claims one sample for the hub user of `client` in hub project `project`, for `rule`'s
+/// lease: the first one whose decisions and live claims by others are fewer than its need
+/// and that they have neither decided nor claimed already; `None` when nothing is left
+/// for them.
 fn claim_one_more(client: &mut postgres::Client, project: i64, rule: &Rule) -> Result<Option<i64>> {
     // Whether sample row `w` still needs an annotator and this user may be the one. The
     // first condition is the partial index's, so that PostgreSQL walks only open rows.
